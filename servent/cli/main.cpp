@@ -1,0 +1,320 @@
+// servent: the command-line front end. See README.md for the commands.
+#include <fmt/core.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include "http/text.hpp"
+#include "servent/cli/args.hpp"
+#include "servent/uv/driver.hpp"
+
+namespace fs = std::filesystem;
+using namespace sv;
+using namespace sv::cli;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+constexpr const char* kMainHelp = R"(usage: servent COMMAND [OPTIONS]
+
+A Gnutella 0.4/0.6 servent.
+
+commands:
+  run      share folders and take part in the network (the main job)
+  search   send a query through a peer and print the hits as they arrive
+
+Run 'servent COMMAND --help' for the options of a command.
+)";
+
+constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--listen HOST:PORT] [--connect HOST:PORT]...
+                   [--state-dir DIR] [--max-ttl N] [--max-connections N]
+                   [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT]
+
+Shares the given folders (default ~/Shared, created if missing) over Gnutella,
+accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
+every --connect peer (reconnecting with backoff), and serves files over HTTP on
+the same port. Runs until SIGINT or SIGTERM.
+
+options:
+  --share DIR           a folder to share (repeatable)
+  --listen HOST:PORT    where to accept connections (port 0 picks a free port)
+  --connect HOST:PORT   a peer to stay connected to (repeatable)
+  --state-dir DIR       state (file indices, ...); default $XDG_STATE_HOME/servent
+                        or ~/.local/state/servent
+  --max-ttl N           TTL+Hops cap for relayed descriptors (default 7)
+  --max-connections N   Gnutella connections (default 32)
+  --upload-slots N      concurrent uploads (default 4)
+  --advertise HOST:PORT the address put in Pongs and QueryHits (default: the
+                        listening address, or the local address peers reach)
+  --user-agent TEXT     the User-Agent sent in handshakes
+)";
+
+constexpr const char* kSearchHelp = R"(usage: servent search QUERY --connect HOST:PORT [--ttl N] [--timeout SECONDS] [--json]
+
+Joins the network through the given peer(s) as a short-lived node, sends the
+query and prints each hit as it arrives, until the timeout (default 10s).
+
+options:
+  --connect HOST:PORT   a peer to join through (repeatable; at least one)
+  --ttl N               query TTL, 1..7 (default 7)
+  --timeout SECONDS     how long to wait for hits: 10, 10s, 500ms (default 10s)
+  --json                one JSON object per hit and line, with the keys host,
+                        port, index, name, size, servent_id, speed
+)";
+
+[[noreturn]] void usage_error(const std::string& command, const std::string& msg) {
+  fmt::print(stderr, "servent{}: {} (see 'servent{} --help')\n", command.empty() ? "" : " " + command, msg,
+             command.empty() ? "" : " " + command);
+  std::exit(2);
+}
+
+std::string home_dir() {
+  const char* h = std::getenv("HOME");
+  return h && *h ? h : "/";
+}
+
+std::string default_state_dir() {
+  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/servent";
+  return home_dir() + "/.local/state/servent";
+}
+
+std::string human_bytes(std::uint64_t b) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::uint64_t random_seed() {
+  std::random_device rd;
+  return (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(getpid());
+}
+
+void print_counters(const char* who, const std::vector<Counter>& cs) {
+  std::string line;
+  for (const auto& c : cs) {
+    if (c.value == 0) continue;
+    line += fmt::format(" {}={}", c.name, c.value);
+  }
+  if (!line.empty()) fmt::print(stderr, "{}:{}\n", who, line);
+}
+
+int cmd_run(const std::vector<std::string>& argv) {
+  OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
+                   "--upload-slots", "--advertise", "--user-agent"},
+                  {"--help", "-h"}};
+  Args a;
+  try {
+    a = parse_args(argv, spec);
+    if (a.has("--help") || a.has("-h")) {
+      fmt::print("{}", kRunHelp);
+      return 0;
+    }
+    if (!a.positional.empty()) throw UsageError("unexpected argument '" + a.positional.front() + "'");
+  } catch (const UsageError& e) {
+    usage_error("run", e.what());
+  }
+
+  GnutellaConfig gcfg;
+  UploadConfig ucfg;
+  std::string listen_host = "0.0.0.0";
+  std::uint16_t listen_port = 6346;
+  std::vector<Endpoint> peers;
+  std::optional<Endpoint> advertise;
+  try {
+    if (auto l = a.last("--listen")) {
+      auto colon = l->rfind(':');
+      if (colon == std::string::npos) throw UsageError("--listen: expected HOST:PORT, got '" + *l + "'");
+      listen_host = l->substr(0, colon);
+      if (listen_host == "localhost") listen_host = "127.0.0.1";
+      if (!Endpoint::parse("0.0.0.0" + l->substr(colon))) throw UsageError("--listen: bad port in '" + *l + "'");
+      listen_port = static_cast<std::uint16_t>(parse_int(l->substr(colon + 1), 0, 65535, "--listen"));
+    }
+    for (const auto& c : a.all("--connect")) peers.push_back(parse_endpoint(c, "--connect"));
+    if (auto v = a.last("--max-ttl")) gcfg.max_ttl = static_cast<std::uint8_t>(parse_int(*v, 1, 255, "--max-ttl"));
+    if (auto v = a.last("--max-connections")) {
+      gcfg.max_connections = static_cast<std::size_t>(parse_int(*v, 1, 100000, "--max-connections"));
+    }
+    if (auto v = a.last("--upload-slots")) {
+      ucfg.slots = static_cast<std::size_t>(parse_int(*v, 0, 10000, "--upload-slots"));
+    }
+    if (auto v = a.last("--advertise")) advertise = parse_endpoint(*v, "--advertise");
+    if (auto v = a.last("--user-agent")) gcfg.user_agent = *v;
+  } catch (const UsageError& e) {
+    usage_error("run", e.what());
+  }
+  gcfg.default_ttl = gcfg.max_ttl;
+  ucfg.server = gcfg.user_agent;
+
+  std::vector<std::string> shares = a.all("--share");
+  if (shares.empty()) {
+    std::string def = home_dir() + "/Shared";
+    std::error_code ec;
+    fs::create_directories(def, ec);
+    if (ec) {
+      fmt::print(stderr, "servent run: cannot create {}: {}\n", def, ec.message());
+      return 1;
+    }
+    shares.push_back(def);
+  }
+  for (const auto& s : shares) {
+    std::error_code ec;
+    if (!fs::is_directory(s, ec)) {
+      fmt::print(stderr, "servent run: --share {}: not a folder\n", s);
+      return 1;
+    }
+  }
+  std::string state_dir = a.last("--state-dir").value_or(default_state_dir());
+  {
+    std::error_code ec;
+    fs::create_directories(state_dir, ec);
+    if (ec) {
+      fmt::print(stderr, "servent run: cannot create state folder {}: {}\n", state_dir, ec.message());
+      return 1;
+    }
+  }
+
+  share::Library library(shares, state_dir);
+  auto report = library.rescan();
+  GnutellaCore core(library, gcfg, random_seed());
+  UploadCore upload(library, ucfg);
+  Driver driver(core, &upload);
+  Endpoint bound;
+  try {
+    bound = driver.listen(listen_host, listen_port);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "servent run: {}\n", e.what());
+    return 1;
+  }
+  if (advertise) {
+    core.set_advertised(*advertise);
+  } else {
+    core.set_advertised(Endpoint{bound.ip, bound.port});
+  }
+  for (const auto& p : peers) core.add_peer(p, driver.now());
+
+  driver.on_event = [&](const Event& ev) {
+    std::visit(
+        [&](const auto& e) {
+          using T = std::decay_t<decltype(e)>;
+          if constexpr (std::is_same_v<T, event::PeerUp>) {
+            fmt::print("peer up {} {} 0.{}{}\n", e.remote.to_string(),
+                       e.dir == Direction::Inbound ? "in" : "out", e.version_minor,
+                       e.user_agent.empty() ? "" : " " + json_string(e.user_agent));
+          } else if constexpr (std::is_same_v<T, event::PeerDown>) {
+            fmt::print("peer down {} ({})\n", e.remote.to_string(), to_string(e.reason));
+          }
+        },
+        ev);
+    std::fflush(stdout);
+  };
+
+  std::string roots;
+  for (const auto& r : library.roots()) roots += (roots.empty() ? "" : ", ") + r;
+  fmt::print("servent {}: listening on {}:{}, sharing {} files ({}) from {}; state in {}\n", kVersion,
+             listen_host, bound.port, report.files, human_bytes(report.bytes), roots, state_dir);
+  std::fflush(stdout);
+  int rc = driver.run();
+  print_counters("gnutella", core.counters());
+  print_counters("http", upload.counters());
+  print_counters("driver", driver.counters());
+  fmt::print("servent: stopped{}\n", rc == 0 ? "" : " (loop not fully closed)");
+  return rc == 0 ? 0 : 1;
+}
+
+int cmd_search(const std::vector<std::string>& argv) {
+  OptionSpec spec{{"--connect", "--ttl", "--timeout"}, {"--json", "--help", "-h"}};
+  Args a;
+  std::vector<Endpoint> peers;
+  Search s;
+  Duration timeout = 10s;
+  try {
+    a = parse_args(argv, spec);
+    if (a.has("--help") || a.has("-h")) {
+      fmt::print("{}", kSearchHelp);
+      return 0;
+    }
+    if (a.positional.empty()) throw UsageError("missing QUERY");
+    for (const auto& p : a.positional) s.criteria += (s.criteria.empty() ? "" : " ") + p;
+    for (const auto& c : a.all("--connect")) peers.push_back(parse_endpoint(c, "--connect"));
+    if (peers.empty()) throw UsageError("needs --connect HOST:PORT (a peer to join through)");
+    if (auto v = a.last("--ttl")) s.ttl = static_cast<std::uint8_t>(parse_int(*v, 1, 7, "--ttl"));
+    if (auto v = a.last("--timeout")) timeout = parse_duration(*v, "--timeout");
+  } catch (const UsageError& e) {
+    usage_error("search", e.what());
+  }
+  const bool json = a.has("--json");
+
+  share::Library empty;
+  GnutellaConfig gcfg;
+  gcfg.max_connections = peers.size() + 1;
+  GnutellaCore core(empty, gcfg, random_seed());
+  Driver driver(core, nullptr);
+  for (const auto& p : peers) core.add_peer(p, driver.now());
+  bool searched = false;
+  std::size_t hits = 0;
+  driver.on_event = [&](const Event& ev) {
+    if (const auto* up = std::get_if<event::PeerUp>(&ev)) {
+      (void)up;
+      if (!searched) {
+        searched = true;
+        core.search(s, driver.now());
+      }
+      return;
+    }
+    if (const auto* h = std::get_if<event::Hit>(&ev)) {
+      ++hits;
+      const std::string host = wire::gnutella::ipv4_to_string(h->source.ip);
+      if (json) {
+        fmt::print("{{\"host\":{},\"port\":{},\"index\":{},\"name\":{},\"size\":{},\"servent_id\":\"{}\",\"speed\":{}}}\n",
+                   json_string(host), h->source.port, h->result.index, json_string(h->result.name), h->result.size,
+                   h->servent_id.hex(), h->speed);
+      } else {
+        fmt::print("{}:{}  {:>12}  {}  http://{}:{}/get/{}/{}{}\n", host, h->source.port, h->result.size,
+                   h->result.name, host, h->source.port, h->result.index, http::percent_encode(h->result.name),
+                   h->push ? "  (firewalled)" : "");
+      }
+      std::fflush(stdout);
+    }
+  };
+  driver.after(timeout, [&] { driver.stop(); });
+  driver.run();
+  if (!searched) {
+    fmt::print(stderr, "servent search: could not connect to any peer\n");
+    return 1;
+  }
+  if (!json) fmt::print(stderr, "servent search: {} hit{}\n", hits, hits == 1 ? "" : "s");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    fmt::print(stderr, "{}", kMainHelp);
+    return 2;
+  }
+  const std::string cmd = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    fmt::print("{}", kMainHelp);
+    return 0;
+  }
+  if (cmd == "--version") {
+    fmt::print("servent {}\n", kVersion);
+    return 0;
+  }
+  if (cmd == "run") return cmd_run(rest);
+  if (cmd == "search") return cmd_search(rest);
+  usage_error("", "unknown command '" + cmd + "'");
+}

@@ -1,0 +1,121 @@
+// Types every core shares: time, connection names, endpoints, actions.
+// Cores are sans-I/O: the driver (real libuv or the simulator) feeds them
+// events with the current Instant and executes the Actions they return.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <compare>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sv {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// A point in time as the driver sees it (milliseconds on a monotonic clock).
+struct Instant {
+  Duration since_epoch{0};
+  auto operator<=>(const Instant&) const = default;
+  Instant operator+(Duration d) const { return {since_epoch + d}; }
+  Duration operator-(Instant o) const { return since_epoch - o.since_epoch; }
+};
+
+struct ConnId {
+  std::uint64_t value = 0;
+  auto operator<=>(const ConnId&) const = default;
+};
+struct ConnIdHash {
+  std::size_t operator()(ConnId c) const { return std::hash<std::uint64_t>{}(c.value); }
+};
+// Ids the cores allocate for outgoing connections carry this bit; the driver
+// numbers inbound connections from 1 without it, so the two never collide.
+inline constexpr std::uint64_t kCoreConnIdBit = std::uint64_t{1} << 63;
+
+// IPv4 endpoint (Gnutella 0.4 addresses are IPv4), ip in host order.
+struct Endpoint {
+  std::uint32_t ip = 0;
+  std::uint16_t port = 0;
+  auto operator<=>(const Endpoint&) const = default;
+  std::string to_string() const;
+  // "a.b.c.d:port"; nullopt on anything else.
+  static std::optional<Endpoint> parse(std::string_view s);
+};
+
+enum class Direction { Inbound, Outbound };
+
+enum class CloseReason {
+  Normal,
+  PeerClosed,
+  Shutdown,
+  ConnectFailed,
+  NotOurProtocol,     // first bytes match no protocol we speak
+  HandshakeMalformed,
+  HandshakeRefused,   // the other side answered with a non-200 code
+  HandshakeTimeout,
+  Full,               // we are at our connection limit
+  PayloadTooLarge,
+  PayloadMalformed,
+  Bye,
+  HttpBadRequest,
+  HttpHeaderTimeout,
+  HttpIdle,
+  WriteQueueFull,     // slow reader
+  IoError,
+};
+std::string_view to_string(CloseReason r);
+
+using Buffer = std::vector<std::uint8_t>;
+// Broadcast payloads are shared between the sends of one flood.
+using SharedBuffer = std::shared_ptr<const Buffer>;
+
+namespace action {
+struct Send {
+  ConnId conn;
+  SharedBuffer bytes;
+};
+// Stream [offset, offset+length) of a file the core has validated.
+struct SendFile {
+  ConnId conn;
+  std::string path;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+// Close after the bytes already queued are written (flush) or at once.
+struct Close {
+  ConnId conn;
+  CloseReason reason = CloseReason::Normal;
+  bool flush = true;
+};
+struct Connect {
+  ConnId conn;  // allocated by the core, with kCoreConnIdBit
+  Endpoint to;
+};
+}  // namespace action
+using Action = std::variant<action::Send, action::SendFile, action::Close, action::Connect>;
+
+// Named counters, exported as (name, value) pairs for stats and tests.
+struct Counter {
+  std::string_view name;
+  std::uint64_t value;
+};
+
+// Seeded xoshiro256** so cores and simulations are reproducible.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed);
+  std::uint64_t next();
+  // Uniform in [0, n).
+  std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
+  void fill(std::uint8_t* p, std::size_t n);
+
+ private:
+  std::uint64_t s_[4];
+};
+
+}  // namespace sv

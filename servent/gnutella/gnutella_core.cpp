@@ -1,0 +1,621 @@
+#include "servent/gnutella/gnutella_core.hpp"
+
+#include <algorithm>
+
+namespace sv {
+
+namespace {
+
+constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
+    "descriptors_in",
+    "descriptors_out",
+    "pings_in",
+    "pongs_in",
+    "queries_in",
+    "query_hits_in",
+    "pushes_in",
+    "byes_in",
+    "other_in",
+    "drop_duplicate",
+    "drop_ttl_zero",
+    "drop_hops_exceeded",
+    "ttl_clamped",
+    "drop_pong_unroutable",
+    "drop_query_hit_unroutable",
+    "drop_push_unroutable",
+    "drop_ttl_expired",
+    "queries_answered",
+    "query_hits_sent",
+    "pongs_sent",
+    "forwarded",
+    "push_for_us",
+    "close_handshake_malformed",
+    "close_handshake_refused",
+    "close_handshake_timeout",
+    "close_full",
+    "close_payload_too_large",
+    "close_payload_malformed",
+    "close_bye",
+    "close_by_peer",
+    "connect_attempts",
+    "connect_fallback_04",
+    "handshakes_04",
+    "handshakes_06",
+};
+
+constexpr std::uint8_t kRoutePing = 0;
+constexpr std::uint8_t kRouteQuery = 1;
+
+// Our QueryHit trailer vendor code (0.4 spec §"QueryHit", trailer).
+constexpr std::array<std::uint8_t, 4> kVendor = {'S', 'R', 'V', 'T'};
+
+SharedBuffer encode_shared(const gn::Header& h, wire::ByteView payload) {
+  return std::make_shared<Buffer>(gn::encode_descriptor(h, payload));
+}
+
+}  // namespace
+
+GnutellaCore::GnutellaCore(const share::Library& library, GnutellaConfig config, std::uint64_t seed)
+    : library_(library),
+      config_(std::move(config)),
+      rng_(seed),
+      routes_(config_.route_capacity, config_.route_ttl),
+      push_routes_(config_.route_capacity, config_.route_ttl) {
+  rng_.fill(servent_id_.bytes.data(), servent_id_.bytes.size());
+}
+
+GnutellaCore::Conn* GnutellaCore::find(ConnId id) {
+  auto it = conns_.find(id);
+  return it == conns_.end() ? nullptr : &it->second;
+}
+
+gn::Guid GnutellaCore::new_guid() {
+  gn::Guid g;
+  rng_.fill(g.bytes.data(), g.bytes.size());
+  // Modern servents mark their GUIDs: byte 8 = 0xff, byte 15 = 0 (0.6 draft §3.1).
+  g.bytes[8] = 0xff;
+  g.bytes[15] = 0x00;
+  return g;
+}
+
+wire::Headers GnutellaCore::our_headers(const Conn& c) const {
+  wire::Headers h;
+  h.add("User-Agent", config_.user_agent);
+  h.add("X-Ultrapeer", config_.ultrapeer ? "True" : "False");
+  h.add("Remote-IP", gn::ipv4_to_string(c.remote.ip));
+  if (config_.advertised.port != 0 && config_.advertised.ip != 0) {
+    h.add("Listen-IP", config_.advertised.to_string());
+  }
+  h.add("GUID", servent_id_.hex());
+  return h;
+}
+
+void GnutellaCore::add_peer(Endpoint peer, Instant now) {
+  for (const auto& w : wanted_) {
+    if (w.ep == peer) return;
+  }
+  wanted_.push_back(Wanted{peer, false, config_.reconnect_min, now, std::nullopt});
+}
+
+void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Instant now) {
+  Conn c{id, remote, dir, dir == Direction::Inbound ? Phase::AwaitConnect : Phase::AwaitResponse,
+         false, {}, gn::Framer(config_.max_payload), now + config_.handshake_timeout, {}, 0, 0, -1};
+  if (dir == Direction::Outbound) {
+    for (std::size_t i = 0; i < wanted_.size(); ++i) {
+      if (wanted_[i].conn == id) c.wanted = static_cast<int>(i);
+    }
+  }
+  auto [it, _] = conns_.insert_or_assign(id, std::move(c));
+  Conn& conn = it->second;
+  if (dir == Direction::Outbound) {
+    const bool try04 = conn.wanted >= 0 && wanted_[static_cast<std::size_t>(conn.wanted)].try04;
+    if (try04) {
+      send_text(conn, gn::kConnect04);
+    } else {
+      send_text(conn, gn::encode_connect06(our_headers(conn)));
+    }
+  }
+}
+
+void GnutellaCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
+  Conn* c = find(id);
+  if (!c || c->phase == Phase::Closing) return;
+  if (c->phase == Phase::Established) {
+    c->framer.feed(bytes);
+    on_frames(*c, now);
+    return;
+  }
+  c->hs_buf.insert(c->hs_buf.end(), bytes.begin(), bytes.end());
+  on_handshake(*c, now);
+}
+
+void GnutellaCore::on_handshake(Conn& c, Instant now) {
+  while (c.phase != Phase::Established && c.phase != Phase::Closing) {
+    auto r = gn::decode_handshake(c.hs_buf);
+    if (r.need_more()) return;
+    if (!r) {
+      close(c, CloseReason::HandshakeMalformed, kCloseHandshakeMalformed);
+      return;
+    }
+    const gn::Handshake& hs = *r;
+    c.hs_buf.erase(c.hs_buf.begin(), c.hs_buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
+    switch (c.phase) {
+      case Phase::AwaitConnect: {
+        if (hs.kind != gn::Handshake::Kind::Connect) {
+          close(c, CloseReason::HandshakeMalformed, kCloseHandshakeMalformed);
+          return;
+        }
+        const bool full = established_ >= config_.max_connections;
+        if (hs.is_04()) {
+          // 0.4 has no refusal message: a full servent just closes.
+          if (full) {
+            close(c, CloseReason::Full, kCloseFull);
+            return;
+          }
+          send_text(c, gn::kOk04);
+          establish(c, true, {}, now);
+          return;
+        }
+        if (full) {
+          wire::Headers h;
+          h.add("User-Agent", config_.user_agent);
+          send_text(c, gn::encode_response06(503, "Too many connections", h));
+          close(c, CloseReason::Full, kCloseFull);
+          return;
+        }
+        c.user_agent = hs.headers.get("User-Agent").value_or("");
+        send_text(c, gn::encode_response06(200, "OK", our_headers(c)));
+        c.phase = Phase::AwaitFinal;
+        break;
+      }
+      case Phase::AwaitFinal:
+        if (hs.kind != gn::Handshake::Kind::Response) {
+          close(c, CloseReason::HandshakeMalformed, kCloseHandshakeMalformed);
+          return;
+        }
+        if (hs.status != 200) {
+          close(c, CloseReason::HandshakeRefused, kCloseHandshakeRefused);
+          return;
+        }
+        establish(c, false, c.user_agent, now);
+        return;
+      case Phase::AwaitResponse: {
+        if (hs.kind != gn::Handshake::Kind::Response) {
+          close(c, CloseReason::HandshakeMalformed, kCloseHandshakeMalformed);
+          return;
+        }
+        if (hs.is_04()) {
+          establish(c, true, {}, now);
+          return;
+        }
+        if (hs.status != 200) {
+          close(c, CloseReason::HandshakeRefused, kCloseHandshakeRefused);
+          return;
+        }
+        wire::Headers h;
+        h.add("X-Ultrapeer", config_.ultrapeer ? "True" : "False");
+        send_text(c, gn::encode_response06(200, "OK", h));
+        establish(c, false, hs.headers.get("User-Agent").value_or(""), now);
+        return;
+      }
+      case Phase::Established:
+      case Phase::Closing:
+        return;
+    }
+  }
+}
+
+void GnutellaCore::establish(Conn& c, bool v04, std::string user_agent, Instant now) {
+  c.phase = Phase::Established;
+  c.v04 = v04;
+  c.user_agent = std::move(user_agent);
+  ++stats_[v04 ? kHandshakes04 : kHandshakes06];
+  ++established_;
+  live_.push_back(&c);
+  if (c.wanted >= 0) wanted_[static_cast<std::size_t>(c.wanted)].backoff = config_.reconnect_min;
+  events_.push_back(event::PeerUp{c.id, c.remote, c.dir, v04 ? 4 : 6, c.user_agent});
+  // Descriptors sent right behind the handshake are already buffered.
+  if (!c.hs_buf.empty()) {
+    c.framer.feed(c.hs_buf);
+    c.hs_buf.clear();
+    c.hs_buf.shrink_to_fit();
+    on_frames(c, now);
+  }
+}
+
+void GnutellaCore::on_frames(Conn& c, Instant now) {
+  while (c.phase == Phase::Established) {
+    auto f = c.framer.next();
+    if (f.need_more()) return;
+    if (!f) {
+      close(c, CloseReason::PayloadTooLarge, kClosePayloadTooLarge);
+      return;
+    }
+    on_descriptor(c, f->header, f->payload, now);
+  }
+}
+
+void GnutellaCore::on_descriptor(Conn& c, gn::Header h, wire::ByteView payload, Instant now) {
+  ++c.msgs_in;
+  ++stats_[kDescriptorsIn];
+  if (h.type == static_cast<std::uint8_t>(gn::Type::Bye)) {
+    ++stats_[kByesIn];
+    close(c, CloseReason::Bye, kCloseBye);
+    return;
+  }
+  if (h.ttl == 0) {
+    ++stats_[kDropTtlZero];
+    return;
+  }
+  // TTL+Hops above the cap: clamp (0.6 draft §3.2 "TTL+Hops" rule).
+  if (h.ttl + h.hops > config_.max_ttl) {
+    if (h.hops >= config_.max_ttl) {
+      ++stats_[kDropHopsExceeded];
+      return;
+    }
+    h.ttl = static_cast<std::uint8_t>(config_.max_ttl - h.hops);
+    ++stats_[kTtlClamped];
+  }
+  switch (static_cast<gn::Type>(h.type)) {
+    case gn::Type::Ping: return on_ping(c, h, payload, now);
+    case gn::Type::Pong: return on_pong(c, h, payload, now);
+    case gn::Type::Query: return on_query(c, h, payload, now);
+    case gn::Type::QueryHit: return on_query_hit(c, h, payload, now);
+    case gn::Type::Push: return on_push(c, h, payload, now);
+    default:
+      // QRP, vendor messages and unknown types: accepted and ignored.
+      ++stats_[kOtherIn];
+      return;
+  }
+}
+
+void GnutellaCore::on_ping(Conn& c, const gn::Header& h, wire::ByteView, Instant now) {
+  ++stats_[kPingsIn];
+  if (!routes_.insert({h.id, kRoutePing}, c.id, now)) {
+    ++stats_[kDropDuplicate];
+    return;
+  }
+  // Answer for ourselves (0.4 §"Pong"): the reply needs hops+1 to get back.
+  gn::Pong pong;
+  pong.port = config_.advertised.port;
+  pong.ip = config_.advertised.ip;
+  pong.files_shared = static_cast<std::uint32_t>(library_.file_count());
+  pong.kb_shared = static_cast<std::uint32_t>(std::min<std::uint64_t>(library_.total_bytes() / 1024, UINT32_MAX));
+  wire::Bytes payload;
+  gn::encode_pong(payload, pong);
+  gn::Header out{h.id, static_cast<std::uint8_t>(gn::Type::Pong),
+                 static_cast<std::uint8_t>(std::min<int>(h.hops + 1, config_.max_ttl)), 0, 0};
+  send(c, encode_shared(out, payload));
+  ++stats_[kPongsSent];
+  if (h.ttl > 1) {
+    gn::Header fwd = h;
+    fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
+    fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
+    flood(&c, fwd, {});
+  }
+}
+
+void GnutellaCore::on_pong(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
+  ++stats_[kPongsIn];
+  if (payload.size() < 14) {
+    close(c, CloseReason::PayloadMalformed, kClosePayloadMalformed);
+    return;
+  }
+  const ConnId* to = routes_.find({h.id, kRoutePing}, now);
+  if (!to) {
+    ++stats_[kDropPongUnroutable];
+    return;
+  }
+  if (*to == kSelf) return;  // a Pong for our own Ping
+  route_reply(c, *to, h, payload, kDropPongUnroutable);
+}
+
+void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
+  ++stats_[kQueriesIn];
+  auto q = gn::decode_query(payload);
+  if (!q) {
+    close(c, CloseReason::PayloadMalformed, kClosePayloadMalformed);
+    return;
+  }
+  if (!routes_.insert({h.id, kRouteQuery}, c.id, now)) {
+    ++stats_[kDropDuplicate];
+    return;
+  }
+  answer_query(c, h, *q);
+  if (h.ttl > 1) {
+    gn::Header fwd = h;
+    fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
+    fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
+    flood_query(&c, fwd, *q);
+  }
+}
+
+void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q) {
+  // A plain 0.4 MinSpeed (no flag marker) is a speed floor in kb/s.
+  if (!(q.min_speed & gn::kQueryFlagMarker) && q.min_speed > config_.speed_kbps) return;
+  auto files = library_.search(q.criteria, config_.max_results_per_query);
+  if (files.empty()) return;
+  ++stats_[kQueriesAnswered];
+  const gn::Header out{h.id, static_cast<std::uint8_t>(gn::Type::QueryHit),
+                       static_cast<std::uint8_t>(std::min<int>(h.hops + 1, config_.max_ttl)), 0, 0};
+  gn::QueryHit hit;
+  hit.port = config_.advertised.port;
+  hit.ip = config_.advertised.ip;
+  hit.speed = config_.speed_kbps;
+  hit.servent_id = servent_id_;
+  // Open data (BearShare trailer): byte 0 carries the push flag value, byte 1
+  // says the push flag is meaningful. Same layout as gtk-gnutella's "2c 21".
+  hit.trailer = gn::HitTrailer{kVendor, {static_cast<std::uint8_t>(config_.firewalled ? 0x01 : 0x00), 0x01}, {}};
+  std::size_t payload_size = 11 + 4 + 1 + 2 + 16;
+  auto flush = [&] {
+    if (hit.results.empty()) return;
+    wire::Bytes payload;
+    gn::encode_query_hit(payload, hit);
+    send(c, encode_shared(out, payload));
+    ++stats_[kHitsSent];
+    hit.results.clear();
+    payload_size = 11 + 4 + 1 + 2 + 16;
+  };
+  for (const auto* f : files) {
+    if (f->size > UINT32_MAX) continue;  // 0.4 sizes are 32-bit
+    const std::size_t entry = 8 + f->name.size() + 2;
+    if (!hit.results.empty() &&
+        (payload_size + entry > config_.max_hit_payload || hit.results.size() >= config_.max_results_per_hit)) {
+      flush();
+    }
+    hit.results.push_back(gn::HitResult{f->index, static_cast<std::uint32_t>(f->size), f->name, {}});
+    payload_size += entry;
+  }
+  flush();
+}
+
+void GnutellaCore::on_query_hit(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
+  ++stats_[kHitsIn];
+  auto hit = gn::decode_query_hit(payload);
+  if (!hit) {
+    close(c, CloseReason::PayloadMalformed, kClosePayloadMalformed);
+    return;
+  }
+  const ConnId* to = routes_.find({h.id, kRouteQuery}, now);
+  if (!to) {
+    ++stats_[kDropHitUnroutable];
+    return;
+  }
+  // Remember where this servent is, so a Push for it can follow (0.4 §Push).
+  push_routes_.put(hit->servent_id, c.id, now);
+  if (*to == kSelf) {
+    bool push = false;
+    if (hit->trailer && hit->trailer->open_data.size() >= 2 && (hit->trailer->open_data[1] & gn::kOpenDataPush)) {
+      push = (hit->trailer->open_data[0] & gn::kOpenDataPush) != 0;
+    }
+    for (auto& r : hit->results) {
+      events_.push_back(event::Hit{h.id, Endpoint{hit->ip, hit->port}, hit->speed, hit->servent_id, std::move(r), push});
+    }
+    return;
+  }
+  route_reply(c, *to, h, payload, kDropHitUnroutable);
+}
+
+void GnutellaCore::on_push(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
+  ++stats_[kPushesIn];
+  auto push = gn::decode_push(payload);
+  if (!push) {
+    close(c, CloseReason::PayloadMalformed, kClosePayloadMalformed);
+    return;
+  }
+  if (push->servent_id == servent_id_) {
+    ++stats_[kPushForUs];
+    events_.push_back(event::PushRequest{std::move(*push)});
+    return;
+  }
+  const ConnId* to = push_routes_.find(push->servent_id, now);
+  if (!to) {
+    ++stats_[kDropPushUnroutable];
+    return;
+  }
+  route_reply(c, *to, h, payload, kDropPushUnroutable);
+}
+
+void GnutellaCore::route_reply(Conn& from, ConnId to, const gn::Header& h, wire::ByteView payload, Stat unroutable) {
+  Conn* dest = find(to);
+  if (!dest || dest->phase != Phase::Established || dest->id == from.id) {
+    ++stats_[unroutable];
+    return;
+  }
+  if (h.ttl <= 1) {
+    ++stats_[kDropTtlExpired];
+    return;
+  }
+  gn::Header fwd = h;
+  fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
+  fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
+  send(*dest, encode_shared(fwd, payload));
+  ++stats_[kForwarded];
+}
+
+void GnutellaCore::flood(const Conn* from, const gn::Header& h, wire::ByteView payload) {
+  SharedBuffer bytes;
+  for (Conn* c : live_) {
+    if (c == from) continue;
+    if (!bytes) bytes = encode_shared(h, payload);
+    send(*c, bytes);
+    ++stats_[kForwarded];
+  }
+}
+
+void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, const gn::Query& q) {
+  // The MinSpeed field means flags on 0.6 links (bit 15 set; gtk-gnutella
+  // drops 0.6 queries without it) and a plain speed on 0.4 links; rewrite it
+  // per link so each side reads what it expects.
+  SharedBuffer v06, v04;
+  for (Conn* c : live_) {
+    if (c == from) continue;
+    SharedBuffer& bytes = c->v04 ? v04 : v06;
+    if (!bytes) {
+      gn::Query out = q;
+      if (c->v04) {
+        if (out.min_speed & gn::kQueryFlagMarker) out.min_speed = 0;
+      } else if (!(out.min_speed & gn::kQueryFlagMarker)) {
+        out.min_speed = gn::kQueryFlagMarker;
+      }
+      wire::Bytes payload;
+      gn::encode_query(payload, out);
+      bytes = encode_shared(h, payload);
+    }
+    send(*c, bytes);
+    ++stats_[kForwarded];
+  }
+}
+
+gn::Guid GnutellaCore::search(const Search& s, Instant now) {
+  gn::Guid id = new_guid();
+  routes_.insert({id, kRouteQuery}, kSelf, now);
+  gn::Query q;
+  q.min_speed = gn::kQueryFlagMarker;
+  if (config_.firewalled) q.min_speed |= gn::kQueryFlagFirewalled;
+  q.criteria = s.criteria;
+  q.extensions = s.extensions;
+  const std::uint8_t ttl = std::min(s.ttl, config_.max_ttl);
+  flood_query(nullptr, gn::Header{id, static_cast<std::uint8_t>(gn::Type::Query), ttl, 0, 0}, q);
+  return id;
+}
+
+void GnutellaCore::ping(std::uint8_t ttl, Instant now) {
+  gn::Guid id = new_guid();
+  routes_.insert({id, kRoutePing}, kSelf, now);
+  flood(nullptr, gn::Header{id, static_cast<std::uint8_t>(gn::Type::Ping), std::min(ttl, config_.max_ttl), 0, 0}, {});
+}
+
+void GnutellaCore::send(Conn& c, SharedBuffer bytes) {
+  ++c.msgs_out;
+  ++stats_[kDescriptorsOut];
+  actions_.push_back(action::Send{c.id, std::move(bytes)});
+}
+
+void GnutellaCore::send_text(Conn& c, std::string_view text) {
+  actions_.push_back(action::Send{c.id, std::make_shared<Buffer>(text.begin(), text.end())});
+}
+
+void GnutellaCore::close(Conn& c, CloseReason reason, Stat stat) {
+  if (c.phase == Phase::Closing) return;
+  if (c.phase == Phase::Established) {
+    live_.erase(std::find(live_.begin(), live_.end(), &c));
+    --established_;
+  } else if (c.phase == Phase::AwaitResponse && reason == CloseReason::HandshakeMalformed && c.wanted >= 0) {
+    // The peer answered our CONNECT with something we cannot read: try the
+    // other protocol version next time.
+    auto& w = wanted_[static_cast<std::size_t>(c.wanted)];
+    w.try04 = !w.try04;
+    if (w.try04) ++stats_[kConnectFallback04];
+  }
+  c.phase = Phase::Closing;
+  ++stats_[stat];
+  actions_.push_back(action::Close{c.id, reason, true});
+}
+
+void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
+  int wanted = -1;
+  bool fallback = false;
+  bool was_up = false;
+  if (Conn* c = find(id)) {
+    wanted = c->wanted;
+    if (c->phase == Phase::Established) {
+      live_.erase(std::find(live_.begin(), live_.end(), c));
+      --established_;
+      ++stats_[kClosePeer];
+      was_up = true;
+    } else if (c->phase == Phase::AwaitResponse) {
+      // Closed without an answer to our 0.6 CONNECT: an old 0.4 servent
+      // closes on a version it does not know; try 0.4 (and back again).
+      fallback = true;
+      ++stats_[kClosePeer];
+    } else if (c->phase != Phase::Closing) {
+      ++stats_[kClosePeer];
+    }
+    was_up = was_up || c->msgs_in + c->msgs_out > 0;
+    events_.push_back(event::PeerDown{id, c->remote, reason});
+    conns_.erase(id);
+  } else {
+    for (std::size_t i = 0; i < wanted_.size(); ++i) {
+      if (wanted_[i].conn == id) wanted = static_cast<int>(i);
+    }
+  }
+  if (wanted < 0) return;
+  auto& w = wanted_[static_cast<std::size_t>(wanted)];
+  w.conn.reset();
+  if (fallback) {
+    w.try04 = !w.try04;
+    if (w.try04) ++stats_[kConnectFallback04];
+    w.next_attempt = now;
+    return;
+  }
+  if (was_up) w.backoff = config_.reconnect_min;
+  w.next_attempt = now + w.backoff;
+  w.backoff = std::min(w.backoff * 2, config_.reconnect_max);
+}
+
+void GnutellaCore::handle_timeout(Instant now) {
+  for (auto& [id, c] : conns_) {
+    if (c.phase != Phase::Established && c.phase != Phase::Closing && c.deadline <= now) {
+      close(c, CloseReason::HandshakeTimeout, kCloseHandshakeTimeout);
+    }
+  }
+  for (auto& w : wanted_) {
+    if (w.conn || w.next_attempt > now) continue;
+    if (conns_.size() >= config_.max_connections) {
+      w.next_attempt = now + w.backoff;
+      continue;
+    }
+    ConnId id{kCoreConnIdBit | next_conn_++};
+    w.conn = id;
+    ++stats_[kConnectAttempts];
+    actions_.push_back(action::Connect{id, w.ep});
+  }
+  routes_.expire(now);
+  push_routes_.expire(now);
+}
+
+std::optional<Action> GnutellaCore::poll_action() {
+  if (actions_.empty()) return std::nullopt;
+  Action a = std::move(actions_.front());
+  actions_.pop_front();
+  return a;
+}
+
+std::optional<Event> GnutellaCore::poll_event() {
+  if (events_.empty()) return std::nullopt;
+  Event e = std::move(events_.front());
+  events_.pop_front();
+  return e;
+}
+
+std::optional<Instant> GnutellaCore::poll_timeout() const {
+  std::optional<Instant> t;
+  auto consider = [&](Instant i) {
+    if (!t || i < *t) t = i;
+  };
+  for (const auto& [id, c] : conns_) {
+    if (c.phase != Phase::Established && c.phase != Phase::Closing) consider(c.deadline);
+  }
+  for (const auto& w : wanted_) {
+    if (!w.conn) consider(w.next_attempt);
+  }
+  return t;
+}
+
+std::vector<Counter> GnutellaCore::counters() const {
+  std::vector<Counter> out;
+  for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  return out;
+}
+
+std::vector<GnutellaCore::PeerInfo> GnutellaCore::peers() const {
+  std::vector<PeerInfo> out;
+  for (const auto& [id, c] : conns_) {
+    out.push_back({id, c.remote, c.dir, c.phase == Phase::Established, c.v04 ? 4 : 6, c.user_agent, c.msgs_in,
+                   c.msgs_out});
+  }
+  return out;
+}
+
+}  // namespace sv

@@ -1,0 +1,238 @@
+// GnutellaCore: a Gnutella 0.4 servent (with the 0.6 handshake) as a sans-I/O
+// state machine. It is fed connection events and bytes with the current time
+// and answers with Actions (send, close, connect) and Events (for the UI).
+//
+// What it does (0.4 spec §"Descriptor Routing", 0.6 draft §2-3):
+//  - handshakes: accepts 0.4 and 0.6; connects with 0.6 and falls back to 0.4
+//    when a peer does not answer 0.6; sends User-Agent and X-Ultrapeer;
+//  - answers Pings with a Pong for itself and Queries that match the library
+//    with QueryHits (split across several descriptors when needed);
+//  - floods Ping/Query to every other connection with TTL-1/Hops+1, drops
+//    duplicates (bounded, expiring DescriptorID cache), clamps TTL+Hops to
+//    max_ttl;
+//  - routes Pong/QueryHit back only on the reverse path and Push by
+//    ServentID along the QueryHit path; drops unroutable replies;
+//  - every drop and close has a named counter.
+#pragma once
+
+#include <array>
+#include <deque>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "servent/core/expiring_map.hpp"
+#include "servent/core/types.hpp"
+#include "share/library.hpp"
+#include "wire/gnutella/descriptors.hpp"
+#include "wire/gnutella/framer.hpp"
+#include "wire/gnutella/handshake.hpp"
+
+namespace sv {
+
+namespace gn = wire::gnutella;
+
+struct GnutellaConfig {
+  std::uint8_t max_ttl = 7;                 // TTL+Hops cap
+  std::uint8_t default_ttl = 7;             // for our own Pings/Queries
+  std::uint32_t max_payload = gn::kDefaultMaxPayload;
+  std::size_t max_connections = 32;
+  std::size_t route_capacity = 200'000;     // per routing table
+  Duration route_ttl = 10min;
+  Duration handshake_timeout = 10s;
+  Duration reconnect_min = 1s;
+  Duration reconnect_max = 60s;
+  std::string user_agent = "servent/0.1";
+  bool ultrapeer = false;                   // what we announce in X-Ultrapeer
+  Endpoint advertised;                      // our address in Pongs/QueryHits
+  std::uint32_t speed_kbps = 1000;          // QueryHit speed field
+  std::size_t max_results_per_query = 64;
+  std::size_t max_hit_payload = 4000;       // split QueryHits above this
+  std::size_t max_results_per_hit = 32;
+  bool firewalled = false;                  // push flag in our QueryHits
+};
+
+namespace event {
+struct PeerUp {
+  ConnId conn;
+  Endpoint remote;
+  Direction dir;
+  int version_minor;  // 4 or 6
+  std::string user_agent;
+};
+struct PeerDown {
+  ConnId conn;
+  Endpoint remote;
+  CloseReason reason;
+};
+// A QueryHit for a Query we originated.
+struct Hit {
+  gn::Guid query;
+  Endpoint source;  // host:port from the QueryHit
+  std::uint32_t speed;
+  gn::ServentId servent_id;
+  gn::HitResult result;
+  bool push;        // the source says it is firewalled
+};
+// A Push naming our ServentID (someone wants a file from us).
+struct PushRequest {
+  gn::Push push;
+};
+}  // namespace event
+using Event = std::variant<event::PeerUp, event::PeerDown, event::Hit, event::PushRequest>;
+
+struct Search {
+  std::string criteria;
+  std::uint8_t ttl = 7;
+  wire::Bytes extensions;
+};
+
+class GnutellaCore {
+ public:
+  enum Stat : std::size_t {
+    kDescriptorsIn,
+    kDescriptorsOut,
+    kPingsIn,
+    kPongsIn,
+    kQueriesIn,
+    kHitsIn,
+    kPushesIn,
+    kByesIn,
+    kOtherIn,
+    kDropDuplicate,
+    kDropTtlZero,
+    kDropHopsExceeded,
+    kTtlClamped,
+    kDropPongUnroutable,
+    kDropHitUnroutable,
+    kDropPushUnroutable,
+    kDropTtlExpired,
+    kQueriesAnswered,
+    kHitsSent,
+    kPongsSent,
+    kForwarded,
+    kPushForUs,
+    kCloseHandshakeMalformed,
+    kCloseHandshakeRefused,
+    kCloseHandshakeTimeout,
+    kCloseFull,
+    kClosePayloadTooLarge,
+    kClosePayloadMalformed,
+    kCloseBye,
+    kClosePeer,
+    kConnectAttempts,
+    kConnectFallback04,
+    kHandshakes04,
+    kHandshakes06,
+    kStatCount
+  };
+
+  GnutellaCore(const share::Library& library, GnutellaConfig config, std::uint64_t seed);
+
+  // The driver accepted (Inbound) or completed (Outbound) a TCP connection.
+  void handle_connected(ConnId conn, Endpoint remote, Direction dir, Instant now);
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
+  void handle_closed(ConnId conn, CloseReason reason, Instant now);
+  void handle_timeout(Instant now);
+
+  // Commands (from CLI / TUI / control socket).
+  // Keep a connection to `peer` (reconnecting with backoff).
+  void add_peer(Endpoint peer, Instant now);
+  // Floods a Query to every established peer; returns its DescriptorID.
+  gn::Guid search(const Search& s, Instant now);
+  void ping(std::uint8_t ttl, Instant now);
+
+  std::optional<Action> poll_action();
+  std::optional<Instant> poll_timeout() const;
+  std::optional<Event> poll_event();
+
+  const gn::ServentId& servent_id() const { return servent_id_; }
+  std::size_t established() const { return established_; }
+  std::vector<Counter> counters() const;
+  std::uint64_t stat(Stat s) const { return stats_[s]; }
+  void set_advertised(Endpoint e) { config_.advertised = e; }
+  const GnutellaConfig& config() const { return config_; }
+
+  struct PeerInfo {
+    ConnId conn;
+    Endpoint remote;
+    Direction dir;
+    bool established;
+    int version_minor;
+    std::string user_agent;
+    std::uint64_t msgs_in, msgs_out;
+  };
+  std::vector<PeerInfo> peers() const;
+
+ private:
+  enum class Phase { AwaitConnect, AwaitResponse, AwaitFinal, Established, Closing };
+  struct Conn {
+    ConnId id;
+    Endpoint remote;
+    Direction dir;
+    Phase phase;
+    bool v04 = false;           // speaking 0.4 (no flag bits in min-speed)
+    wire::Bytes hs_buf;
+    gn::Framer framer;
+    Instant deadline;
+    std::string user_agent;
+    std::uint64_t msgs_in = 0, msgs_out = 0;
+    int wanted = -1;            // index into wanted_ for outgoing peers
+  };
+  struct Wanted {
+    Endpoint ep;
+    bool try04 = false;
+    Duration backoff;
+    Instant next_attempt;
+    std::optional<ConnId> conn;
+  };
+  // Reverse-path key: the DescriptorID and which request kind it routes.
+  struct RouteKey {
+    gn::Guid id;
+    std::uint8_t kind;  // 0 Ping, 1 Query
+    bool operator==(const RouteKey&) const = default;
+  };
+  struct RouteKeyHash {
+    std::size_t operator()(const RouteKey& k) const { return gn::Id16Hash{}(k.id) ^ k.kind; }
+  };
+  static constexpr ConnId kSelf{0};
+
+  void on_handshake(Conn& c, Instant now);
+  void establish(Conn& c, bool v04, std::string user_agent, Instant now);
+  void on_frames(Conn& c, Instant now);
+  void on_descriptor(Conn& c, gn::Header h, wire::ByteView payload, Instant now);
+  void on_ping(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  void on_pong(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  void on_query(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  void on_query_hit(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  void on_push(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  void answer_query(Conn& c, const gn::Header& h, const gn::Query& q);
+  // Forwards a reply along the route; counts `unroutable` when it has none.
+  void route_reply(Conn& from, ConnId to, const gn::Header& h, wire::ByteView payload, Stat unroutable);
+  void flood(const Conn* from, const gn::Header& h, wire::ByteView payload);
+  void flood_query(const Conn* from, const gn::Header& h, const gn::Query& q);
+  void send(Conn& c, SharedBuffer bytes);
+  void send_text(Conn& c, std::string_view text);
+  void close(Conn& c, CloseReason reason, Stat stat);
+  wire::Headers our_headers(const Conn& c) const;
+  gn::Guid new_guid();
+  Conn* find(ConnId id);
+
+  const share::Library& library_;
+  GnutellaConfig config_;
+  Rng rng_;
+  gn::ServentId servent_id_;
+  std::unordered_map<ConnId, Conn, ConnIdHash> conns_;
+  std::vector<Conn*> live_;  // established connections, for floods
+  std::size_t established_ = 0;
+  std::vector<Wanted> wanted_;
+  std::uint64_t next_conn_ = 1;
+  ExpiringMap<RouteKey, ConnId, RouteKeyHash> routes_;
+  ExpiringMap<gn::ServentId, ConnId, gn::Id16Hash> push_routes_;
+  std::deque<Action> actions_;
+  std::deque<Event> events_;
+  std::array<std::uint64_t, kStatCount> stats_{};
+};
+
+}  // namespace sv

@@ -1,0 +1,265 @@
+#include "servent/upload/upload_core.hpp"
+
+#include <charconv>
+
+#include "http/range.hpp"
+#include "http/text.hpp"
+
+namespace sv {
+
+namespace {
+constexpr std::array<std::string_view, UploadCore::kStatCount> kStatNames = {
+    "http_connections", "http_requests",          "http_200",         "http_206",
+    "http_400",         "http_404",               "http_416",         "http_431",
+    "http_501",         "http_503_busy",          "http_header_timeouts", "http_idle_timeouts",
+    "http_traversal_rejected", "uploads_completed", "uploads_failed",
+};
+}  // namespace
+
+std::optional<GetTarget> parse_get_target(std::string_view target) {
+  constexpr std::string_view kPrefix = "/get/";
+  if (!target.starts_with(kPrefix)) return std::nullopt;
+  target.remove_prefix(kPrefix.size());
+  auto slash = target.find('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  GetTarget t;
+  auto r = std::from_chars(target.data(), target.data() + slash, t.index);
+  if (r.ec != std::errc{} || r.ptr != target.data() + slash) return std::nullopt;
+  auto raw = target.substr(slash + 1);
+  if (raw.find('?') != std::string_view::npos || raw.find('#') != std::string_view::npos) return std::nullopt;
+  auto name = http::percent_decode(raw);
+  if (!name || name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos ||
+      name->find('\\') != std::string::npos) {
+    return std::nullopt;
+  }
+  t.name = std::move(*name);
+  return t;
+}
+
+UploadCore::UploadCore(const share::Library& library, UploadConfig config)
+    : library_(library), config_(std::move(config)) {}
+
+void UploadCore::handle_connected(ConnId id, Instant now) {
+  auto& c = conns_[id];
+  c.parser = std::make_unique<http::RequestParser>(config_.max_header_bytes);
+  c.deadline = now + config_.header_timeout;
+  ++stats_[kConnections];
+}
+
+void UploadCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  auto& c = it->second;
+  if (c.closing) return;
+  if (c.sending) {
+    // Pipelined request: keep it (bounded) until the response is written.
+    if (c.pending.size() + bytes.size() > config_.max_header_bytes) {
+      respond_error(id, c, 431, true, now);
+      return;
+    }
+    c.pending.insert(c.pending.end(), bytes.begin(), bytes.end());
+    return;
+  }
+  c.pending.insert(c.pending.end(), bytes.begin(), bytes.end());
+  process(id, c, now);
+}
+
+void UploadCore::process(ConnId id, Conn& c, Instant now) {
+  while (!c.sending && !c.closing && !c.pending.empty()) {
+    if (c.idle) {
+      // The first byte of a request starts the header clock.
+      c.idle = false;
+      c.deadline = now + config_.header_timeout;
+    }
+    std::size_t used = 0;
+    auto state = c.parser->feed(c.pending, used);
+    c.pending.erase(c.pending.begin(), c.pending.begin() + static_cast<std::ptrdiff_t>(used));
+    if (state == http::RequestParser::State::NeedMore) {
+      if (used == 0) break;
+      continue;
+    }
+    if (state == http::RequestParser::State::Error) {
+      respond_error(id, c, c.parser->error_status(), true, now);
+      return;
+    }
+    ++stats_[kRequests];
+    respond(id, c, c.parser->request(), now);
+  }
+}
+
+void UploadCore::respond_error(ConnId id, Conn& c, int status, bool close_after, Instant) {
+  switch (status) {
+    case 400: ++stats_[kStatus400]; break;
+    case 404: ++stats_[kStatus404]; break;
+    case 414:
+    case 431: ++stats_[kStatus431]; break;
+    case 501: ++stats_[kStatus501]; break;
+    default: break;
+  }
+  wire::Headers h;
+  h.add("Server", config_.server);
+  h.add("Content-Length", "0");
+  if (close_after) h.add("Connection", "close");
+  auto head = http::build_response_head(status, h);
+  actions_.push_back(action::Send{id, std::make_shared<Buffer>(head.begin(), head.end())});
+  if (close_after) {
+    close(id, c, status == 400 || status == 414 || status == 431 ? CloseReason::HttpBadRequest : CloseReason::Normal);
+  }
+}
+
+void UploadCore::close(ConnId id, Conn& c, CloseReason reason) {
+  c.closing = true;
+  actions_.push_back(action::Close{id, reason, true});
+}
+
+void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant now) {
+  const bool head_only = req.method == "HEAD";
+  const bool keep_alive = req.keep_alive;
+  if (req.method != "GET" && !head_only) {
+    respond_error(id, c, 501, true, now);
+    return;
+  }
+  auto target = parse_get_target(req.target);
+  if (!target) {
+    // Anything that is not /get/<n>/<name> is either another resource we do
+    // not serve (404) or a path trick (400, counted).
+    bool tricky = req.target.find("..") != std::string::npos || req.target.find("%2") != std::string::npos ||
+                  req.target.find("%5") != std::string::npos || !req.target.starts_with("/");
+    if (tricky) ++stats_[kTraversalRejected];
+    respond_error(id, c, tricky ? 400 : 404, !keep_alive || tricky, now);
+    if (!c.closing) c.parser->next();
+    return;
+  }
+  const share::SharedFile* file = library_.by_index(target->index);
+  std::optional<std::uint64_t> size;
+  if (file && file->name == target->name) size = library_.verify_servable(*file);
+  if (!size) {
+    respond_error(id, c, 404, !keep_alive, now);
+    if (!c.closing) c.parser->next();
+    return;
+  }
+  wire::Headers h;
+  h.add("Server", config_.server);
+  if (active_ >= config_.slots && !head_only) {
+    ++stats_[kStatus503];
+    h.add("Retry-After", std::to_string(config_.retry_after_s));
+    h.add("Content-Length", "0");
+    h.add("Connection", "close");
+    auto out = http::build_response_head(503, h);
+    actions_.push_back(action::Send{id, std::make_shared<Buffer>(out.begin(), out.end())});
+    close(id, c, CloseReason::Normal);
+    return;
+  }
+  int status = 200;
+  http::ByteRange range{0, *size == 0 ? 0 : *size - 1};
+  std::uint64_t length = *size;
+  if (auto r = req.headers.get("Range")) {
+    auto rr = http::parse_range(*r, *size);
+    if (rr.kind == http::RangeRequest::Kind::Unsatisfiable) {
+      ++stats_[kStatus416];
+      h.add("Content-Range", "bytes */" + std::to_string(*size));
+      h.add("Content-Length", "0");
+      if (!keep_alive) h.add("Connection", "close");
+      auto out = http::build_response_head(416, h);
+      actions_.push_back(action::Send{id, std::make_shared<Buffer>(out.begin(), out.end())});
+      if (!keep_alive) {
+        close(id, c, CloseReason::Normal);
+      } else {
+        c.parser->next();
+      }
+      return;
+    }
+    if (rr.kind == http::RangeRequest::Kind::Satisfiable) {
+      status = 206;
+      range = rr.range;
+      length = range.length();
+      h.add("Content-Range", http::format_content_range(range, *size));
+    }
+  }
+  ++stats_[status == 200 ? kStatus200 : kStatus206];
+  h.add("Content-Type", "application/binary");
+  h.add("Content-Length", std::to_string(length));
+  h.add("Accept-Ranges", "bytes");
+  h.add("Connection", keep_alive ? "keep-alive" : "close");
+  auto out = http::build_response_head(status, h);
+  actions_.push_back(action::Send{id, std::make_shared<Buffer>(out.begin(), out.end())});
+  c.keep_alive = keep_alive;
+  if (head_only || length == 0) {
+    if (!keep_alive) {
+      close(id, c, CloseReason::Normal);
+    } else {
+      c.parser->next();
+      c.idle = true;
+      c.deadline = now + config_.idle_timeout;
+    }
+    return;
+  }
+  c.sending = true;
+  ++active_;
+  actions_.push_back(action::SendFile{id, file->path, range.first, length});
+}
+
+void UploadCore::handle_send_done(ConnId id, bool ok, Instant now) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  auto& c = it->second;
+  if (!c.sending) return;
+  c.sending = false;
+  --active_;
+  ++stats_[ok ? kUploadsCompleted : kUploadsFailed];
+  if (!ok || !c.keep_alive) {
+    close(id, c, ok ? CloseReason::Normal : CloseReason::IoError);
+    return;
+  }
+  c.parser->next();
+  c.idle = true;
+  c.deadline = now + config_.idle_timeout;
+  process(id, c, now);
+}
+
+void UploadCore::handle_closed(ConnId id, Instant) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  if (it->second.sending) {
+    --active_;
+    ++stats_[kUploadsFailed];
+  }
+  conns_.erase(it);
+}
+
+void UploadCore::handle_timeout(Instant now) {
+  for (auto& [id, c] : conns_) {
+    if (c.closing || c.sending || now < c.deadline) continue;
+    if (c.idle) {
+      ++stats_[kIdleTimeouts];
+      close(id, c, CloseReason::HttpIdle);
+    } else {
+      ++stats_[kHeaderTimeouts];
+      close(id, c, CloseReason::HttpHeaderTimeout);
+    }
+  }
+}
+
+std::optional<Action> UploadCore::poll_action() {
+  if (actions_.empty()) return std::nullopt;
+  Action a = std::move(actions_.front());
+  actions_.pop_front();
+  return a;
+}
+
+std::optional<Instant> UploadCore::poll_timeout() const {
+  std::optional<Instant> t;
+  for (const auto& [id, c] : conns_) {
+    if (c.closing || c.sending) continue;
+    if (!t || c.deadline < *t) t = c.deadline;
+  }
+  return t;
+}
+
+std::vector<Counter> UploadCore::counters() const {
+  std::vector<Counter> out;
+  for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  return out;
+}
+
+}  // namespace sv

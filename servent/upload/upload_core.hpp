@@ -1,0 +1,99 @@
+// The HTTP file server, as a sans-I/O core.
+//
+// Serves `GET`/`HEAD /get/<index>/<name>` (0.4 spec §"File Downloads") with a
+// single `Range` (200, 206 + Content-Range, 416), HTTP/1.1 keep-alive, and a
+// fixed number of upload slots (503 + Retry-After when all are busy). The
+// requested name must equal the shared file's name: traversal (`..`, encoded
+// `%2e%2e`/`%2f`, absolute paths) never reaches the filesystem. File bytes are
+// streamed by the driver (action::SendFile), never loaded whole.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <unordered_map>
+
+#include "http/request_parser.hpp"
+#include "servent/core/types.hpp"
+#include "share/library.hpp"
+
+namespace sv {
+
+struct UploadConfig {
+  std::size_t slots = 4;
+  Duration header_timeout = 10s;  // time to send a whole request (slowloris)
+  Duration idle_timeout = 30s;    // keep-alive wait for the next request
+  std::size_t max_header_bytes = 8 * 1024;
+  std::string server = "servent/0.1";
+  std::uint32_t retry_after_s = 30;
+};
+
+class UploadCore {
+ public:
+  enum Stat : std::size_t {
+    kConnections,
+    kRequests,
+    kStatus200,
+    kStatus206,
+    kStatus400,
+    kStatus404,
+    kStatus416,
+    kStatus431,
+    kStatus501,
+    kStatus503,
+    kHeaderTimeouts,
+    kIdleTimeouts,
+    kTraversalRejected,
+    kUploadsCompleted,
+    kUploadsFailed,
+    kStatCount
+  };
+
+  UploadCore(const share::Library& library, UploadConfig config = {});
+
+  void handle_connected(ConnId conn, Instant now);
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
+  // The driver finished (ok) or abandoned a SendFile.
+  void handle_send_done(ConnId conn, bool ok, Instant now);
+  void handle_closed(ConnId conn, Instant now);
+  void handle_timeout(Instant now);
+
+  std::optional<Action> poll_action();
+  std::optional<Instant> poll_timeout() const;
+
+  std::vector<Counter> counters() const;
+  std::uint64_t stat(Stat s) const { return stats_[s]; }
+  std::size_t active_uploads() const { return active_; }
+
+ private:
+  struct Conn {
+    std::unique_ptr<http::RequestParser> parser;
+    wire::Bytes pending;  // bytes received while a response is in flight
+    bool sending = false;
+    bool keep_alive = false;
+    bool closing = false;
+    Instant deadline;
+    bool idle = true;  // waiting for a request's first byte
+  };
+  void process(ConnId id, Conn& c, Instant now);
+  void respond(ConnId id, Conn& c, const http::Request& req, Instant now);
+  void respond_error(ConnId id, Conn& c, int status, bool close, Instant now);
+  void close(ConnId id, Conn& c, CloseReason reason);
+
+  const share::Library& library_;
+  UploadConfig config_;
+  std::unordered_map<ConnId, Conn, ConnIdHash> conns_;
+  std::deque<Action> actions_;
+  std::size_t active_ = 0;
+  std::array<std::uint64_t, kStatCount> stats_{};
+};
+
+// Splits "/get/<index>/<name>" into its parts; the name is percent-decoded.
+// nullopt for any other shape, or when the decoded name could name a path
+// (contains '/', '\\', is "." or "..").
+struct GetTarget {
+  std::uint32_t index = 0;
+  std::string name;
+};
+std::optional<GetTarget> parse_get_target(std::string_view target);
+
+}  // namespace sv

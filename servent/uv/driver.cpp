@@ -1,0 +1,674 @@
+#include "servent/uv/driver.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <uv.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace sv {
+
+namespace {
+
+constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
+    "accepted",        "refused_over_limit", "connects_ok",   "connects_failed",
+    "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",
+    "bytes_in",        "bytes_out",          "file_bytes_sent", "file_errors",
+};
+
+constexpr std::size_t kReadBuffer = 64 * 1024;
+constexpr std::size_t kFileChunk = 256 * 1024;
+constexpr std::size_t kFileHighWater = 1024 * 1024;  // queued bytes before reading more
+
+constexpr std::string_view kSniffGnutella = "GNUTELLA CONNECT";
+constexpr std::string_view kSniffGet = "GET ";
+constexpr std::string_view kSniffHead = "HEAD ";
+
+Endpoint endpoint_of(const sockaddr_storage& ss) {
+  Endpoint e;
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    e.ip = ntohl(in->sin_addr.s_addr);
+    e.port = ntohs(in->sin_port);
+  }
+  return e;
+}
+
+// true: `have` could still become `magic` (or already starts with it).
+bool prefix_compatible(std::string_view have, std::string_view magic) {
+  const std::size_t n = std::min(have.size(), magic.size());
+  return have.substr(0, n) == magic.substr(0, n);
+}
+
+}  // namespace
+
+enum class Owner { Sniffing, Gnutella, Upload };
+
+struct Driver::FileSend {
+  uv_fs_t req{};
+  Conn* conn = nullptr;  // null once the connection went away
+  uv_file fd = -1;
+  std::uint64_t offset = 0;
+  std::uint64_t remaining = 0;
+  bool busy = false;     // an fs request is in flight
+  std::shared_ptr<Buffer> chunk;
+  std::string path;
+};
+
+struct Driver::Conn {
+  Driver* driver = nullptr;
+  ConnId id;
+  uv_tcp_t tcp{};
+  Owner owner = Owner::Sniffing;
+  Direction dir = Direction::Inbound;
+  Endpoint remote;
+  Buffer sniff;
+  bool connecting = false;
+  bool closing = false;
+  bool close_after_flush = false;
+  CloseReason flush_reason = CloseReason::Normal;
+  std::size_t queued = 0;
+  Instant deadline;  // sniff or flush deadline
+  FileSend* file = nullptr;
+};
+
+struct Driver::Timer {
+  uv_timer_t handle{};
+  Driver* driver = nullptr;
+  std::function<void()> fn;
+};
+
+struct WriteReq {
+  uv_write_t req{};
+  SharedBuffer bytes;
+};
+
+struct ConnectReq {
+  uv_connect_t req{};
+};
+
+struct Driver::Impl {
+  static uv_loop_t* loop(Driver& d) { return d.loop_; }
+
+  static void on_alloc(uv_handle_t*, std::size_t, uv_buf_t* buf) {
+    // One buffer for all reads: each read is consumed before the next.
+    static thread_local std::array<char, kReadBuffer> storage;
+    *buf = uv_buf_init(storage.data(), static_cast<unsigned>(storage.size()));
+  }
+
+  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* c = static_cast<Conn*>(s->data);
+    if (!c || c->closing) return;
+    Driver& d = *c->driver;
+    if (n < 0) {
+      d.close_conn(c, n == UV_EOF ? CloseReason::PeerClosed : CloseReason::IoError);
+      d.pump();
+      return;
+    }
+    if (n == 0) return;
+    d.stats_[kBytesIn] += static_cast<std::uint64_t>(n);
+    d.on_read(c, reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n));
+    d.pump();
+  }
+
+  static void on_write(uv_write_t* req, int status) {
+    auto* w = reinterpret_cast<WriteReq*>(req);
+    auto* c = static_cast<Conn*>(req->handle->data);
+    const std::size_t size = w->bytes->size();
+    delete w;
+    if (!c) return;
+    Driver& d = *c->driver;
+    c->queued -= size;
+    if (c->closing) return;
+    if (status < 0) {
+      d.close_conn(c, CloseReason::IoError);
+      d.pump();
+      return;
+    }
+    d.stats_[kBytesOut] += size;
+    if (c->file) d.file_step(c);
+    if (c->close_after_flush && c->queued == 0 && !c->file) {
+      d.close_conn(c, c->flush_reason);
+    }
+    d.pump();
+  }
+
+  static void on_close(uv_handle_t* h) { delete static_cast<Conn*>(h->data); }
+
+  static void on_connection(uv_stream_t* server, int status) {
+    Driver& d = *static_cast<Driver*>(server->data);
+    if (status < 0 || d.stopping_) return;
+    auto* c = new Conn;
+    c->driver = &d;
+    uv_tcp_init(d.loop_, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_close);
+      return;
+    }
+    if (d.conns_.size() >= d.config_.max_connections) {
+      ++d.stats_[kRefusedOverLimit];
+      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_close);
+      return;
+    }
+    ++d.stats_[kAccepted];
+    c->id = ConnId{d.next_inbound_++};
+    c->dir = Direction::Inbound;
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) c->remote = endpoint_of(ss);
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->deadline = d.now() + d.config_.sniff_timeout;
+    d.conns_[c->id.value] = c;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
+  }
+
+  static void on_connect(uv_connect_t* req, int status) {
+    auto* c = static_cast<Conn*>(req->handle->data);
+    delete reinterpret_cast<ConnectReq*>(req);
+    if (!c || c->closing) return;
+    Driver& d = *c->driver;
+    c->connecting = false;
+    if (status < 0) {
+      ++d.stats_[kConnectsFailed];
+      d.close_conn(c, CloseReason::ConnectFailed);
+      d.pump();
+      return;
+    }
+    ++d.stats_[kConnectsOk];
+    uv_tcp_nodelay(&c->tcp, 1);
+    maybe_learn_address(d, c);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
+    d.gnutella_.handle_connected(c->id, c->remote, Direction::Outbound, d.now());
+    d.pump();
+  }
+
+  // With no configured address, advertise the local address peers reach us on.
+  static void maybe_learn_address(Driver& d, Conn* c) {
+    if (d.gnutella_.config().advertised.ip != 0) return;
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+    Endpoint local = endpoint_of(ss);
+    if (local.ip == 0) return;
+    Endpoint adv = d.gnutella_.config().advertised;
+    adv.ip = local.ip;
+    d.gnutella_.set_advertised(adv);
+  }
+
+  static void on_core_timer(uv_timer_t* t) {
+    Driver& d = *static_cast<Driver*>(t->data);
+    const Instant now = d.now();
+    d.gnutella_.handle_timeout(now);
+    if (d.upload_) d.upload_->handle_timeout(now);
+    d.pump();
+  }
+
+  static void on_house_timer(uv_timer_t* t) {
+    Driver& d = *static_cast<Driver*>(t->data);
+    d.housekeeping();
+    d.pump();
+  }
+
+  static void on_user_timer(uv_timer_t* t) {
+    auto* tm = static_cast<Timer*>(t->data);
+    Driver& d = *tm->driver;
+    auto fn = std::move(tm->fn);
+    std::erase(d.timers_, tm);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tm->handle),
+             [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
+    if (fn && !d.stopping_) fn();
+    d.pump();
+  }
+
+  static void on_async(uv_async_t* a) {
+    Driver& d = *static_cast<Driver*>(a->data);
+    d.stop();
+  }
+
+  static void on_signal(uv_signal_t* s, int) {
+    Driver& d = *static_cast<Driver*>(s->data);
+    d.stop();
+  }
+
+  static void on_file_open(uv_fs_t* req) {
+    auto* f = static_cast<FileSend*>(req->data);
+    const auto result = req->result;
+    uv_fs_req_cleanup(req);
+    f->busy = false;
+    if (!f->conn) {
+      if (result >= 0) close_fd(static_cast<uv_file>(result));
+      delete f;
+      return;
+    }
+    Conn* c = f->conn;
+    Driver& d = *c->driver;
+    if (result < 0) {
+      ++d.stats_[kFileErrors];
+      d.file_finish(c, false);
+      d.pump();
+      return;
+    }
+    f->fd = static_cast<uv_file>(result);
+    d.file_step(c);
+    d.pump();
+  }
+
+  static void on_file_read(uv_fs_t* req) {
+    auto* f = static_cast<FileSend*>(req->data);
+    const auto result = req->result;
+    uv_fs_req_cleanup(req);
+    f->busy = false;
+    if (!f->conn) {
+      close_fd(f->fd);
+      delete f;
+      return;
+    }
+    Conn* c = f->conn;
+    Driver& d = *c->driver;
+    if (result <= 0) {
+      // Error, or the file shrank under us: the response cannot be completed.
+      ++d.stats_[kFileErrors];
+      d.file_finish(c, false);
+      d.pump();
+      return;
+    }
+    auto n = static_cast<std::size_t>(result);
+    f->chunk->resize(n);
+    f->offset += n;
+    f->remaining -= n;
+    d.stats_[kFileBytesSent] += n;
+    SharedBuffer out = std::move(f->chunk);
+    d.write(c, std::move(out));
+    d.file_step(c);
+    d.pump();
+  }
+
+  static void close_fd(uv_file fd) {
+    if (fd < 0) return;
+    uv_fs_t req;
+    uv_fs_close(nullptr, &req, fd, nullptr);  // synchronous; closing a read fd is cheap
+    uv_fs_req_cleanup(&req);
+  }
+};
+
+Driver::Driver(GnutellaCore& gnutella, UploadCore* upload, DriverConfig config)
+    : gnutella_(gnutella), upload_(upload), config_(config), loop_(new uv_loop_t) {
+  uv_loop_init(loop_);
+  auto* t = new uv_timer_t;
+  uv_timer_init(loop_, t);
+  t->data = this;
+  core_timer_ = t;
+  auto* h = new uv_timer_t;
+  uv_timer_init(loop_, h);
+  h->data = this;
+  house_timer_ = h;
+  uv_timer_start(h, Impl::on_house_timer, 250, 250);
+  auto* a = new uv_async_t;
+  uv_async_init(loop_, a, Impl::on_async);
+  a->data = this;
+  async_ = a;
+  if (config_.handle_signals) {
+    auto* si = new uv_signal_t;
+    uv_signal_init(loop_, si);
+    si->data = this;
+    uv_signal_start(si, Impl::on_signal, SIGINT);
+    sig_int_ = si;
+    auto* st = new uv_signal_t;
+    uv_signal_init(loop_, st);
+    st->data = this;
+    uv_signal_start(st, Impl::on_signal, SIGTERM);
+    sig_term_ = st;
+  }
+}
+
+Driver::~Driver() {
+  if (loop_) {
+    // run() closes everything; if it was never called, close here.
+    if (!stopping_) stop();
+    uv_run(loop_, UV_RUN_DEFAULT);
+    uv_loop_close(loop_);
+    delete loop_;
+  }
+}
+
+Instant Driver::now() const { return Instant{Duration(uv_now(loop_))}; }
+
+Endpoint Driver::listen(const std::string& host, std::uint16_t port) {
+  sockaddr_in addr{};
+  if (uv_ip4_addr(host.c_str(), port, &addr) != 0) {
+    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": not an IPv4 address");
+  }
+  auto* l = new uv_tcp_t;
+  uv_tcp_init(loop_, l);
+  l->data = this;
+  listener_ = l;
+  int rc = uv_tcp_bind(l, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(l), 128, Impl::on_connection);
+  if (rc != 0) {
+    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " + uv_strerror(rc));
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  uv_tcp_getsockname(l, reinterpret_cast<sockaddr*>(&ss), &len);
+  Endpoint bound = endpoint_of(ss);
+  return bound;
+}
+
+int Driver::run() {
+  pump();
+  uv_run(loop_, UV_RUN_DEFAULT);
+  // stop() closed every handle; let their close callbacks run.
+  uv_run(loop_, UV_RUN_DEFAULT);
+  int rc = uv_loop_close(loop_);
+  if (rc == 0) {
+    delete loop_;
+    loop_ = nullptr;
+  }
+  return rc;
+}
+
+void Driver::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  std::vector<Conn*> all;
+  for (auto& [_, c] : conns_) all.push_back(c);
+  for (Conn* c : all) close_conn(c, CloseReason::Shutdown);
+  auto close_handle = [](void*& h) {
+    if (!h) return;
+    uv_close(static_cast<uv_handle_t*>(h), [](uv_handle_t* hh) {
+      switch (hh->type) {
+        case UV_TCP: delete reinterpret_cast<uv_tcp_t*>(hh); break;
+        case UV_TIMER: delete reinterpret_cast<uv_timer_t*>(hh); break;
+        case UV_ASYNC: delete reinterpret_cast<uv_async_t*>(hh); break;
+        case UV_SIGNAL: delete reinterpret_cast<uv_signal_t*>(hh); break;
+        default: break;
+      }
+    });
+    h = nullptr;
+  };
+  close_handle(listener_);
+  close_handle(core_timer_);
+  close_handle(house_timer_);
+  {
+    std::lock_guard<std::mutex> lock(async_mutex_);
+    close_handle(async_);
+  }
+  close_handle(sig_int_);
+  close_handle(sig_term_);
+  for (Timer* t : timers_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&t->handle), [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
+  }
+  timers_.clear();
+  // Drain what the cores queued in reaction (no new sockets are opened).
+  pump();
+}
+
+void Driver::request_stop() {
+  std::lock_guard<std::mutex> lock(async_mutex_);
+  if (async_) uv_async_send(static_cast<uv_async_t*>(async_));
+}
+
+void Driver::after(Duration delay, std::function<void()> fn) {
+  if (stopping_) return;
+  auto* t = new Timer;
+  t->driver = this;
+  t->fn = std::move(fn);
+  uv_timer_init(loop_, &t->handle);
+  t->handle.data = t;
+  timers_.push_back(t);
+  uv_timer_start(&t->handle, Impl::on_user_timer, static_cast<std::uint64_t>(delay.count()), 0);
+}
+
+void Driver::on_read(Conn* c, const std::uint8_t* data, std::size_t n) {
+  const Instant now = this->now();
+  switch (c->owner) {
+    case Owner::Sniffing:
+      c->sniff.insert(c->sniff.end(), data, data + n);
+      sniff(c);
+      return;
+    case Owner::Gnutella: gnutella_.handle_bytes(c->id, {data, n}, now); return;
+    case Owner::Upload: upload_->handle_bytes(c->id, {data, n}, now); return;
+  }
+}
+
+void Driver::sniff(Conn* c) {
+  std::string_view have(reinterpret_cast<const char*>(c->sniff.data()), c->sniff.size());
+  const Instant now = this->now();
+  Buffer first = c->sniff;
+  if (have.starts_with(kSniffGnutella)) {
+    c->owner = Owner::Gnutella;
+    c->sniff.clear();
+    c->sniff.shrink_to_fit();
+    gnutella_.handle_connected(c->id, c->remote, Direction::Inbound, now);
+    gnutella_.handle_bytes(c->id, first, now);
+    return;
+  }
+  if (upload_ && (have.starts_with(kSniffGet) || have.starts_with(kSniffHead))) {
+    c->owner = Owner::Upload;
+    c->sniff.clear();
+    c->sniff.shrink_to_fit();
+    upload_->handle_connected(c->id, now);
+    upload_->handle_bytes(c->id, first, now);
+    return;
+  }
+  bool possible = prefix_compatible(have, kSniffGnutella) ||
+                  (upload_ && (prefix_compatible(have, kSniffGet) || prefix_compatible(have, kSniffHead)));
+  if (!possible) {
+    ++stats_[kSniffUnknown];
+    close_conn(c, CloseReason::NotOurProtocol);
+  }
+}
+
+void Driver::write(Conn* c, SharedBuffer bytes) {
+  if (c->closing || bytes->empty()) return;
+  if (c->owner == Owner::Gnutella && c->queued + bytes->size() > config_.max_write_queue) {
+    // A peer that does not read is dropped rather than buffered forever.
+    ++stats_[kWriteQueueFull];
+    close_conn(c, CloseReason::WriteQueueFull);
+    return;
+  }
+  auto* w = new WriteReq;
+  w->bytes = std::move(bytes);
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(w->bytes->data())),
+                             static_cast<unsigned>(w->bytes->size()));
+  c->queued += w->bytes->size();
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, Impl::on_write);
+  if (rc != 0) {
+    c->queued -= w->bytes->size();
+    delete w;
+    close_conn(c, CloseReason::IoError);
+  }
+}
+
+void Driver::execute(const Action& a) {
+  std::visit(
+      [&](const auto& act) {
+        using T = std::decay_t<decltype(act)>;
+        if constexpr (std::is_same_v<T, action::Send>) {
+          auto it = conns_.find(act.conn.value);
+          if (it != conns_.end()) write(it->second, act.bytes);
+        } else if constexpr (std::is_same_v<T, action::SendFile>) {
+          auto it = conns_.find(act.conn.value);
+          if (it == conns_.end()) return;
+          Conn* c = it->second;
+          auto* f = new FileSend;
+          f->conn = c;
+          f->offset = act.offset;
+          f->remaining = act.length;
+          f->path = act.path;
+          f->req.data = f;
+          c->file = f;
+          f->busy = true;
+          // O_NOFOLLOW: a symlink swapped in since the request was checked is refused.
+          int rc = uv_fs_open(loop_, &f->req, f->path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0,
+                              Impl::on_file_open);
+          if (rc != 0) {
+            f->busy = false;
+            ++stats_[kFileErrors];
+            file_finish(c, false);
+          }
+        } else if constexpr (std::is_same_v<T, action::Close>) {
+          auto it = conns_.find(act.conn.value);
+          if (it == conns_.end()) return;
+          Conn* c = it->second;
+          if (act.flush && (c->queued > 0 || c->file)) {
+            c->close_after_flush = true;
+            c->flush_reason = act.reason;
+            c->deadline = now() + config_.flush_timeout;
+            uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+          } else {
+            close_conn(c, act.reason);
+          }
+        } else if constexpr (std::is_same_v<T, action::Connect>) {
+          if (stopping_) {
+            gnutella_.handle_closed(act.conn, CloseReason::Shutdown, now());
+            return;
+          }
+          auto* c = new Conn;
+          c->driver = this;
+          c->id = act.conn;
+          c->dir = Direction::Outbound;
+          c->owner = Owner::Gnutella;
+          c->remote = act.to;
+          c->connecting = true;
+          uv_tcp_init(loop_, &c->tcp);
+          c->tcp.data = c;
+          conns_[c->id.value] = c;
+          sockaddr_in addr{};
+          addr.sin_family = AF_INET;
+          addr.sin_port = htons(act.to.port);
+          addr.sin_addr.s_addr = htonl(act.to.ip);
+          auto* req = new ConnectReq;
+          int rc = uv_tcp_connect(&req->req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), Impl::on_connect);
+          if (rc != 0) {
+            delete req;
+            ++stats_[kConnectsFailed];
+            close_conn(c, CloseReason::ConnectFailed);
+          }
+        }
+      },
+      a);
+}
+
+void Driver::close_conn(Conn* c, CloseReason reason) {
+  if (c->closing) return;
+  c->closing = true;
+  conns_.erase(c->id.value);
+  if (c->file) {
+    // An fs request in flight owns the FileSend until its callback.
+    c->file->conn = nullptr;
+    if (!c->file->busy) {
+      Impl::close_fd(c->file->fd);
+      delete c->file;
+    }
+    c->file = nullptr;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), Impl::on_close);
+  const Instant now = this->now();
+  switch (c->owner) {
+    case Owner::Gnutella: gnutella_.handle_closed(c->id, reason, now); break;
+    case Owner::Upload: upload_->handle_closed(c->id, now); break;
+    case Owner::Sniffing: break;
+  }
+}
+
+void Driver::file_step(Conn* c) {
+  FileSend* f = c->file;
+  if (!f || f->busy || f->fd < 0) return;
+  if (f->remaining == 0) {
+    if (c->queued == 0) file_finish(c, true);
+    return;
+  }
+  if (c->queued >= kFileHighWater) return;  // wait for the socket to drain
+  const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kFileChunk, f->remaining));
+  f->chunk = std::make_shared<Buffer>(n);
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(f->chunk->data()), static_cast<unsigned>(n));
+  f->busy = true;
+  int rc = uv_fs_read(loop_, &f->req, f->fd, &buf, 1, static_cast<std::int64_t>(f->offset), Impl::on_file_read);
+  if (rc != 0) {
+    f->busy = false;
+    ++stats_[kFileErrors];
+    file_finish(c, false);
+  }
+}
+
+void Driver::file_finish(Conn* c, bool ok) {
+  FileSend* f = c->file;
+  if (!f) return;
+  c->file = nullptr;
+  Impl::close_fd(f->fd);
+  delete f;
+  if (upload_) upload_->handle_send_done(c->id, ok, now());
+  if (!ok) close_conn(c, CloseReason::IoError);
+}
+
+void Driver::housekeeping() {
+  const Instant now = this->now();
+  std::vector<Conn*> expired;
+  for (auto& [_, c] : conns_) {
+    if (c->owner == Owner::Sniffing && !c->connecting && c->deadline <= now) expired.push_back(c);
+    if (c->close_after_flush && c->deadline <= now) expired.push_back(c);
+  }
+  for (Conn* c : expired) {
+    if (c->closing) continue;
+    if (c->close_after_flush) {
+      ++stats_[kFlushTimeout];
+      close_conn(c, c->flush_reason);
+    } else {
+      ++stats_[kSniffTimeout];
+      close_conn(c, CloseReason::HandshakeTimeout);
+    }
+  }
+}
+
+void Driver::pump() {
+  if (pumping_) return;  // re-entrant calls are folded into the outer loop
+  pumping_ = true;
+  for (;;) {
+    bool any = false;
+    while (auto a = gnutella_.poll_action()) {
+      any = true;
+      execute(*a);
+    }
+    if (upload_) {
+      while (auto a = upload_->poll_action()) {
+        any = true;
+        execute(*a);
+      }
+    }
+    while (auto e = gnutella_.poll_event()) {
+      any = true;
+      if (on_event) on_event(*e);
+    }
+    if (!any) break;
+  }
+  pumping_ = false;
+  arm_timer();
+}
+
+void Driver::arm_timer() {
+  if (!core_timer_ || stopping_) return;
+  std::optional<Instant> next = gnutella_.poll_timeout();
+  if (upload_) {
+    auto u = upload_->poll_timeout();
+    if (u && (!next || *u < *next)) next = u;
+  }
+  auto* t = static_cast<uv_timer_t*>(core_timer_);
+  if (!next) {
+    uv_timer_stop(t);
+    return;
+  }
+  const Instant now = this->now();
+  const auto delay = *next > now ? (*next - now).count() : 0;
+  uv_timer_start(t, Impl::on_core_timer, static_cast<std::uint64_t>(delay), 0);
+}
+
+std::vector<Counter> Driver::counters() const {
+  std::vector<Counter> out;
+  for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  return out;
+}
+
+}  // namespace sv

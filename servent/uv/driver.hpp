@@ -1,0 +1,120 @@
+// The Driver: the only code that includes <uv.h>. One libuv loop owns every
+// socket, timer and file read; it feeds the cores events with the current time
+// and executes the actions they return.
+//
+// Inbound connections are sniffed by their first bytes: "GNUTELLA CONNECT" goes
+// to the GnutellaCore, "GET " / "HEAD " to the UploadCore; anything else is
+// closed (counted). Files are streamed with asynchronous reads of
+// kFileChunk bytes, at most a few chunks in flight per connection.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "servent/gnutella/gnutella_core.hpp"
+#include "servent/upload/upload_core.hpp"
+
+struct uv_loop_s;
+
+namespace sv {
+
+struct DriverConfig {
+  std::size_t max_connections = 1024;          // all sockets together
+  std::size_t max_write_queue = 4 * 1024 * 1024;  // per Gnutella connection
+  Duration sniff_timeout = 10s;                // first bytes of an inbound connection
+  Duration flush_timeout = 10s;                // for a close that waits for queued bytes
+  bool handle_signals = true;                  // stop on SIGINT/SIGTERM
+};
+
+class Driver {
+ public:
+  enum Stat : std::size_t {
+    kAccepted,
+    kRefusedOverLimit,
+    kConnectsOk,
+    kConnectsFailed,
+    kSniffUnknown,
+    kSniffTimeout,
+    kWriteQueueFull,
+    kFlushTimeout,
+    kBytesIn,
+    kBytesOut,
+    kFileBytesSent,
+    kFileErrors,
+    kStatCount
+  };
+
+  // `upload` may be null (no file serving, e.g. a short-lived search node).
+  Driver(GnutellaCore& gnutella, UploadCore* upload, DriverConfig config = {});
+  ~Driver();
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  // Binds and listens; returns the bound endpoint (port 0 picks a free one).
+  // Throws std::runtime_error with a one-line message on failure.
+  Endpoint listen(const std::string& host, std::uint16_t port);
+
+  // Runs the loop until stop(); returns the uv_loop_close() result (0 when
+  // every handle was closed).
+  int run();
+  // Stops: closes every connection and handle. Loop thread only.
+  void stop();
+  // Asks the loop to stop from any other thread.
+  void request_stop();
+  bool stopping() const { return stopping_; }
+
+  // Called for every event the GnutellaCore emits, from the loop thread.
+  std::function<void(const Event&)> on_event;
+  // Runs `fn` on the loop after `delay` (one shot).
+  void after(Duration delay, std::function<void()> fn);
+  // Call after invoking a core command from outside a driver callback, so its
+  // actions are executed.
+  void pump();
+
+  Instant now() const;
+  std::vector<Counter> counters() const;
+  std::uint64_t stat(Stat s) const { return stats_[s]; }
+  std::size_t connection_count() const { return conns_.size(); }
+
+  struct Impl;  // libuv callbacks live here
+
+ private:
+  struct Conn;
+  struct FileSend;
+  struct Timer;
+  void execute(const Action& a);
+  void close_conn(Conn* c, CloseReason reason);
+  void do_close(Conn* c);
+  void arm_timer();
+  void on_read(Conn* c, const std::uint8_t* data, std::size_t n);
+  void sniff(Conn* c);
+  void write(Conn* c, SharedBuffer bytes);
+  void housekeeping();
+  void file_step(Conn* c);
+  void file_finish(Conn* c, bool ok);
+
+  GnutellaCore& gnutella_;
+  UploadCore* upload_;
+  DriverConfig config_;
+  uv_loop_s* loop_;
+  std::unordered_map<std::uint64_t, Conn*> conns_;
+  std::uint64_t next_inbound_ = 1;
+  void* listener_ = nullptr;  // uv_tcp_t*
+  void* core_timer_ = nullptr;
+  void* house_timer_ = nullptr;
+  void* async_ = nullptr;
+  std::mutex async_mutex_;
+  void* sig_int_ = nullptr;
+  void* sig_term_ = nullptr;
+  std::vector<Timer*> timers_;
+  bool stopping_ = false;
+  bool pumping_ = false;
+  std::array<std::uint64_t, kStatCount> stats_{};
+  friend struct Impl;
+};
+
+}  // namespace sv

@@ -1,0 +1,228 @@
+#include "share/library.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace sv::share {
+
+std::vector<std::string> keywords(std::string_view text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (unsigned char c : text) {
+    bool word = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80;
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<unsigned char>(c - 'A' + 'a');
+      word = true;
+    }
+    if (word) {
+      cur.push_back(static_cast<char>(c));
+    } else if (!cur.empty()) {
+      out.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+bool path_within(std::string_view path, std::string_view root) {
+  if (!path.starts_with(root)) return false;
+  if (path.size() == root.size()) return true;
+  return root.ends_with('/') || path[root.size()] == '/';
+}
+
+Library::Library(std::vector<std::string> roots, std::string state_dir) : state_dir_(std::move(state_dir)) {
+  for (auto& r : roots) {
+    std::error_code ec;
+    auto c = fs::canonical(r, ec);
+    roots_.push_back(ec ? r : c.string());
+  }
+  load_indices();
+}
+
+void Library::load_indices() {
+  if (state_dir_.empty()) return;
+  std::ifstream in(fs::path(state_dir_) / "file-indices");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    std::uint32_t idx = 0;
+    try {
+      idx = static_cast<std::uint32_t>(std::stoul(line.substr(0, tab)));
+    } catch (...) {
+      continue;
+    }
+    if (idx == 0) continue;
+    stable_[line.substr(tab + 1)] = idx;
+    next_index_ = std::max(next_index_, idx + 1);
+  }
+}
+
+void Library::save_indices() const {
+  if (state_dir_.empty()) return;
+  std::error_code ec;
+  fs::create_directories(state_dir_, ec);
+  auto tmp = fs::path(state_dir_) / "file-indices.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& [path, idx] : stable_) out << idx << '\t' << path << '\n';
+    if (!out) return;
+  }
+  fs::rename(tmp, fs::path(state_dir_) / "file-indices", ec);
+}
+
+ScanReport Library::rescan() {
+  ScanReport rep;
+  std::map<std::uint32_t, SharedFile> found;
+  for (const auto& root : roots_) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) {
+      ++rep.errors;
+      continue;
+    }
+    std::set<std::string> visited_dirs{root};
+    std::vector<std::string> stack{root};
+    while (!stack.empty()) {
+      auto dir = stack.back();
+      stack.pop_back();
+      fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+      if (ec) {
+        ++rep.errors;
+        continue;
+      }
+      for (; it != fs::directory_iterator(); it.increment(ec)) {
+        if (ec) {
+          ++rep.errors;
+          break;
+        }
+        const auto& entry = it->path();
+        std::string name = entry.filename().string();
+        if (name.empty() || name[0] == '.') {
+          ++rep.skipped_hidden;
+          continue;
+        }
+        // Follow symlinks only when they stay inside this shared folder.
+        auto real = fs::canonical(entry, ec);
+        if (ec) {
+          ++rep.errors;
+          ec.clear();
+          continue;
+        }
+        if (!path_within(real.string(), root)) {
+          ++rep.skipped_symlink_escape;
+          continue;
+        }
+        auto st = fs::status(real, ec);
+        if (ec) {
+          ++rep.errors;
+          ec.clear();
+          continue;
+        }
+        if (fs::is_directory(st)) {
+          if (visited_dirs.insert(real.string()).second) stack.push_back(real.string());
+          continue;
+        }
+        if (!fs::is_regular_file(st)) {
+          ++rep.skipped_special;
+          continue;
+        }
+        auto size = fs::file_size(real, ec);
+        if (ec) {
+          ++rep.errors;
+          ec.clear();
+          continue;
+        }
+        // One entry per real file, even when reachable by several names.
+        auto key = real.string();
+        auto [sit, inserted] = stable_.try_emplace(key, next_index_);
+        if (inserted) ++next_index_;
+        if (found.count(sit->second)) continue;
+        SharedFile f;
+        f.index = sit->second;
+        f.name = real.filename().string();
+        f.path = key;
+        f.root = root;
+        f.size = size;
+        f.words = keywords(f.name);
+        found.emplace(f.index, std::move(f));
+      }
+    }
+  }
+  files_ = std::move(found);
+  total_bytes_ = 0;
+  for (const auto& [_, f] : files_) total_bytes_ += f.size;
+  rep.files = files_.size();
+  rep.bytes = total_bytes_;
+  index_words();
+  save_indices();
+  return rep;
+}
+
+void Library::add_virtual(std::string name, std::uint64_t size) {
+  SharedFile f;
+  f.index = next_index_++;
+  f.words = keywords(name);
+  f.name = std::move(name);
+  f.size = size;
+  total_bytes_ += size;
+  files_.emplace(f.index, std::move(f));
+  index_words();
+}
+
+void Library::index_words() {
+  word_index_.clear();
+  for (const auto& [idx, f] : files_) {
+    for (const auto& w : f.words) word_index_.emplace_back(w, idx);
+  }
+  std::sort(word_index_.begin(), word_index_.end());
+  word_index_.erase(std::unique(word_index_.begin(), word_index_.end()), word_index_.end());
+}
+
+const SharedFile* Library::by_index(std::uint32_t index) const {
+  auto it = files_.find(index);
+  return it == files_.end() ? nullptr : &it->second;
+}
+
+std::vector<const SharedFile*> Library::search(std::string_view criteria, std::size_t max) const {
+  std::vector<const SharedFile*> out;
+  auto words = keywords(criteria);
+  if (words.empty() || max == 0) return out;
+  // Candidates from the most selective-looking (longest) word, then filter
+  // by the others.
+  std::sort(words.begin(), words.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::set<std::uint32_t> candidates;
+  const auto& w0 = words.front();
+  for (auto it = std::lower_bound(word_index_.begin(), word_index_.end(), std::make_pair(w0, std::uint32_t{0}));
+       it != word_index_.end() && it->first.starts_with(w0); ++it) {
+    candidates.insert(it->second);
+  }
+  for (auto idx : candidates) {
+    const auto& f = files_.at(idx);
+    bool all = true;
+    for (std::size_t i = 1; i < words.size() && all; ++i) {
+      all = std::any_of(f.words.begin(), f.words.end(), [&](const auto& fw) { return fw.starts_with(words[i]); });
+    }
+    if (!all) continue;
+    out.push_back(&f);
+    if (out.size() >= max) break;
+  }
+  return out;
+}
+
+std::optional<std::uint64_t> Library::verify_servable(const SharedFile& file) const {
+  std::error_code ec;
+  auto real = fs::canonical(file.path, ec);
+  if (ec || real.string() != file.path || !path_within(file.path, file.root)) return std::nullopt;
+  struct stat st {};
+  if (::lstat(file.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+}  // namespace sv::share

@@ -1,0 +1,84 @@
+// The shared library: what this servent offers.
+//
+// Scans the shared folders (recursively; hidden files and folders are skipped,
+// as are symlinks whose target lies outside the folder they were found in),
+// gives each file a stable index (kept across rescans, and across restarts
+// when a state directory is given), and answers keyword queries: every query
+// word must equal or be a prefix of some word of the file name,
+// case-insensitively (0.4 spec §"Query": matching is up to the servent).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sv::share {
+
+struct SharedFile {
+  std::uint32_t index = 0;
+  std::string name;        // file name as shared (last path component)
+  std::string path;        // canonical absolute path
+  std::string root;        // canonical shared folder it was found in
+  std::uint64_t size = 0;
+  std::vector<std::string> words;  // lower-cased name words
+};
+
+struct ScanReport {
+  std::size_t files = 0;
+  std::uint64_t bytes = 0;
+  std::size_t skipped_hidden = 0;
+  std::size_t skipped_symlink_escape = 0;
+  std::size_t skipped_special = 0;  // devices, sockets, fifos
+  std::size_t errors = 0;
+};
+
+// Splits a name or query into lower-case words (ASCII letters and digits;
+// bytes >= 0x80 are kept so UTF-8 words stay whole).
+std::vector<std::string> keywords(std::string_view text);
+
+class Library {
+ public:
+  Library() = default;
+  // `state_dir` may be empty: indices are then stable only within the process.
+  Library(std::vector<std::string> roots, std::string state_dir);
+
+  ScanReport rescan();
+
+  const SharedFile* by_index(std::uint32_t index) const;
+  // Files matching every word of `criteria`, at most `max` of them, in index order.
+  std::vector<const SharedFile*> search(std::string_view criteria, std::size_t max) const;
+
+  std::size_t file_count() const { return files_.size(); }
+  std::uint64_t total_bytes() const { return total_bytes_; }
+  const std::vector<std::string>& roots() const { return roots_; }
+
+  // Re-checks at serving time that `file` still is a regular file whose real
+  // path lies inside its shared folder (a symlink may have been swapped in
+  // since the scan). Returns its current size.
+  std::optional<std::uint64_t> verify_servable(const SharedFile& file) const;
+
+  // Adds a file directly (tests and simulations, no filesystem involved).
+  void add_virtual(std::string name, std::uint64_t size);
+
+ private:
+  void load_indices();
+  void save_indices() const;
+  void index_words();
+
+  std::vector<std::string> roots_;
+  std::string state_dir_;
+  std::map<std::string, std::uint32_t> stable_;  // canonical path -> index
+  std::uint32_t next_index_ = 1;
+  std::map<std::uint32_t, SharedFile> files_;
+  std::vector<std::pair<std::string, std::uint32_t>> word_index_;  // sorted (word, index)
+  std::uint64_t total_bytes_ = 0;
+};
+
+// True when `path` equals `root` or lies below it (both canonical).
+bool path_within(std::string_view path, std::string_view root);
+
+}  // namespace sv::share
