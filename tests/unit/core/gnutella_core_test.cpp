@@ -1,0 +1,491 @@
+// GnutellaCore with a fake outbox and hand-moved time.
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "servent/gnutella/gnutella_core.hpp"
+#include "support/bytes.hpp"
+#include "wire/gnutella/framer.hpp"
+
+using namespace sv;
+namespace gn = sv::wire::gnutella;
+
+namespace {
+
+struct Outbox {
+  std::map<std::uint64_t, wire::Bytes> sent;  // all bytes per connection
+  std::vector<action::Close> closes;
+  std::vector<action::Connect> connects;
+};
+
+struct Harness {
+  share::Library lib;
+  GnutellaCore core;
+  Outbox out;
+  Instant now{Duration(1000)};
+  std::uint64_t next_id = 1;
+
+  explicit Harness(GnutellaConfig cfg = {}) : core(lib, with_address(cfg), 42) {}
+  static GnutellaConfig with_address(GnutellaConfig c) {
+    c.advertised = Endpoint{0x7f000001, 6346};
+    return c;
+  }
+
+  void drain() {
+    while (auto a = core.poll_action()) {
+      std::visit(
+          [&](auto& act) {
+            using T = std::decay_t<decltype(act)>;
+            if constexpr (std::is_same_v<T, action::Send>) {
+              auto& b = out.sent[act.conn.value];
+              b.insert(b.end(), act.bytes->begin(), act.bytes->end());
+            } else if constexpr (std::is_same_v<T, action::Close>) {
+              out.closes.push_back(act);
+            } else if constexpr (std::is_same_v<T, action::Connect>) {
+              out.connects.push_back(act);
+            }
+          },
+          *a);
+    }
+  }
+  std::string take_text(ConnId c) {
+    auto& b = out.sent[c.value];
+    std::string s(b.begin(), b.end());
+    b.clear();
+    return s;
+  }
+  // Descriptors sent to `c` since the last call.
+  std::vector<std::pair<gn::Header, wire::Bytes>> take_descriptors(ConnId c) {
+    gn::Framer f;
+    f.feed(out.sent[c.value]);
+    out.sent[c.value].clear();
+    std::vector<std::pair<gn::Header, wire::Bytes>> v;
+    for (;;) {
+      auto r = f.next();
+      if (!r) break;
+      v.emplace_back(r->header, wire::Bytes(r->payload.begin(), r->payload.end()));
+    }
+    return v;
+  }
+  void feed(ConnId c, std::string_view s) {
+    core.handle_bytes(c, wire::as_bytes(s), now);
+    drain();
+  }
+  void feed(ConnId c, const wire::Bytes& b) {
+    core.handle_bytes(c, b, now);
+    drain();
+  }
+  // An inbound peer completing the 0.6 (or 0.4) handshake.
+  ConnId peer(bool v04 = false) {
+    ConnId c{next_id++};
+    core.handle_connected(c, Endpoint{0x7f000002, static_cast<std::uint16_t>(40000 + c.value)}, Direction::Inbound, now);
+    if (v04) {
+      feed(c, gn::kConnect04);
+    } else {
+      feed(c, "GNUTELLA CONNECT/0.6\r\nUser-Agent: test/1\r\nX-Ultrapeer: True\r\n\r\n");
+      feed(c, "GNUTELLA/0.6 200 OK\r\n\r\n");
+    }
+    take_text(c);
+    return c;
+  }
+  bool closed(ConnId c) const {
+    for (const auto& cl : out.closes) {
+      if (cl.conn == c) return true;
+    }
+    return false;
+  }
+};
+
+wire::Bytes descriptor(gn::Type t, std::uint8_t ttl, std::uint8_t hops, const wire::Bytes& payload,
+                       std::uint8_t id_byte = 1) {
+  gn::Header h;
+  h.id.bytes.fill(id_byte);
+  h.type = static_cast<std::uint8_t>(t);
+  h.ttl = ttl;
+  h.hops = hops;
+  return gn::encode_descriptor(h, payload);
+}
+
+wire::Bytes query_payload(std::string criteria, std::uint16_t min_speed = 0x8000) {
+  gn::Query q;
+  q.min_speed = min_speed;
+  q.criteria = std::move(criteria);
+  wire::Bytes p;
+  gn::encode_query(p, q);
+  return p;
+}
+
+wire::Bytes hit_payload(std::uint8_t servent_byte) {
+  gn::QueryHit h;
+  h.port = 6346;
+  h.ip = 0x7f000009;
+  h.speed = 100;
+  h.results.push_back({3, 1234, "song.mp3", {}});
+  h.servent_id.bytes.fill(servent_byte);
+  wire::Bytes p;
+  gn::encode_query_hit(p, h);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("accepts_06_handshake_with_user_agent_and_x_ultrapeer") {
+  Harness h;
+  ConnId c{1};
+  h.core.handle_connected(c, Endpoint{0x7f000002, 5000}, Direction::Inbound, h.now);
+  h.feed(c, "GNUTELLA CONNECT/0.6\r\nUser-Agent: test/1\r\nX-Ultrapeer: False\r\n\r\n");
+  auto resp = gn::decode_handshake(wire::as_bytes(h.take_text(c)));
+  REQUIRE(resp.ok());
+  CHECK(resp->status == 200);
+  CHECK(resp->headers.get("User-Agent") == "servent/0.1");
+  CHECK(resp->headers.get("X-Ultrapeer") == "False");
+  CHECK(resp->headers.get("Remote-IP") == "127.0.0.2");
+  CHECK(h.core.established() == 0);
+  h.feed(c, "GNUTELLA/0.6 200 OK\r\n\r\n");
+  CHECK(h.core.established() == 1);
+  CHECK(h.core.stat(GnutellaCore::kHandshakes06) == 1);
+}
+
+TEST_CASE("accepts_04_handshake") {
+  Harness h;
+  ConnId c{1};
+  h.core.handle_connected(c, Endpoint{0x7f000002, 5000}, Direction::Inbound, h.now);
+  h.feed(c, gn::kConnect04);
+  CHECK(h.take_text(c) == gn::kOk04);
+  CHECK(h.core.established() == 1);
+  CHECK(h.core.stat(GnutellaCore::kHandshakes04) == 1);
+}
+
+TEST_CASE("descriptors_right_behind_the_handshake_are_processed") {
+  Harness h;
+  ConnId c{1};
+  h.core.handle_connected(c, Endpoint{0x7f000002, 5000}, Direction::Inbound, h.now);
+  std::string all(gn::kConnect04);
+  auto ping = descriptor(gn::Type::Ping, 1, 0, {});
+  all.append(ping.begin(), ping.end());
+  h.feed(c, all);
+  CHECK(h.take_text(c).starts_with(gn::kOk04));
+  CHECK(h.core.stat(GnutellaCore::kPingsIn) == 1);
+}
+
+TEST_CASE("connects_with_06_then_falls_back_to_04_when_peer_closes") {
+  Harness h;
+  const Endpoint peer{0x7f000003, 6346};
+  h.core.add_peer(peer, h.now);
+  h.core.handle_timeout(h.now);
+  h.drain();
+  REQUIRE(h.out.connects.size() == 1);
+  const ConnId c1 = h.out.connects[0].conn;
+  CHECK((c1.value & kCoreConnIdBit) != 0);
+  h.core.handle_connected(c1, peer, Direction::Outbound, h.now);
+  h.drain();
+  CHECK(h.take_text(c1).starts_with("GNUTELLA CONNECT/0.6\r\n"));
+  // An old 0.4 servent closes on a CONNECT/0.6 it does not understand.
+  h.core.handle_closed(c1, CloseReason::PeerClosed, h.now);
+  h.core.handle_timeout(h.now);
+  h.drain();
+  REQUIRE(h.out.connects.size() == 2);
+  const ConnId c2 = h.out.connects[1].conn;
+  h.core.handle_connected(c2, peer, Direction::Outbound, h.now);
+  h.drain();
+  CHECK(h.take_text(c2) == gn::kConnect04);
+  h.feed(c2, gn::kOk04);
+  CHECK(h.core.established() == 1);
+  CHECK(h.core.stat(GnutellaCore::kConnectFallback04) == 1);
+}
+
+TEST_CASE("outbound_06_sends_final_200_and_reconnects_with_backoff") {
+  Harness h;
+  const Endpoint peer{0x7f000003, 6346};
+  h.core.add_peer(peer, h.now);
+  h.core.handle_timeout(h.now);
+  h.drain();
+  ConnId c = h.out.connects.at(0).conn;
+  h.core.handle_connected(c, peer, Direction::Outbound, h.now);
+  h.drain();
+  h.take_text(c);
+  h.feed(c, "GNUTELLA/0.6 200 OK\r\nUser-Agent: other/2\r\n\r\n");
+  auto final = gn::decode_handshake(wire::as_bytes(h.take_text(c)));
+  REQUIRE(final.ok());
+  CHECK(final->status == 200);
+  CHECK(final->headers.has("X-Ultrapeer"));
+  CHECK(h.core.established() == 1);
+  // Connection refused twice: the retry waits 1 s, then 2 s.
+  h.core.handle_closed(c, CloseReason::PeerClosed, h.now);
+  REQUIRE(h.core.poll_timeout() == h.now + 1s);
+  h.now = h.now + 1s;
+  h.core.handle_timeout(h.now);
+  h.drain();
+  ConnId c2 = h.out.connects.at(1).conn;
+  h.core.handle_closed(c2, CloseReason::ConnectFailed, h.now);
+  CHECK(h.core.poll_timeout() == h.now + 2s);
+}
+
+TEST_CASE("refused_06_handshake_is_closed_and_counted") {
+  Harness h;
+  const Endpoint peer{0x7f000003, 6346};
+  h.core.add_peer(peer, h.now);
+  h.core.handle_timeout(h.now);
+  h.drain();
+  ConnId c = h.out.connects.at(0).conn;
+  h.core.handle_connected(c, peer, Direction::Outbound, h.now);
+  h.drain();
+  h.feed(c, "GNUTELLA/0.6 403 Normal nodes refused\r\n\r\n");
+  CHECK(h.closed(c));
+  CHECK(h.core.stat(GnutellaCore::kCloseHandshakeRefused) == 1);
+}
+
+TEST_CASE("ping_is_answered_with_own_pong_and_flooded_to_others") {
+  Harness h;
+  auto a = h.peer(), b = h.peer(), c = h.peer();
+  h.feed(a, descriptor(gn::Type::Ping, 3, 1, {}));
+  auto to_a = h.take_descriptors(a);
+  REQUIRE(to_a.size() == 1);
+  CHECK(to_a[0].first.type == 0x01);
+  CHECK(to_a[0].first.ttl == 2);  // hops + 1
+  CHECK(to_a[0].first.hops == 0);
+  auto pong = gn::decode_pong(to_a[0].second);
+  REQUIRE(pong.ok());
+  CHECK(pong->port == 6346);
+  CHECK(pong->ip == 0x7f000001);
+  for (auto other : {b, c}) {
+    auto d = h.take_descriptors(other);
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].first.type == 0x00);
+    CHECK(d[0].first.ttl == 2);
+    CHECK(d[0].first.hops == 2);
+  }
+}
+
+TEST_CASE("duplicate_descriptor_is_dropped_not_forwarded_twice") {
+  Harness h;
+  auto a = h.peer(), b = h.peer(), c = h.peer();
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, query_payload("nothing")));
+  h.feed(b, descriptor(gn::Type::Query, 3, 0, query_payload("nothing")));
+  CHECK(h.take_descriptors(c).size() == 1);
+  CHECK(h.take_descriptors(a).empty());
+  CHECK(h.core.stat(GnutellaCore::kDropDuplicate) == 1);
+}
+
+TEST_CASE("ttl_one_is_not_forwarded_and_ttl_zero_is_dropped") {
+  Harness h;
+  auto a = h.peer(), b = h.peer();
+  h.feed(a, descriptor(gn::Type::Query, 1, 0, query_payload("x"), 1));
+  CHECK(h.take_descriptors(b).empty());
+  h.feed(a, descriptor(gn::Type::Query, 0, 0, query_payload("x"), 2));
+  CHECK(h.core.stat(GnutellaCore::kDropTtlZero) == 1);
+}
+
+TEST_CASE("ttl_255_is_clamped_to_max_ttl") {
+  GnutellaConfig cfg;
+  cfg.max_ttl = 7;
+  Harness h(cfg);
+  auto a = h.peer(), b = h.peer();
+  h.feed(a, descriptor(gn::Type::Query, 255, 2, query_payload("x")));
+  auto d = h.take_descriptors(b);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].first.ttl + d[0].first.hops <= 7);
+  CHECK(d[0].first.ttl == 4);  // clamped to 7 - 2 = 5, then forwarded with TTL-1
+  CHECK(h.core.stat(GnutellaCore::kTtlClamped) == 1);
+  h.feed(a, descriptor(gn::Type::Query, 1, 9, query_payload("x"), 7));
+  CHECK(h.core.stat(GnutellaCore::kDropHopsExceeded) == 1);
+}
+
+TEST_CASE("query_min_speed_is_rewritten_per_link_version") {
+  Harness h;
+  auto from = h.peer();
+  auto v06 = h.peer(false);
+  auto v04 = h.peer(true);
+  h.feed(from, descriptor(gn::Type::Query, 3, 0, query_payload("abc", 0x8000 | 0x0400), 1));
+  CHECK(gn::decode_query(h.take_descriptors(v06).at(0).second)->min_speed == (0x8000 | 0x0400));
+  CHECK(gn::decode_query(h.take_descriptors(v04).at(0).second)->min_speed == 0);
+  h.feed(v04, descriptor(gn::Type::Query, 3, 0, query_payload("abc", 0), 2));
+  CHECK(gn::decode_query(h.take_descriptors(v06).at(0).second)->min_speed == 0x8000);
+}
+
+TEST_CASE("own_search_sets_flag_bit_and_receives_hits") {
+  Harness h;
+  auto a = h.peer();
+  gn::Guid id = h.core.search(Search{"song", 5, {}}, h.now);
+  h.drain();
+  auto d = h.take_descriptors(a);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].first.id == id);
+  CHECK(d[0].first.ttl == 5);
+  CHECK(d[0].first.hops == 0);
+  CHECK((gn::decode_query(d[0].second)->min_speed & 0x8000) != 0);
+  gn::Header hh{id, 0x81, 4, 1, 0};
+  h.feed(a, gn::encode_descriptor(hh, hit_payload(0x77)));
+  auto ev = h.core.poll_event();
+  while (ev && !std::holds_alternative<event::Hit>(*ev)) ev = h.core.poll_event();
+  REQUIRE(ev);
+  const auto& hit = std::get<event::Hit>(*ev);
+  CHECK(hit.result.name == "song.mp3");
+  CHECK(hit.source == Endpoint{0x7f000009, 6346});
+}
+
+TEST_CASE("query_hit_routes_back_on_reverse_path_only") {
+  Harness h;
+  auto a = h.peer(), b = h.peer(), c = h.peer();
+  h.feed(a, descriptor(gn::Type::Query, 5, 0, query_payload("song"), 9));
+  h.take_descriptors(b);
+  h.take_descriptors(c);
+  h.feed(b, descriptor(gn::Type::QueryHit, 5, 0, hit_payload(0x55), 9));
+  auto back = h.take_descriptors(a);
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].first.type == 0x81);
+  CHECK(back[0].first.ttl == 4);
+  CHECK(back[0].first.hops == 1);
+  CHECK(back[0].second == hit_payload(0x55));
+  CHECK(h.take_descriptors(c).empty());
+  CHECK(h.take_descriptors(b).empty());
+}
+
+TEST_CASE("reply_for_unknown_descriptor_id_is_dropped_and_counted") {
+  Harness h;
+  auto a = h.peer(), b = h.peer();
+  h.feed(a, descriptor(gn::Type::QueryHit, 5, 0, hit_payload(1), 0x42));
+  h.feed(a, descriptor(gn::Type::Pong, 5, 0, wire::Bytes(14, 0), 0x43));
+  CHECK(h.take_descriptors(b).empty());
+  CHECK(h.core.stat(GnutellaCore::kDropHitUnroutable) == 1);
+  CHECK(h.core.stat(GnutellaCore::kDropPongUnroutable) == 1);
+  CHECK_FALSE(h.closed(a));
+}
+
+TEST_CASE("push_is_routed_by_servent_id_along_the_hit_path") {
+  Harness h;
+  auto asker = h.peer(), source_side = h.peer(), other = h.peer();
+  h.feed(asker, descriptor(gn::Type::Query, 5, 0, query_payload("song"), 9));
+  h.feed(source_side, descriptor(gn::Type::QueryHit, 5, 0, hit_payload(0x55), 9));
+  h.take_descriptors(asker);
+  h.take_descriptors(other);
+  h.take_descriptors(source_side);
+  gn::Push p;
+  p.servent_id.bytes.fill(0x55);
+  p.file_index = 3;
+  p.ip = 0x7f000001;
+  p.port = 7000;
+  wire::Bytes pp;
+  gn::encode_push(pp, p);
+  h.feed(asker, descriptor(gn::Type::Push, 5, 0, pp, 10));
+  auto d = h.take_descriptors(source_side);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].first.type == 0x40);
+  CHECK(gn::decode_push(d[0].second)->file_index == 3);
+  CHECK(h.take_descriptors(other).empty());
+  p.servent_id.bytes.fill(0x66);
+  pp.clear();
+  gn::encode_push(pp, p);
+  h.feed(asker, descriptor(gn::Type::Push, 5, 0, pp, 11));
+  CHECK(h.core.stat(GnutellaCore::kDropPushUnroutable) == 1);
+}
+
+TEST_CASE("query_matching_library_is_answered_and_split_into_several_hits") {
+  Harness h;
+  for (int i = 0; i < 50; ++i) h.lib.add_virtual("song number " + std::to_string(i) + ".mp3", 1000 + i);
+  h.lib.add_virtual("other.txt", 5);
+  auto a = h.peer();
+  h.feed(a, descriptor(gn::Type::Query, 3, 2, query_payload("song"), 3));
+  auto d = h.take_descriptors(a);
+  REQUIRE(d.size() >= 2);
+  std::size_t results = 0;
+  for (auto& [hdr, pl] : d) {
+    CHECK(hdr.type == 0x81);
+    CHECK(hdr.ttl == 3);  // hops + 1
+    CHECK(pl.size() <= 4000);
+    auto hit = gn::decode_query_hit(pl);
+    REQUIRE(hit.ok());
+    CHECK(hit->servent_id == h.core.servent_id());
+    CHECK(hit->port == 6346);
+    REQUIRE(hit->trailer);
+    CHECK(std::string(hit->trailer->vendor.begin(), hit->trailer->vendor.end()) == "SRVT");
+    for (auto& r : hit->results) CHECK(r.name.starts_with("song number"));
+    results += hit->results.size();
+  }
+  CHECK(results == 50);
+  CHECK(h.core.stat(GnutellaCore::kQueriesAnswered) == 1);
+}
+
+TEST_CASE("plain_04_min_speed_above_ours_gets_no_answer") {
+  Harness h;
+  h.lib.add_virtual("song.mp3", 10);
+  auto a = h.peer(true);
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, query_payload("song", 5000), 1));
+  CHECK(h.take_descriptors(a).empty());
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, query_payload("song", 10), 2));
+  CHECK(h.take_descriptors(a).size() == 1);
+}
+
+TEST_CASE("hostile_input_closes_with_named_counters") {
+  SUBCASE("garbage instead of a handshake") {
+    Harness h;
+    ConnId c{1};
+    h.core.handle_connected(c, {}, Direction::Inbound, h.now);
+    h.feed(c, "GNUTELLA-NOT\r\n\r\n");
+    CHECK(h.closed(c));
+    CHECK(h.core.stat(GnutellaCore::kCloseHandshakeMalformed) == 1);
+  }
+  SUBCASE("header announcing a 4 GiB payload") {
+    Harness h;
+    auto a = h.peer();
+    auto d = descriptor(gn::Type::Query, 3, 0, {});
+    d[19] = d[20] = d[21] = d[22] = 0xff;
+    h.feed(a, d);
+    CHECK(h.closed(a));
+    CHECK(h.core.stat(GnutellaCore::kClosePayloadTooLarge) == 1);
+  }
+  SUBCASE("payload shorter than its descriptor needs") {
+    Harness h;
+    auto a = h.peer(), b = h.peer(), c = h.peer();
+    h.feed(a, descriptor(gn::Type::Pong, 3, 0, wire::Bytes(5, 0)));
+    h.feed(b, descriptor(gn::Type::Push, 3, 0, wire::Bytes(20, 0)));
+    h.feed(c, descriptor(gn::Type::QueryHit, 3, 0, wire::Bytes(10, 0)));
+    CHECK(h.closed(a));
+    CHECK(h.closed(b));
+    CHECK(h.closed(c));
+    CHECK(h.core.stat(GnutellaCore::kClosePayloadMalformed) == 3);
+  }
+  SUBCASE("bye") {
+    Harness h;
+    auto a = h.peer();
+    h.feed(a, descriptor(gn::Type::Bye, 1, 0, test::hex("c800") ));
+    CHECK(h.closed(a));
+    CHECK(h.core.stat(GnutellaCore::kCloseBye) == 1);
+  }
+  SUBCASE("handshake that never finishes") {
+    Harness h;
+    ConnId c{1};
+    h.core.handle_connected(c, {}, Direction::Inbound, h.now);
+    h.feed(c, "GNUTELLA CONNECT/0.6\r\nUser-Agent: slow");
+    REQUIRE(h.core.poll_timeout());
+    h.now = *h.core.poll_timeout();
+    h.core.handle_timeout(h.now);
+    h.drain();
+    CHECK(h.closed(c));
+    CHECK(h.core.stat(GnutellaCore::kCloseHandshakeTimeout) == 1);
+  }
+}
+
+TEST_CASE("full_servent_answers_503_on_06") {
+  GnutellaConfig cfg;
+  cfg.max_connections = 1;
+  Harness h(cfg);
+  h.peer();
+  ConnId c{99};
+  h.core.handle_connected(c, {}, Direction::Inbound, h.now);
+  h.feed(c, "GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: False\r\n\r\n");
+  auto r = gn::decode_handshake(wire::as_bytes(h.take_text(c)));
+  REQUIRE(r.ok());
+  CHECK(r->status == 503);
+  CHECK(h.closed(c));
+  CHECK(h.core.stat(GnutellaCore::kCloseFull) == 1);
+}
+
+TEST_CASE("closed_peer_no_longer_receives_floods") {
+  Harness h;
+  auto a = h.peer(), b = h.peer();
+  h.core.handle_closed(b, CloseReason::PeerClosed, h.now);
+  h.feed(a, descriptor(gn::Type::Ping, 3, 0, {}));
+  CHECK(h.out.sent[b.value].empty());
+  CHECK(h.core.established() == 1);
+}

@@ -1,0 +1,179 @@
+// UploadCore with a fake outbox: request -> response head + SendFile.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "servent/upload/upload_core.hpp"
+#include "wire/common/text.hpp"
+
+namespace fs = std::filesystem;
+using namespace sv;
+
+namespace {
+
+struct Fixture {
+  fs::path dir, outside;
+  share::Library lib;
+  std::unique_ptr<UploadCore> core;
+  Instant now{Duration(5000)};
+  std::string text;
+  std::vector<action::SendFile> files;
+  std::vector<action::Close> closes;
+
+  explicit Fixture(UploadConfig cfg = {}) {
+    char t1[] = "/tmp/servent-up-XXXXXX";
+    char t2[] = "/tmp/servent-out-XXXXXX";
+    dir = mkdtemp(t1);
+    outside = mkdtemp(t2);
+    std::ofstream(dir / "hello gnutella.txt") << "Hello from the servent over loopback!\n";
+    std::ofstream(outside / "secret") << "secret";
+    lib = share::Library({dir.string()}, "");
+    lib.rescan();
+    core = std::make_unique<UploadCore>(lib, cfg);
+  }
+  ~Fixture() {
+    fs::remove_all(dir);
+    fs::remove_all(outside);
+  }
+  void drain() {
+    while (auto a = core->poll_action()) {
+      if (auto* s = std::get_if<action::Send>(&*a)) text.append(s->bytes->begin(), s->bytes->end());
+      if (auto* f = std::get_if<action::SendFile>(&*a)) files.push_back(*f);
+      if (auto* c = std::get_if<action::Close>(&*a)) closes.push_back(*c);
+    }
+  }
+  std::string request(ConnId c, std::string_view req) {
+    text.clear();
+    core->handle_bytes(c, wire::as_bytes(req), now);
+    drain();
+    return text;
+  }
+  int status() const { return std::stoi(text.substr(9, 3)); }
+};
+
+}  // namespace
+
+TEST_CASE("get_by_index_and_name_streams_the_file") {
+  Fixture f;
+  ConnId c{1};
+  f.core->handle_connected(c, f.now);
+  f.request(c, "GET /get/1/hello%20gnutella.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(f.status() == 200);
+  CHECK(f.text.find("Content-Length: 38\r\n") != std::string::npos);
+  CHECK(f.text.find("Connection: keep-alive") != std::string::npos);
+  REQUIRE(f.files.size() == 1);
+  CHECK(f.files[0].offset == 0);
+  CHECK(f.files[0].length == 38);
+  CHECK(fs::path(f.files[0].path).filename() == "hello gnutella.txt");
+  CHECK(f.core->active_uploads() == 1);
+  f.core->handle_send_done(c, true, f.now);
+  f.drain();
+  CHECK(f.core->active_uploads() == 0);
+  CHECK(f.closes.empty());  // keep-alive
+  // A second request on the same connection, with a Range.
+  f.request(c, "GET /get/1/hello%20gnutella.txt HTTP/1.1\r\nRange: bytes=6-9\r\n\r\n");
+  CHECK(f.status() == 206);
+  CHECK(f.text.find("Content-Range: bytes 6-9/38\r\n") != std::string::npos);
+  CHECK(f.files.back().offset == 6);
+  CHECK(f.files.back().length == 4);
+}
+
+TEST_CASE("head_sends_headers_only_and_http10_closes") {
+  Fixture f;
+  ConnId c{1};
+  f.core->handle_connected(c, f.now);
+  f.request(c, "HEAD /get/1/hello%20gnutella.txt HTTP/1.0\r\n\r\n");
+  CHECK(f.status() == 200);
+  CHECK(f.files.empty());
+  CHECK(f.closes.size() == 1);
+}
+
+TEST_CASE("unsatisfiable_range_is_416") {
+  Fixture f;
+  ConnId c{1};
+  f.core->handle_connected(c, f.now);
+  f.request(c, "GET /get/1/hello%20gnutella.txt HTTP/1.1\r\nRange: bytes=100-\r\n\r\n");
+  CHECK(f.status() == 416);
+  CHECK(f.text.find("Content-Range: bytes */38") != std::string::npos);
+  CHECK(f.files.empty());
+}
+
+TEST_CASE("traversal_and_mismatched_names_never_reach_a_file") {
+  const char* targets[] = {
+      "/get/1/../../etc/passwd",
+      "/get/1/..%2f..%2fetc%2fpasswd",
+      "/get/1/%2e%2e",
+      "/get/1/%2E%2E%2Fsecret",
+      "/etc/passwd",
+      "/get/1//etc/passwd",
+      "/get/1/hello%20gnutella.txt%00.jpg",
+      "/get/2/hello%20gnutella.txt",
+      "/get/1/other.txt",
+      "/get/-1/x",
+      "/get/99999999999999999999/x",
+      "http://evil/get/1/hello%20gnutella.txt",
+      "/get/1/hello gnutella.txt?x=1",
+      "/../../../etc/passwd",
+  };
+  for (const char* t : targets) {
+    CAPTURE(t);
+    Fixture f;
+    ConnId c{1};
+    f.core->handle_connected(c, f.now);
+    f.request(c, std::string("GET ") + t + " HTTP/1.1\r\n\r\n");
+    const int st = f.text.size() >= 12 ? f.status() : 0;
+    CHECK((st == 400 || st == 404));
+    CHECK(f.files.empty());
+  }
+}
+
+TEST_CASE("busy_slots_answer_503_with_retry_after") {
+  UploadConfig cfg;
+  cfg.slots = 1;
+  Fixture f(cfg);
+  ConnId a{1}, b{2};
+  f.core->handle_connected(a, f.now);
+  f.core->handle_connected(b, f.now);
+  f.request(a, "GET /get/1/hello%20gnutella.txt HTTP/1.1\r\n\r\n");
+  CHECK(f.status() == 200);
+  f.request(b, "GET /get/1/hello%20gnutella.txt HTTP/1.1\r\n\r\n");
+  CHECK(f.status() == 503);
+  CHECK(f.text.find("Retry-After: 30") != std::string::npos);
+  CHECK(f.core->stat(UploadCore::kStatus503) == 1);
+  f.core->handle_closed(a, f.now);
+  CHECK(f.core->active_uploads() == 0);
+}
+
+TEST_CASE("half_sent_request_times_out") {
+  Fixture f;
+  ConnId c{1};
+  f.core->handle_connected(c, f.now);
+  f.request(c, "GET /get/1/hello");
+  REQUIRE(f.core->poll_timeout());
+  CHECK(*f.core->poll_timeout() <= f.now + 10s);
+  f.now = *f.core->poll_timeout();
+  f.core->handle_timeout(f.now);
+  f.drain();
+  REQUIRE(f.closes.size() == 1);
+  CHECK(f.closes[0].reason == CloseReason::HttpHeaderTimeout);
+  CHECK(f.core->stat(UploadCore::kHeaderTimeouts) == 1);
+}
+
+TEST_CASE("megabyte_request_line_is_refused") {
+  Fixture f;
+  ConnId c{1};
+  f.core->handle_connected(c, f.now);
+  f.request(c, "GET /" + std::string(1 << 20, 'a'));
+  CHECK(f.status() == 414);
+  CHECK(f.closes.size() == 1);
+}
+
+TEST_CASE("other_methods_get_501") {
+  Fixture f;
+  ConnId c{1};
+  f.core->handle_connected(c, f.now);
+  f.request(c, "POST /get/1/x HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+  CHECK(f.status() == 501);
+}

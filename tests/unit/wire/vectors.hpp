@@ -1,0 +1,69 @@
+// Byte vectors taken from real captures of gtk-gnutella 1.2.3
+// (../shared/captures/gtk-gnutella/, copied into pcap-fixtures/). Each names
+// its capture and frame number.
+#pragma once
+
+#include "support/bytes.hpp"
+
+namespace sv::test::vec {
+
+// 01_leaf_handshake_ping_query_hit_plain.pcap, frame 10: Ping, TTL 1.
+inline const wire::Bytes kPing = hex("e0415c0df2a7b333ffa4a3946caff200 00 01 00 00000000");
+
+// Same capture, frame 12: gtk-gnutella's Pong (41-byte payload with GGEP VC/UP/DU/TLS).
+inline const wire::Bytes kPong = hex(
+    "e0415c0df2a7b333ffa4a3946caff200 01 01 00 29000000"
+    "ce18 7f000001 02000000 80000000"
+    "c30256434547544b47830255504302ff32024455410483544c5340");
+
+// Same capture, frame 14: Query "interop", min-speed 0x8000, "urn:" extension.
+inline const wire::Bytes kQuery = hex(
+    "319dc9c799ced719ff15bf7056791e00 80 03 00 0f000000"
+    "0080 696e7465726f70 00 75726e3a00");
+
+// Same capture, frame 15: QueryHit with urn:sha1 + GGEP, GTKG trailer, ServentID.
+inline const wire::Bytes kQueryHit = hex(
+    "319dc9c799ced719ff15bf7056791e00 81 06 00 b1000000"
+    "01 ce18 7f000001 10000000"
+    "02000000 20c50100 696e7465726f705f746573745f66696c652e747874 00"
+    "75726e3a736861313a4444594e574d454b4d3444584c465259564632464a514a57564d4d34444144421cc302545458ddc5dcfd2802"
+    "aa5261204390698850e88008b1eb08aa0cbd824354443f0d5b66 00"
+    "47544b47 02 2c21 c30547544b475650010102030065e3bd800000000005000303544c534082424840"
+    "d912310278b4f0d4fb0bf49b1cfc42b4");
+
+// 08_push_giv_callback_download.pcap, frame 17: Push for ServentID d912..., file 1,
+// to 127.0.0.10:6399.
+inline const wire::Bytes kPush = hex(
+    "c3d392f20fdadd38ff536f8f606c0500 40 01 00 1a000000"
+    "d912310278b4f0d4fb0bf49b1cfc42b4 01000000 7f00000a ff18");
+
+// Same capture, frame 20: gtk-gnutella's GIV line.
+inline constexpr std::string_view kGiv = "GIV 1:d912310278b4f0d4fb0bf49b1cfc42b4/file\n\n";
+
+// 01_..., frame 4: our probe's CONNECT; frame 6: gtk-gnutella's 200 answer.
+inline constexpr std::string_view kConnect06 =
+    "GNUTELLA CONNECT/0.6\r\nUser-Agent: InteropProbe/0.1\r\nX-Ultrapeer: False\r\n"
+    "Listen-IP: 127.0.0.4:6399\r\nRemote-IP: 127.0.0.1\r\nX-Query-Routing: 0.1\r\n\r\n";
+inline constexpr std::string_view kGtkgOk06 =
+    "GNUTELLA/0.6 200 OK\r\n"
+    "User-Agent: gtk-gnutella/1.2.3 (2024-03-03; Topless; Linux x86_64)\r\n"
+    "Pong-Caching: 0.1\r\nBye-Packet: 0.1\r\nGGEP: 0.5\r\n"
+    "GUID: d912310278b4f0d4fb0bf49b1cfc42b4\r\nVendor-Message: 0.2\r\n"
+    "Remote-IP: 127.0.0.4\r\nX-Ultrapeer: True\r\nX-Requeries: False\r\n"
+    "Accept-Encoding: deflate\r\nX-Ultrapeer-Needed: True\r\nX-Query-Routing: 0.1\r\n"
+    "X-Ultrapeer-Query-Routing: 0.1\r\nX-Degree: 46\r\nX-Max-TTL: 4\r\n"
+    "X-Dynamic-Querying: 0.1\r\nX-Ext-Probes: 0.1\r\n"
+    "X-Live-Since: Sat, 01 Jun 2024 12:00:05 +0000\r\n"
+    "X-Features: tls/1.0, browse/1.0, sflag/0.1, HSEP/0.2\r\n\r\n";
+// 14_minimal_..., frame 6: gtk-gnutella refusing a node without X-Ultrapeer.
+inline constexpr std::string_view kGtkgRefused06 =
+    "GNUTELLA/0.6 403 Normal nodes refused\r\n"
+    "User-Agent: gtk-gnutella/1.2.3 (2024-03-03; Topless; Linux x86_64)\r\n"
+    "Remote-IP: 127.0.0.90\r\nX-Live-Since: Sat, 01 Jun 2024 12:00:03 +0000\r\n\r\n";
+inline constexpr std::string_view kFinal06 = "GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: False\r\n\r\n";
+
+inline wire::ByteView payload_of(const wire::Bytes& descriptor) {
+  return wire::ByteView(descriptor).subspan(23);
+}
+
+}  // namespace sv::test::vec
