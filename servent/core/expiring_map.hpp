@@ -17,7 +17,7 @@ namespace sv {
 template <typename K, typename V, typename Hash>
 class ExpiringMap {
  public:
-  ExpiringMap(std::size_t capacity, Duration ttl) : capacity_(capacity), ttl_(ttl) { map_.reserve(capacity); }
+  ExpiringMap(std::size_t capacity, Duration ttl) : capacity_(capacity), ttl_(ttl) {}
 
   // Inserts when absent and returns true; returns false (and keeps the old
   // value) when the key is present and not expired.

@@ -10,7 +10,7 @@ namespace sv {
 namespace {
 constexpr std::array<std::string_view, UploadCore::kStatCount> kStatNames = {
     "http_connections", "http_requests",          "http_200",         "http_206",
-    "http_400",         "http_404",               "http_416",         "http_431",
+    "http_400",         "http_404",               "http_416",         "http_request_too_large",
     "http_501",         "http_503_busy",          "http_header_timeouts", "http_idle_timeouts",
     "http_traversal_rejected", "uploads_completed", "uploads_failed",
 };

@@ -1,0 +1,38 @@
+// A blocking loopback TCP client for tests, every call bounded by a deadline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace sv::test {
+
+class SocketClient {
+ public:
+  // Connects to 127.0.0.1:port; throws on failure.
+  explicit SocketClient(std::uint16_t port);
+  ~SocketClient();
+  SocketClient(const SocketClient&) = delete;
+  SocketClient& operator=(const SocketClient&) = delete;
+
+  // Sends everything; false if the peer is gone.
+  bool send(std::string_view bytes);
+  // Reads until `bytes` holds at least `n` bytes, the peer closes, or the
+  // deadline passes. Returns what was read since the last take.
+  std::string read_at_least(std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Reads until `marker` appears in the buffer (or close/timeout).
+  std::string read_until(std::string_view marker, std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Waits for the peer to close; true when it did within the timeout.
+  bool wait_closed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  bool closed() const { return closed_; }
+  std::string& buffer() { return buf_; }
+
+ private:
+  bool fill(std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  bool closed_ = false;
+  std::string buf_;
+};
+
+}  // namespace sv::test
