@@ -172,8 +172,13 @@ void Library::add_virtual(std::string name, std::uint64_t size) {
   f.name = std::move(name);
   f.size = size;
   total_bytes_ += size;
+  // Insert this file's words in place: adding n files costs O(n * words).
+  for (const auto& w : f.words) {
+    auto entry = std::make_pair(w, f.index);
+    auto it = std::lower_bound(word_index_.begin(), word_index_.end(), entry);
+    if (it == word_index_.end() || *it != entry) word_index_.insert(it, std::move(entry));
+  }
   files_.emplace(f.index, std::move(f));
-  index_words();
 }
 
 void Library::index_words() {

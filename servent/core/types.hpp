@@ -79,6 +79,11 @@ struct Send {
   ConnId conn;
   SharedBuffer bytes;
 };
+// The same bytes to several connections (a flood): one action, one buffer.
+struct Broadcast {
+  std::vector<ConnId> conns;
+  SharedBuffer bytes;
+};
 // Stream [offset, offset+length) of a file the core has validated.
 struct SendFile {
   ConnId conn;
@@ -97,7 +102,7 @@ struct Connect {
   Endpoint to;
 };
 }  // namespace action
-using Action = std::variant<action::Send, action::SendFile, action::Close, action::Connect>;
+using Action = std::variant<action::Send, action::Broadcast, action::SendFile, action::Close, action::Connect>;
 
 // Named counters, exported as (name, value) pairs for stats and tests.
 struct Counter {

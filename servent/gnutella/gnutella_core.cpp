@@ -326,7 +326,7 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
     gn::Header fwd = h;
     fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
     fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
-    flood_query(&c, fwd, *q);
+    flood_query(&c, fwd, payload);
   }
 }
 
@@ -433,38 +433,42 @@ void GnutellaCore::route_reply(Conn& from, ConnId to, const gn::Header& h, wire:
   ++stats_[kForwarded];
 }
 
-void GnutellaCore::flood(const Conn* from, const gn::Header& h, wire::ByteView payload) {
-  SharedBuffer bytes;
+void GnutellaCore::broadcast(const Conn* from, SharedBuffer bytes, bool v04_links) {
+  action::Broadcast out{{}, std::move(bytes)};
+  out.conns.reserve(live_.size());
   for (Conn* c : live_) {
-    if (c == from) continue;
-    if (!bytes) bytes = encode_shared(h, payload);
-    send(*c, bytes);
-    ++stats_[kForwarded];
+    if (c == from || c->v04 != v04_links) continue;
+    out.conns.push_back(c->id);
+    ++c->msgs_out;
   }
+  if (out.conns.empty()) return;
+  stats_[kDescriptorsOut] += out.conns.size();
+  stats_[kForwarded] += out.conns.size();
+  actions_.push_back(std::move(out));
 }
 
-void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, const gn::Query& q) {
+void GnutellaCore::flood(const Conn* from, const gn::Header& h, wire::ByteView payload) {
+  if (live_.empty()) return;
+  SharedBuffer bytes = encode_shared(h, payload);
+  broadcast(from, bytes, false);
+  broadcast(from, bytes, true);
+}
+
+void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload) {
   // The MinSpeed field means flags on 0.6 links (bit 15 set; gtk-gnutella
   // drops 0.6 queries without it) and a plain speed on 0.4 links; rewrite it
-  // per link so each side reads what it expects.
-  SharedBuffer v06, v04;
-  for (Conn* c : live_) {
-    if (c == from) continue;
-    SharedBuffer& bytes = c->v04 ? v04 : v06;
-    if (!bytes) {
-      gn::Query out = q;
-      if (c->v04) {
-        if (out.min_speed & gn::kQueryFlagMarker) out.min_speed = 0;
-      } else if (!(out.min_speed & gn::kQueryFlagMarker)) {
-        out.min_speed = gn::kQueryFlagMarker;
-      }
-      wire::Bytes payload;
-      gn::encode_query(payload, out);
-      bytes = encode_shared(h, payload);
-    }
-    send(*c, bytes);
-    ++stats_[kForwarded];
-  }
+  // per link kind so each side reads what it expects. The rest of the payload
+  // is relayed byte for byte.
+  if (live_.empty() || payload.size() < 2) return;
+  const std::uint16_t speed = wire::get_le16(payload.data());
+  auto variant = [&](std::uint16_t min_speed) {
+    auto b = std::make_shared<Buffer>(gn::encode_descriptor(h, payload));
+    (*b)[gn::kHeaderSize] = static_cast<std::uint8_t>(min_speed);
+    (*b)[gn::kHeaderSize + 1] = static_cast<std::uint8_t>(min_speed >> 8);
+    return b;
+  };
+  broadcast(from, variant(speed & gn::kQueryFlagMarker ? speed : gn::kQueryFlagMarker), false);
+  broadcast(from, variant(speed & gn::kQueryFlagMarker ? 0 : speed), true);
 }
 
 gn::Guid GnutellaCore::search(const Search& s, Instant now) {
@@ -476,7 +480,9 @@ gn::Guid GnutellaCore::search(const Search& s, Instant now) {
   q.criteria = s.criteria;
   q.extensions = s.extensions;
   const std::uint8_t ttl = std::min(s.ttl, config_.max_ttl);
-  flood_query(nullptr, gn::Header{id, static_cast<std::uint8_t>(gn::Type::Query), ttl, 0, 0}, q);
+  wire::Bytes payload;
+  gn::encode_query(payload, q);
+  flood_query(nullptr, gn::Header{id, static_cast<std::uint8_t>(gn::Type::Query), ttl, 0, 0}, payload);
   return id;
 }
 

@@ -211,7 +211,9 @@ class GnutellaCore {
   // Forwards a reply along the route; counts `unroutable` when it has none.
   void route_reply(Conn& from, ConnId to, const gn::Header& h, wire::ByteView payload, Stat unroutable);
   void flood(const Conn* from, const gn::Header& h, wire::ByteView payload);
-  void flood_query(const Conn* from, const gn::Header& h, const gn::Query& q);
+  void flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload);
+  // One Broadcast action to every established link of one kind but `from`.
+  void broadcast(const Conn* from, SharedBuffer bytes, bool v04_links);
   void send(Conn& c, SharedBuffer bytes);
   void send_text(Conn& c, std::string_view text);
   void close(Conn& c, CloseReason reason, Stat stat);

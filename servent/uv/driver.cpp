@@ -489,6 +489,11 @@ void Driver::execute(const Action& a) {
         if constexpr (std::is_same_v<T, action::Send>) {
           auto it = conns_.find(act.conn.value);
           if (it != conns_.end()) write(it->second, act.bytes);
+        } else if constexpr (std::is_same_v<T, action::Broadcast>) {
+          for (ConnId id : act.conns) {
+            auto it = conns_.find(id.value);
+            if (it != conns_.end()) write(it->second, act.bytes);
+          }
         } else if constexpr (std::is_same_v<T, action::SendFile>) {
           auto it = conns_.find(act.conn.value);
           if (it == conns_.end()) return;

@@ -1,1 +1,153 @@
-// filled below
+// Four real `servent run` processes in a chain on 127.0.0.1; `servent search`
+// at one end finds a file at the other, and curl (a real client) downloads it
+// byte-identical, whole, by Range and resumed.
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "http/text.hpp"
+#include "integration/process.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using sv::test::Process;
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The value of "key": in one flat JSON object line (strings or numbers).
+std::string json_field(const std::string& line, const std::string& key) {
+  auto k = line.find("\"" + key + "\":");
+  REQUIRE(k != std::string::npos);
+  auto v = k + key.size() + 3;
+  if (line[v] == '"') return line.substr(v + 1, line.find('"', v + 1) - v - 1);
+  return line.substr(v, line.find_first_of(",}", v) - v);
+}
+
+struct Servent {
+  std::unique_ptr<Process> proc;
+  std::uint16_t port = 0;
+};
+
+}  // namespace
+
+TEST_CASE("chain_of_four_servents_search_and_download_with_curl") {
+  char tmpl[] = "/tmp/servent-chain-XXXXXX";
+  const fs::path root = mkdtemp(tmpl);
+  const std::string name = "Chain Test Song (live).ogg";
+  std::string content(1'500'000, '\0');
+  std::mt19937 rng(7);
+  for (auto& c : content) c = static_cast<char>(rng());
+  fs::create_directories(root / "share0");
+  std::ofstream(root / "share0" / name, std::ios::binary) << content;
+
+  std::vector<Servent> chain;
+  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+), sharing (\d+) files)");
+  for (int i = 0; i < 4; ++i) {
+    fs::create_directories(root / ("share" + std::to_string(i)));
+    std::vector<std::string> argv = {SERVENT_BIN, "run", "--listen", "127.0.0.1:0",
+                                     "--share", (root / ("share" + std::to_string(i))).string(),
+                                     "--state-dir", (root / ("state" + std::to_string(i))).string()};
+    if (i > 0) {
+      argv.push_back("--connect");
+      argv.push_back("127.0.0.1:" + std::to_string(chain.back().port));
+    }
+    Servent s;
+    s.proc = std::make_unique<Process>(argv, (root / ("stderr" + std::to_string(i))).string());
+    auto m = s.proc->wait_for(listening, 10s);
+    REQUIRE(m);
+    s.port = static_cast<std::uint16_t>(std::stoi((*m)[1]));
+    CHECK(std::stoi((*m)[2]) == (i == 0 ? 1 : 0));
+    if (i > 0) {
+      const std::regex up("^peer up 127\\.0\\.0\\.1:" + std::to_string(chain.back().port) + " out 0\\.6");
+      REQUIRE(s.proc->wait_for(up, 10s));
+    }
+    chain.push_back(std::move(s));
+  }
+  const std::string end = "127.0.0.1:" + std::to_string(chain.back().port);
+
+  // The searcher joins at the far end: the file is 4 hops away.
+  auto near = sv::test::run({SERVENT_BIN, "search", "chain", "song", "--connect", end, "--ttl", "3", "--timeout",
+                             "1500ms", "--json"},
+                            20s);
+  CHECK(near.status == 0);
+  CHECK(near.out.empty());  // TTL 3 stops one hop short
+
+  auto found = sv::test::run({SERVENT_BIN, "search", "chain", "song", "--connect", end, "--ttl", "4", "--timeout",
+                              "3s", "--json"},
+                             20s);
+  REQUIRE(found.status == 0);
+  std::istringstream lines(found.out);
+  std::string line;
+  REQUIRE(std::getline(lines, line));
+  std::string extra;
+  const bool more = static_cast<bool>(std::getline(lines, extra)) && !extra.empty();
+  CHECK_FALSE(more);  // exactly one hit
+  CHECK(json_field(line, "host") == "127.0.0.1");
+  CHECK(json_field(line, "port") == std::to_string(chain.front().port));
+  CHECK(json_field(line, "name") == name);
+  CHECK(json_field(line, "size") == std::to_string(content.size()));
+  CHECK(json_field(line, "servent_id").size() == 32);
+  const std::string url = "http://127.0.0.1:" + json_field(line, "port") + "/get/" + json_field(line, "index") +
+                          "/" + sv::http::percent_encode(name);
+
+  // Whole file.
+  auto got = root / "got.ogg";
+  auto r = sv::test::run({"curl", "-sS", "--fail", "-o", got.string(), url}, 20s);
+  REQUIRE(r.status == 0);
+  CHECK(read_file(got) == content);
+
+  // A Range.
+  auto part = root / "part";
+  r = sv::test::run({"curl", "-sS", "--fail", "-r", "1000-199999", "-o", part.string(), url}, 20s);
+  REQUIRE(r.status == 0);
+  CHECK(read_file(part) == content.substr(1000, 199000));
+
+  // Resume: keep the first 700,001 bytes, then let curl continue (-C -).
+  auto resumed = root / "resumed.ogg";
+  std::ofstream(resumed, std::ios::binary) << content.substr(0, 700'001);
+  r = sv::test::run({"curl", "-sS", "--fail", "-C", "-", "-o", resumed.string(), url}, 20s);
+  REQUIRE(r.status == 0);
+  CHECK(read_file(resumed) == content);
+
+  // Traversal through the real server: refused.
+  r = sv::test::run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--path-as-is",
+                     "http://127.0.0.1:" + std::to_string(chain.front().port) + "/get/1/../../../../etc/passwd"},
+                    20s);
+  const bool refused = r.out == "400\n" || r.out == "404\n";
+  CAPTURE(r.out);
+  CHECK(refused);
+
+  // Clean shutdown on SIGTERM: every process exits 0 (uv_loop_close == 0).
+  for (auto& s : chain) CHECK(s.proc->terminate() == 0);
+  fs::remove_all(root);
+}
+
+TEST_CASE("cli_rejects_bad_flags_with_one_line_and_exit_2") {
+  for (auto argv : std::vector<std::vector<std::string>>{
+           {SERVENT_BIN, "run", "--no-such-flag"},
+           {SERVENT_BIN, "run", "--max-ttl", "zero"},
+           {SERVENT_BIN, "run", "--connect", "not-an-address"},
+           {SERVENT_BIN, "search"},
+           {SERVENT_BIN, "search", "x", "--connect", "127.0.0.1:1", "--ttl", "99"},
+           {SERVENT_BIN, "frobnicate"},
+       }) {
+    auto r = sv::test::run(argv, 10s);
+    CHECK(r.status == 2);
+  }
+  auto help = sv::test::run({SERVENT_BIN, "run", "--help"}, 10s);
+  CHECK(help.status == 0);
+  CHECK(help.out.find("usage: servent run") != std::string::npos);
+  auto shelp = sv::test::run({SERVENT_BIN, "search", "--help"}, 10s);
+  CHECK(shelp.out.find("--json") != std::string::npos);
+}

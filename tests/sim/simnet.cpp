@@ -60,6 +60,13 @@ void SimNet::pump(std::size_t i) {
 }
 
 void SimNet::execute(std::size_t i, Action& a) {
+  if (auto* b = std::get_if<action::Broadcast>(&a)) {
+    for (ConnId id : b->conns) {
+      Action one = action::Send{id, b->bytes};
+      execute(i, one);
+    }
+    return;
+  }
   if (auto* s = std::get_if<action::Send>(&a)) {
     auto it = conn_link_.find({i, s->conn.value});
     if (it == conn_link_.end()) return;

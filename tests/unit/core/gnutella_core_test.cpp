@@ -39,6 +39,11 @@ struct Harness {
             if constexpr (std::is_same_v<T, action::Send>) {
               auto& b = out.sent[act.conn.value];
               b.insert(b.end(), act.bytes->begin(), act.bytes->end());
+            } else if constexpr (std::is_same_v<T, action::Broadcast>) {
+              for (ConnId c : act.conns) {
+                auto& b = out.sent[c.value];
+                b.insert(b.end(), act.bytes->begin(), act.bytes->end());
+              }
             } else if constexpr (std::is_same_v<T, action::Close>) {
               out.closes.push_back(act);
             } else if constexpr (std::is_same_v<T, action::Connect>) {
