@@ -67,13 +67,7 @@ std::string build_response_head(int status, const wire::Headers& headers) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
   out += reason_phrase(status);
   out += "\r\n";
-  for (const auto& [k, v] : headers.all()) {
-    out += k;
-    out += ": ";
-    out += v;
-    out += "\r\n";
-  }
-  out += "\r\n";
+  headers.write_to(out);
   return out;
 }
 

@@ -175,6 +175,11 @@ int cmd_run(const std::vector<std::string>& argv) {
   std::string state_dir = a.last("--state-dir").value_or(default_state_dir());
   {
     std::error_code ec;
+    auto abs = fs::absolute(state_dir, ec);
+    if (!ec) state_dir = abs.lexically_normal().string();
+  }
+  {
+    std::error_code ec;
     fs::create_directories(state_dir, ec);
     if (ec) {
       fmt::print(stderr, "servent run: cannot create state folder {}: {}\n", state_dir, ec.message());
@@ -219,8 +224,8 @@ int cmd_run(const std::vector<std::string>& argv) {
 
   std::string roots;
   for (const auto& r : library.roots()) roots += (roots.empty() ? "" : ", ") + r;
-  fmt::print("servent {}: listening on {}:{}, sharing {} files ({}) from {}; state in {}\n", kVersion,
-             listen_host, bound.port, report.files, human_bytes(report.bytes), roots, state_dir);
+  fmt::print("servent {}: listening on {}:{}, sharing {} file{} ({}) from {}; state in {}\n", kVersion, listen_host,
+             bound.port, report.files, report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, state_dir);
   std::fflush(stdout);
   int rc = driver.run();
   print_counters("gnutella", core.counters());

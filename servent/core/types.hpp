@@ -104,6 +104,15 @@ struct Connect {
 }  // namespace action
 using Action = std::variant<action::Send, action::Broadcast, action::SendFile, action::Close, action::Connect>;
 
+// Pops the oldest queued item (actions, events) if any.
+template <typename Queue>
+std::optional<typename Queue::value_type> take_front(Queue& q) {
+  if (q.empty()) return std::nullopt;
+  auto v = std::move(q.front());
+  q.pop_front();
+  return v;
+}
+
 // Named counters, exported as (name, value) pairs for stats and tests.
 struct Counter {
   std::string_view name;

@@ -581,19 +581,9 @@ void GnutellaCore::handle_timeout(Instant now) {
   push_routes_.expire(now);
 }
 
-std::optional<Action> GnutellaCore::poll_action() {
-  if (actions_.empty()) return std::nullopt;
-  Action a = std::move(actions_.front());
-  actions_.pop_front();
-  return a;
-}
+std::optional<Action> GnutellaCore::poll_action() { return take_front(actions_); }
 
-std::optional<Event> GnutellaCore::poll_event() {
-  if (events_.empty()) return std::nullopt;
-  Event e = std::move(events_.front());
-  events_.pop_front();
-  return e;
-}
+std::optional<Event> GnutellaCore::poll_event() { return take_front(events_); }
 
 std::optional<Instant> GnutellaCore::poll_timeout() const {
   std::optional<Instant> t;

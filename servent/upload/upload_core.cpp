@@ -240,12 +240,7 @@ void UploadCore::handle_timeout(Instant now) {
   }
 }
 
-std::optional<Action> UploadCore::poll_action() {
-  if (actions_.empty()) return std::nullopt;
-  Action a = std::move(actions_.front());
-  actions_.pop_front();
-  return a;
-}
+std::optional<Action> UploadCore::poll_action() { return take_front(actions_); }
 
 std::optional<Instant> UploadCore::poll_timeout() const {
   std::optional<Instant> t;

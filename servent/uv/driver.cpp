@@ -159,6 +159,7 @@ struct Driver::Impl {
     int len = sizeof ss;
     if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) c->remote = endpoint_of(ss);
     uv_tcp_nodelay(&c->tcp, 1);
+    maybe_learn_address(d, c);
     c->deadline = d.now() + d.config_.sniff_timeout;
     d.conns_[c->id.value] = c;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
@@ -184,17 +185,19 @@ struct Driver::Impl {
     d.pump();
   }
 
-  // With no configured address, advertise the local address peers reach us on.
+  // With no configured address (listening on 0.0.0.0), advertise the local
+  // address peers reach us on, preferring a non-loopback one.
   static void maybe_learn_address(Driver& d, Conn* c) {
-    if (d.gnutella_.config().advertised.ip != 0) return;
+    const Endpoint adv = d.gnutella_.config().advertised;
+    auto loopback = [](std::uint32_t ip) { return (ip >> 24) == 127; };
+    if (adv.ip != 0 && !(d.learned_address_ && loopback(adv.ip))) return;
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
     Endpoint local = endpoint_of(ss);
-    if (local.ip == 0) return;
-    Endpoint adv = d.gnutella_.config().advertised;
-    adv.ip = local.ip;
-    d.gnutella_.set_advertised(adv);
+    if (local.ip == 0 || (adv.ip != 0 && loopback(local.ip))) return;
+    d.gnutella_.set_advertised(Endpoint{local.ip, adv.port});
+    d.learned_address_ = true;
   }
 
   static void on_core_timer(uv_timer_t* t) {

@@ -113,6 +113,7 @@ class Driver {
   std::vector<Timer*> timers_;
   bool stopping_ = false;
   bool pumping_ = false;
+  bool learned_address_ = false;
   std::array<std::uint64_t, kStatCount> stats_{};
   friend struct Impl;
 };

@@ -42,6 +42,16 @@ std::optional<std::string> Headers::get(std::string_view name) const {
   return out;
 }
 
+void Headers::write_to(std::string& out) const {
+  for (const auto& [k, v] : items_) {
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
 std::string to_lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) {

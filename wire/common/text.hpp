@@ -22,6 +22,8 @@ class Headers {
   // Case-insensitive; repeated headers are joined with ", ".
   std::optional<std::string> get(std::string_view name) const;
   bool has(std::string_view name) const { return get(name).has_value(); }
+  // Appends "Name: value\r\n" for each header, then the blank line "\r\n".
+  void write_to(std::string& out) const;
   const std::vector<std::pair<std::string, std::string>>& all() const { return items_; }
   bool operator==(const Headers&) const = default;
 

@@ -107,19 +107,9 @@ Result<Handshake> decode_handshake(ByteView b, std::size_t max_size) {
   return hs;
 }
 
-static void append_headers(std::string& out, const Headers& h) {
-  for (const auto& [k, v] : h.all()) {
-    out += k;
-    out += ": ";
-    out += v;
-    out += "\r\n";
-  }
-  out += "\r\n";
-}
-
 std::string encode_connect06(const Headers& h) {
   std::string out = "GNUTELLA CONNECT/0.6\r\n";
-  append_headers(out, h);
+  h.write_to(out);
   return out;
 }
 
@@ -127,7 +117,7 @@ std::string encode_response06(int status, std::string_view reason, const Headers
   std::string out = "GNUTELLA/0.6 " + std::to_string(status) + " ";
   out += reason;
   out += "\r\n";
-  append_headers(out, h);
+  h.write_to(out);
   return out;
 }
 

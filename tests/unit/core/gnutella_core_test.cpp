@@ -93,6 +93,17 @@ struct Harness {
     take_text(c);
     return c;
   }
+  // add_peer + the timer firing + the driver completing the TCP connect.
+  ConnId connect_out(Endpoint peer) {
+    core.add_peer(peer, now);
+    core.handle_timeout(now);
+    drain();
+    REQUIRE(!out.connects.empty());
+    ConnId c = out.connects.back().conn;
+    core.handle_connected(c, peer, Direction::Outbound, now);
+    drain();
+    return c;
+  }
   bool closed(ConnId c) const {
     for (const auto& cl : out.closes) {
       if (cl.conn == c) return true;
@@ -176,14 +187,8 @@ TEST_CASE("descriptors_right_behind_the_handshake_are_processed") {
 TEST_CASE("connects_with_06_then_falls_back_to_04_when_peer_closes") {
   Harness h;
   const Endpoint peer{0x7f000003, 6346};
-  h.core.add_peer(peer, h.now);
-  h.core.handle_timeout(h.now);
-  h.drain();
-  REQUIRE(h.out.connects.size() == 1);
-  const ConnId c1 = h.out.connects[0].conn;
+  const ConnId c1 = h.connect_out(peer);
   CHECK((c1.value & kCoreConnIdBit) != 0);
-  h.core.handle_connected(c1, peer, Direction::Outbound, h.now);
-  h.drain();
   CHECK(h.take_text(c1).starts_with("GNUTELLA CONNECT/0.6\r\n"));
   // An old 0.4 servent closes on a CONNECT/0.6 it does not understand.
   h.core.handle_closed(c1, CloseReason::PeerClosed, h.now);
@@ -202,12 +207,7 @@ TEST_CASE("connects_with_06_then_falls_back_to_04_when_peer_closes") {
 TEST_CASE("outbound_06_sends_final_200_and_reconnects_with_backoff") {
   Harness h;
   const Endpoint peer{0x7f000003, 6346};
-  h.core.add_peer(peer, h.now);
-  h.core.handle_timeout(h.now);
-  h.drain();
-  ConnId c = h.out.connects.at(0).conn;
-  h.core.handle_connected(c, peer, Direction::Outbound, h.now);
-  h.drain();
+  ConnId c = h.connect_out(peer);
   h.take_text(c);
   h.feed(c, "GNUTELLA/0.6 200 OK\r\nUser-Agent: other/2\r\n\r\n");
   auto final = gn::decode_handshake(wire::as_bytes(h.take_text(c)));
@@ -229,12 +229,7 @@ TEST_CASE("outbound_06_sends_final_200_and_reconnects_with_backoff") {
 TEST_CASE("refused_06_handshake_is_closed_and_counted") {
   Harness h;
   const Endpoint peer{0x7f000003, 6346};
-  h.core.add_peer(peer, h.now);
-  h.core.handle_timeout(h.now);
-  h.drain();
-  ConnId c = h.out.connects.at(0).conn;
-  h.core.handle_connected(c, peer, Direction::Outbound, h.now);
-  h.drain();
+  ConnId c = h.connect_out(peer);
   h.feed(c, "GNUTELLA/0.6 403 Normal nodes refused\r\n\r\n");
   CHECK(h.closed(c));
   CHECK(h.core.stat(GnutellaCore::kCloseHandshakeRefused) == 1);
