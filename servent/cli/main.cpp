@@ -211,9 +211,10 @@ int cmd_run(const std::vector<std::string>& argv) {
         [&](const auto& e) {
           using T = std::decay_t<decltype(e)>;
           if constexpr (std::is_same_v<T, event::PeerUp>) {
-            fmt::print("peer up {} {} 0.{}{}\n", e.remote.to_string(),
-                       e.dir == Direction::Inbound ? "in" : "out", e.version_minor,
-                       e.user_agent.empty() ? "" : " " + json_string(e.user_agent));
+            std::string agent;
+            if (!e.user_agent.empty()) agent = fmt::format(" {}", json_string(e.user_agent));
+            fmt::print("peer up {} {} 0.{}{}\n", e.remote.to_string(), e.dir == Direction::Inbound ? "in" : "out",
+                       e.version_minor, agent);
           } else if constexpr (std::is_same_v<T, event::PeerDown>) {
             fmt::print("peer down {} ({})\n", e.remote.to_string(), to_string(e.reason));
           }
