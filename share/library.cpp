@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <system_error>
+#include <utility>
 
 namespace fs = std::filesystem;
 
@@ -44,6 +45,7 @@ Library::Library(std::vector<std::string> roots, std::string state_dir) : state_
     roots_.push_back(ec ? r : c.string());
   }
   load_indices();
+  load_hash_cache();
 }
 
 void Library::load_indices() {
@@ -63,6 +65,41 @@ void Library::load_indices() {
     stable_[line.substr(tab + 1)] = idx;
     next_index_ = std::max(next_index_, idx + 1);
   }
+}
+
+void Library::load_hash_cache() {
+  if (state_dir_.empty()) return;
+  std::ifstream in(fs::path(state_dir_) / "sha1-cache");
+  std::string line;
+  while (std::getline(in, line)) {
+    // <base32 sha1> TAB <size> TAB <mtime ns> TAB <path>
+    std::size_t t1 = line.find('\t'), t2 = line.find('\t', t1 + 1), t3 = line.find('\t', t2 + 1);
+    if (t3 == std::string::npos) continue;
+    auto sha = base32_decode_sha1(line.substr(0, t1));
+    if (!sha) continue;
+    try {
+      hash_cache_[line.substr(t3 + 1)] = CachedHash{std::stoull(line.substr(t1 + 1, t2 - t1 - 1)),
+                                                    std::stoll(line.substr(t2 + 1, t3 - t2 - 1)), *sha};
+    } catch (...) {
+      continue;
+    }
+  }
+}
+
+void Library::save_hash_cache() const {
+  if (state_dir_.empty()) return;
+  std::error_code ec;
+  fs::create_directories(state_dir_, ec);
+  auto tmp = fs::path(state_dir_) / "sha1-cache.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& [path, c] : hash_cache_) {
+      out << base32_encode(c.sha1.data(), c.sha1.size()) << '\t' << c.size << '\t' << c.mtime_ns << '\t' << path
+          << '\n';
+    }
+    if (!out) return;
+  }
+  fs::rename(tmp, fs::path(state_dir_) / "sha1-cache", ec);
 }
 
 void Library::save_indices() const {
@@ -133,12 +170,14 @@ ScanReport Library::rescan() {
           ++rep.skipped_special;
           continue;
         }
-        auto size = fs::file_size(real, ec);
-        if (ec) {
+        struct stat st_buf {};
+        if (::stat(real.c_str(), &st_buf) != 0) {
           ++rep.errors;
-          ec.clear();
           continue;
         }
+        const auto size = static_cast<std::uint64_t>(st_buf.st_size);
+        const std::int64_t mtime_ns =
+            static_cast<std::int64_t>(st_buf.st_mtim.tv_sec) * 1'000'000'000 + st_buf.st_mtim.tv_nsec;
         // One entry per real file, even when reachable by several names.
         auto key = real.string();
         auto [sit, inserted] = stable_.try_emplace(key, next_index_);
@@ -150,14 +189,30 @@ ScanReport Library::rescan() {
         f.path = key;
         f.root = root;
         f.size = size;
+        f.mtime_ns = mtime_ns;
         f.words = keywords(f.name);
+        if (auto c = hash_cache_.find(key);
+            c != hash_cache_.end() && c->second.size == size && c->second.mtime_ns == mtime_ns) {
+          f.sha1 = c->second.sha1;
+          ++rep.hashes_cached;
+        }
         found.emplace(f.index, std::move(f));
       }
     }
   }
   files_ = std::move(found);
   total_bytes_ = 0;
-  for (const auto& [_, f] : files_) total_bytes_ += f.size;
+  by_sha1_.clear();
+  hash_jobs_.clear();
+  for (const auto& [_, f] : files_) {
+    total_bytes_ += f.size;
+    if (f.sha1) {
+      by_sha1_[*f.sha1] = f.index;
+    } else {
+      hash_jobs_.push_back(HashJob{f.index, f.path, f.size, f.mtime_ns});
+    }
+  }
+  rep.to_hash = hash_jobs_.size();
   rep.files = files_.size();
   rep.bytes = total_bytes_;
   index_words();
@@ -165,9 +220,11 @@ ScanReport Library::rescan() {
   return rep;
 }
 
-void Library::add_virtual(std::string name, std::uint64_t size) {
+void Library::add_virtual(std::string name, std::uint64_t size, std::optional<Sha1> sha1) {
   SharedFile f;
   f.index = next_index_++;
+  f.sha1 = sha1;
+  if (sha1) by_sha1_[*sha1] = f.index;
   f.words = keywords(name);
   f.name = std::move(name);
   f.size = size;
@@ -188,6 +245,36 @@ void Library::index_words() {
   }
   std::sort(word_index_.begin(), word_index_.end());
   word_index_.erase(std::unique(word_index_.begin(), word_index_.end()), word_index_.end());
+}
+
+const SharedFile* Library::by_sha1(const Sha1& sha1) const {
+  auto it = by_sha1_.find(sha1);
+  return it == by_sha1_.end() ? nullptr : by_index(it->second);
+}
+
+std::vector<HashJob> Library::take_hash_jobs() { return std::exchange(hash_jobs_, {}); }
+
+void Library::apply_hash(const HashJob& job, const Sha1& sha1) {
+  auto it = files_.find(job.index);
+  if (it == files_.end() || it->second.path != job.path || it->second.size != job.size ||
+      it->second.mtime_ns != job.mtime_ns) {
+    return;  // changed since the job was handed out; the next rescan sees it
+  }
+  it->second.sha1 = sha1;
+  by_sha1_[sha1] = job.index;
+  hash_cache_[job.path] = CachedHash{job.size, job.mtime_ns, sha1};
+}
+
+std::size_t Library::hash_all_now() {
+  std::size_t n = 0;
+  for (const auto& job : take_hash_jobs()) {
+    if (auto h = sha1_of_file(job.path)) {
+      apply_hash(job, *h);
+      ++n;
+    }
+  }
+  save_hash_cache();
+  return n;
 }
 
 const SharedFile* Library::by_index(std::uint32_t index) const {

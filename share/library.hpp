@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "share/sha1.hpp"
+
 namespace sv::share {
 
 struct SharedFile {
@@ -24,7 +26,18 @@ struct SharedFile {
   std::string path;        // canonical absolute path
   std::string root;        // canonical shared folder it was found in
   std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
   std::vector<std::string> words;  // lower-cased name words
+  std::optional<Sha1> sha1;        // known once hashed (HUGE urn:sha1)
+};
+
+// A file whose SHA-1 is not known yet: hash it off the event loop, then
+// hand the result to Library::apply_hash().
+struct HashJob {
+  std::uint32_t index = 0;
+  std::string path;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
 };
 
 struct ScanReport {
@@ -34,6 +47,8 @@ struct ScanReport {
   std::size_t skipped_symlink_escape = 0;
   std::size_t skipped_special = 0;  // devices, sockets, fifos
   std::size_t errors = 0;
+  std::size_t hashes_cached = 0;  // SHA-1 reused from the cache (same path, size, mtime)
+  std::size_t to_hash = 0;        // files queued for hashing (take_hash_jobs)
 };
 
 // Splits a name or query into lower-case words (ASCII letters and digits;
@@ -49,6 +64,17 @@ class Library {
   ScanReport rescan();
 
   const SharedFile* by_index(std::uint32_t index) const;
+  const SharedFile* by_sha1(const Sha1& sha1) const;
+
+  // Files rescan() found without a cached SHA-1. Each job is handed out once.
+  std::vector<HashJob> take_hash_jobs();
+  // Records a computed SHA-1 (ignored if the file changed or went away since).
+  void apply_hash(const HashJob& job, const Sha1& sha1);
+  // Writes the SHA-1 cache to the state directory (after a batch of apply_hash).
+  void save_hash_cache() const;
+  // Hashes every pending file now, on this thread (tests, small libraries).
+  std::size_t hash_all_now();
+  std::size_t hashed_count() const { return by_sha1_.size(); }
   // Files matching every word of `criteria`, at most `max` of them, in index order.
   std::vector<const SharedFile*> search(std::string_view criteria, std::size_t max) const;
 
@@ -62,12 +88,13 @@ class Library {
   std::optional<std::uint64_t> verify_servable(const SharedFile& file) const;
 
   // Adds a file directly (tests and simulations, no filesystem involved).
-  void add_virtual(std::string name, std::uint64_t size);
+  void add_virtual(std::string name, std::uint64_t size, std::optional<Sha1> sha1 = std::nullopt);
 
  private:
   void load_indices();
   void save_indices() const;
   void index_words();
+  void load_hash_cache();
 
   std::vector<std::string> roots_;
   std::string state_dir_;
@@ -76,6 +103,14 @@ class Library {
   std::map<std::uint32_t, SharedFile> files_;
   std::vector<std::pair<std::string, std::uint32_t>> word_index_;  // sorted (word, index)
   std::uint64_t total_bytes_ = 0;
+  struct CachedHash {
+    std::uint64_t size;
+    std::int64_t mtime_ns;
+    Sha1 sha1;
+  };
+  std::map<std::string, CachedHash> hash_cache_;  // canonical path -> hash
+  std::map<Sha1, std::uint32_t> by_sha1_;
+  std::vector<HashJob> hash_jobs_;
 };
 
 // True when `path` equals `root` or lies below it (both canonical).

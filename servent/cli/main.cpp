@@ -10,6 +10,7 @@
 #include "http/text.hpp"
 #include "servent/cli/args.hpp"
 #include "servent/uv/driver.hpp"
+#include "wire/gnutella/huge.hpp"
 
 namespace fs = std::filesystem;
 using namespace sv;
@@ -206,6 +207,23 @@ int cmd_run(const std::vector<std::string>& argv) {
   }
   for (const auto& p : peers) core.add_peer(p, driver.now());
 
+  // urn:sha1 for files not in the cache: hashed on the thread pool, one job
+  // per file, so the servent answers (by name) while it hashes.
+  auto jobs = library.take_hash_jobs();
+  auto pending = std::make_shared<std::size_t>(jobs.size());
+  for (const auto& job : jobs) {
+    auto result = std::make_shared<std::optional<share::Sha1>>();
+    driver.run_in_pool([job, result] { *result = share::sha1_of_file(job.path); },
+                       [&library, job, result, pending, total = jobs.size()] {
+                         if (*result) library.apply_hash(job, **result);
+                         if (--*pending == 0) {
+                           library.save_hash_cache();
+                           fmt::print("hashed {} file{}\n", total, total == 1 ? "" : "s");
+                           std::fflush(stdout);
+                         }
+                       });
+  }
+
   driver.on_event = [&](const Event& ev) {
     std::visit(
         [&](const auto& e) {
@@ -229,6 +247,7 @@ int cmd_run(const std::vector<std::string>& argv) {
              bound.port, report.files, report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, state_dir);
   std::fflush(stdout);
   int rc = driver.run();
+  library.save_hash_cache();
   print_counters("gnutella", core.counters());
   print_counters("http", upload.counters());
   print_counters("driver", driver.counters());
@@ -279,10 +298,14 @@ int cmd_search(const std::vector<std::string>& argv) {
     if (const auto* h = std::get_if<event::Hit>(&ev)) {
       ++hits;
       const std::string host = wire::gnutella::ipv4_to_string(h->source.ip);
+      std::string urn;
+      for (const auto& u : wire::gnutella::decode_extensions(h->result.extensions).urns) {
+        if (share::parse_sha1_urn(u)) urn = u;
+      }
       if (json) {
-        fmt::print("{{\"host\":{},\"port\":{},\"index\":{},\"name\":{},\"size\":{},\"servent_id\":\"{}\",\"speed\":{}}}\n",
+        fmt::print("{{\"host\":{},\"port\":{},\"index\":{},\"name\":{},\"size\":{},\"servent_id\":\"{}\",\"speed\":{}{}}}\n",
                    json_string(host), h->source.port, h->result.index, json_string(h->result.name), h->result.size,
-                   h->servent_id.hex(), h->speed);
+                   h->servent_id.hex(), h->speed, urn.empty() ? "" : ",\"urn\":" + json_string(urn));
       } else {
         fmt::print("{}:{}  {:>12}  {}  http://{}:{}/get/{}/{}{}\n", host, h->source.port, h->result.size,
                    h->result.name, host, h->source.port, h->result.index, http::percent_encode(h->result.name),

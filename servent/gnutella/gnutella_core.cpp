@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "wire/gnutella/huge.hpp"
+
 namespace sv {
 
 namespace {
@@ -333,7 +335,17 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
 void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q) {
   // A plain 0.4 MinSpeed (no flag marker) is a speed floor in kb/s.
   if (!(q.min_speed & gn::kQueryFlagMarker) && q.min_speed > config_.speed_kbps) return;
-  auto files = library_.search(q.criteria, config_.max_results_per_query);
+  // A Query naming a urn:sha1 (HUGE 0.94 §3.1) asks for that file whatever
+  // the criteria say; otherwise every criteria word must match.
+  std::vector<const share::SharedFile*> files;
+  bool by_urn = false;
+  for (const auto& urn : gn::decode_extensions(q.extensions).urns) {
+    if (auto sha = share::parse_sha1_urn(urn)) {
+      by_urn = true;
+      if (const auto* f = library_.by_sha1(*sha)) files.push_back(f);
+    }
+  }
+  if (!by_urn) files = library_.search(q.criteria, config_.max_results_per_query);
   if (files.empty()) return;
   ++stats_[kQueriesAnswered];
   const gn::Header out{h.id, static_cast<std::uint8_t>(gn::Type::QueryHit),
@@ -358,12 +370,14 @@ void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q
   };
   for (const auto* f : files) {
     if (f->size > UINT32_MAX) continue;  // 0.4 sizes are 32-bit
-    const std::size_t entry = 8 + f->name.size() + 2;
+    wire::Bytes ext;
+    if (f->sha1) wire::put_string(ext, share::sha1_urn(*f->sha1));  // HUGE 0.94 §3.2
+    const std::size_t entry = 8 + f->name.size() + 2 + ext.size();
     if (!hit.results.empty() &&
         (payload_size + entry > config_.max_hit_payload || hit.results.size() >= config_.max_results_per_hit)) {
       flush();
     }
-    hit.results.push_back(gn::HitResult{f->index, static_cast<std::uint32_t>(f->size), f->name, {}});
+    hit.results.push_back(gn::HitResult{f->index, static_cast<std::uint32_t>(f->size), f->name, std::move(ext)});
     payload_size += entry;
   }
   flush();

@@ -119,8 +119,22 @@ void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant n
     respond_error(id, c, 501, true, now);
     return;
   }
-  auto target = parse_get_target(req.target);
-  if (!target) {
+  const share::SharedFile* file = nullptr;
+  bool resolved = false;
+  if (req.target.starts_with("/uri-res/N2R?")) {
+    // HUGE 0.94 §4: /uri-res/N2R?urn:sha1:<base32>
+    auto urn = http::percent_decode(std::string_view(req.target).substr(13));
+    auto sha = urn ? share::parse_sha1_urn(*urn) : std::nullopt;
+    if (!sha) {
+      respond_error(id, c, 400, !keep_alive, now);
+      if (!c.closing) c.parser->next();
+      return;
+    }
+    file = library_.by_sha1(*sha);
+    resolved = true;
+  }
+  auto target = resolved ? std::optional<GetTarget>{} : parse_get_target(req.target);
+  if (!resolved && !target) {
     // Anything that is not /get/<n>/<name> is either another resource we do
     // not serve (404) or a path trick (400, counted).
     bool tricky = req.target.find("..") != std::string::npos || req.target.find("%2") != std::string::npos ||
@@ -130,9 +144,12 @@ void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant n
     if (!c.closing) c.parser->next();
     return;
   }
-  const share::SharedFile* file = library_.by_index(target->index);
+  if (target) {
+    file = library_.by_index(target->index);
+    if (file && file->name != target->name) file = nullptr;
+  }
   std::optional<std::uint64_t> size;
-  if (file && file->name == target->name) size = library_.verify_servable(*file);
+  if (file) size = library_.verify_servable(*file);
   if (!size) {
     respond_error(id, c, 404, !keep_alive, now);
     if (!c.closing) c.parser->next();
@@ -140,6 +157,7 @@ void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant n
   }
   wire::Headers h;
   h.add("Server", config_.server);
+  if (file->sha1) h.add("X-Gnutella-Content-URN", share::sha1_urn(*file->sha1));
   if (active_ >= config_.slots && !head_only) {
     ++stats_[kStatus503];
     h.add("Retry-After", std::to_string(config_.retry_after_s));

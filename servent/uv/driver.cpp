@@ -79,6 +79,13 @@ struct Driver::Timer {
   std::function<void()> fn;
 };
 
+struct Driver::Work {
+  uv_work_t req{};
+  Driver* driver = nullptr;
+  std::function<void()> work;
+  std::function<void()> done;
+};
+
 struct WriteReq {
   uv_write_t req{};
   SharedBuffer bytes;
@@ -222,6 +229,17 @@ struct Driver::Impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&tm->handle),
              [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
     if (fn && !d.stopping_) fn();
+    d.pump();
+  }
+
+  static void on_work(uv_work_t* req) { static_cast<Work*>(req->data)->work(); }
+
+  static void on_work_done(uv_work_t* req, int status) {
+    auto* w = static_cast<Work*>(req->data);
+    Driver& d = *w->driver;
+    std::erase(d.work_, w);
+    if (status == 0 && !d.stopping_ && w->done) w->done();
+    delete w;
     d.pump();
   }
 
@@ -404,6 +422,8 @@ void Driver::stop() {
     uv_close(reinterpret_cast<uv_handle_t*>(&t->handle), [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
   }
   timers_.clear();
+  // Pool work that has not started is cancelled; running work finishes.
+  for (Work* w : work_) uv_cancel(reinterpret_cast<uv_req_t*>(&w->req));
   // Drain what the cores queued in reaction (no new sockets are opened).
   pump();
 }
@@ -411,6 +431,20 @@ void Driver::stop() {
 void Driver::request_stop() {
   std::lock_guard<std::mutex> lock(async_mutex_);
   if (async_) uv_async_send(static_cast<uv_async_t*>(async_));
+}
+
+void Driver::run_in_pool(std::function<void()> work, std::function<void()> done) {
+  if (stopping_) return;
+  auto* w = new Work;
+  w->driver = this;
+  w->work = std::move(work);
+  w->done = std::move(done);
+  w->req.data = w;
+  work_.push_back(w);
+  if (uv_queue_work(loop_, &w->req, Impl::on_work, Impl::on_work_done) != 0) {
+    std::erase(work_, w);
+    delete w;
+  }
 }
 
 void Driver::after(Duration delay, std::function<void()> fn) {

@@ -71,6 +71,9 @@ class Driver {
   std::function<void(const Event&)> on_event;
   // Runs `fn` on the loop after `delay` (one shot).
   void after(Duration delay, std::function<void()> fn);
+  // Runs `work` on libuv's thread pool, then `done` on the loop. Work not yet
+  // started when the driver stops is cancelled (`done` is then not called).
+  void run_in_pool(std::function<void()> work, std::function<void()> done);
   // Call after invoking a core command from outside a driver callback, so its
   // actions are executed.
   void pump();
@@ -86,6 +89,7 @@ class Driver {
   struct Conn;
   struct FileSend;
   struct Timer;
+  struct Work;
   void execute(const Action& a);
   void close_conn(Conn* c, CloseReason reason);
   void do_close(Conn* c);
@@ -111,6 +115,7 @@ class Driver {
   void* sig_int_ = nullptr;
   void* sig_term_ = nullptr;
   std::vector<Timer*> timers_;
+  std::vector<Work*> work_;
   bool stopping_ = false;
   bool pumping_ = false;
   bool learned_address_ = false;

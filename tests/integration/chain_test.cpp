@@ -11,6 +11,7 @@
 
 #include "http/text.hpp"
 #include "integration/process.hpp"
+#include "share/sha1.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -68,6 +69,7 @@ TEST_CASE("chain_of_four_servents_search_and_download_with_curl") {
     REQUIRE(m);
     s.port = static_cast<std::uint16_t>(std::stoi((*m)[1]));
     CHECK(std::stoi((*m)[2]) == (i == 0 ? 1 : 0));
+    if (i == 0) REQUIRE(s.proc->wait_for(std::regex("^hashed 1 file$"), 10s));
     if (i > 0) {
       const std::regex up("^peer up 127\\.0\\.0\\.1:" + std::to_string(chain.back().port) + " out 0\\.6");
       REQUIRE(s.proc->wait_for(up, 10s));
@@ -98,6 +100,8 @@ TEST_CASE("chain_of_four_servents_search_and_download_with_curl") {
   CHECK(json_field(line, "name") == name);
   CHECK(json_field(line, "size") == std::to_string(content.size()));
   CHECK(json_field(line, "servent_id").size() == 32);
+  const std::string urn = sv::share::sha1_urn(sv::share::sha1_of(content));
+  CHECK(json_field(line, "urn") == urn);
   const std::string url = "http://127.0.0.1:" + json_field(line, "port") + "/get/" + json_field(line, "index") +
                           "/" + sv::http::percent_encode(name);
 
@@ -119,6 +123,14 @@ TEST_CASE("chain_of_four_servents_search_and_download_with_curl") {
   r = sv::test::run({"curl", "-sS", "--fail", "-C", "-", "-o", resumed.string(), url}, 20s);
   REQUIRE(r.status == 0);
   CHECK(read_file(resumed) == content);
+
+  // By urn (HUGE /uri-res/N2R), as gtk-gnutella asks.
+  auto by_urn = root / "by_urn.ogg";
+  r = sv::test::run({"curl", "-sS", "--fail", "-o", by_urn.string(),
+                     "http://127.0.0.1:" + json_field(line, "port") + "/uri-res/N2R?" + urn},
+                    20s);
+  REQUIRE(r.status == 0);
+  CHECK(read_file(by_urn) == content);
 
   // Traversal through the real server: refused.
   r = sv::test::run({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--path-as-is",

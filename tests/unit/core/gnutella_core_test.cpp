@@ -6,6 +6,7 @@
 #include "servent/gnutella/gnutella_core.hpp"
 #include "support/bytes.hpp"
 #include "wire/gnutella/framer.hpp"
+#include "wire/gnutella/huge.hpp"
 
 using namespace sv;
 namespace gn = sv::wire::gnutella;
@@ -488,4 +489,42 @@ TEST_CASE("closed_peer_no_longer_receives_floods") {
   h.feed(a, descriptor(gn::Type::Ping, 3, 0, {}));
   CHECK(h.out.sent[b.value].empty());
   CHECK(h.core.established() == 1);
+}
+
+TEST_CASE("query_by_urn_is_answered_with_that_file_and_hits_carry_urns") {
+  Harness h;
+  const auto sha = share::sha1_of("the content");
+  h.lib.add_virtual("first song.mp3", 11, sha);
+  h.lib.add_virtual("second song.mp3", 12);
+  auto a = h.peer();
+  gn::Query q;
+  q.min_speed = 0x8000;
+  q.criteria = "";
+  wire::put_string(q.extensions, share::sha1_urn(sha));
+  wire::Bytes p;
+  gn::encode_query(p, q);
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, p, 5));
+  auto d = h.take_descriptors(a);
+  REQUIRE(d.size() == 1);
+  auto hit = gn::decode_query_hit(d[0].second);
+  REQUIRE(hit->results.size() == 1);
+  CHECK(hit->results[0].name == "first song.mp3");
+  auto ext = gn::decode_extensions(hit->results[0].extensions);
+  REQUIRE(ext.urns.size() == 1);
+  CHECK(ext.urns[0] == share::sha1_urn(sha));
+  // A keyword query gets both, the hashed one with its urn.
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, query_payload("song"), 6));
+  auto both = gn::decode_query_hit(h.take_descriptors(a).at(0).second);
+  REQUIRE(both->results.size() == 2);
+  CHECK(gn::decode_extensions(both->results[0].extensions).urns.size() == 1);
+  CHECK(both->results[1].extensions.empty());
+  // An unknown urn gets nothing, even though the criteria would match.
+  gn::Query q2 = q;
+  q2.criteria = "song";
+  q2.extensions.clear();
+  wire::put_string(q2.extensions, share::sha1_urn(share::sha1_of("other")));
+  wire::Bytes p2;
+  gn::encode_query(p2, q2);
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, p2, 7));
+  CHECK(h.take_descriptors(a).empty());
 }

@@ -177,3 +177,24 @@ TEST_CASE("other_methods_get_501") {
   f.request(c, "POST /get/1/x HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
   CHECK(f.status() == 501);
 }
+
+TEST_CASE("uri_res_n2r_serves_by_urn_with_content_urn_header") {
+  Fixture f;
+  f.lib.hash_all_now();
+  const std::string urn = share::sha1_urn(share::sha1_of("Hello from the servent over loopback!\n"));
+  ConnId c{1};
+  f.core->handle_connected(c, f.now);
+  f.request(c, "GET /uri-res/N2R?" + urn + " HTTP/1.1\r\nRange: bytes=0-4\r\n\r\n");
+  CHECK(f.status() == 206);
+  CHECK(f.text.find("X-Gnutella-Content-URN: " + urn + "\r\n") != std::string::npos);
+  REQUIRE(f.files.size() == 1);
+  CHECK(f.files[0].length == 5);
+  f.core->handle_send_done(c, true, f.now);
+  f.request(c, "GET /uri-res/N2R?urn:sha1:VGMT4NSHA2AWVOR6EVYXQUGCNSONBWE5 HTTP/1.1\r\n\r\n");
+  CHECK(f.status() == 404);
+  f.request(c, "GET /uri-res/N2R?urn:sha1:nonsense HTTP/1.1\r\n\r\n");
+  CHECK(f.status() == 400);
+  // /get/ answers carry the urn too.
+  f.request(c, "HEAD /get/1/hello%20gnutella.txt HTTP/1.1\r\n\r\n");
+  CHECK(f.text.find("X-Gnutella-Content-URN: " + urn) != std::string::npos);
+}

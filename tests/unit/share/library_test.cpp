@@ -104,3 +104,48 @@ TEST_CASE("library_verify_servable_refuses_swapped_symlink") {
   fs::create_symlink(outside.path / "passwd", root.path / "song.mp3");
   CHECK_FALSE(lib.verify_servable(*f));
 }
+
+TEST_CASE("library_hashes_once_and_reuses_the_cache_for_unchanged_files") {
+  TempDir root, state;
+  root.write("a.txt", "Hello from gtk-gnutella over loopback!\n");
+  root.write("b.txt", "abc");
+  {
+    Library lib({root.path.string()}, state.path.string());
+    auto rep = lib.rescan();
+    CHECK(rep.to_hash == 2);
+    CHECK(rep.hashes_cached == 0);
+    CHECK(lib.hash_all_now() == 2);
+    const auto* a = lib.by_sha1(*base32_decode_sha1("QEXMLRD6GKGWLOQLGT7O4ZEAXARBGBD3"));
+    REQUIRE(a);
+    CHECK(a->name == "a.txt");
+  }
+  // A rescan of the unchanged folder (here by a new process) hashes nothing.
+  Library again({root.path.string()}, state.path.string());
+  auto rep = again.rescan();
+  CHECK(rep.to_hash == 0);
+  CHECK(rep.hashes_cached == 2);
+  CHECK(again.take_hash_jobs().empty());
+  CHECK(again.by_sha1(sha1_of("abc"))->name == "b.txt");
+  // A changed file is hashed again.
+  root.write("b.txt", "abcd");
+  rep = again.rescan();
+  CHECK(rep.to_hash == 1);
+  CHECK(again.by_sha1(sha1_of("abc")) == nullptr);
+  CHECK(again.hash_all_now() == 1);
+  CHECK(again.by_sha1(sha1_of("abcd"))->name == "b.txt");
+}
+
+TEST_CASE("library_ignores_a_hash_for_a_file_that_changed_meanwhile") {
+  TempDir root;
+  root.write("a.txt", "one");
+  Library lib({root.path.string()}, "");
+  lib.rescan();
+  auto jobs = lib.take_hash_jobs();
+  REQUIRE(jobs.size() == 1);
+  auto stale = jobs[0];
+  stale.size += 1;
+  lib.apply_hash(stale, sha1_of("one"));
+  CHECK(lib.hashed_count() == 0);
+  lib.apply_hash(jobs[0], sha1_of("one"));
+  CHECK(lib.hashed_count() == 1);
+}

@@ -1,0 +1,43 @@
+// SHA-1 (OpenSSL) and the urn:sha1 form HUGE 0.94 §3 uses: base32 (RFC 4648
+// §6, upper case, no padding; 32 characters for 20 bytes).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace sv::share {
+
+using Sha1 = std::array<std::uint8_t, 20>;
+
+class Sha1Hasher {
+ public:
+  Sha1Hasher();
+  ~Sha1Hasher();
+  Sha1Hasher(Sha1Hasher&&) noexcept;
+  Sha1Hasher& operator=(Sha1Hasher&&) noexcept;
+  void update(const void* data, std::size_t n);
+  Sha1 finish();  // the hasher can be reused after finish()
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+Sha1 sha1_of(std::string_view data);
+// Hashes a file with 1 MiB reads; nullopt when it cannot be read.
+std::optional<Sha1> sha1_of_file(const std::string& path);
+
+std::string base32_encode(const std::uint8_t* data, std::size_t n);
+std::optional<Sha1> base32_decode_sha1(std::string_view s);  // 32 chars, either case
+
+// "urn:sha1:<base32>"
+std::string sha1_urn(const Sha1& h);
+// Accepts "urn:sha1:X" (any case for the prefix, as HUGE allows) and, for
+// robustness, "sha1:X"; also the 40-hex-digit form some servents send.
+std::optional<Sha1> parse_sha1_urn(std::string_view urn);
+
+}  // namespace sv::share
