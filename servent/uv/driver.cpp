@@ -43,8 +43,6 @@ bool prefix_compatible(std::string_view have, std::string_view magic) {
 
 }  // namespace
 
-enum class Owner { Sniffing, Gnutella, Upload };
-
 struct Driver::FileSend {
   uv_fs_t req{};
   Conn* conn = nullptr;  // null once the connection went away
@@ -60,7 +58,7 @@ struct Driver::Conn {
   Driver* driver = nullptr;
   ConnId id;
   uv_tcp_t tcp{};
-  Owner owner = Owner::Sniffing;
+  Driver::Owner owner = Driver::Owner::Sniffing;
   Direction dir = Direction::Inbound;
   Endpoint remote;
   Buffer sniff;
@@ -188,7 +186,11 @@ struct Driver::Impl {
     uv_tcp_nodelay(&c->tcp, 1);
     maybe_learn_address(d, c);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
-    d.gnutella_.handle_connected(c->id, c->remote, Direction::Outbound, d.now());
+    if (c->owner == Owner::Download) {
+      d.download_->handle_connected(c->id, d.now());
+    } else {
+      d.gnutella_.handle_connected(c->id, c->remote, Direction::Outbound, d.now());
+    }
     d.pump();
   }
 
@@ -212,6 +214,7 @@ struct Driver::Impl {
     const Instant now = d.now();
     d.gnutella_.handle_timeout(now);
     if (d.upload_) d.upload_->handle_timeout(now);
+    if (d.download_) d.download_->handle_timeout(now);
     d.pump();
   }
 
@@ -467,6 +470,7 @@ void Driver::on_read(Conn* c, const std::uint8_t* data, std::size_t n) {
       return;
     case Owner::Gnutella: gnutella_.handle_bytes(c->id, {data, n}, now); return;
     case Owner::Upload: upload_->handle_bytes(c->id, {data, n}, now); return;
+    case Owner::Download: download_->handle_bytes(c->id, {data, n}, now); return;
   }
 }
 
@@ -519,7 +523,7 @@ void Driver::write(Conn* c, SharedBuffer bytes) {
   }
 }
 
-void Driver::execute(const Action& a) {
+void Driver::execute(const Action& a, Owner from) {
   std::visit(
       [&](const auto& act) {
         using T = std::decay_t<decltype(act)>;
@@ -565,14 +569,18 @@ void Driver::execute(const Action& a) {
           }
         } else if constexpr (std::is_same_v<T, action::Connect>) {
           if (stopping_) {
-            gnutella_.handle_closed(act.conn, CloseReason::Shutdown, now());
+            if (from == Owner::Download) {
+              download_->handle_closed(act.conn, CloseReason::Shutdown, now());
+            } else {
+              gnutella_.handle_closed(act.conn, CloseReason::Shutdown, now());
+            }
             return;
           }
           auto* c = new Conn;
           c->driver = this;
           c->id = act.conn;
           c->dir = Direction::Outbound;
-          c->owner = Owner::Gnutella;
+          c->owner = from;
           c->remote = act.to;
           c->connecting = true;
           uv_tcp_init(loop_, &c->tcp);
@@ -612,6 +620,7 @@ void Driver::close_conn(Conn* c, CloseReason reason) {
   switch (c->owner) {
     case Owner::Gnutella: gnutella_.handle_closed(c->id, reason, now); break;
     case Owner::Upload: upload_->handle_closed(c->id, now); break;
+    case Owner::Download: download_->handle_closed(c->id, reason, now); break;
     case Owner::Sniffing: break;
   }
 }
@@ -672,12 +681,22 @@ void Driver::pump() {
     bool any = false;
     while (auto a = gnutella_.poll_action()) {
       any = true;
-      execute(*a);
+      execute(*a, Owner::Gnutella);
     }
     if (upload_) {
       while (auto a = upload_->poll_action()) {
         any = true;
-        execute(*a);
+        execute(*a, Owner::Upload);
+      }
+    }
+    if (download_) {
+      while (auto a = download_->poll_action()) {
+        any = true;
+        execute(*a, Owner::Download);
+      }
+      while (auto e = download_->poll_event()) {
+        any = true;
+        if (on_download_event) on_download_event(*e);
       }
     }
     while (auto e = gnutella_.poll_event()) {
@@ -695,6 +714,10 @@ void Driver::arm_timer() {
   std::optional<Instant> next = gnutella_.poll_timeout();
   if (upload_) {
     auto u = upload_->poll_timeout();
+    if (u && (!next || *u < *next)) next = u;
+  }
+  if (download_) {
+    auto u = download_->poll_timeout();
     if (u && (!next || *u < *next)) next = u;
   }
   auto* t = static_cast<uv_timer_t*>(core_timer_);

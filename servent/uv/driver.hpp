@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "servent/download/download_core.hpp"
 #include "servent/gnutella/gnutella_core.hpp"
 #include "servent/upload/upload_core.hpp"
 
@@ -69,6 +70,9 @@ class Driver {
 
   // Called for every event the GnutellaCore emits, from the loop thread.
   std::function<void(const Event&)> on_event;
+  // Downloads run on this driver when set (before run()).
+  void set_download_core(DownloadCore* d) { download_ = d; }
+  std::function<void(const DownloadEvent&)> on_download_event;
   // Runs `fn` on the loop after `delay` (one shot).
   void after(Duration delay, std::function<void()> fn);
   // Runs `work` on libuv's thread pool, then `done` on the loop. Work not yet
@@ -90,7 +94,8 @@ class Driver {
   struct FileSend;
   struct Timer;
   struct Work;
-  void execute(const Action& a);
+  enum class Owner { Sniffing, Gnutella, Upload, Download };
+  void execute(const Action& a, Owner from);
   void close_conn(Conn* c, CloseReason reason);
   void do_close(Conn* c);
   void arm_timer();
@@ -103,6 +108,7 @@ class Driver {
 
   GnutellaCore& gnutella_;
   UploadCore* upload_;
+  DownloadCore* download_ = nullptr;
   DriverConfig config_;
   uv_loop_s* loop_;
   std::unordered_map<std::uint64_t, Conn*> conns_;

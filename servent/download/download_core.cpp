@@ -1,0 +1,723 @@
+#include "servent/download/download_core.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+
+#include "http/range.hpp"
+#include "http/text.hpp"
+
+namespace sv {
+
+namespace {
+
+constexpr std::array<std::string_view, DownloadCore::kStatCount> kStatNames = {
+    "downloads_started",  "downloads_completed",  "downloads_failed",      "verify_failures",
+    "download_requests",  "download_bytes",       "download_bytes_discarded", "source_busy_503",
+    "source_failures",    "sources_dropped",      "sources_lying",         "sources_bad_data",
+    "sources_wrong_urn",  "sources_added",        "download_stalls",       "work_stolen",
+};
+
+}  // namespace
+
+std::string DownloadSource::url() const {
+  return "http://" + endpoint.to_string() + target;
+}
+
+std::optional<DownloadSource> DownloadSource::from_url(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.size() <= kScheme.size() || !wire::iequals(url.substr(0, kScheme.size()), kScheme)) return std::nullopt;
+  url.remove_prefix(kScheme.size());
+  auto slash = url.find('/');
+  std::string_view hostport = url.substr(0, slash);
+  std::string target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  std::string hp(hostport);
+  if (hp.find(':') == std::string::npos) hp += ":80";
+  auto ep = Endpoint::parse(hp);
+  if (!ep || ep->port == 0) return std::nullopt;
+  for (char c : target) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return std::nullopt;  // no CR/LF/space injection
+  }
+  return DownloadSource{*ep, target};
+}
+
+struct DownloadCore::Source {
+  DownloadSource src;
+  enum class State { Idle, Busy, Suspect, Dropped } state = State::Idle;
+  int failures = 0;
+  Duration backoff{0};
+  Instant retry_at;
+  bool waiting = false;  // retry_at is a pending retry time
+  std::uint64_t bytes = 0;
+  std::optional<ConnId> idle_conn;  // a keep-alive connection waiting for a request
+};
+
+namespace {
+DownloadCore::Source make_source(const DownloadSource& src, Instant now);
+}
+
+struct DownloadCore::Conn {
+  ConnId id;
+  std::uint64_t download = 0;
+  std::size_t source = 0;
+  enum class Phase { Connecting, AwaitHead, Body, Idle, Closing } phase = Phase::Connecting;
+  http::ResponseParser parser;
+  share::Interval asked;        // what the request asked for (end exclusive; end 0 = open)
+  std::uint64_t pos = 0;        // file offset of the next body byte
+  std::uint64_t assigned_end = 0;  // stop writing here (may shrink when work is stolen)
+  std::optional<std::uint64_t> remaining;  // body bytes still to come (nullopt: until close)
+  std::uint64_t skip = 0;       // leading body bytes to discard (a 200 to a Range)
+  Instant last_activity;
+  bool keep_alive = false;
+};
+
+struct DownloadCore::Download {
+  std::uint64_t id = 0;
+  std::unique_ptr<share::PartialFile> file;
+  std::string out_dir;
+  std::vector<Source> sources;
+  std::map<std::uint64_t, ConnId> assigned;  // first offset of an in-flight range -> conn
+  // Who supplied which bytes; -1 for bytes from before a restart.
+  std::vector<std::pair<share::Interval, int>> supplied;
+  std::optional<std::size_t> testing_suspect;
+  bool finished = false;
+  Instant next_save;
+  std::uint64_t last_progress = UINT64_MAX;
+};
+
+namespace {
+DownloadCore::Source make_source(const DownloadSource& src, Instant now) {
+  DownloadCore::Source s;
+  s.src = src;
+  s.retry_at = now;
+  return s;
+}
+}  // namespace
+
+DownloadCore::DownloadCore(DownloadConfig config) : config_(std::move(config)) {}
+DownloadCore::~DownloadCore() = default;
+
+std::string DownloadCore::key_for(const DownloadSpec& spec) {
+  if (spec.sha1) return share::base32_encode(spec.sha1->data(), spec.sha1->size());
+  std::string basis = spec.sources.empty() ? spec.name : spec.sources.front().url();
+  auto h = share::sha1_of(basis);
+  return "url-" + wire::to_hex(wire::ByteView(h.data(), 10));
+}
+
+std::uint64_t DownloadCore::start(const DownloadSpec& spec, Instant now, std::string& error) {
+  share::DownloadMeta initial;
+  initial.name = spec.name;
+  initial.sha1 = spec.sha1;
+  if (spec.size) {
+    initial.size = *spec.size;
+    initial.size_known = true;
+  }
+  for (const auto& s : spec.sources) initial.sources.push_back(s.url());
+  const std::string key = key_for(spec);
+  for (const auto& [id, d] : downloads_) {
+    if (!d->finished && d->file && d->file->key() == key) {
+      for (const auto& s : spec.sources) add_source(id, s, now);
+      return id;
+    }
+  }
+  auto dir = (std::filesystem::path(config_.state_dir) / "downloads").string();
+  auto file = share::PartialFile::open(dir, key, std::move(initial), error);
+  if (!file) return 0;
+  auto d = std::make_unique<Download>();
+  d->id = next_id_++;
+  d->out_dir = spec.out_dir;
+  d->next_save = now + config_.save_interval;
+  // Sources: those remembered in the metadata (resume) and the given ones.
+  for (const auto& url : file->meta().sources) {
+    if (auto s = DownloadSource::from_url(url)) d->sources.push_back(make_source(*s, now));
+  }
+  for (const auto& iv : file->meta().have.intervals()) d->supplied.push_back({iv, -1});
+  d->file = std::move(file);
+  const std::uint64_t id = d->id;
+  auto& ref = *d;
+  downloads_.emplace(id, std::move(d));
+  ++stats_[kStarted];
+  progress(ref);
+  check_complete(ref, now);
+  if (!ref.finished) schedule(ref, now);
+  return id;
+}
+
+void DownloadCore::add_source(std::uint64_t id, const DownloadSource& src, Instant now) {
+  auto it = downloads_.find(id);
+  if (it == downloads_.end() || it->second->finished) return;
+  Download& d = *it->second;
+  for (const auto& s : d.sources) {
+    if (s.src.url() == src.url()) return;
+  }
+  d.sources.push_back(make_source(src, now));
+  d.file->add_source(src.url());
+  ++stats_[kSourcesAdded];
+  schedule(d, now);
+}
+
+void DownloadCore::cancel(std::uint64_t id, Instant) {
+  auto it = downloads_.find(id);
+  if (it == downloads_.end()) return;
+  Download& d = *it->second;
+  for (auto& [cid, c] : conns_) {
+    if (c->download == id) close_conn(*c, CloseReason::Normal);
+  }
+  d.finished = true;
+  d.file->save();
+}
+
+std::size_t DownloadCore::active() const {
+  std::size_t n = 0;
+  for (const auto& [id, d] : downloads_) n += !d->finished;
+  return n;
+}
+
+void DownloadCore::progress(Download& d) {
+  const auto have = d.file->meta().have.total();
+  if (have == d.last_progress) return;
+  d.last_progress = have;
+  std::size_t busy = 0;
+  for (const auto& s : d.sources) busy += s.state == Source::State::Busy;
+  events_.push_back(event::DownloadProgress{d.id, have, d.file->meta().size_known ? d.file->meta().size : 0, busy});
+}
+
+void DownloadCore::schedule(Download& d, Instant now) {
+  if (d.finished) return;
+  std::size_t busy = 0;
+  for (const auto& s : d.sources) busy += s.state == Source::State::Busy;
+  for (auto& s : d.sources) {
+    if (busy >= config_.max_connections_per_download) break;
+    if (s.state != Source::State::Idle || s.retry_at > now) continue;
+    s.waiting = false;
+    if (!assign(d, s, now)) break;
+    ++busy;
+  }
+  bool usable = false;
+  for (const auto& s : d.sources) {
+    usable = usable || s.state == Source::State::Idle || s.state == Source::State::Busy;
+  }
+  if (!usable) {
+    fail(d, d.sources.empty() ? "no sources" : "every source failed or was dropped");
+  }
+}
+
+bool DownloadCore::assign(Download& d, Source& s, Instant now) {
+  const auto& meta = d.file->meta();
+  share::Interval range{0, 0};
+  if (!meta.size_known) {
+    // Size unknown: one open request from the first missing byte.
+    if (!d.assigned.empty()) return false;
+    range = {meta.have.prefix(), 0};
+  } else {
+    // The first gap not already being fetched.
+    share::RangeSet taken = meta.have;
+    for (const auto& [first, cid] : d.assigned) {
+      const Conn& c = *conns_.at(cid);
+      taken.add(first, c.assigned_end);
+    }
+    auto gap = taken.first_gap(meta.size);
+    if (!gap) {
+      // Nothing left to hand out: take over the back half of the slowest
+      // transfer that still has a lot to go (the endgame).
+      Conn* slowest = nullptr;
+      std::uint64_t most = 0;
+      for (const auto& [first, cid] : d.assigned) {
+        Conn& c = *conns_.at(cid);
+        const std::uint64_t left = c.assigned_end - std::max(c.pos, first);
+        if (left > most) {
+          most = left;
+          slowest = &c;
+        }
+      }
+      if (!slowest || most < 2 * config_.chunk_min) return false;
+      const std::uint64_t mid = slowest->assigned_end - most / 2;
+      range = {mid, slowest->assigned_end};
+      slowest->assigned_end = mid;
+      ++stats_[kWorkStolen];
+    } else {
+      std::size_t usable = 0;
+      for (const auto& x : d.sources) usable += x.state == Source::State::Idle || x.state == Source::State::Busy;
+      const std::uint64_t missing = meta.size - meta.have.total();
+      std::uint64_t chunk = std::clamp<std::uint64_t>(missing / std::max<std::size_t>(usable, 1), config_.chunk_min,
+                                                      config_.chunk_max);
+      range = {gap->first, std::min(gap->end, gap->first + chunk)};
+    }
+  }
+  const std::size_t src_index = static_cast<std::size_t>(&s - d.sources.data());
+  s.state = Source::State::Busy;
+  Conn* c = nullptr;
+  if (s.idle_conn) {
+    auto it = conns_.find(*s.idle_conn);
+    s.idle_conn.reset();
+    if (it != conns_.end() && it->second->phase == Conn::Phase::Idle) c = it->second.get();
+  }
+  if (!c) {
+    auto conn = std::make_unique<Conn>();
+    conn->id = ConnId{new_conn_id()};
+    conn->download = d.id;
+    conn->source = src_index;
+    conn->last_activity = now;
+    c = conn.get();
+    conns_.emplace(conn->id, std::move(conn));
+    actions_.push_back(action::Connect{c->id, s.src.endpoint});
+  }
+  c->asked = range;
+  c->pos = range.first;
+  c->assigned_end = range.end == 0 ? UINT64_MAX : range.end;
+  d.assigned[range.first] = c->id;
+  if (c->phase == Conn::Phase::Idle) request(d, *c, now);
+  return true;
+}
+
+void DownloadCore::request(Download& d, Conn& c, Instant now) {
+  const Source& s = d.sources[c.source];
+  std::string req = "GET " + s.src.target + " HTTP/1.1\r\n";
+  wire::Headers h;
+  h.add("Host", s.src.endpoint.to_string());
+  h.add("User-Agent", config_.user_agent);
+  h.add("Range", "bytes=" + std::to_string(c.asked.first) + "-" +
+                     (c.asked.end == 0 ? std::string() : std::to_string(c.asked.end - 1)));
+  h.add("Connection", "Keep-Alive");
+  if (d.file->meta().sha1) h.add("X-Gnutella-Content-URN", share::sha1_urn(*d.file->meta().sha1));
+  h.write_to(req);
+  c.phase = Conn::Phase::AwaitHead;
+  c.parser.next();
+  c.last_activity = now;
+  c.skip = 0;
+  c.remaining.reset();
+  ++stats_[kRequests];
+  actions_.push_back(action::Send{c.id, std::make_shared<Buffer>(req.begin(), req.end())});
+}
+
+void DownloadCore::handle_connected(ConnId id, Instant now) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  auto dit = downloads_.find(c.download);
+  if (dit == downloads_.end() || dit->second->finished) {
+    close_conn(c, CloseReason::Normal);
+    return;
+  }
+  request(*dit->second, c, now);
+}
+
+void DownloadCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Conn& c = *it->second;
+  auto dit = downloads_.find(c.download);
+  if (dit == downloads_.end() || c.phase == Conn::Phase::Closing) return;
+  Download& d = *dit->second;
+  c.last_activity = now;
+  if (c.phase == Conn::Phase::Idle) {
+    // Bytes nobody asked for on an idle keep-alive connection.
+    source_failed(d, d.sources[c.source], kSourcesLying, "unsolicited bytes", true, now);
+    close_conn(c, CloseReason::PayloadMalformed);
+    return;
+  }
+  if (c.phase == Conn::Phase::AwaitHead) {
+    std::size_t used = 0;
+    auto st = c.parser.feed(bytes, used);
+    if (st == http::ResponseParser::State::NeedMore) return;
+    if (st == http::ResponseParser::State::Error) {
+      source_failed(d, d.sources[c.source], kSourcesLying, "bad response: " + c.parser.error(), true, now);
+      close_conn(c, CloseReason::HttpBadRequest);
+      schedule(d, now);
+      return;
+    }
+    bytes = bytes.subspan(used);
+    on_head(d, c, now);
+    if (c.phase != Conn::Phase::Body) return;
+  }
+  if (c.phase == Conn::Phase::Body && !bytes.empty()) on_body(d, c, bytes, now);
+}
+
+void DownloadCore::on_head(Download& d, Conn& c, Instant now) {
+  const http::Response& r = c.parser.response();
+  Source& s = d.sources[c.source];
+  auto& meta = d.file->meta();
+  if (r.status == 503) {
+    // Busy (upload slots full): not a failure, come back later.
+    ++stats_[kSourceBusy];
+    std::uint64_t after = 30;
+    if (auto ra = r.headers.get("Retry-After")) {
+      auto t = wire::trim(*ra);
+      std::from_chars(t.data(), t.data() + t.size(), after);
+    }
+    after = std::clamp<std::uint64_t>(after, 1, 3600);
+    release(d, c);
+    s.state = Source::State::Idle;
+    s.retry_at = now + Duration(static_cast<std::int64_t>(after * 1000));
+    s.waiting = true;
+    close_conn(c, CloseReason::Normal);
+    schedule(d, now);
+    return;
+  }
+  if (r.status == 404 || r.status == 410 || r.status == 400 || r.status == 403) {
+    release(d, c);
+    drop_source(d, s, kSourcesDropped, "HTTP " + std::to_string(r.status));
+    close_conn(c, CloseReason::Normal);
+    schedule(d, now);
+    return;
+  }
+  if (r.status == 416) {
+    release(d, c);
+    source_failed(d, s, kSourceFailures, "HTTP 416", false, now);
+    close_conn(c, CloseReason::Normal);
+    schedule(d, now);
+    return;
+  }
+  if (r.status != 200 && r.status != 206) {
+    release(d, c);
+    source_failed(d, s, kSourceFailures, "HTTP " + std::to_string(r.status), false, now);
+    close_conn(c, CloseReason::Normal);
+    schedule(d, now);
+    return;
+  }
+  auto lying = [&](const std::string& why) {
+    release(d, c);
+    drop_source(d, s, kSourcesLying, why);
+    close_conn(c, CloseReason::PayloadMalformed);
+    schedule(d, now);
+  };
+  // The file must be the one we want.
+  if (auto urn = r.headers.get("X-Gnutella-Content-URN")) {
+    auto sha = share::parse_sha1_urn(*urn);
+    if (meta.sha1 && sha && *sha != *meta.sha1) {
+      release(d, c);
+      drop_source(d, s, kSourcesWrongUrn, "serves another file (" + *urn + ")");
+      close_conn(c, CloseReason::Normal);
+      schedule(d, now);
+      return;
+    }
+    if (!meta.sha1 && sha) d.file->set_sha1(*sha);
+  }
+  std::uint64_t total = 0;
+  std::uint64_t first = 0;
+  std::uint64_t length = 0;
+  if (r.status == 206) {
+    auto cr = r.headers.get("Content-Range");
+    auto parsed = cr ? http::parse_content_range(*cr) : std::nullopt;
+    if (!parsed) return lying("206 without a valid Content-Range");
+    if (parsed->range.first != c.asked.first || (c.asked.end != 0 && parsed->range.last >= c.asked.end)) {
+      return lying("Content-Range " + *cr + " is not the range asked for");
+    }
+    if (r.content_length && *r.content_length != parsed->range.length()) {
+      return lying("Content-Length disagrees with Content-Range");
+    }
+    total = parsed->total;
+    first = parsed->range.first;
+    length = parsed->range.length();
+  } else {
+    // 200: the whole file from byte 0; we asked for a range.
+    if (!r.content_length) return lying("200 without Content-Length");
+    total = *r.content_length;
+    first = 0;
+    length = total;
+    if (c.asked.first > config_.max_skip) return lying("ignores Range");
+    c.skip = c.asked.first;
+  }
+  if (meta.size_known && total != meta.size) return lying("size " + std::to_string(total) + " is not the file's size");
+  if (!meta.size_known) d.file->set_size(total);
+  if (c.assigned_end == UINT64_MAX || c.assigned_end > meta.size) c.assigned_end = meta.size;
+  c.pos = first + c.skip;
+  c.remaining = length;
+  c.keep_alive = r.keep_alive;
+  s.failures = 0;
+  s.backoff = Duration(0);
+  // Alternate locations (HUGE §5 X-Alt: "ip:port" list) for the same urn.
+  if (meta.sha1) {
+    if (auto alt = r.headers.get("X-Alt")) {
+      std::string_view rest = *alt;
+      while (!rest.empty()) {
+        auto comma = rest.find(',');
+        auto item = wire::trim(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        std::string hp(item);
+        if (hp.find(':') == std::string::npos) hp += ":6346";
+        if (auto ep = Endpoint::parse(hp); ep && ep->port != 0) {
+          add_source(d.id, DownloadSource{*ep, "/uri-res/N2R?" + share::sha1_urn(*meta.sha1)}, now);
+        }
+      }
+    }
+  }
+  c.phase = Conn::Phase::Body;
+  if (length == 0) response_done(d, c, now);
+}
+
+void DownloadCore::on_body(Download& d, Conn& c, wire::ByteView bytes, Instant now) {
+  if (c.remaining && bytes.size() > *c.remaining) {
+    // More than the response announced.
+    source_failed(d, d.sources[c.source], kSourcesLying, "body longer than Content-Length", true, now);
+    close_conn(c, CloseReason::PayloadMalformed);
+    release(d, c);
+    schedule(d, now);
+    return;
+  }
+  if (c.remaining) *c.remaining -= bytes.size();
+  stats_[kBytesReceived] += bytes.size();
+  if (c.skip > 0) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(c.skip, bytes.size()));
+    c.skip -= n;
+    stats_[kBytesDiscarded] += n;
+    bytes = bytes.subspan(n);
+  }
+  if (!bytes.empty() && c.pos < c.assigned_end) {
+    auto n = static_cast<std::size_t>(std::min<std::uint64_t>(bytes.size(), c.assigned_end - c.pos));
+    if (!d.file->write(c.pos, bytes.first(n))) {
+      fail(d, "cannot write the partial file");
+      return;
+    }
+    Source& s = d.sources[c.source];
+    s.bytes += n;
+    const int who = static_cast<int>(c.source);
+    if (!d.supplied.empty() && d.supplied.back().second == who && d.supplied.back().first.end == c.pos) {
+      d.supplied.back().first.end += n;
+    } else {
+      d.supplied.push_back({{c.pos, c.pos + n}, who});
+    }
+    c.pos += n;
+    if (n < bytes.size()) stats_[kBytesDiscarded] += bytes.size() - n;
+  } else {
+    stats_[kBytesDiscarded] += bytes.size();
+  }
+  if (now >= d.next_save) {
+    d.file->save();
+    d.next_save = now + config_.save_interval;
+  }
+  progress(d);
+  if (c.pos >= c.assigned_end && c.remaining && *c.remaining > 0) {
+    // Our part is done but the response goes on (its tail went to another
+    // source): this connection cannot be reused.
+    release(d, c);
+    d.sources[c.source].state = Source::State::Idle;
+    close_conn(c, CloseReason::Normal);
+    check_complete(d, now);
+    schedule(d, now);
+    return;
+  }
+  if (c.remaining && *c.remaining == 0) response_done(d, c, now);
+}
+
+void DownloadCore::response_done(Download& d, Conn& c, Instant now) {
+  release(d, c);
+  Source& s = d.sources[c.source];
+  if (s.state == Source::State::Busy) s.state = Source::State::Idle;
+  if (c.keep_alive && s.state == Source::State::Idle) {
+    c.phase = Conn::Phase::Idle;
+    s.idle_conn = c.id;
+  } else {
+    close_conn(c, CloseReason::Normal);
+  }
+  check_complete(d, now);
+  schedule(d, now);
+  // An idle keep-alive connection nobody wanted: close it.
+  if (c.phase == Conn::Phase::Idle && s.idle_conn == c.id && (d.finished || s.state != Source::State::Idle)) {
+    s.idle_conn.reset();
+    close_conn(c, CloseReason::Normal);
+  }
+}
+
+void DownloadCore::release(Download& d, Conn& c) {
+  auto it = d.assigned.find(c.asked.first);
+  if (it != d.assigned.end() && it->second == c.id) d.assigned.erase(it);
+}
+
+void DownloadCore::close_conn(Conn& c, CloseReason reason) {
+  if (c.phase == Conn::Phase::Closing) return;
+  c.phase = Conn::Phase::Closing;
+  actions_.push_back(action::Close{c.id, reason, false});
+}
+
+void DownloadCore::source_failed(Download& d, Source& s, Stat why, const std::string& reason, bool fatal,
+                                 Instant now) {
+  if (s.state == Source::State::Dropped || s.state == Source::State::Suspect) return;
+  if (fatal) {
+    drop_source(d, s, why, reason);
+    return;
+  }
+  ++stats_[kSourceFailures];
+  s.state = Source::State::Idle;
+  s.idle_conn.reset();
+  if (++s.failures >= config_.max_failures) {
+    drop_source(d, s, kSourcesDropped, reason + " (" + std::to_string(s.failures) + " failures)");
+    return;
+  }
+  s.backoff = s.backoff.count() == 0 ? config_.retry_min : std::min(s.backoff * 2, config_.retry_max);
+  s.retry_at = now + s.backoff;
+  s.waiting = true;
+}
+
+void DownloadCore::drop_source(Download& d, Source& s, Stat why, const std::string& reason) {
+  if (s.state == Source::State::Dropped) return;
+  s.state = Source::State::Dropped;
+  s.idle_conn.reset();
+  ++stats_[why];
+  if (why != kSourcesDropped) ++stats_[kSourcesDropped];
+  events_.push_back(event::SourceDropped{d.id, s.src.url(), reason});
+}
+
+void DownloadCore::check_complete(Download& d, Instant now) {
+  if (d.finished || !d.file->complete()) return;
+  d.file->save();
+  const auto& meta = d.file->meta();
+  bool verified = false;
+  if (meta.sha1) {
+    auto h = d.file->hash();
+    if (!h) {
+      fail(d, "cannot read the partial file back");
+      return;
+    }
+    if (*h != *meta.sha1) {
+      ++stats_[kVerifyFailures];
+      // Find who to blame: the largest contributor not yet set aside. Its
+      // bytes are fetched again from the others; if the file then verifies,
+      // it was the one.
+      std::map<int, std::uint64_t> by_source;
+      for (const auto& [iv, who] : d.supplied) by_source[who] += iv.size();
+      if (d.testing_suspect) {
+        // Replacing the last suspect's bytes did not help: keep it aside
+        // (unproven) and try the next.
+        d.testing_suspect.reset();
+      }
+      int worst = -2;
+      std::uint64_t most = 0;
+      for (const auto& [who, n] : by_source) {
+        if (n > most) {
+          most = n;
+          worst = who;
+        }
+      }
+      if (worst == -2) {
+        fail(d, "the data does not match its urn:sha1");
+        return;
+      }
+      for (const auto& [iv, who] : d.supplied) {
+        if (who == worst) d.file->forget(iv.first, iv.end);
+      }
+      std::erase_if(d.supplied, [&](const auto& e) { return e.second == worst; });
+      if (worst >= 0) {
+        Source& s = d.sources[static_cast<std::size_t>(worst)];
+        if (by_source.size() == 1) {
+          drop_source(d, s, kSourcesBadData, "sent bytes that fail the urn:sha1 check");
+        } else {
+          s.state = Source::State::Suspect;
+          s.idle_conn.reset();
+          d.testing_suspect = static_cast<std::size_t>(worst);
+        }
+      }
+      progress(d);
+      schedule(d, now);
+      return;
+    }
+    verified = true;
+    if (d.testing_suspect) {
+      Source& s = d.sources[*d.testing_suspect];
+      s.state = Source::State::Idle;  // so drop_source records it
+      drop_source(d, s, kSourcesBadData, "sent bytes that fail the urn:sha1 check");
+    }
+  }
+  std::string error;
+  auto path = d.file->finish(d.out_dir, error);
+  d.finished = true;
+  for (auto& [cid, c] : conns_) {
+    if (c->download == d.id) close_conn(*c, CloseReason::Normal);
+  }
+  if (!path) {
+    ++stats_[kFailed];
+    events_.push_back(event::DownloadFailed{d.id, error});
+    return;
+  }
+  ++stats_[kCompleted];
+  events_.push_back(event::DownloadDone{d.id, *path, verified});
+}
+
+void DownloadCore::fail(Download& d, const std::string& reason) {
+  if (d.finished) return;
+  d.finished = true;
+  d.file->save();
+  for (auto& [cid, c] : conns_) {
+    if (c->download == d.id) close_conn(*c, CloseReason::Normal);
+  }
+  ++stats_[kFailed];
+  events_.push_back(event::DownloadFailed{d.id, reason});
+}
+
+void DownloadCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  std::unique_ptr<Conn> c = std::move(it->second);
+  conns_.erase(it);
+  auto dit = downloads_.find(c->download);
+  if (dit == downloads_.end()) return;
+  Download& d = *dit->second;
+  Source& s = d.sources[c->source];
+  if (s.idle_conn == id) s.idle_conn.reset();
+  if (c->phase == Conn::Phase::Closing || d.finished) return;
+  release(d, *c);
+  if (c->phase == Conn::Phase::Idle) return;  // an idle keep-alive connection went away
+  if (c->phase == Conn::Phase::Body && !c->remaining) {
+    // Body framed by the connection's end (no Content-Length).
+    response_done(d, *c, now);
+    return;
+  }
+  // Cut mid-transfer, refused, or never connected: keep what arrived, retry later.
+  const std::string why = c->phase == Conn::Phase::Connecting ? "cannot connect" : std::string(to_string(reason));
+  source_failed(d, s, kSourceFailures, why, false, now);
+  d.file->save();
+  schedule(d, now);
+}
+
+void DownloadCore::handle_timeout(Instant now) {
+  for (auto& [id, c] : conns_) {
+    if (c->phase == Conn::Phase::Closing || c->phase == Conn::Phase::Idle) continue;
+    if (now - c->last_activity < config_.stall_timeout) continue;
+    ++stats_[kStalls];
+    auto dit = downloads_.find(c->download);
+    close_conn(*c, CloseReason::HttpIdle);
+    if (dit == downloads_.end()) continue;
+    Download& d = *dit->second;
+    release(d, *c);
+    source_failed(d, d.sources[c->source], kSourceFailures, "stalled", false, now);
+  }
+  for (auto& [id, d] : downloads_) {
+    if (d->finished) continue;
+    if (now >= d->next_save) {
+      d->file->save();
+      d->next_save = now + config_.save_interval;
+    }
+    schedule(*d, now);
+  }
+}
+
+std::optional<Action> DownloadCore::poll_action() { return take_front(actions_); }
+std::optional<DownloadEvent> DownloadCore::poll_event() { return take_front(events_); }
+
+std::optional<Instant> DownloadCore::poll_timeout() const {
+  std::optional<Instant> t;
+  auto consider = [&](Instant i) {
+    if (!t || i < *t) t = i;
+  };
+  for (const auto& [id, c] : conns_) {
+    if (c->phase != Conn::Phase::Closing && c->phase != Conn::Phase::Idle) {
+      consider(c->last_activity + config_.stall_timeout);
+    }
+  }
+  for (const auto& [id, d] : downloads_) {
+    if (d->finished) continue;
+    if (d->file->unsaved_bytes() > 0) consider(d->next_save);
+    for (const auto& s : d->sources) {
+      if (s.state == Source::State::Idle && s.waiting) consider(s.retry_at);
+    }
+  }
+  return t;
+}
+
+std::vector<Counter> DownloadCore::counters() const {
+  std::vector<Counter> out;
+  for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  return out;
+}
+
+}  // namespace sv

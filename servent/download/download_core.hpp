@@ -1,0 +1,161 @@
+// DownloadCore: the HTTP download client, as a sans-I/O core.
+//
+// Each download has a .part/.meta pair in the state directory (PartialFile)
+// and any number of sources (HTTP URLs: /get/<index>/<name> or
+// /uri-res/N2R?urn:sha1:..). Missing bytes are cut into chunks requested with
+// `Range` from up to `max_connections_per_download` sources in parallel, on
+// keep-alive connections. A failed or refused source backs off and is dropped
+// after repeated failures; when nothing is left to assign, the tail of the
+// slowest transfer is handed to an idle source. A source whose answer does not
+// match what was asked (Content-Range, Content-Length, X-Gnutella-Content-URN)
+// is dropped at once. When all bytes are there the file's urn:sha1 is checked;
+// on a mismatch the largest contributor's bytes are fetched again from the
+// others and it is dropped once the file verifies without it. The file moves
+// to the output folder only when complete and verified.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <unordered_map>
+
+#include "http/response_parser.hpp"
+#include "servent/core/types.hpp"
+#include "share/partial_file.hpp"
+
+namespace sv {
+
+struct DownloadSource {
+  Endpoint endpoint;
+  std::string target;  // request-target, already percent-encoded
+  std::string url() const;
+  // "http://a.b.c.d:port/target"; nullopt for anything else.
+  static std::optional<DownloadSource> from_url(std::string_view url);
+};
+
+struct DownloadSpec {
+  std::string name;
+  std::optional<std::uint64_t> size;
+  std::optional<share::Sha1> sha1;
+  std::vector<DownloadSource> sources;
+  std::string out_dir;
+};
+
+struct DownloadConfig {
+  std::string state_dir;                      // partial files go to <state_dir>/downloads
+  std::size_t max_connections_per_download = 4;
+  std::uint64_t chunk_min = 256 * 1024;
+  std::uint64_t chunk_max = 16 * 1024 * 1024;
+  Duration stall_timeout = 30s;               // no byte for this long: the source failed
+  Duration retry_min = 1s;
+  Duration retry_max = 60s;
+  int max_failures = 4;                       // consecutive, before a source is dropped
+  std::uint64_t max_skip = 64 * 1024 * 1024;  // bytes to discard when a source ignores Range
+  Duration save_interval = 1s;
+  std::string user_agent = "servent/0.1";
+};
+
+namespace event {
+struct DownloadProgress {
+  std::uint64_t id;
+  std::uint64_t have;
+  std::uint64_t size;  // 0 while unknown
+  std::size_t active_sources;
+};
+struct DownloadDone {
+  std::uint64_t id;
+  std::string path;
+  bool verified;  // urn:sha1 checked
+};
+struct DownloadFailed {
+  std::uint64_t id;
+  std::string reason;
+};
+struct SourceDropped {
+  std::uint64_t id;
+  std::string url;
+  std::string reason;
+};
+}  // namespace event
+using DownloadEvent =
+    std::variant<event::DownloadProgress, event::DownloadDone, event::DownloadFailed, event::SourceDropped>;
+
+class DownloadCore {
+ public:
+  enum Stat : std::size_t {
+    kStarted,
+    kCompleted,
+    kFailed,
+    kVerifyFailures,
+    kRequests,
+    kBytesReceived,
+    kBytesDiscarded,
+    kSourceBusy,
+    kSourceFailures,
+    kSourcesDropped,
+    kSourcesLying,
+    kSourcesBadData,
+    kSourcesWrongUrn,
+    kSourcesAdded,
+    kStalls,
+    kWorkStolen,
+    kStatCount
+  };
+
+  explicit DownloadCore(DownloadConfig config);
+  ~DownloadCore();
+
+  // Starts (or resumes, when its partial file exists) a download; returns its
+  // id, or 0 with `error` set.
+  std::uint64_t start(const DownloadSpec& spec, Instant now, std::string& error);
+  void add_source(std::uint64_t id, const DownloadSource& src, Instant now);
+  void cancel(std::uint64_t id, Instant now);
+
+  void handle_connected(ConnId conn, Instant now);
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
+  void handle_closed(ConnId conn, CloseReason reason, Instant now);
+  void handle_timeout(Instant now);
+
+  std::optional<Action> poll_action();
+  std::optional<Instant> poll_timeout() const;
+  std::optional<DownloadEvent> poll_event();
+
+  std::vector<Counter> counters() const;
+  std::uint64_t stat(Stat s) const { return stats_[s]; }
+  std::size_t active() const;
+  // The key of the partial file a spec maps to (its urn, else a hash of its
+  // first source URL).
+  static std::string key_for(const DownloadSpec& spec);
+
+  struct Source;
+
+ private:
+  struct Conn;
+  struct Download;
+  void schedule(Download& d, Instant now);
+  bool assign(Download& d, Source& s, Instant now);
+  void request(Download& d, Conn& c, Instant now);
+  void on_head(Download& d, Conn& c, Instant now);
+  void on_body(Download& d, Conn& c, wire::ByteView bytes, Instant now);
+  void response_done(Download& d, Conn& c, Instant now);
+  void release(Download& d, Conn& c);
+  void source_failed(Download& d, Source& s, Stat why, const std::string& reason, bool fatal, Instant now);
+  void drop_source(Download& d, Source& s, Stat why, const std::string& reason);
+  void close_conn(Conn& c, CloseReason reason);
+  void check_complete(Download& d, Instant now);
+  void fail(Download& d, const std::string& reason);
+  void progress(Download& d);
+  std::uint64_t new_conn_id() { return kCoreConnIdBit | (std::uint64_t{1} << 62) | next_conn_++; }
+
+  DownloadConfig config_;
+  std::map<std::uint64_t, std::unique_ptr<Download>> downloads_;
+  std::unordered_map<ConnId, std::unique_ptr<Conn>, ConnIdHash> conns_;
+  std::deque<Action> actions_;
+  std::deque<DownloadEvent> events_;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t next_conn_ = 1;
+  std::array<std::uint64_t, kStatCount> stats_{};
+};
+
+}  // namespace sv
