@@ -9,6 +9,7 @@
 
 #include "http/text.hpp"
 #include "servent/cli/args.hpp"
+#include "servent/cli/common.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
 
@@ -27,6 +28,7 @@ A Gnutella 0.4/0.6 servent.
 commands:
   run      share folders and take part in the network (the main job)
   search   send a query through a peer and print the hits as they arrive
+  get      download a file: a URL, a magnet link or a hit printed by search
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -66,47 +68,6 @@ options:
   --json                one JSON object per hit and line, with the keys host,
                         port, index, name, size, servent_id, speed
 )";
-
-[[noreturn]] void usage_error(const std::string& command, const std::string& msg) {
-  fmt::print(stderr, "servent{}: {} (see 'servent{} --help')\n", command.empty() ? "" : " " + command, msg,
-             command.empty() ? "" : " " + command);
-  std::exit(2);
-}
-
-std::string home_dir() {
-  const char* h = std::getenv("HOME");
-  return h && *h ? h : "/";
-}
-
-std::string default_state_dir() {
-  if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/servent";
-  return home_dir() + "/.local/state/servent";
-}
-
-std::string human_bytes(std::uint64_t b) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1000 && u < 4) {
-    v /= 1000;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
-std::uint64_t random_seed() {
-  std::random_device rd;
-  return (std::uint64_t{rd()} << 32) ^ rd() ^ static_cast<std::uint64_t>(getpid());
-}
-
-void print_counters(const char* who, const std::vector<Counter>& cs) {
-  std::string line;
-  for (const auto& c : cs) {
-    if (c.value == 0) continue;
-    line += fmt::format(" {}={}", c.name, c.value);
-  }
-  if (!line.empty()) fmt::print(stderr, "{}:{}\n", who, line);
-}
 
 int cmd_run(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
@@ -345,5 +306,6 @@ int main(int argc, char** argv) {
   }
   if (cmd == "run") return cmd_run(rest);
   if (cmd == "search") return cmd_search(rest);
+  if (cmd == "get") return cmd_get(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }

@@ -80,6 +80,7 @@ struct DownloadCore::Download {
   // Who supplied which bytes; -1 for bytes from before a restart.
   std::vector<std::pair<share::Interval, int>> supplied;
   std::optional<std::size_t> testing_suspect;
+  std::set<int> tested;  // contributors whose bytes were replaced without fixing the file
   bool finished = false;
   Instant next_save;
   std::uint64_t last_progress = UINT64_MAX;
@@ -577,26 +578,30 @@ void DownloadCore::check_complete(Download& d, Instant now) {
       std::map<int, std::uint64_t> by_source;
       for (const auto& [iv, who] : d.supplied) by_source[who] += iv.size();
       if (d.testing_suspect) {
-        // Replacing the last suspect's bytes did not help: keep it aside
-        // (unproven) and try the next.
+        // Replacing the last suspect's bytes did not help: it was probably
+        // not the one. Let it serve again and test the next contributor.
+        Source& innocent = d.sources[*d.testing_suspect];
+        if (innocent.state == Source::State::Suspect) innocent.state = Source::State::Idle;
+        d.tested.insert(static_cast<int>(*d.testing_suspect));
         d.testing_suspect.reset();
       }
       int worst = -2;
       std::uint64_t most = 0;
       for (const auto& [who, n] : by_source) {
-        if (n > most) {
+        if (n > most && !d.tested.count(who)) {
           most = n;
           worst = who;
         }
       }
       if (worst == -2) {
-        fail(d, "the data does not match its urn:sha1");
+        fail(d, "the data does not match its urn:sha1, whichever source it comes from");
         return;
       }
       for (const auto& [iv, who] : d.supplied) {
         if (who == worst) d.file->forget(iv.first, iv.end);
       }
       std::erase_if(d.supplied, [&](const auto& e) { return e.second == worst; });
+      if (worst < 0) d.tested.insert(worst);  // bytes from before a restart: fetched again once
       if (worst >= 0) {
         Source& s = d.sources[static_cast<std::size_t>(worst)];
         if (by_source.size() == 1) {
@@ -718,6 +723,54 @@ std::vector<Counter> DownloadCore::counters() const {
   std::vector<Counter> out;
   for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
   return out;
+}
+
+}  // namespace sv
+
+namespace sv {
+
+std::string name_from_target(std::string_view target) {
+  auto q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  auto slash = path.rfind('/');
+  auto last = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  auto decoded = http::percent_decode(last);
+  if (!decoded || *decoded == "." || *decoded == ".." || decoded->find('/') != std::string::npos) return "";
+  return *decoded;
+}
+
+std::optional<DownloadSpec> spec_from_magnet(std::string_view magnet) {
+  constexpr std::string_view kPrefix = "magnet:?";
+  if (magnet.size() < kPrefix.size() || !wire::iequals(magnet.substr(0, kPrefix.size()), kPrefix)) return std::nullopt;
+  magnet.remove_prefix(kPrefix.size());
+  DownloadSpec spec;
+  while (!magnet.empty()) {
+    auto amp = magnet.find('&');
+    auto item = magnet.substr(0, amp);
+    magnet = amp == std::string_view::npos ? std::string_view() : magnet.substr(amp + 1);
+    auto eq = item.find('=');
+    if (eq == std::string_view::npos) continue;
+    auto key = item.substr(0, eq);
+    // Magnet values use '+' for spaces in dn, and percent-encoding.
+    std::string raw(item.substr(eq + 1));
+    if (key == "dn") std::replace(raw.begin(), raw.end(), '+', ' ');
+    auto value = http::percent_decode(raw);
+    if (!value) continue;
+    if (key == "xt" || key.starts_with("xt.")) {
+      if (auto sha = share::parse_sha1_urn(*value)) spec.sha1 = sha;
+    } else if (key == "dn") {
+      spec.name = *value;
+    } else if (key == "xl") {
+      std::uint64_t size = 0;
+      auto r = std::from_chars(value->data(), value->data() + value->size(), size);
+      if (r.ec == std::errc{} && r.ptr == value->data() + value->size()) spec.size = size;
+    } else if (key == "xs" || key == "as" || key.starts_with("xs.") || key.starts_with("as.")) {
+      if (auto src = DownloadSource::from_url(*value)) spec.sources.push_back(*src);
+    }
+  }
+  if (!spec.sha1 && spec.sources.empty()) return std::nullopt;
+  if (spec.name.empty() && spec.sha1) spec.name = share::base32_encode(spec.sha1->data(), spec.sha1->size());
+  return spec;
 }
 
 }  // namespace sv

@@ -159,3 +159,15 @@ class DownloadCore {
 };
 
 }  // namespace sv
+
+namespace sv {
+
+// magnet:?xt=urn:sha1:<base32>&dn=<name>&xl=<size>&xs=<url>&as=<url>
+// (the magnet URI scheme as Gnutella servents write it: xs/as carry HTTP
+// sources, e.g. http://ip:port/uri-res/N2R?urn:sha1:...). nullopt when there is
+// no urn:sha1 and no source.
+std::optional<DownloadSpec> spec_from_magnet(std::string_view magnet);
+// The last path component of a request-target, percent-decoded ("" if none).
+std::string name_from_target(std::string_view target);
+
+}  // namespace sv

@@ -1,0 +1,254 @@
+// servent get: download a URL, a magnet link or a hit printed by
+// `servent search --json`, resuming from the state directory.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+
+#include "http/text.hpp"
+#include "servent/cli/args.hpp"
+#include "servent/cli/common.hpp"
+#include "servent/uv/driver.hpp"
+#include "wire/gnutella/huge.hpp"
+
+namespace fs = std::filesystem;
+
+namespace sv::cli {
+
+namespace {
+
+constexpr const char* kGetHelp = R"(usage: servent get URL|MAGNET|RESULT [-o DIR] [--state-dir DIR] [--connect HOST:PORT]...
+                   [--timeout SECONDS] [--json]
+
+Downloads a file and puts it in DIR (default: the current folder) once it is
+complete and, when its urn:sha1 is known, verified. Partial data lives in the
+state directory: run the same command again to resume.
+
+  URL      http://HOST:PORT/get/INDEX/NAME or http://HOST:PORT/uri-res/N2R?urn:sha1:...
+  MAGNET   magnet:?xt=urn:sha1:...&dn=NAME&xl=SIZE&xs=URL (xs/as sources used;
+           with --connect, also searched for on the network by its urn)
+  RESULT   a line printed by 'servent search --json'
+
+options:
+  -o, --output DIR      where the finished file goes (default .)
+  --state-dir DIR       partial downloads (default $XDG_STATE_HOME/servent)
+  --connect HOST:PORT   join the network through this peer to find more sources
+  --timeout SECONDS     give up after this long (default: never)
+  --json                one JSON object per line: progress, source-dropped, done, failed
+)";
+
+// The value of "key" in a flat JSON object line (strings unescaped for \" and \\).
+std::optional<std::string> json_value(std::string_view line, std::string_view key) {
+  std::string pat = "\"" + std::string(key) + "\":";
+  auto k = line.find(pat);
+  if (k == std::string_view::npos) return std::nullopt;
+  auto v = k + pat.size();
+  while (v < line.size() && line[v] == ' ') ++v;
+  if (v >= line.size()) return std::nullopt;
+  if (line[v] != '"') {
+    auto e = line.find_first_of(",}", v);
+    return std::string(wire::trim(line.substr(v, e - v)));
+  }
+  std::string out;
+  for (std::size_t i = v + 1; i < line.size(); ++i) {
+    if (line[i] == '\\' && i + 1 < line.size()) {
+      out.push_back(line[++i]);
+    } else if (line[i] == '"') {
+      return out;
+    } else {
+      out.push_back(line[i]);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<DownloadSpec> spec_from_result(std::string_view line) {
+  auto host = json_value(line, "host"), port = json_value(line, "port"), index = json_value(line, "index"),
+       name = json_value(line, "name");
+  if (!host || !port || !index || !name) return std::nullopt;
+  auto ep = Endpoint::parse(*host + ":" + *port);
+  if (!ep) return std::nullopt;
+  DownloadSpec spec;
+  spec.name = *name;
+  spec.sources.push_back(DownloadSource{*ep, "/get/" + *index + "/" + http::percent_encode(*name)});
+  if (auto size = json_value(line, "size")) {
+    try {
+      spec.size = std::stoull(*size);
+    } catch (...) {
+    }
+  }
+  if (auto urn = json_value(line, "urn")) {
+    spec.sha1 = share::parse_sha1_urn(*urn);
+    if (spec.sha1) spec.sources.push_back(DownloadSource{*ep, "/uri-res/N2R?" + share::sha1_urn(*spec.sha1)});
+  }
+  return spec;
+}
+
+std::string bar(double fraction, int width) {
+  int full = static_cast<int>(fraction * width);
+  return std::string(static_cast<std::size_t>(std::clamp(full, 0, width)), '#') +
+         std::string(static_cast<std::size_t>(width - std::clamp(full, 0, width)), '.');
+}
+
+std::string eta(double seconds) {
+  if (seconds < 0 || seconds > 360000) return "--:--";
+  auto s = static_cast<long>(seconds);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+}  // namespace
+
+int cmd_get(const std::vector<std::string>& argv) {
+  OptionSpec spec_opts{{"-o", "--output", "--state-dir", "--connect", "--timeout"}, {"--json", "--help", "-h"}};
+  Args a;
+  DownloadSpec spec;
+  std::vector<Endpoint> peers;
+  std::optional<Duration> timeout;
+  try {
+    a = parse_args(argv, spec_opts);
+    if (a.has("--help") || a.has("-h")) {
+      fmt::print("{}", kGetHelp);
+      return 0;
+    }
+    if (a.positional.size() != 1) throw UsageError(a.positional.empty() ? "missing URL, MAGNET or RESULT" : "one download at a time");
+    const std::string& what = a.positional.front();
+    if (what.starts_with("magnet:")) {
+      auto s = spec_from_magnet(what);
+      if (!s) throw UsageError("magnet link without urn:sha1 or source: '" + what + "'");
+      spec = *s;
+    } else if (what.starts_with("{")) {
+      auto s = spec_from_result(what);
+      if (!s) throw UsageError("not a result line from 'servent search --json'");
+      spec = *s;
+    } else {
+      auto src = DownloadSource::from_url(what);
+      if (!src) throw UsageError("not an http://HOST:PORT/... URL with an IPv4 host: '" + what + "'");
+      spec.sources.push_back(*src);
+      spec.name = name_from_target(src->target);
+      if (auto q = src->target.find("urn:sha1:"); q != std::string::npos) {
+        spec.sha1 = share::parse_sha1_urn(src->target.substr(q));
+      }
+      if (spec.name.empty() || spec.name.starts_with("N2R")) {
+        spec.name = spec.sha1 ? share::base32_encode(spec.sha1->data(), spec.sha1->size()) : "download";
+      }
+    }
+    for (const auto& c : a.all("--connect")) peers.push_back(parse_endpoint(c, "--connect"));
+    if (auto t = a.last("--timeout")) timeout = parse_duration(*t, "--timeout");
+  } catch (const UsageError& e) {
+    usage_error("get", e.what());
+  }
+  spec.out_dir = a.last("--output").value_or(a.last("-o").value_or("."));
+  const bool json = a.has("--json");
+  const bool tty = !json && isatty(STDOUT_FILENO);
+
+  DownloadConfig dcfg;
+  dcfg.state_dir = a.last("--state-dir").value_or(default_state_dir());
+  DownloadCore downloads(dcfg);
+  share::Library empty;
+  GnutellaConfig gcfg;
+  gcfg.max_connections = peers.size() + 1;
+  GnutellaCore gnutella(empty, gcfg, random_seed());
+  Driver driver(gnutella, nullptr);
+  driver.set_download_core(&downloads);
+  std::string error;
+  const std::uint64_t id = downloads.start(spec, driver.now(), error);
+  if (id == 0) {
+    fmt::print(stderr, "servent get: {}\n", error);
+    return 1;
+  }
+  for (const auto& p : peers) gnutella.add_peer(p, driver.now());
+
+  int rc = 1;
+  bool searched = false;
+  // Rate over the last few seconds, for the progress line.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> samples;
+  auto last_print = std::chrono::steady_clock::time_point{};
+  bool printed_bar = false;
+  driver.on_event = [&](const Event& ev) {
+    if (std::holds_alternative<event::PeerUp>(ev) && !searched && spec.sha1) {
+      searched = true;
+      Search s;
+      s.criteria = "";
+      wire::put_string(s.extensions, share::sha1_urn(*spec.sha1));
+      gnutella.search(s, driver.now());
+    } else if (const auto* h = std::get_if<event::Hit>(&ev)) {
+      for (const auto& u : wire::gnutella::decode_extensions(h->result.extensions).urns) {
+        auto sha = share::parse_sha1_urn(u);
+        if (sha && spec.sha1 && *sha == *spec.sha1) {
+          downloads.add_source(id, DownloadSource{h->source, "/uri-res/N2R?" + share::sha1_urn(*sha)}, driver.now());
+        }
+      }
+    }
+  };
+  driver.on_download_event = [&](const DownloadEvent& ev) {
+    const auto now = std::chrono::steady_clock::now();
+    if (const auto* p = std::get_if<event::DownloadProgress>(&ev)) {
+      samples.emplace_back(now, p->have);
+      while (samples.size() > 2 && now - samples.front().first > std::chrono::seconds(5)) samples.pop_front();
+      const auto interval = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(1000);
+      const bool final = p->size != 0 && p->have == p->size;
+      if (now - last_print < interval && !final) return;
+      last_print = now;
+      double rate = 0;
+      if (samples.size() >= 2) {
+        const double secs = std::chrono::duration<double>(samples.back().first - samples.front().first).count();
+        if (secs > 0) rate = static_cast<double>(samples.back().second - samples.front().second) / secs;
+      }
+      const double frac = p->size ? static_cast<double>(p->have) / static_cast<double>(p->size) : 0;
+      const double left = rate > 0 && p->size ? static_cast<double>(p->size - p->have) / rate : -1;
+      if (json) {
+        fmt::print("{{\"event\":\"progress\",\"have\":{},\"size\":{},\"rate\":{:.0f},\"sources\":{}}}\n", p->have,
+                   p->size, rate, p->active_sources);
+      } else if (tty) {
+        fmt::print("\r[{}] {:3.0f}% {} of {}  {}/s  ETA {}  {} source{}   ", bar(frac, 30), frac * 100,
+                   human_bytes(p->have), p->size ? human_bytes(p->size) : "?", human_bytes(static_cast<std::uint64_t>(rate)),
+                   eta(left), p->active_sources, p->active_sources == 1 ? "" : "s");
+        printed_bar = true;
+      } else {
+        fmt::print("{} of {} ({:.0f}%), {}/s\n", human_bytes(p->have), p->size ? human_bytes(p->size) : "?", frac * 100,
+                   human_bytes(static_cast<std::uint64_t>(rate)));
+      }
+    } else if (const auto* d = std::get_if<event::DownloadDone>(&ev)) {
+      if (printed_bar) fmt::print("\n");
+      if (json) {
+        fmt::print("{{\"event\":\"done\",\"path\":{},\"verified\":{}}}\n", json_string(d->path), d->verified);
+      } else {
+        fmt::print("saved {}{}\n", d->path, d->verified ? " (urn:sha1 verified)" : " (not verified: no urn:sha1 known)");
+      }
+      rc = 0;
+      driver.stop();
+    } else if (const auto* f = std::get_if<event::DownloadFailed>(&ev)) {
+      if (printed_bar) fmt::print("\n");
+      if (json) {
+        fmt::print("{{\"event\":\"failed\",\"reason\":{}}}\n", json_string(f->reason));
+      } else {
+        fmt::print(stderr, "servent get: failed: {} (partial data kept; run again to resume)\n", f->reason);
+      }
+      rc = 1;
+      driver.stop();
+    } else if (const auto* s = std::get_if<event::SourceDropped>(&ev)) {
+      if (json) {
+        fmt::print("{{\"event\":\"source-dropped\",\"url\":{},\"reason\":{}}}\n", json_string(s->url),
+                   json_string(s->reason));
+      } else {
+        if (printed_bar) fmt::print("\n");
+        printed_bar = false;
+        fmt::print(stderr, "dropped source {}: {}\n", s->url, s->reason);
+      }
+    }
+    std::fflush(stdout);
+  };
+  if (timeout) {
+    driver.after(*timeout, [&] {
+      if (printed_bar) fmt::print("\n");
+      fmt::print(stderr, "servent get: timed out (partial data kept; run again to resume)\n");
+      driver.stop();
+    });
+  }
+  driver.run();
+  return rc;
+}
+
+}  // namespace sv::cli
