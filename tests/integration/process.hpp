@@ -30,6 +30,7 @@ class Process {
   int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // Waits for exit (bounded, then SIGKILL); returns the exit status or -1.
   int wait(std::chrono::milliseconds timeout);
+  pid_t pid() const { return pid_; }
   // Every stdout line read so far.
   const std::vector<std::string>& lines() const { return lines_; }
 

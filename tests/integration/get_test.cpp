@@ -1,0 +1,178 @@
+// `servent get` as a user runs it: killed at any byte and run again, it
+// resumes with Range from what it had saved and ends byte-identical; a source
+// that drops mid-transfer is retried; a real `servent run` and several sources.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "http/text.hpp"
+#include "integration/http_source.hpp"
+#include "integration/process.hpp"
+#include "share/partial_file.hpp"
+#include "share/sha1.hpp"
+#include "wire/common/bytes.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using sv::test::HttpSource;
+using sv::test::Process;
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string random_content(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& c : s) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  return s;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char t[] = "/tmp/servent-get-XXXXXX";
+    path = mkdtemp(t);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// Bytes the partial file's metadata claims (0 when there is none yet).
+std::uint64_t saved_bytes(const fs::path& state) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(state / "downloads", ec)) {
+    if (e.path().extension() != ".meta") continue;
+    auto m = sv::share::PartialFile::meta_from_text(read_file(e.path()));
+    if (m) return m->have.total();
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("get_killed_at_any_byte_resumes_and_ends_byte_identical") {
+  const std::string content = random_content(200'000, 1);
+  const std::string urn = sv::share::sha1_urn(sv::share::sha1_of(content));
+  HttpSource source(content, urn);
+  const std::size_t head = source.head_size_for(0, content.size() - 1);
+  const std::string url = "http://127.0.0.1:" + std::to_string(source.port()) + "/uri-res/N2R?" + urn;
+  // Inside the status line, inside the headers, at the blank line, just after
+  // it, and through the body.
+  for (std::size_t cut : {std::size_t{5}, std::size_t{40}, head - 2, head, head + 1, head + 4096, head + 100'000,
+                          head + content.size() - 1}) {
+    CAPTURE(cut);
+    TempDir dir;
+    const auto state = dir.path / "state";
+    const auto out = dir.path / "out";
+    std::unique_ptr<Process> first;
+    const std::uint64_t body = cut > head ? cut - head : 0;
+    source.cut_next(cut, [&] {
+      // Let the downloader save what it got (it saves at least every second),
+      // then kill it as a crash would.
+      const auto deadline = std::chrono::steady_clock::now() + 5s;
+      while (body > 0 && saved_bytes(state) < body && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);  // polling a file another process writes, bounded
+      }
+      ::kill(first->pid(), SIGKILL);
+    });
+    first = std::make_unique<Process>(std::vector<std::string>{SERVENT_BIN, "get", url, "-o", out.string(),
+                                                               "--state-dir", state.string(), "--json"});
+    CHECK(first->wait(10s) == 128 + SIGKILL);
+    CHECK_FALSE(fs::exists(out / sv::share::base32_encode(sv::share::sha1_of(content).data(), 20)));
+    CHECK(saved_bytes(state) == body);
+
+    auto second = sv::test::run({SERVENT_BIN, "get", url, "-o", out.string(), "--state-dir", state.string(), "--json"},
+                                20s);
+    CHECK(second.status == 0);
+    CHECK(second.out.find("\"verified\":true") != std::string::npos);
+    auto ranges = source.ranges();
+    REQUIRE(!ranges.empty());
+    // The second run asked only for what the first had not saved.
+    CHECK(ranges.back() == std::to_string(body) + "-" + std::to_string(content.size() - 1));
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(out)) files.push_back(e.path());
+    REQUIRE(files.size() == 1);
+    CHECK(read_file(files[0]) == content);
+  }
+}
+
+TEST_CASE("get_retries_a_source_that_drops_mid_transfer") {
+  const std::string content = random_content(300'000, 2);
+  const std::string urn = sv::share::sha1_urn(sv::share::sha1_of(content));
+  HttpSource source(content, urn);
+  TempDir dir;
+  source.cut_next(100'000);
+  auto r = sv::test::run({SERVENT_BIN, "get",
+                          "http://127.0.0.1:" + std::to_string(source.port()) + "/get/7/some%20file.bin", "-o",
+                          (dir.path / "out").string(), "--state-dir", (dir.path / "state").string()},
+                         30s);
+  CHECK(r.status == 0);
+  CHECK(read_file(dir.path / "out" / "some file.bin") == content);
+  auto ranges = source.ranges();
+  REQUIRE(ranges.size() == 2);
+  const std::size_t head = source.head_size_for(0, content.size() - 1);
+  CHECK(ranges[1] == std::to_string(100'000 - head) + "-" + std::to_string(content.size() - 1));
+}
+
+TEST_CASE("get_from_several_real_servents_and_a_search_result") {
+  TempDir dir;
+  const std::string content = random_content(3'000'000, 3);
+  std::vector<std::unique_ptr<Process>> nodes;
+  std::vector<std::uint16_t> ports;
+  for (int i = 0; i < 3; ++i) {
+    auto share = dir.path / ("share" + std::to_string(i));
+    fs::create_directories(share);
+    std::ofstream(share / "multi source.bin", std::ios::binary) << content;
+    std::vector<std::string> argv = {SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--share", share.string(),
+                                     "--state-dir", (dir.path / ("state" + std::to_string(i))).string()};
+    if (i > 0) {
+      argv.push_back("--connect");
+      argv.push_back("127.0.0.1:" + std::to_string(ports[0]));
+    }
+    nodes.push_back(std::make_unique<Process>(argv, (dir.path / ("stderr" + std::to_string(i))).string()));
+    auto m = nodes.back()->wait_for(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s);
+    REQUIRE(m);
+    ports.push_back(static_cast<std::uint16_t>(std::stoi((*m)[1])));
+    // Both lines, in whichever order they come.
+    bool hashed = false, up = i == 0;
+    while (!hashed || !up) {
+      std::string line;
+      REQUIRE(nodes.back()->wait_for(std::regex("^(hashed 1 file|peer up )"), 10s, &line));
+      hashed = hashed || line.starts_with("hashed");
+      up = up || line.starts_with("peer up");
+    }
+  }
+  const std::string urn = sv::share::sha1_urn(sv::share::sha1_of(content));
+  // A magnet naming two of the nodes, and the network (through node 0).
+  const std::string magnet = "magnet:?xt=" + urn + "&dn=multi+source.bin&xl=" + std::to_string(content.size()) +
+                             "&xs=http://127.0.0.1:" + std::to_string(ports[1]) + "/uri-res/N2R?" + urn +
+                             "&as=http://127.0.0.1:" + std::to_string(ports[2]) + "/uri-res/N2R?" + urn;
+  auto r = sv::test::run({SERVENT_BIN, "get", magnet, "--connect", "127.0.0.1:" + std::to_string(ports[0]), "-o",
+                          (dir.path / "out").string(), "--state-dir", (dir.path / "dl").string(), "--json"},
+                         30s);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("\"verified\":true") != std::string::npos);
+  CHECK(read_file(dir.path / "out" / "multi source.bin") == content);
+  for (auto& n : nodes) CHECK(n->terminate() == 0);
+  // Both named nodes served part of it (their counters, printed on exit).
+  int served = 0;
+  for (int i = 1; i < 3; ++i) {
+    served += read_file(dir.path / ("stderr" + std::to_string(i))).find("http_206=") != std::string::npos;
+  }
+  CHECK(served == 2);
+}
