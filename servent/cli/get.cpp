@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -35,6 +36,9 @@ options:
   -o, --output DIR      where the finished file goes (default .)
   --state-dir DIR       partial downloads (default $XDG_STATE_HOME/servent)
   --connect HOST:PORT   join the network through this peer to find more sources
+                        and to reach firewalled ones (Push/GIV)
+  --listen HOST:PORT    where firewalled sources connect back (with --connect;
+                        default 0.0.0.0:0, a free port)
   --timeout SECONDS     give up after this long (default: never)
   --json                one JSON object per line: progress, source-dropped, done, failed
 )";
@@ -72,7 +76,20 @@ std::optional<DownloadSpec> spec_from_result(std::string_view line) {
   if (!ep) return std::nullopt;
   DownloadSpec spec;
   spec.name = *name;
-  spec.sources.push_back(DownloadSource{*ep, "/get/" + *index + "/" + http::percent_encode(*name)});
+  const std::string target = "/get/" + *index + "/" + http::percent_encode(*name);
+  if (json_value(line, "push") == "true") {
+    // A firewalled source: only a Push through the network reaches it.
+    auto sid = json_value(line, "servent_id");
+    auto id = sid ? wire::gnutella::ServentId::from_hex(*sid) : std::nullopt;
+    std::uint32_t idx = 0;
+    auto r = std::from_chars(index->data(), index->data() + index->size(), idx);
+    if (!id || r.ec != std::errc{}) return std::nullopt;
+    spec.sources.push_back(DownloadSource{*ep, target, DownloadSource::PushVia{*id, idx}});
+    if (auto size = json_value(line, "size")) spec.size = std::strtoull(size->c_str(), nullptr, 10);
+    if (auto urn = json_value(line, "urn")) spec.sha1 = share::parse_sha1_urn(*urn);
+    return spec;
+  }
+  spec.sources.push_back(DownloadSource{*ep, target, {}});
   if (auto size = json_value(line, "size")) {
     try {
       spec.size = std::stoull(*size);
@@ -81,7 +98,7 @@ std::optional<DownloadSpec> spec_from_result(std::string_view line) {
   }
   if (auto urn = json_value(line, "urn")) {
     spec.sha1 = share::parse_sha1_urn(*urn);
-    if (spec.sha1) spec.sources.push_back(DownloadSource{*ep, "/uri-res/N2R?" + share::sha1_urn(*spec.sha1)});
+    if (spec.sha1) spec.sources.push_back(DownloadSource{*ep, "/uri-res/N2R?" + share::sha1_urn(*spec.sha1), {}});
   }
   return spec;
 }
@@ -101,7 +118,8 @@ std::string eta(double seconds) {
 }  // namespace
 
 int cmd_get(const std::vector<std::string>& argv) {
-  OptionSpec spec_opts{{"-o", "--output", "--state-dir", "--connect", "--timeout"}, {"--json", "--help", "-h"}};
+  OptionSpec spec_opts{{"-o", "--output", "--state-dir", "--connect", "--timeout", "--listen"},
+                       {"--json", "--help", "-h"}};
   Args a;
   DownloadSpec spec;
   std::vector<Endpoint> peers;
@@ -159,6 +177,33 @@ int cmd_get(const std::vector<std::string>& argv) {
     return 1;
   }
   for (const auto& p : peers) gnutella.add_peer(p, driver.now());
+  // Firewalled sources connect back to us with GIV: listen while on the network.
+  Endpoint listening{};
+  if (!peers.empty()) {
+    std::string host = "0.0.0.0";
+    std::uint16_t port = 0;
+    if (auto l = a.last("--listen")) {
+      auto ep = Endpoint::parse(*l);
+      if (!ep) usage_error("get", "--listen: expected HOST:PORT, got '" + *l + "'");
+      host = l->substr(0, l->rfind(':'));
+      port = ep->port;
+    }
+    try {
+      listening = driver.listen(host, port);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent get: {}\n", e.what());
+      return 1;
+    }
+    gnutella.set_advertised(listening);
+  }
+  std::vector<event::PushNeeded> pushes;  // waiting for a peer to send them through
+  auto send_pushes = [&] {
+    std::erase_if(pushes, [&](const event::PushNeeded& p) {
+      Endpoint me = gnutella.config().advertised;
+      if (me.ip == 0 || me.port == 0) return false;
+      return gnutella.send_push(p.servent, p.index, me, driver.now());
+    });
+  };
 
   int rc = 1;
   bool searched = false;
@@ -167,6 +212,7 @@ int cmd_get(const std::vector<std::string>& argv) {
   auto last_print = std::chrono::steady_clock::time_point{};
   bool printed_bar = false;
   driver.on_event = [&](const Event& ev) {
+    if (std::holds_alternative<event::PeerUp>(ev)) send_pushes();
     if (std::holds_alternative<event::PeerUp>(ev) && !searched && spec.sha1) {
       searched = true;
       Search s;
@@ -176,8 +222,17 @@ int cmd_get(const std::vector<std::string>& argv) {
     } else if (const auto* h = std::get_if<event::Hit>(&ev)) {
       for (const auto& u : wire::gnutella::decode_extensions(h->result.extensions).urns) {
         auto sha = share::parse_sha1_urn(u);
-        if (sha && spec.sha1 && *sha == *spec.sha1) {
-          downloads.add_source(id, DownloadSource{h->source, "/uri-res/N2R?" + share::sha1_urn(*sha)}, driver.now());
+        if (!sha || !spec.sha1 || *sha != *spec.sha1) continue;
+        if (h->push) {
+          // Firewalled: reachable only by Push, by index and name.
+          downloads.add_source(id,
+                               DownloadSource{h->source,
+                                              "/get/" + std::to_string(h->result.index) + "/" +
+                                                  http::percent_encode(h->result.name),
+                                              DownloadSource::PushVia{h->servent_id, h->result.index}},
+                               driver.now());
+        } else {
+          downloads.add_source(id, DownloadSource{h->source, "/uri-res/N2R?" + share::sha1_urn(*sha), {}}, driver.now());
         }
       }
     }
@@ -228,6 +283,12 @@ int cmd_get(const std::vector<std::string>& argv) {
       }
       rc = 1;
       driver.stop();
+    } else if (const auto* pn = std::get_if<event::PushNeeded>(&ev)) {
+      pushes.push_back(*pn);
+      send_pushes();
+      if (!json && !pushes.empty() && peers.empty()) {
+        fmt::print(stderr, "servent get: the source is firewalled: add --connect HOST:PORT to reach it by push\n");
+      }
     } else if (const auto* s = std::get_if<event::SourceDropped>(&ev)) {
       if (json) {
         fmt::print("{{\"event\":\"source-dropped\",\"url\":{},\"reason\":{}}}\n", json_string(s->url),
@@ -248,6 +309,11 @@ int cmd_get(const std::vector<std::string>& argv) {
     });
   }
   driver.run();
+  if (std::getenv("SERVENT_DEBUG")) {
+    print_counters("gnutella", gnutella.counters());
+    print_counters("download", downloads.counters());
+    print_counters("driver", driver.counters());
+  }
   return rc;
 }
 

@@ -35,7 +35,7 @@ Run 'servent COMMAND --help' for the options of a command.
 
 constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--listen HOST:PORT] [--connect HOST:PORT]...
                    [--state-dir DIR] [--max-ttl N] [--max-connections N]
-                   [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT]
+                   [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -54,6 +54,9 @@ options:
   --advertise HOST:PORT the address put in Pongs and QueryHits (default: the
                         listening address, or the local address peers reach)
   --user-agent TEXT     the User-Agent sent in handshakes
+  --firewalled          accept no connections (no listener): hits carry the push
+                        flag and uploads go out over connections we open in
+                        answer to Pushes (GIV)
 )";
 
 constexpr const char* kSearchHelp = R"(usage: servent search QUERY --connect HOST:PORT [--ttl N] [--timeout SECONDS] [--json]
@@ -72,7 +75,7 @@ options:
 int cmd_run(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
                    "--upload-slots", "--advertise", "--user-agent"},
-                  {"--help", "-h"}};
+                  {"--help", "-h", "--firewalled"}};
   Args a;
   try {
     a = parse_args(argv, spec);
@@ -114,6 +117,8 @@ int cmd_run(const std::vector<std::string>& argv) {
     usage_error("run", e.what());
   }
   gcfg.default_ttl = gcfg.max_ttl;
+  const bool firewalled = a.has("--firewalled");
+  gcfg.firewalled = firewalled;
   ucfg.server = gcfg.user_agent;
 
   std::vector<std::string> shares = a.all("--share");
@@ -155,11 +160,13 @@ int cmd_run(const std::vector<std::string>& argv) {
   UploadCore upload(library, ucfg);
   Driver driver(core, &upload);
   Endpoint bound;
-  try {
-    bound = driver.listen(listen_host, listen_port);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "servent run: {}\n", e.what());
-    return 1;
+  if (!firewalled) {
+    try {
+      bound = driver.listen(listen_host, listen_port);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent run: {}\n", e.what());
+      return 1;
+    }
   }
   if (advertise) {
     core.set_advertised(*advertise);
@@ -196,6 +203,10 @@ int cmd_run(const std::vector<std::string>& argv) {
                        e.version_minor, agent);
           } else if constexpr (std::is_same_v<T, event::PeerDown>) {
             fmt::print("peer down {} ({})\n", e.remote.to_string(), to_string(e.reason));
+          } else if constexpr (std::is_same_v<T, event::PushRequest>) {
+            // Someone wants a file from us and cannot connect: we connect.
+            upload.handle_push(e.push.file_index, Endpoint{e.push.ip, e.push.port}, core.servent_id(), driver.now());
+            fmt::print("push for file {} from {}\n", e.push.file_index, Endpoint{e.push.ip, e.push.port}.to_string());
           }
         },
         ev);
@@ -204,8 +215,10 @@ int cmd_run(const std::vector<std::string>& argv) {
 
   std::string roots;
   for (const auto& r : library.roots()) roots += (roots.empty() ? "" : ", ") + r;
-  fmt::print("servent {}: listening on {}:{}, sharing {} file{} ({}) from {}; state in {}\n", kVersion, listen_host,
-             bound.port, report.files, report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, state_dir);
+  const std::string where =
+      firewalled ? std::string("firewalled (not listening; uploads by push)") : fmt::format("listening on {}:{}", listen_host, bound.port);
+  fmt::print("servent {}: {}, sharing {} file{} ({}) from {}; state in {}\n", kVersion, where, report.files,
+             report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, state_dir);
   std::fflush(stdout);
   int rc = driver.run();
   library.save_hash_cache();
@@ -264,9 +277,12 @@ int cmd_search(const std::vector<std::string>& argv) {
         if (share::parse_sha1_urn(u)) urn = u;
       }
       if (json) {
+        std::string extra;
+        if (!urn.empty()) extra += ",\"urn\":" + json_string(urn);
+        if (h->push) extra += ",\"push\":true";
         fmt::print("{{\"host\":{},\"port\":{},\"index\":{},\"name\":{},\"size\":{},\"servent_id\":\"{}\",\"speed\":{}{}}}\n",
                    json_string(host), h->source.port, h->result.index, json_string(h->result.name), h->result.size,
-                   h->servent_id.hex(), h->speed, urn.empty() ? "" : ",\"urn\":" + json_string(urn));
+                   h->servent_id.hex(), h->speed, extra);
       } else {
         fmt::print("{}:{}  {:>12}  {}  http://{}:{}/get/{}/{}{}\n", host, h->source.port, h->result.size,
                    h->result.name, host, h->source.port, h->result.index, http::percent_encode(h->result.name),

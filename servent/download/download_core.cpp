@@ -6,6 +6,7 @@
 
 #include "http/range.hpp"
 #include "http/text.hpp"
+#include "wire/gnutella/giv.hpp"
 
 namespace sv {
 
@@ -16,15 +17,28 @@ constexpr std::array<std::string_view, DownloadCore::kStatCount> kStatNames = {
     "download_requests",  "download_bytes",       "download_bytes_discarded", "source_busy_503",
     "source_failures",    "sources_dropped",      "sources_lying",         "sources_bad_data",
     "sources_wrong_urn",  "sources_added",        "download_stalls",       "work_stolen",
+    "pushes_asked",       "giv_matched",          "giv_unknown",           "giv_malformed",
 };
 
 }  // namespace
 
 std::string DownloadSource::url() const {
+  if (push) return "push://" + push->servent.hex() + target;
   return "http://" + endpoint.to_string() + target;
 }
 
 std::optional<DownloadSource> DownloadSource::from_url(std::string_view url) {
+  constexpr std::string_view kPush = "push://";
+  if (url.starts_with(kPush) && url.size() > kPush.size() + 32) {
+    // push://<ServentID hex>/get/<index>/<name>
+    auto id = wire::gnutella::ServentId::from_hex(url.substr(kPush.size(), 32));
+    std::string target(url.substr(kPush.size() + 32));
+    if (!id || !target.starts_with("/get/")) return std::nullopt;
+    std::uint32_t index = 0;
+    auto r = std::from_chars(target.data() + 5, target.data() + target.size(), index);
+    if (r.ec != std::errc{}) return std::nullopt;
+    return DownloadSource{Endpoint{}, target, PushVia{*id, index}};
+  }
   constexpr std::string_view kScheme = "http://";
   if (url.size() <= kScheme.size() || !wire::iequals(url.substr(0, kScheme.size()), kScheme)) return std::nullopt;
   url.remove_prefix(kScheme.size());
@@ -38,7 +52,7 @@ std::optional<DownloadSource> DownloadSource::from_url(std::string_view url) {
   for (char c : target) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return std::nullopt;  // no CR/LF/space injection
   }
-  return DownloadSource{*ep, target};
+  return DownloadSource{*ep, target, {}};
 }
 
 struct DownloadCore::Source {
@@ -60,7 +74,10 @@ struct DownloadCore::Conn {
   ConnId id;
   std::uint64_t download = 0;
   std::size_t source = 0;
-  enum class Phase { Connecting, AwaitHead, Body, Idle, Closing } phase = Phase::Connecting;
+  // AwaitGiv: a placeholder for a push source (no socket yet); Giv: an
+  // inbound connection whose GIV line is being read.
+  enum class Phase { Connecting, AwaitGiv, Giv, AwaitHead, Body, Idle, Closing } phase = Phase::Connecting;
+  wire::Bytes giv_buf;
   http::ResponseParser parser;
   share::Interval asked;        // what the request asked for (end exclusive; end 0 = open)
   std::uint64_t pos = 0;        // file offset of the next body byte
@@ -148,6 +165,7 @@ void DownloadCore::add_source(std::uint64_t id, const DownloadSource& src, Insta
   auto it = downloads_.find(id);
   if (it == downloads_.end() || it->second->finished) return;
   Download& d = *it->second;
+  if (!src.push && (src.endpoint.ip == 0 || src.endpoint.port == 0)) return;  // unreachable as given
   for (const auto& s : d.sources) {
     if (s.src.url() == src.url()) return;
   }
@@ -231,7 +249,8 @@ bool DownloadCore::assign(Download& d, Source& s, Instant now) {
           slowest = &c;
         }
       }
-      if (!slowest || most < 2 * config_.chunk_min) return false;
+      // Only a source with a clean record takes work from another.
+      if (!slowest || most < 2 * config_.chunk_min || s.failures > 0) return false;
       const std::uint64_t mid = slowest->assigned_end - most / 2;
       range = {mid, slowest->assigned_end};
       slowest->assigned_end = mid;
@@ -261,7 +280,14 @@ bool DownloadCore::assign(Download& d, Source& s, Instant now) {
     conn->last_activity = now;
     c = conn.get();
     conns_.emplace(conn->id, std::move(conn));
-    actions_.push_back(action::Connect{c->id, s.src.endpoint});
+    if (s.src.push) {
+      // Firewalled: it has to come to us. The GIV finds this placeholder.
+      c->phase = Conn::Phase::AwaitGiv;
+      ++stats_[kPushesAsked];
+      events_.push_back(event::PushNeeded{d.id, s.src.push->servent, s.src.push->index});
+    } else {
+      actions_.push_back(action::Connect{c->id, s.src.endpoint});
+    }
   }
   c->asked = range;
   c->pos = range.first;
@@ -303,9 +329,60 @@ void DownloadCore::handle_connected(ConnId id, Instant now) {
   request(*dit->second, c, now);
 }
 
+void DownloadCore::handle_inbound_giv(ConnId id, Instant now) {
+  auto conn = std::make_unique<Conn>();
+  conn->id = id;
+  conn->phase = Conn::Phase::Giv;
+  conn->last_activity = now;
+  conns_.emplace(id, std::move(conn));
+}
+
 void DownloadCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
+  if (it->second->phase == Conn::Phase::Giv) {
+    Conn& g = *it->second;
+    g.giv_buf.insert(g.giv_buf.end(), bytes.begin(), bytes.end());
+    auto giv = wire::gnutella::decode_giv(g.giv_buf);
+    if (giv.need_more()) return;
+    if (!giv) {
+      ++stats_[kGivMalformed];
+      close_conn(g, CloseReason::HandshakeMalformed);
+      return;
+    }
+    // Which waiting push source is this? Same ServentID (and file index).
+    Conn* waiting = nullptr;
+    for (auto& [cid, c] : conns_) {
+      if (c->phase != Conn::Phase::AwaitGiv) continue;
+      auto dit = downloads_.find(c->download);
+      if (dit == downloads_.end()) continue;
+      const auto& src = dit->second->sources[c->source].src;
+      if (src.push && src.push->servent == giv->servent_id && src.push->index == giv->file_index) {
+        waiting = c.get();
+        break;
+      }
+    }
+    if (!waiting) {
+      ++stats_[kGivUnknown];
+      close_conn(g, CloseReason::HandshakeRefused);
+      return;
+    }
+    ++stats_[kGivMatched];
+    // The inbound connection takes the placeholder's place.
+    wire::Bytes rest(g.giv_buf.begin() + static_cast<std::ptrdiff_t>(giv->consumed), g.giv_buf.end());
+    auto placeholder = conns_.find(waiting->id);
+    std::unique_ptr<Conn> moved = std::move(placeholder->second);
+    conns_.erase(placeholder);
+    Download& d = *downloads_.at(moved->download);
+    if (auto a = d.assigned.find(moved->asked.first); a != d.assigned.end() && a->second == moved->id) a->second = id;
+    moved->id = id;
+    conns_[id] = std::move(moved);  // replaces the Giv-phase record
+    Conn& c = *conns_[id];
+    c.phase = Conn::Phase::Connecting;
+    request(d, c, now);
+    if (!rest.empty()) handle_bytes(id, rest, now);
+    return;
+  }
   Conn& c = *it->second;
   auto dit = downloads_.find(c.download);
   if (dit == downloads_.end() || c.phase == Conn::Phase::Closing) return;
@@ -438,7 +515,7 @@ void DownloadCore::on_head(Download& d, Conn& c, Instant now) {
         std::string hp(item);
         if (hp.find(':') == std::string::npos) hp += ":6346";
         if (auto ep = Endpoint::parse(hp); ep && ep->port != 0) {
-          add_source(d.id, DownloadSource{*ep, "/uri-res/N2R?" + share::sha1_urn(*meta.sha1)}, now);
+          add_source(d.id, DownloadSource{*ep, "/uri-res/N2R?" + share::sha1_urn(*meta.sha1), {}}, now);
         }
       }
     }
@@ -654,6 +731,7 @@ void DownloadCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
   if (it == conns_.end()) return;
   std::unique_ptr<Conn> c = std::move(it->second);
   conns_.erase(it);
+  if (c->phase == Conn::Phase::Giv) return;  // an unmatched GIV connection
   auto dit = downloads_.find(c->download);
   if (dit == downloads_.end()) return;
   Download& d = *dit->second;
@@ -668,7 +746,9 @@ void DownloadCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
     return;
   }
   // Cut mid-transfer, refused, or never connected: keep what arrived, retry later.
-  const std::string why = c->phase == Conn::Phase::Connecting ? "cannot connect" : std::string(to_string(reason));
+  const std::string why = c->phase == Conn::Phase::Connecting ? "cannot connect"
+                          : c->phase == Conn::Phase::AwaitGiv ? "no GIV in answer to our Push"
+                                                              : std::string(to_string(reason));
   source_failed(d, s, kSourceFailures, why, false, now);
   d.file->save();
   schedule(d, now);
@@ -679,13 +759,23 @@ void DownloadCore::handle_timeout(Instant now) {
     if (c->phase == Conn::Phase::Closing || c->phase == Conn::Phase::Idle) continue;
     if (now - c->last_activity < config_.stall_timeout) continue;
     ++stats_[kStalls];
+    if (c->phase == Conn::Phase::Giv) {
+      close_conn(*c, CloseReason::HandshakeTimeout);
+      continue;
+    }
     auto dit = downloads_.find(c->download);
-    close_conn(*c, CloseReason::HttpIdle);
+    if (c->phase == Conn::Phase::AwaitGiv) {
+      c->phase = Conn::Phase::Closing;
+      stale_.push_back(c->id);  // no socket: forget it after this loop
+    } else {
+      close_conn(*c, CloseReason::HttpIdle);
+    }
     if (dit == downloads_.end()) continue;
     Download& d = *dit->second;
     release(d, *c);
     source_failed(d, d.sources[c->source], kSourceFailures, "stalled", false, now);
   }
+  for (ConnId id : std::exchange(stale_, {})) conns_.erase(id);
   for (auto& [id, d] : downloads_) {
     if (d->finished) continue;
     if (now >= d->next_save) {

@@ -23,14 +23,23 @@
 #include "http/response_parser.hpp"
 #include "servent/core/types.hpp"
 #include "share/partial_file.hpp"
+#include "wire/gnutella/descriptors.hpp"
 
 namespace sv {
 
 struct DownloadSource {
   Endpoint endpoint;
   std::string target;  // request-target, already percent-encoded
+  // A firewalled source (push flag in its QueryHit): reached by asking it, with
+  // a Push, to connect to us and send GIV.
+  struct PushVia {
+    wire::gnutella::ServentId servent;
+    std::uint32_t index = 0;
+  };
+  std::optional<PushVia> push;
+  // "http://a.b.c.d:port/target", or "push://<ServentID hex>/get/<i>/<name>".
   std::string url() const;
-  // "http://a.b.c.d:port/target"; nullopt for anything else.
+  // The forms url() writes; nullopt for anything else.
   static std::optional<DownloadSource> from_url(std::string_view url);
 };
 
@@ -72,14 +81,20 @@ struct DownloadFailed {
   std::uint64_t id;
   std::string reason;
 };
+// A firewalled source must be asked to connect back: route a Push for it.
+struct PushNeeded {
+  std::uint64_t id;
+  wire::gnutella::ServentId servent;
+  std::uint32_t index;
+};
 struct SourceDropped {
   std::uint64_t id;
   std::string url;
   std::string reason;
 };
 }  // namespace event
-using DownloadEvent =
-    std::variant<event::DownloadProgress, event::DownloadDone, event::DownloadFailed, event::SourceDropped>;
+using DownloadEvent = std::variant<event::DownloadProgress, event::DownloadDone, event::DownloadFailed,
+                                   event::SourceDropped, event::PushNeeded>;
 
 class DownloadCore {
  public:
@@ -100,6 +115,10 @@ class DownloadCore {
     kSourcesAdded,
     kStalls,
     kWorkStolen,
+    kPushesAsked,
+    kGivMatched,
+    kGivUnknown,
+    kGivMalformed,
     kStatCount
   };
 
@@ -113,6 +132,9 @@ class DownloadCore {
   void cancel(std::uint64_t id, Instant now);
 
   void handle_connected(ConnId conn, Instant now);
+  // An inbound connection that starts with "GIV " (a firewalled source
+  // answering our Push); its bytes follow through handle_bytes.
+  void handle_inbound_giv(ConnId conn, Instant now);
   void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
   void handle_closed(ConnId conn, CloseReason reason, Instant now);
   void handle_timeout(Instant now);
@@ -153,6 +175,7 @@ class DownloadCore {
   std::unordered_map<ConnId, std::unique_ptr<Conn>, ConnIdHash> conns_;
   std::deque<Action> actions_;
   std::deque<DownloadEvent> events_;
+  std::vector<ConnId> stale_;
   std::uint64_t next_id_ = 1;
   std::uint64_t next_conn_ = 1;
   std::array<std::uint64_t, kStatCount> stats_{};

@@ -31,6 +31,7 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "pongs_sent",
     "forwarded",
     "push_for_us",
+    "pushes_sent",
     "close_handshake_malformed",
     "close_handshake_refused",
     "close_handshake_timeout",
@@ -504,6 +505,30 @@ void GnutellaCore::ping(std::uint8_t ttl, Instant now) {
   gn::Guid id = new_guid();
   routes_.insert({id, kRoutePing}, kSelf, now);
   flood(nullptr, gn::Header{id, static_cast<std::uint8_t>(gn::Type::Ping), std::min(ttl, config_.max_ttl), 0, 0}, {});
+}
+
+bool GnutellaCore::send_push(const gn::ServentId& target, std::uint32_t index, Endpoint reply_to, Instant now) {
+  gn::Push p;
+  p.servent_id = target;
+  p.file_index = index;
+  p.ip = reply_to.ip;
+  p.port = reply_to.port;
+  wire::Bytes payload;
+  gn::encode_push(payload, p);
+  const gn::Header h{new_guid(), static_cast<std::uint8_t>(gn::Type::Push), config_.max_ttl, 0, 0};
+  auto bytes = encode_shared(h, payload);
+  if (const ConnId* to = push_routes_.find(target, now)) {
+    if (Conn* c = find(*to); c && c->phase == Phase::Established) {
+      send(*c, bytes);
+      ++stats_[kPushesSent];
+      return true;
+    }
+  }
+  if (live_.empty()) return false;
+  broadcast(nullptr, bytes, false);
+  broadcast(nullptr, bytes, true);
+  ++stats_[kPushesSent];
+  return true;
 }
 
 void GnutellaCore::send(Conn& c, SharedBuffer bytes) {

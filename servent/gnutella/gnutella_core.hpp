@@ -113,6 +113,7 @@ class GnutellaCore {
     kPongsSent,
     kForwarded,
     kPushForUs,
+    kPushesSent,
     kCloseHandshakeMalformed,
     kCloseHandshakeRefused,
     kCloseHandshakeTimeout,
@@ -142,6 +143,11 @@ class GnutellaCore {
   // Floods a Query to every established peer; returns its DescriptorID.
   gn::Guid search(const Search& s, Instant now);
   void ping(std::uint8_t ttl, Instant now);
+  // Asks the firewalled servent `target` to connect to `reply_to` and offer
+  // file `index` (0.4 spec §"Push"). Routed along the QueryHit path when we
+  // saw one from it, else sent to every peer (who route it by ServentID).
+  // False when there is no peer to send it to.
+  bool send_push(const gn::ServentId& target, std::uint32_t index, Endpoint reply_to, Instant now);
 
   std::optional<Action> poll_action();
   std::optional<Instant> poll_timeout() const;

@@ -12,7 +12,8 @@ constexpr std::array<std::string_view, UploadCore::kStatCount> kStatNames = {
     "http_connections", "http_requests",          "http_200",         "http_206",
     "http_400",         "http_404",               "http_416",         "http_request_too_large",
     "http_501",         "http_503_busy",          "http_header_timeouts", "http_idle_timeouts",
-    "http_traversal_rejected", "uploads_completed", "uploads_failed",
+    "http_traversal_rejected", "uploads_completed", "uploads_failed", "push_connects", "push_unknown_file",
+    "push_bad_address", "push_duplicate", "push_connect_failed",
 };
 }  // namespace
 
@@ -39,7 +40,50 @@ std::optional<GetTarget> parse_get_target(std::string_view target) {
 UploadCore::UploadCore(const share::Library& library, UploadConfig config)
     : library_(library), config_(std::move(config)) {}
 
+void UploadCore::handle_push(std::uint32_t file_index, Endpoint to, const wire::gnutella::ServentId& ours,
+                             Instant now) {
+  const share::SharedFile* f = library_.by_index(file_index);
+  if (!f) {
+    ++stats_[kPushUnknownFile];
+    return;
+  }
+  if (to.ip == 0 || to.port == 0 || (to.ip >> 24) == 0 || (to.ip >> 28) >= 0xE) {
+    ++stats_[kPushBadAddress];  // 0.0.0.0/8, multicast and reserved
+    return;
+  }
+  for (const auto& [id, p] : pushes_) {
+    if (p.to == to && p.index == file_index) {
+      ++stats_[kPushDuplicate];
+      return;
+    }
+  }
+  if (pushes_.size() >= config_.max_pending_pushes) {
+    ++stats_[kPushDuplicate];
+    return;
+  }
+  ConnId id{kCoreConnIdBit | (std::uint64_t{1} << 61) | next_push_++};
+  wire::gnutella::Giv giv;
+  giv.file_index = file_index;
+  giv.servent_id = ours;
+  giv.name = f->name;
+  pushes_.emplace(id, PendingPush{wire::gnutella::encode_giv(giv), to, file_index, now});
+  ++stats_[kPushConnects];
+  actions_.push_back(action::Connect{id, to});
+}
+
 void UploadCore::handle_connected(ConnId id, Instant now) {
+  if (auto p = pushes_.find(id); p != pushes_.end()) {
+    // Our own connection in answer to a Push: GIV first, then it is an
+    // ordinary upload connection.
+    const std::string giv = std::move(p->second.giv);
+    pushes_.erase(p);
+    auto& c = conns_[id];
+    c.parser = std::make_unique<http::RequestParser>(config_.max_header_bytes);
+    c.deadline = now + config_.header_timeout;
+    ++stats_[kConnections];
+    actions_.push_back(action::Send{id, std::make_shared<Buffer>(giv.begin(), giv.end())});
+    return;
+  }
   auto& c = conns_[id];
   c.parser = std::make_unique<http::RequestParser>(config_.max_header_bytes);
   c.deadline = now + config_.header_timeout;
@@ -236,6 +280,7 @@ void UploadCore::handle_send_done(ConnId id, bool ok, Instant now) {
 }
 
 void UploadCore::handle_closed(ConnId id, Instant) {
+  if (pushes_.erase(id)) ++stats_[kPushConnectFailed];
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   if (it->second.sending) {

@@ -15,6 +15,7 @@
 #include "http/request_parser.hpp"
 #include "servent/core/types.hpp"
 #include "share/library.hpp"
+#include "wire/gnutella/giv.hpp"
 
 namespace sv {
 
@@ -24,6 +25,7 @@ struct UploadConfig {
   Duration idle_timeout = 30s;    // keep-alive wait for the next request
   std::size_t max_header_bytes = 8 * 1024;
   std::string server = "servent/0.1";
+  std::size_t max_pending_pushes = 16;
   std::uint32_t retry_after_s = 30;
 };
 
@@ -45,12 +47,22 @@ class UploadCore {
     kTraversalRejected,
     kUploadsCompleted,
     kUploadsFailed,
+    kPushConnects,
+    kPushUnknownFile,
+    kPushBadAddress,
+    kPushDuplicate,
+    kPushConnectFailed,
     kStatCount
   };
 
   UploadCore(const share::Library& library, UploadConfig config = {});
 
   void handle_connected(ConnId conn, Instant now);
+  // A Push naming our ServentID arrived (0.4 spec §"Firewalled Servents"):
+  // connect to `to` and offer the file with a GIV line, then serve the GET
+  // that comes back on that connection. Pushes for files we do not share,
+  // bad addresses and repeats are dropped and counted.
+  void handle_push(std::uint32_t file_index, Endpoint to, const wire::gnutella::ServentId& ours, Instant now);
   void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
   // The driver finished (ok) or abandoned a SendFile.
   void handle_send_done(ConnId conn, bool ok, Instant now);
@@ -65,6 +77,14 @@ class UploadCore {
   std::size_t active_uploads() const { return active_; }
 
  private:
+  struct PendingPush {
+    std::string giv;
+    Endpoint to;
+    std::uint32_t index;
+    Instant at;
+  };
+  std::unordered_map<ConnId, PendingPush, ConnIdHash> pushes_;
+  std::uint64_t next_push_ = 1;
   struct Conn {
     std::unique_ptr<http::RequestParser> parser;
     wire::Bytes pending;  // bytes received while a response is in flight

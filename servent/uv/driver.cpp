@@ -24,6 +24,7 @@ constexpr std::size_t kFileHighWater = 1024 * 1024;  // queued bytes before read
 constexpr std::string_view kSniffGnutella = "GNUTELLA CONNECT";
 constexpr std::string_view kSniffGet = "GET ";
 constexpr std::string_view kSniffHead = "HEAD ";
+constexpr std::string_view kSniffGiv = "GIV ";
 
 Endpoint endpoint_of(const sockaddr_storage& ss) {
   Endpoint e;
@@ -186,10 +187,10 @@ struct Driver::Impl {
     uv_tcp_nodelay(&c->tcp, 1);
     maybe_learn_address(d, c);
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
-    if (c->owner == Owner::Download) {
-      d.download_->handle_connected(c->id, d.now());
-    } else {
-      d.gnutella_.handle_connected(c->id, c->remote, Direction::Outbound, d.now());
+    switch (c->owner) {
+      case Owner::Download: d.download_->handle_connected(c->id, d.now()); break;
+      case Owner::Upload: d.upload_->handle_connected(c->id, d.now()); break;
+      default: d.gnutella_.handle_connected(c->id, c->remote, Direction::Outbound, d.now()); break;
     }
     d.pump();
   }
@@ -494,8 +495,17 @@ void Driver::sniff(Conn* c) {
     upload_->handle_bytes(c->id, first, now);
     return;
   }
+  if (download_ && have.starts_with(kSniffGiv)) {
+    c->owner = Owner::Download;
+    c->sniff.clear();
+    c->sniff.shrink_to_fit();
+    download_->handle_inbound_giv(c->id, now);
+    download_->handle_bytes(c->id, first, now);
+    return;
+  }
   bool possible = prefix_compatible(have, kSniffGnutella) ||
-                  (upload_ && (prefix_compatible(have, kSniffGet) || prefix_compatible(have, kSniffHead)));
+                  (upload_ && (prefix_compatible(have, kSniffGet) || prefix_compatible(have, kSniffHead))) ||
+                  (download_ && prefix_compatible(have, kSniffGiv));
   if (!possible) {
     ++stats_[kSniffUnknown];
     close_conn(c, CloseReason::NotOurProtocol);
@@ -571,6 +581,8 @@ void Driver::execute(const Action& a, Owner from) {
           if (stopping_) {
             if (from == Owner::Download) {
               download_->handle_closed(act.conn, CloseReason::Shutdown, now());
+            } else if (from == Owner::Upload) {
+              upload_->handle_closed(act.conn, now());
             } else {
               gnutella_.handle_closed(act.conn, CloseReason::Shutdown, now());
             }

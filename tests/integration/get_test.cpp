@@ -176,3 +176,42 @@ TEST_CASE("get_from_several_real_servents_and_a_search_result") {
   }
   CHECK(served == 2);
 }
+
+TEST_CASE("get_from_a_firewalled_source_by_push_and_giv") {
+  TempDir dir;
+  const std::string content = random_content(900'000, 4);
+  fs::create_directories(dir.path / "fw");
+  fs::create_directories(dir.path / "hub");
+  std::ofstream(dir.path / "fw" / "behind the wall.bin", std::ios::binary) << content;
+  Process hub({SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--share", (dir.path / "hub").string(), "--state-dir",
+               (dir.path / "s-hub").string()});
+  auto m = hub.wait_for(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s);
+  REQUIRE(m);
+  const std::string hub_addr = "127.0.0.1:" + std::string((*m)[1]);
+  // The source has no listener at all.
+  Process fw({SERVENT_BIN, "run", "--firewalled", "--connect", hub_addr, "--share", (dir.path / "fw").string(),
+              "--state-dir", (dir.path / "s-fw").string()});
+  REQUIRE(fw.wait_for(std::regex("firewalled \\(not listening"), 10s));
+  bool hashed = false, up = false;
+  while (!hashed || !up) {
+    std::string line;
+    REQUIRE(fw.wait_for(std::regex("^(hashed 1 file|peer up )"), 10s, &line));
+    hashed = hashed || line.starts_with("hashed");
+    up = up || line.starts_with("peer up");
+  }
+  auto found = sv::test::run({SERVENT_BIN, "search", "behind", "wall", "--connect", hub_addr, "--timeout", "1s",
+                              "--json"},
+                             20s);
+  REQUIRE(found.status == 0);
+  const std::string hit = found.out.substr(0, found.out.find('\n'));
+  CHECK(hit.find("\"push\":true") != std::string::npos);
+  auto r = sv::test::run({SERVENT_BIN, "get", hit, "--connect", hub_addr, "--listen", "127.0.0.1:0", "-o",
+                          (dir.path / "out").string(), "--state-dir", (dir.path / "dl").string(), "--json"},
+                         30s);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("\"verified\":true") != std::string::npos);
+  CHECK(read_file(dir.path / "out" / "behind the wall.bin") == content);
+  CHECK(fw.wait_for(std::regex("^push for file 1 from 127\\.0\\.0\\.1:"), 5s));
+  CHECK(fw.terminate() == 0);
+  CHECK(hub.terminate() == 0);
+}

@@ -194,7 +194,7 @@ DownloadSpec spec_for(const FakeNet& net, const Dirs& dirs, int nsources, bool w
   s.size = net.content.size();
   if (with_sha1) s.sha1 = share::sha1_of(net.content);
   s.out_dir = dirs.out();
-  for (int i = 0; i < nsources; ++i) s.sources.push_back(DownloadSource{ep(i), "/get/1/file.bin"});
+  for (int i = 0; i < nsources; ++i) s.sources.push_back(DownloadSource{ep(i), "/get/1/file.bin", {}});
   return s;
 }
 
@@ -437,4 +437,57 @@ TEST_CASE("magnet_and_url_parsing") {
   CHECK_FALSE(DownloadSource::from_url("ftp://127.0.0.1/x"));
   CHECK(name_from_target("/get/1/a%20b.mp3") == "a b.mp3");
   CHECK(name_from_target("/get/1/..%2f..%2fetc%2fpasswd").empty());
+}
+
+TEST_CASE("download_from_a_firewalled_source_asks_for_a_push_and_uses_the_giv_connection") {
+  Dirs dirs;
+  FakeNet net;
+  net.content = random_content(100'000, 12);
+  DownloadCore core(small_chunks(dirs));
+  Instant now{Duration(1000)};
+  std::string err;
+  DownloadSpec spec = spec_for(net, dirs, 0);
+  wire::gnutella::ServentId sid;
+  sid.bytes.fill(0x42);
+  spec.sources.push_back(DownloadSource{ep(0), "/get/3/file.bin", DownloadSource::PushVia{sid, 3}});
+  core.start(spec, now, err);
+  REQUIRE(net.drive(core, now));
+  CHECK(net.links.empty());  // no outgoing connection: it cannot be reached
+  const event::PushNeeded* push = nullptr;
+  for (const auto& e : net.events) {
+    if (auto* p = std::get_if<event::PushNeeded>(&e)) push = p;
+  }
+  REQUIRE(push);
+  CHECK(push->servent == sid);
+  CHECK(push->index == 3);
+
+  // A GIV naming someone else is refused.
+  ConnId stranger{900};
+  core.handle_inbound_giv(stranger, now);
+  core.handle_bytes(stranger, wire::as_bytes("GIV 3:" + std::string(32, 'a') + "/file.bin\n\n"), now);
+  // So is a line that is not a GIV at all.
+  ConnId garbage{901};
+  core.handle_inbound_giv(garbage, now);
+  core.handle_bytes(garbage, wire::as_bytes("GIV nonsense\n\n"), now);
+  std::vector<ConnId> closed;
+  while (auto a = core.poll_action()) {
+    if (auto* c = std::get_if<action::Close>(&*a)) closed.push_back(c->conn);
+  }
+  CHECK(closed == std::vector<ConnId>{stranger, garbage});
+  CHECK(core.stat(DownloadCore::kGivUnknown) == 1);
+  CHECK(core.stat(DownloadCore::kGivMalformed) == 1);
+  core.handle_closed(stranger, CloseReason::HandshakeRefused, now);
+  core.handle_closed(garbage, CloseReason::HandshakeMalformed, now);
+
+  // The right one connects back: the request goes out on its connection.
+  ConnId giv{902};
+  auto link = std::make_unique<FakeNet::Link>();
+  link->to = ep(0);
+  net.links[giv.value] = std::move(link);
+  core.handle_inbound_giv(giv, now);
+  core.handle_bytes(giv, wire::as_bytes("GIV 3:" + sid.hex() + "/file.bin\n\n"), now);
+  net.run(core, now);
+  REQUIRE(net.done_event());
+  CHECK(slurp(net.done_event()->path) == net.content);
+  CHECK(core.stat(DownloadCore::kGivMatched) == 1);
 }

@@ -198,3 +198,37 @@ TEST_CASE("uri_res_n2r_serves_by_urn_with_content_urn_header") {
   f.request(c, "HEAD /get/1/hello%20gnutella.txt HTTP/1.1\r\n\r\n");
   CHECK(f.text.find("X-Gnutella-Content-URN: " + urn) != std::string::npos);
 }
+
+TEST_CASE("push_connects_back_with_giv_then_serves_the_get") {
+  Fixture f;
+  wire::gnutella::ServentId ours;
+  ours.bytes.fill(0x11);
+  f.core->handle_push(1, Endpoint{0x7f000005, 6399}, ours, f.now);
+  std::optional<action::Connect> connect;
+  while (auto a = f.core->poll_action()) {
+    if (auto* c = std::get_if<action::Connect>(&*a)) connect = *c;
+  }
+  REQUIRE(connect);
+  CHECK(connect->to == Endpoint{0x7f000005, 6399});
+  // The same Push again while the first is pending: ignored.
+  f.core->handle_push(1, Endpoint{0x7f000005, 6399}, ours, f.now);
+  CHECK(f.core->stat(UploadCore::kPushDuplicate) == 1);
+  f.core->handle_connected(connect->conn, f.now);
+  f.drain();
+  CHECK(f.text == "GIV 1:" + ours.hex() + "/hello gnutella.txt\n\n");
+  f.request(connect->conn, "GET /get/1/hello%20gnutella.txt HTTP/1.1\r\n\r\n");
+  CHECK(f.status() == 200);
+  CHECK(f.files.size() == 1);
+}
+
+TEST_CASE("push_for_a_file_we_do_not_share_or_a_bad_address_is_dropped") {
+  Fixture f;
+  wire::gnutella::ServentId ours;
+  f.core->handle_push(99, Endpoint{0x7f000005, 6399}, ours, f.now);
+  f.core->handle_push(1, Endpoint{0, 6399}, ours, f.now);
+  f.core->handle_push(1, Endpoint{0xE0000001, 6399}, ours, f.now);  // multicast
+  f.core->handle_push(1, Endpoint{0x7f000005, 0}, ours, f.now);
+  CHECK_FALSE(f.core->poll_action());
+  CHECK(f.core->stat(UploadCore::kPushUnknownFile) == 1);
+  CHECK(f.core->stat(UploadCore::kPushBadAddress) == 3);
+}
