@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "wire/gnutella/ggep.hpp"
 #include "wire/gnutella/huge.hpp"
 
 namespace sv {
@@ -18,6 +19,13 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "pushes_in",
     "byes_in",
     "other_in",
+    "drop_bad_ggep",
+    "drop_hits_over_cap",
+    "byes_sent",
+    "close_deflate_error",
+    "close_deflate_bomb",
+    "links_compressed_in",
+    "links_compressed_out",
     "drop_duplicate",
     "drop_ttl_zero",
     "drop_hops_exceeded",
@@ -63,7 +71,8 @@ GnutellaCore::GnutellaCore(const share::Library& library, GnutellaConfig config,
       config_(std::move(config)),
       rng_(seed),
       routes_(config_.route_capacity, config_.route_ttl),
-      push_routes_(config_.route_capacity, config_.route_ttl) {
+      push_routes_(config_.route_capacity, config_.route_ttl),
+      own_hits_(4096, config_.route_ttl) {
   rng_.fill(servent_id_.bytes.data(), servent_id_.bytes.size());
 }
 
@@ -90,7 +99,27 @@ wire::Headers GnutellaCore::our_headers(const Conn& c) const {
     h.add("Listen-IP", config_.advertised.to_string());
   }
   h.add("GUID", servent_id_.hex());
+  h.add("Bye-Packet", "0.1");
+  h.add("GGEP", "0.5");
+  if (config_.compress) h.add("Accept-Encoding", "deflate");
+  // We compress what we send when the peer said it can read it.
+  if (config_.compress && c.offered_deflate) h.add("Content-Encoding", "deflate");
   return h;
+}
+
+void GnutellaCore::note_headers(Conn& c, const wire::Headers& h) {
+  auto has_token = [&](std::string_view name, std::string_view token) {
+    auto v = h.get(name);
+    if (!v) return false;
+    std::string lower = wire::to_lower(*v);
+    return lower.find(token) != std::string::npos;
+  };
+  if (h.has("Bye-Packet")) c.bye_ok = true;
+  if (has_token("Accept-Encoding", "deflate")) c.offered_deflate = true;
+  if (config_.compress && has_token("Content-Encoding", "deflate") && !c.inflater) {
+    c.inflater = std::make_unique<wire::Inflater>();
+    ++stats_[kLinksCompressedIn];
+  }
 }
 
 void GnutellaCore::add_peer(Endpoint peer, Instant now) {
@@ -101,8 +130,13 @@ void GnutellaCore::add_peer(Endpoint peer, Instant now) {
 }
 
 void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Instant now) {
-  Conn c{id, remote, dir, dir == Direction::Inbound ? Phase::AwaitConnect : Phase::AwaitResponse,
-         false, {}, gn::Framer(config_.max_payload), now + config_.handshake_timeout, {}, 0, 0, -1};
+  Conn c;
+  c.id = id;
+  c.remote = remote;
+  c.dir = dir;
+  c.phase = dir == Direction::Inbound ? Phase::AwaitConnect : Phase::AwaitResponse;
+  c.framer = gn::Framer(config_.max_payload);
+  c.deadline = now + config_.handshake_timeout;
   if (dir == Direction::Outbound) {
     for (std::size_t i = 0; i < wanted_.size(); ++i) {
       if (wanted_[i].conn == id) c.wanted = static_cast<int>(i);
@@ -124,8 +158,7 @@ void GnutellaCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
   Conn* c = find(id);
   if (!c || c->phase == Phase::Closing) return;
   if (c->phase == Phase::Established) {
-    c->framer.feed(bytes);
-    on_frames(*c, now);
+    feed_established(*c, bytes, now);
     return;
   }
   c->hs_buf.insert(c->hs_buf.end(), bytes.begin(), bytes.end());
@@ -167,7 +200,12 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           return;
         }
         c.user_agent = hs.headers.get("User-Agent").value_or("");
+        note_headers(c, hs.headers);
         send_text(c, gn::encode_response06(200, "OK", our_headers(c)));
+        if (config_.compress && c.offered_deflate) {
+          c.deflater = std::make_unique<wire::Deflater>();
+          ++stats_[kLinksCompressedOut];
+        }
         c.phase = Phase::AwaitFinal;
         break;
       }
@@ -180,6 +218,7 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           close(c, CloseReason::HandshakeRefused, kCloseHandshakeRefused);
           return;
         }
+        note_headers(c, hs.headers);  // the initiator's Content-Encoding
         establish(c, false, c.user_agent, now);
         return;
       case Phase::AwaitResponse: {
@@ -195,8 +234,14 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           close(c, CloseReason::HandshakeRefused, kCloseHandshakeRefused);
           return;
         }
+        note_headers(c, hs.headers);
         wire::Headers h;
         h.add("X-Ultrapeer", config_.ultrapeer ? "True" : "False");
+        if (config_.compress && c.offered_deflate) {
+          h.add("Content-Encoding", "deflate");
+          c.deflater = std::make_unique<wire::Deflater>();
+          ++stats_[kLinksCompressedOut];
+        }
         send_text(c, gn::encode_response06(200, "OK", h));
         establish(c, false, hs.headers.get("User-Agent").value_or(""), now);
         return;
@@ -219,10 +264,36 @@ void GnutellaCore::establish(Conn& c, bool v04, std::string user_agent, Instant 
   events_.push_back(event::PeerUp{c.id, c.remote, c.dir, v04 ? 4 : 6, c.user_agent});
   // Descriptors sent right behind the handshake are already buffered.
   if (!c.hs_buf.empty()) {
-    c.framer.feed(c.hs_buf);
+    wire::Bytes rest = std::move(c.hs_buf);
     c.hs_buf.clear();
     c.hs_buf.shrink_to_fit();
+    feed_established(c, rest, now);
+  }
+}
+
+void GnutellaCore::feed_established(Conn& c, wire::ByteView bytes, Instant now) {
+  if (!c.inflater) {
+    c.framer.feed(bytes);
     on_frames(c, now);
+    return;
+  }
+  // A deflated link: inflate in bounded pieces, routing each before the next,
+  // so a stream that expands to gigabytes never sits in memory.
+  bool bomb = false;
+  auto r = c.inflater->read(bytes, [&](wire::ByteView piece) {
+    const auto in = c.inflater->total_in(), out = c.inflater->total_out();
+    if (out > (1u << 20) && static_cast<double>(out) > config_.max_inflate_ratio * static_cast<double>(in)) {
+      bomb = true;
+      return false;
+    }
+    c.framer.feed(piece);
+    on_frames(c, now);
+    return c.phase == Phase::Established;
+  });
+  if (bomb) {
+    close(c, CloseReason::PayloadMalformed, kCloseDeflateBomb);
+  } else if (!r && c.phase == Phase::Established) {
+    close(c, CloseReason::PayloadMalformed, kCloseDeflateError);
   }
 }
 
@@ -231,7 +302,7 @@ void GnutellaCore::on_frames(Conn& c, Instant now) {
     auto f = c.framer.next();
     if (f.need_more()) return;
     if (!f) {
-      close(c, CloseReason::PayloadTooLarge, kClosePayloadTooLarge);
+      bye(c, 400, "Payload too large", CloseReason::PayloadTooLarge, kClosePayloadTooLarge);
       return;
     }
     on_descriptor(c, f->header, f->payload, now);
@@ -242,7 +313,14 @@ void GnutellaCore::on_descriptor(Conn& c, gn::Header h, wire::ByteView payload, 
   ++c.msgs_in;
   ++stats_[kDescriptorsIn];
   if (h.type == static_cast<std::uint8_t>(gn::Type::Bye)) {
+    // Bye (0.6 draft §3.4): Code[2] LE, then a NUL-terminated message.
     ++stats_[kByesIn];
+    if (payload.size() >= 2) {
+      const auto code = wire::get_le16(payload.data());
+      auto msg = wire::as_chars(payload.subspan(2));
+      msg = msg.substr(0, std::min(msg.find('\0'), std::size_t{200}));
+      c.bye_detail = std::to_string(code) + " " + std::string(msg);
+    }
     close(c, CloseReason::Bye, kCloseBye);
     return;
   }
@@ -272,8 +350,17 @@ void GnutellaCore::on_descriptor(Conn& c, gn::Header h, wire::ByteView payload, 
   }
 }
 
-void GnutellaCore::on_ping(Conn& c, const gn::Header& h, wire::ByteView, Instant now) {
+bool GnutellaCore::ggep_ok(wire::ByteView block) {
+  if (block.empty()) return true;
+  auto g = gn::decode_ggep(block);
+  if (g && g->consumed == block.size()) return true;
+  ++stats_[kDropBadGgep];
+  return false;
+}
+
+void GnutellaCore::on_ping(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
   ++stats_[kPingsIn];
+  if (!ggep_ok(payload)) return;  // 0.6 Pings carry only GGEP (e.g. SCP)
   if (!routes_.insert({h.id, kRoutePing}, c.id, now)) {
     ++stats_[kDropDuplicate];
     return;
@@ -284,26 +371,27 @@ void GnutellaCore::on_ping(Conn& c, const gn::Header& h, wire::ByteView, Instant
   pong.ip = config_.advertised.ip;
   pong.files_shared = static_cast<std::uint32_t>(library_.file_count());
   pong.kb_shared = static_cast<std::uint32_t>(std::min<std::uint64_t>(library_.total_bytes() / 1024, UINT32_MAX));
-  wire::Bytes payload;
-  gn::encode_pong(payload, pong);
+  wire::Bytes pong_payload;
+  gn::encode_pong(pong_payload, pong);
   gn::Header out{h.id, static_cast<std::uint8_t>(gn::Type::Pong),
                  static_cast<std::uint8_t>(std::min<int>(h.hops + 1, config_.max_ttl)), 0, 0};
-  send(c, encode_shared(out, payload));
+  send(c, encode_shared(out, pong_payload));
   ++stats_[kPongsSent];
   if (h.ttl > 1) {
     gn::Header fwd = h;
     fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
     fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
-    flood(&c, fwd, {});
+    flood(&c, fwd, payload);  // GGEP (e.g. SCP) travels on unchanged
   }
 }
 
 void GnutellaCore::on_pong(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
   ++stats_[kPongsIn];
   if (payload.size() < 14) {
-    close(c, CloseReason::PayloadMalformed, kClosePayloadMalformed);
+    bye(c, 400, "Malformed descriptor", CloseReason::PayloadMalformed, kClosePayloadMalformed);
     return;
   }
+  if (!ggep_ok(payload.subspan(14))) return;
   const ConnId* to = routes_.find({h.id, kRoutePing}, now);
   if (!to) {
     ++stats_[kDropPongUnroutable];
@@ -317,8 +405,15 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
   ++stats_[kQueriesIn];
   auto q = gn::decode_query(payload);
   if (!q) {
-    close(c, CloseReason::PayloadMalformed, kClosePayloadMalformed);
+    bye(c, 400, "Malformed descriptor", CloseReason::PayloadMalformed, kClosePayloadMalformed);
     return;
+  }
+  if (!q->extensions.empty()) {
+    auto ext = gn::decode_extensions(q->extensions);
+    if (ext.ggep && !gn::decode_ggep(*ext.ggep)) {
+      ++stats_[kDropBadGgep];
+      return;
+    }
   }
   if (!routes_.insert({h.id, kRouteQuery}, c.id, now)) {
     ++stats_[kDropDuplicate];
@@ -388,8 +483,16 @@ void GnutellaCore::on_query_hit(Conn& c, const gn::Header& h, wire::ByteView pay
   ++stats_[kHitsIn];
   auto hit = gn::decode_query_hit(payload);
   if (!hit) {
-    close(c, CloseReason::PayloadMalformed, kClosePayloadMalformed);
+    bye(c, 400, "Malformed descriptor", CloseReason::PayloadMalformed, kClosePayloadMalformed);
     return;
+  }
+  for (const auto& r : hit->results) {
+    if (r.extensions.empty()) continue;
+    auto ext = gn::decode_extensions(r.extensions);
+    if (ext.ggep && !gn::decode_ggep(*ext.ggep)) {
+      ++stats_[kDropBadGgep];
+      return;
+    }
   }
   const ConnId* to = routes_.find({h.id, kRouteQuery}, now);
   if (!to) {
@@ -403,9 +506,18 @@ void GnutellaCore::on_query_hit(Conn& c, const gn::Header& h, wire::ByteView pay
     if (hit->trailer && hit->trailer->open_data.size() >= 2 && (hit->trailer->open_data[1] & gn::kOpenDataPush)) {
       push = (hit->trailer->open_data[0] & gn::kOpenDataPush) != 0;
     }
+    // Bounded: a flood of hits for one query keeps at most max_hits_per_search.
+    std::size_t seen = 0;
+    if (const auto* n = own_hits_.find(h.id, now)) seen = *n;
     for (auto& r : hit->results) {
+      if (seen >= config_.max_hits_per_search) {
+        ++stats_[kDropHitsOverCap];
+        continue;
+      }
+      ++seen;
       events_.push_back(event::Hit{h.id, Endpoint{hit->ip, hit->port}, hit->speed, hit->servent_id, std::move(r), push});
     }
+    own_hits_.put(h.id, seen, now);
     return;
   }
   route_reply(c, *to, h, payload, kDropHitUnroutable);
@@ -415,7 +527,7 @@ void GnutellaCore::on_push(Conn& c, const gn::Header& h, wire::ByteView payload,
   ++stats_[kPushesIn];
   auto push = gn::decode_push(payload);
   if (!push) {
-    close(c, CloseReason::PayloadMalformed, kClosePayloadMalformed);
+    bye(c, 400, "Malformed descriptor", CloseReason::PayloadMalformed, kClosePayloadMalformed);
     return;
   }
   if (push->servent_id == servent_id_) {
@@ -453,6 +565,12 @@ void GnutellaCore::broadcast(const Conn* from, SharedBuffer bytes, bool v04_link
   out.conns.reserve(live_.size());
   for (Conn* c : live_) {
     if (c == from || c->v04 != v04_links) continue;
+    if (c->deflater) {
+      // A deflated link is a stream of its own: it gets its own bytes.
+      send(*c, out.bytes);
+      ++stats_[kForwarded];
+      continue;
+    }
     out.conns.push_back(c->id);
     ++c->msgs_out;
   }
@@ -534,11 +652,34 @@ bool GnutellaCore::send_push(const gn::ServentId& target, std::uint32_t index, E
 void GnutellaCore::send(Conn& c, SharedBuffer bytes) {
   ++c.msgs_out;
   ++stats_[kDescriptorsOut];
+  if (c.deflater) {
+    auto z = std::make_shared<Buffer>();
+    c.deflater->write(*bytes, *z);
+    bytes = std::move(z);
+  }
   actions_.push_back(action::Send{c.id, std::move(bytes)});
 }
 
 void GnutellaCore::send_text(Conn& c, std::string_view text) {
   actions_.push_back(action::Send{c.id, std::make_shared<Buffer>(text.begin(), text.end())});
+}
+
+void GnutellaCore::bye(Conn& c, std::uint16_t code, std::string_view message, CloseReason reason, Stat stat) {
+  if (c.phase == Phase::Established && c.bye_ok) {
+    wire::Bytes payload;
+    wire::put_le16(payload, code);
+    wire::put_string(payload, message);
+    payload.push_back(0);
+    gn::Header h{new_guid(), static_cast<std::uint8_t>(gn::Type::Bye), 1, 0, 0};
+    send(c, encode_shared(h, payload));
+    ++stats_[kByesSent];
+  }
+  close(c, reason, stat);
+}
+
+void GnutellaCore::shutdown(Instant) {
+  std::vector<Conn*> up(live_.begin(), live_.end());
+  for (Conn* c : up) bye(*c, 200, "Shutting down", CloseReason::Shutdown, kClosePeer);
 }
 
 void GnutellaCore::close(Conn& c, CloseReason reason, Stat stat) {
@@ -578,7 +719,7 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
       ++stats_[kClosePeer];
     }
     was_up = was_up || c->msgs_in + c->msgs_out > 0;
-    events_.push_back(event::PeerDown{id, c->remote, reason});
+    events_.push_back(event::PeerDown{id, c->remote, reason, c->bye_detail});
     conns_.erase(id);
   } else {
     for (std::size_t i = 0; i < wanted_.size(); ++i) {

@@ -27,6 +27,7 @@
 #include "share/library.hpp"
 #include "wire/gnutella/descriptors.hpp"
 #include "wire/gnutella/framer.hpp"
+#include "wire/common/zlib_stream.hpp"
 #include "wire/gnutella/handshake.hpp"
 
 namespace sv {
@@ -51,6 +52,9 @@ struct GnutellaConfig {
   std::size_t max_hit_payload = 4000;       // split QueryHits above this
   std::size_t max_results_per_hit = 32;
   bool firewalled = false;                  // push flag in our QueryHits
+  bool compress = true;                     // offer/accept deflate link compression
+  std::size_t max_hits_per_search = 1000;   // results kept for one of our queries
+  double max_inflate_ratio = 250;           // a deflated link expanding more is a bomb
 };
 
 namespace event {
@@ -65,6 +69,7 @@ struct PeerDown {
   ConnId conn;
   Endpoint remote;
   CloseReason reason;
+  std::string detail;  // the peer's Bye message, when it sent one
 };
 // A QueryHit for a Query we originated.
 struct Hit {
@@ -100,6 +105,13 @@ class GnutellaCore {
     kPushesIn,
     kByesIn,
     kOtherIn,
+    kDropBadGgep,
+    kDropHitsOverCap,
+    kByesSent,
+    kCloseDeflateError,
+    kCloseDeflateBomb,
+    kLinksCompressedIn,
+    kLinksCompressedOut,
     kDropDuplicate,
     kDropTtlZero,
     kDropHopsExceeded,
@@ -143,6 +155,9 @@ class GnutellaCore {
   // Floods a Query to every established peer; returns its DescriptorID.
   gn::Guid search(const Search& s, Instant now);
   void ping(std::uint8_t ttl, Instant now);
+  // Says goodbye (0.6 Bye, code 200) to every peer that understands it; the
+  // driver writes these before closing the connections.
+  void shutdown(Instant now);
   // Asks the firewalled servent `target` to connect to `reply_to` and offer
   // file `index` (0.4 spec §"Push"). Routed along the QueryHit path when we
   // saw one from it, else sent to every peer (who route it by ServentID).
@@ -185,6 +200,11 @@ class GnutellaCore {
     std::string user_agent;
     std::uint64_t msgs_in = 0, msgs_out = 0;
     int wanted = -1;            // index into wanted_ for outgoing peers
+    bool bye_ok = false;        // peer sent "Bye-Packet: 0.1"
+    bool offered_deflate = false;  // peer sent "Accept-Encoding: deflate"
+    std::unique_ptr<wire::Inflater> inflater;  // peer compresses to us
+    std::unique_ptr<wire::Deflater> deflater;  // we compress to the peer
+    std::string bye_detail;
   };
   struct Wanted {
     Endpoint ep;
@@ -223,6 +243,12 @@ class GnutellaCore {
   void send(Conn& c, SharedBuffer bytes);
   void send_text(Conn& c, std::string_view text);
   void close(Conn& c, CloseReason reason, Stat stat);
+  // A Bye (0.6 draft §3.4) with `code`, then close; plain close if the peer
+  // does not speak Bye.
+  void bye(Conn& c, std::uint16_t code, std::string_view message, CloseReason reason, Stat stat);
+  void feed_established(Conn& c, wire::ByteView bytes, Instant now);
+  bool ggep_ok(wire::ByteView block);
+  void note_headers(Conn& c, const wire::Headers& h);
   wire::Headers our_headers(const Conn& c) const;
   gn::Guid new_guid();
   Conn* find(ConnId id);
@@ -238,6 +264,7 @@ class GnutellaCore {
   std::uint64_t next_conn_ = 1;
   ExpiringMap<RouteKey, ConnId, RouteKeyHash> routes_;
   ExpiringMap<gn::ServentId, ConnId, gn::Id16Hash> push_routes_;
+  ExpiringMap<gn::Guid, std::size_t, gn::Id16Hash> own_hits_;  // results seen per own query
   std::deque<Action> actions_;
   std::deque<Event> events_;
   std::array<std::uint64_t, kStatCount> stats_{};

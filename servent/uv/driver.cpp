@@ -397,6 +397,18 @@ int Driver::run() {
 void Driver::stop() {
   if (stopping_) return;
   stopping_ = true;
+  // Goodbyes first: a Bye to each 0.6 peer that understands it, written now
+  // (non-blocking) since the connections close right after.
+  gnutella_.shutdown(now());
+  while (auto a = gnutella_.poll_action()) {
+    const auto* send = std::get_if<action::Send>(&*a);
+    if (!send) continue;
+    auto it = conns_.find(send->conn.value);
+    if (it == conns_.end() || it->second->closing || it->second->queued > 0) continue;
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(send->bytes->data())),
+                               static_cast<unsigned>(send->bytes->size()));
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&it->second->tcp), &buf, 1);
+  }
   std::vector<Conn*> all;
   for (auto& [_, c] : conns_) all.push_back(c);
   for (Conn* c : all) close_conn(c, CloseReason::Shutdown);

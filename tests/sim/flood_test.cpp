@@ -33,12 +33,14 @@ struct World {
   SimNet net;
   std::vector<std::vector<std::size_t>> adj;
 
-  World(std::size_t n, std::size_t out_degree, std::uint64_t seed, LinkParams params) : libs(n), net(seed) {
+  World(std::size_t n, std::size_t out_degree, std::uint64_t seed, LinkParams params, bool compress = false)
+      : libs(n), net(seed) {
     Rng rng(seed ^ 0x5eed);
     for (std::size_t i = 0; i < n; ++i) {
       libs[i].add_virtual("node" + std::to_string(i) + " shared thing.txt", 1000 + i);
       GnutellaConfig cfg;
       cfg.max_connections = 64;
+      cfg.compress = compress;  // the tracer reads plain descriptors off the links
       net.add_node(libs[i], cfg);
     }
     std::set<std::pair<std::size_t, std::size_t>> edges;
@@ -189,4 +191,33 @@ TEST_CASE("simulation_is_deterministic_for_a_seed") {
     CHECK(ta.queries[i].from == tb.queries[i].from);
     CHECK(ta.queries[i].to == tb.queries[i].to);
   }
+}
+
+TEST_CASE("deflated_links_carry_the_flood_and_every_hit_back") {
+  LinkParams p;
+  p.delay = 10ms;
+  p.max_chunk = 5;  // zlib streams cut at any byte
+  World w(60, 2, 21, p, true);
+  const auto dist = w.bfs(0);
+  std::set<std::size_t> component;
+  for (std::size_t i = 1; i < dist.size(); ++i) {
+    if (dist[i] > 0) component.insert(i);
+  }
+  w.net.with_core(0, [&](GnutellaCore& c) { c.search(Search{"shared thing", 7, {}}, w.net.now()); });
+  REQUIRE(w.net.run_for(10s));
+  std::map<gn::ServentId, std::size_t> node_of;
+  for (std::size_t i = 0; i < w.net.size(); ++i) node_of[w.net.core(i).servent_id()] = i;
+  std::set<std::size_t> got;
+  for (const auto& e : w.net.events(0)) {
+    if (auto* h = std::get_if<event::Hit>(&e)) got.insert(node_of.at(h->servent_id));
+  }
+  // Every node within 7 hops answered (the graph's diameter is well below 7).
+  std::set<std::size_t> within;
+  for (auto i : component) {
+    if (dist[i] <= 7) within.insert(i);
+  }
+  CHECK(got == within);
+  std::uint64_t compressed = 0;
+  for (std::size_t i = 0; i < w.net.size(); ++i) compressed += w.net.core(i).stat(GnutellaCore::kLinksCompressedIn);
+  CHECK(compressed == 2 * w.net.established_links().size());
 }

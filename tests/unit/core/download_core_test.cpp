@@ -357,10 +357,6 @@ TEST_CASE("download_finds_and_drops_the_source_of_bad_bytes") {
   core.start(spec_for(net, dirs, 3), now, err);
   net.run(core, now);
   auto* d = net.done_event();
-  for (const auto& e : net.events) {
-    if (auto* f = std::get_if<event::DownloadFailed>(&e)) MESSAGE("failed: ", f->reason);
-    if (auto* s = std::get_if<event::SourceDropped>(&e)) MESSAGE("dropped: ", s->url, " ", s->reason);
-  }
   REQUIRE(d);
   CHECK(d->verified);
   CHECK(slurp(d->path) == net.content);

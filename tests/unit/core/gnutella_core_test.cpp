@@ -528,3 +528,176 @@ TEST_CASE("query_by_urn_is_answered_with_that_file_and_hits_carry_urns") {
   h.feed(a, descriptor(gn::Type::Query, 3, 0, p2, 7));
   CHECK(h.take_descriptors(a).empty());
 }
+
+// ---- 0.6 extras: deflated links (gtk-gnutella's own zlib streams), Bye, GGEP, hit cap ----
+#include "unit/wire/vectors_deflate.hpp"
+#include "wire/common/zlib_stream.hpp"
+#include "wire/gnutella/ggep.hpp"
+
+namespace {
+std::string inflate_all(const wire::Bytes& z) {
+  wire::Inflater inf;
+  std::string out;
+  auto r = inf.read(z, [&](wire::ByteView p) {
+    out.append(wire::as_chars(p));
+    return true;
+  });
+  REQUIRE(r.ok());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("inflates_gtk_gnutella_deflated_link_as_the_connecting_side") {
+  Harness h;
+  const Endpoint gtkg{0x7f000001, 6350};
+  ConnId c = h.connect_out(gtkg);
+  auto connect = gn::decode_handshake(wire::as_bytes(h.take_text(c)));
+  REQUIRE(connect.ok());
+  CHECK(connect->headers.get("Accept-Encoding") == "deflate");
+  CHECK(connect->headers.get("Bye-Packet") == "0.1");
+  // gtk-gnutella's 200 (Content-Encoding: deflate), then its deflated Pong
+  // and QueryHit (frames 16, 22, 26 of capture 02).
+  h.feed(c, test::vec02::kGtkgOkDeflate);
+  auto final = gn::decode_handshake(wire::as_bytes(h.take_text(c)));
+  REQUIRE(final.ok());
+  CHECK(final->headers.get("Content-Encoding") == "deflate");
+  CHECK(h.core.stat(GnutellaCore::kLinksCompressedIn) == 1);
+  CHECK(h.core.stat(GnutellaCore::kLinksCompressedOut) == 1);
+  h.feed(c, test::vec02::kGtkgDeflatedPong);
+  h.feed(c, test::vec02::kGtkgDeflatedHit);
+  CHECK(h.core.stat(GnutellaCore::kPongsIn) == 1);
+  CHECK(h.core.stat(GnutellaCore::kHitsIn) == 1);
+  CHECK(h.core.stat(GnutellaCore::kDropBadGgep) == 0);  // its GGEP blocks are valid
+  CHECK_FALSE(h.closed(c));
+}
+
+TEST_CASE("answers_a_deflated_ping_as_the_accepting_side") {
+  Harness h;
+  ConnId c{1};
+  h.core.handle_connected(c, Endpoint{0x7f000047, 48999}, Direction::Inbound, h.now);
+  h.feed(c, test::vec02::kProbeConnectDeflate);
+  auto ok = gn::decode_handshake(wire::as_bytes(h.take_text(c)));
+  REQUIRE(ok.ok());
+  CHECK(ok->headers.get("Content-Encoding") == "deflate");  // the probe accepts it
+  h.feed(c, test::vec02::kProbeFinalDeflate);
+  h.feed(c, test::vec02::kProbeDeflatedPing);
+  CHECK(h.core.stat(GnutellaCore::kPingsIn) == 1);
+  // Our Pong goes back deflated.
+  auto plain = inflate_all(h.out.sent[c.value]);
+  auto hdr = gn::decode_header(wire::as_bytes(plain));
+  REQUIRE(hdr.ok());
+  CHECK(hdr->type == 0x01);
+  CHECK(plain.size() == gn::kHeaderSize + hdr->payload_length);
+}
+
+TEST_CASE("deflate_bomb_and_corrupt_streams_close_the_link") {
+  SUBCASE("bomb") {
+    Harness h;
+    ConnId c{1};
+    h.core.handle_connected(c, {}, Direction::Inbound, h.now);
+    h.feed(c, "GNUTELLA CONNECT/0.6\r\nAccept-Encoding: deflate\r\n\r\n");
+    h.feed(c, "GNUTELLA/0.6 200 OK\r\nContent-Encoding: deflate\r\n\r\n");
+    // 64 MiB of one repeated Ping, deflated to well under 100 KiB.
+    wire::Deflater d(9);
+    wire::Bytes z;
+    auto ping = descriptor(gn::Type::Ping, 1, 0, {});
+    wire::Bytes block;
+    for (int i = 0; i < 4096; ++i) block.insert(block.end(), ping.begin(), ping.end());
+    for (int i = 0; i < 700; ++i) d.write(block, z);
+    CHECK(z.size() < 400'000);
+    h.feed(c, z);
+    CHECK(h.closed(c));
+    CHECK(h.core.stat(GnutellaCore::kCloseDeflateBomb) == 1);
+    CHECK(h.core.stat(GnutellaCore::kPingsIn) < 100'000);  // stopped early, not after 2.9 million
+  }
+  SUBCASE("corrupt") {
+    Harness h;
+    ConnId c{1};
+    h.core.handle_connected(c, {}, Direction::Inbound, h.now);
+    h.feed(c, "GNUTELLA CONNECT/0.6\r\n\r\n");
+    h.feed(c, "GNUTELLA/0.6 200 OK\r\nContent-Encoding: deflate\r\n\r\n");
+    h.feed(c, test::hex("78 9c ff ff ff ff ff"));
+    CHECK(h.closed(c));
+    CHECK(h.core.stat(GnutellaCore::kCloseDeflateError) == 1);
+  }
+}
+
+TEST_CASE("bye_is_read_and_sent") {
+  Harness h;
+  auto a = h.peer();
+  // Our peers are 0.6 with Bye-Packet? The harness's peer did not say so:
+  // a malformed descriptor then closes without a Bye.
+  wire::Bytes bye_payload;
+  wire::put_le16(bye_payload, 502);
+  wire::put_string(bye_payload, "Going away");
+  bye_payload.push_back(0);
+  h.feed(a, descriptor(gn::Type::Bye, 1, 0, bye_payload));
+  CHECK(h.closed(a));
+  h.core.handle_closed(a, CloseReason::Bye, h.now);
+  std::string detail;
+  while (auto e = h.core.poll_event()) {
+    if (auto* d = std::get_if<event::PeerDown>(&*e)) detail = d->detail;
+  }
+  CHECK(detail == "502 Going away");
+
+  ConnId b{50};
+  h.core.handle_connected(b, {}, Direction::Inbound, h.now);
+  h.feed(b, "GNUTELLA CONNECT/0.6\r\nBye-Packet: 0.1\r\n\r\n");
+  h.feed(b, "GNUTELLA/0.6 200 OK\r\n\r\n");
+  h.take_text(b);
+  h.core.shutdown(h.now);
+  h.drain();
+  auto d = h.take_descriptors(b);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].first.type == 0x02);
+  CHECK(d[0].first.ttl == 1);
+  CHECK(wire::get_le16(d[0].second.data()) == 200);
+  CHECK(h.closed(b));
+  CHECK(h.core.stat(GnutellaCore::kByesSent) == 1);
+}
+
+TEST_CASE("descriptors_with_bad_ggep_are_dropped_not_relayed") {
+  Harness h;
+  auto a = h.peer(), b = h.peer();
+  h.feed(a, descriptor(gn::Type::Ping, 3, 0, test::hex("c3 81 41 45 01"), 1));  // length overruns
+  gn::Query q;
+  q.min_speed = 0x8000;
+  q.criteria = "x";
+  q.extensions = test::hex("c3 82 41 42 7f");
+  wire::Bytes p;
+  gn::encode_query(p, q);
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, p, 2));
+  CHECK(h.take_descriptors(b).empty());
+  CHECK(h.core.stat(GnutellaCore::kDropBadGgep) == 2);
+  CHECK_FALSE(h.closed(a));
+  // A good GGEP Ping is relayed with its block unchanged.
+  wire::Bytes good;
+  gn::encode_ggep(good, {{"SCP", {1}, false, false}});
+  h.feed(a, descriptor(gn::Type::Ping, 3, 0, good, 3));
+  auto d = h.take_descriptors(b);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].second == good);
+}
+
+TEST_CASE("ten_thousand_hits_for_one_query_are_capped_and_counted") {
+  GnutellaConfig cfg;
+  cfg.max_hits_per_search = 500;
+  Harness h(cfg);
+  auto a = h.peer();
+  gn::Guid id = h.core.search(Search{"x", 3, {}}, h.now);
+  h.drain();
+  std::size_t events = 0;
+  for (int i = 0; i < 400; ++i) {
+    gn::QueryHit hit;
+    hit.port = 1;
+    hit.ip = 0x7f000009;
+    for (int r = 0; r < 25; ++r) hit.results.push_back({static_cast<std::uint32_t>(r), 1, "f", {}});
+    hit.servent_id.bytes.fill(static_cast<std::uint8_t>(i));
+    wire::Bytes p;
+    gn::encode_query_hit(p, hit);
+    h.feed(a, gn::encode_descriptor(gn::Header{id, 0x81, 3, 0, 0}, p));
+    while (auto e = h.core.poll_event()) events += std::holds_alternative<event::Hit>(*e);
+  }
+  CHECK(events == 500);
+  CHECK(h.core.stat(GnutellaCore::kDropHitsOverCap) == 10'000 - 500);
+}
