@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <random>
 
 #include "http/text.hpp"
@@ -36,6 +38,7 @@ Run 'servent COMMAND --help' for the options of a command.
 constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--listen HOST:PORT] [--connect HOST:PORT]...
                    [--state-dir DIR] [--max-ttl N] [--max-connections N]
                    [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
+                   [--min-peers N]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -54,6 +57,9 @@ options:
   --advertise HOST:PORT the address put in Pongs and QueryHits (default: the
                         listening address, or the local address peers reach)
   --user-agent TEXT     the User-Agent sent in handshakes
+  --min-peers N         keep at least N connections, dialling hosts from the host
+                        cache (learned from Pongs, Listen-IP and X-Try; saved in
+                        the state directory); default 4, 0 to dial only --connect
   --firewalled          accept no connections (no listener): hits carry the push
                         flag and uploads go out over connections we open in
                         answer to Pushes (GIV)
@@ -74,7 +80,7 @@ options:
 
 int cmd_run(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
-                   "--upload-slots", "--advertise", "--user-agent"},
+                   "--upload-slots", "--advertise", "--user-agent", "--min-peers"},
                   {"--help", "-h", "--firewalled"}};
   Args a;
   try {
@@ -113,6 +119,8 @@ int cmd_run(const std::vector<std::string>& argv) {
     }
     if (auto v = a.last("--advertise")) advertise = parse_endpoint(*v, "--advertise");
     if (auto v = a.last("--user-agent")) gcfg.user_agent = *v;
+    gcfg.min_peers = 4;
+    if (auto v = a.last("--min-peers")) gcfg.min_peers = static_cast<std::size_t>(parse_int(*v, 0, 1000, "--min-peers"));
   } catch (const UsageError& e) {
     usage_error("run", e.what());
   }
@@ -174,6 +182,13 @@ int cmd_run(const std::vector<std::string>& argv) {
     core.set_advertised(Endpoint{bound.ip, bound.port});
   }
   for (const auto& p : peers) core.add_peer(p, driver.now());
+  const auto hosts_file = fs::path(state_dir) / "hosts";
+  {
+    std::ifstream in(hosts_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    core.host_cache().load(ss.str());
+  }
 
   // urn:sha1 for files not in the cache: hashed on the thread pool, one job
   // per file, so the servent answers (by name) while it hashes.
@@ -222,6 +237,13 @@ int cmd_run(const std::vector<std::string>& argv) {
   std::fflush(stdout);
   int rc = driver.run();
   library.save_hash_cache();
+  {
+    std::ofstream out(hosts_file.string() + ".tmp", std::ios::trunc);
+    out << core.host_cache().to_text();
+    out.close();
+    std::error_code ec;
+    fs::rename(hosts_file.string() + ".tmp", hosts_file, ec);
+  }
   print_counters("gnutella", core.counters());
   print_counters("http", upload.counters());
   print_counters("driver", driver.counters());

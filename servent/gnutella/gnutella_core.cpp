@@ -26,6 +26,10 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "close_deflate_bomb",
     "links_compressed_in",
     "links_compressed_out",
+    "pongs_from_cache",
+    "pings_not_flooded",
+    "hosts_learned",
+    "cache_connects",
     "drop_duplicate",
     "drop_ttl_zero",
     "drop_hops_exceeded",
@@ -107,6 +111,79 @@ wire::Headers GnutellaCore::our_headers(const Conn& c) const {
   return h;
 }
 
+void GnutellaCore::learn_hosts(const Conn& c, const wire::Headers& h, Instant now) {
+  const std::size_t before = hosts_.size();
+  // Listen-IP (0.6 draft) / X-My-Address: where the peer accepts connections.
+  for (const char* name : {"Listen-IP", "X-My-Address"}) {
+    if (auto v = h.get(name)) {
+      auto e = Endpoint::parse(wire::trim(*v));
+      if (e && e->ip == 0) e->ip = c.remote.ip;  // "Listen-IP: 0.0.0.0:port" means "this address"
+      if (e) hosts_.add(*e, now);
+    }
+  }
+  for (const char* name : {"X-Try", "X-Try-Ultrapeers"}) {
+    if (auto v = h.get(name)) hosts_.add_list(*v, now);
+  }
+  stats_[kHostsLearned] += hosts_.size() > before ? hosts_.size() - before : 0;
+  if (hosts_.size() > before) top_up_peers(now);
+}
+
+void GnutellaCore::cache_pong(const gn::Pong& p, std::uint8_t distance, ConnId via, Instant now) {
+  const Endpoint e{p.ip, p.port};
+  if (!HostCache::usable(e) || e == config_.advertised) return;
+  const std::size_t before = hosts_.size();
+  hosts_.add(e, now);
+  if (hosts_.size() > before) ++stats_[kHostsLearned];
+  std::erase_if(pong_cache_, [&](const CachedPong& cp) { return Endpoint{cp.pong.ip, cp.pong.port} == e; });
+  pong_cache_.push_front(CachedPong{p, distance, via, now});
+  while (pong_cache_.size() > config_.pong_cache_size) pong_cache_.pop_back();
+  if (hosts_.size() > before) top_up_peers(now);
+}
+
+bool GnutellaCore::answer_from_cache(Conn& c, const gn::Header& ping, Instant now) {
+  // Ping/Pong scheme (pong caching): answer from what we know instead of
+  // flooding the Ping, when what we know is fresh.
+  std::size_t sent = 0;
+  for (const auto& cp : pong_cache_) {
+    if (sent >= config_.pongs_per_ping) break;
+    if (now - cp.at > config_.pong_cache_ttl || cp.via == c.id) continue;
+    if (cp.distance + 1 > ping.ttl + ping.hops) continue;  // farther than the Ping would have gone
+    wire::Bytes payload;
+    gn::encode_pong(payload, cp.pong);
+    gn::Header out{ping.id, static_cast<std::uint8_t>(gn::Type::Pong),
+                   static_cast<std::uint8_t>(std::min<int>(ping.hops + 1, config_.max_ttl)), cp.distance, 0};
+    send(c, encode_shared(out, payload));
+    ++sent;
+  }
+  stats_[kPongsFromCache] += sent;
+  return sent > 0;
+}
+
+void GnutellaCore::ping_one(Conn& c, Instant now) {
+  gn::Guid id = new_guid();
+  routes_.insert({id, kRoutePing}, kSelf, now);
+  send(c, encode_shared(gn::Header{id, static_cast<std::uint8_t>(gn::Type::Ping), config_.max_ttl, 0, 0}, {}));
+}
+
+void GnutellaCore::top_up_peers(Instant now) {
+  if (config_.min_peers == 0) return;
+  std::size_t active = 0;
+  std::vector<Endpoint> skip{config_.advertised};
+  for (const auto& w : wanted_) {
+    skip.push_back(w.ep);
+    active += w.conn.has_value();
+  }
+  for (const auto& [id, c] : conns_) {
+    skip.push_back(c.remote);
+    active += c.dir == Direction::Inbound && c.phase == Phase::Established;
+  }
+  if (active >= config_.min_peers) return;
+  for (const auto& e : hosts_.recent(config_.min_peers - active, skip)) {
+    wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0});
+    ++stats_[kCacheConnects];
+  }
+}
+
 void GnutellaCore::note_headers(Conn& c, const wire::Headers& h) {
   auto has_token = [&](std::string_view name, std::string_view token) {
     auto v = h.get(name);
@@ -126,7 +203,7 @@ void GnutellaCore::add_peer(Endpoint peer, Instant now) {
   for (const auto& w : wanted_) {
     if (w.ep == peer) return;
   }
-  wanted_.push_back(Wanted{peer, false, config_.reconnect_min, now, std::nullopt});
+  wanted_.push_back(Wanted{peer, false, config_.reconnect_min, now, std::nullopt, false, 0});
 }
 
 void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Instant now) {
@@ -175,6 +252,7 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
     }
     const gn::Handshake& hs = *r;
     c.hs_buf.erase(c.hs_buf.begin(), c.hs_buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
+    learn_hosts(c, hs.headers, now);
     switch (c.phase) {
       case Phase::AwaitConnect: {
         if (hs.kind != gn::Handshake::Kind::Connect) {
@@ -193,8 +271,11 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           return;
         }
         if (full) {
+          // Host exchange on refusal (0.6 draft §2.3): where else to try.
           wire::Headers h;
           h.add("User-Agent", config_.user_agent);
+          auto others = hosts_.recent(10, {c.remote});
+          if (!others.empty()) h.add("X-Try-Ultrapeers", HostCache::format_list(others));
           send_text(c, gn::encode_response06(503, "Too many connections", h));
           close(c, CloseReason::Full, kCloseFull);
           return;
@@ -262,6 +343,9 @@ void GnutellaCore::establish(Conn& c, bool v04, std::string user_agent, Instant 
   live_.push_back(&c);
   if (c.wanted >= 0) wanted_[static_cast<std::size_t>(c.wanted)].backoff = config_.reconnect_min;
   events_.push_back(event::PeerUp{c.id, c.remote, c.dir, v04 ? 4 : 6, c.user_agent});
+  if (c.dir == Direction::Outbound) hosts_.add(c.remote, now);
+  // Learn the neighbourhood: the peer answers with its Pong and its cache.
+  ping_one(c, now);
   // Descriptors sent right behind the handshake are already buffered.
   if (!c.hs_buf.empty()) {
     wire::Bytes rest = std::move(c.hs_buf);
@@ -377,6 +461,10 @@ void GnutellaCore::on_ping(Conn& c, const gn::Header& h, wire::ByteView payload,
                  static_cast<std::uint8_t>(std::min<int>(h.hops + 1, config_.max_ttl)), 0, 0};
   send(c, encode_shared(out, pong_payload));
   ++stats_[kPongsSent];
+  if (h.ttl > 1 && answer_from_cache(c, h, now)) {
+    ++stats_[kPingsNotFlooded];
+    return;
+  }
   if (h.ttl > 1) {
     gn::Header fwd = h;
     fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
@@ -396,6 +484,9 @@ void GnutellaCore::on_pong(Conn& c, const gn::Header& h, wire::ByteView payload,
   if (!to) {
     ++stats_[kDropPongUnroutable];
     return;
+  }
+  if (auto pong = gn::decode_pong(payload)) {
+    cache_pong(*pong, static_cast<std::uint8_t>(std::min<int>(h.hops + 1, 255)), c.id, now);
   }
   if (*to == kSelf) return;  // a Pong for our own Ping
   route_reply(c, *to, h, payload, kDropPongUnroutable);
@@ -726,9 +817,17 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
       if (wanted_[i].conn == id) wanted = static_cast<int>(i);
     }
   }
+  top_up_peers(now);
   if (wanted < 0) return;
   auto& w = wanted_[static_cast<std::size_t>(wanted)];
   w.conn.reset();
+  if (w.from_cache && !was_up && ++w.failures >= 2) {
+    // A cached host that does not answer: forget it. Entries are never
+    // erased from wanted_ (indices are kept in connections); park it.
+    hosts_.remove(w.ep);
+    w.next_attempt = Instant{Duration(INT64_MAX / 2)};
+    return;
+  }
   if (fallback) {
     w.try04 = !w.try04;
     if (w.try04) ++stats_[kConnectFallback04];
@@ -746,6 +845,11 @@ void GnutellaCore::handle_timeout(Instant now) {
       close(c, CloseReason::HandshakeTimeout, kCloseHandshakeTimeout);
     }
   }
+  if (established_ > 0 && now >= next_ping_) {
+    if (next_ping_.since_epoch.count() != 0) ping(config_.max_ttl, now);
+    next_ping_ = now + config_.ping_interval;
+  }
+  top_up_peers(now);
   for (auto& w : wanted_) {
     if (w.conn || w.next_attempt > now) continue;
     if (conns_.size() >= config_.max_connections) {
@@ -776,6 +880,7 @@ std::optional<Instant> GnutellaCore::poll_timeout() const {
   for (const auto& w : wanted_) {
     if (!w.conn) consider(w.next_attempt);
   }
+  if (established_ > 0) consider(next_ping_);
   return t;
 }
 

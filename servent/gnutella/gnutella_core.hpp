@@ -24,6 +24,7 @@
 
 #include "servent/core/expiring_map.hpp"
 #include "servent/core/types.hpp"
+#include "servent/gnutella/host_cache.hpp"
 #include "share/library.hpp"
 #include "wire/gnutella/descriptors.hpp"
 #include "wire/gnutella/framer.hpp"
@@ -55,6 +56,11 @@ struct GnutellaConfig {
   bool compress = true;                     // offer/accept deflate link compression
   std::size_t max_hits_per_search = 1000;   // results kept for one of our queries
   double max_inflate_ratio = 250;           // a deflated link expanding more is a bomb
+  std::size_t min_peers = 0;                // connect to cached hosts while below this
+  Duration ping_interval = 60s;             // refresh of the pong cache
+  std::size_t pong_cache_size = 64;
+  Duration pong_cache_ttl = 90s;
+  std::size_t pongs_per_ping = 10;          // cached pongs sent in answer to one Ping
 };
 
 namespace event {
@@ -112,6 +118,10 @@ class GnutellaCore {
     kCloseDeflateBomb,
     kLinksCompressedIn,
     kLinksCompressedOut,
+    kPongsFromCache,
+    kPingsNotFlooded,
+    kHostsLearned,
+    kCacheConnects,
     kDropDuplicate,
     kDropTtlZero,
     kDropHopsExceeded,
@@ -169,6 +179,7 @@ class GnutellaCore {
   std::optional<Event> poll_event();
 
   const gn::ServentId& servent_id() const { return servent_id_; }
+  HostCache& host_cache() { return hosts_; }
   std::size_t established() const { return established_; }
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
@@ -212,6 +223,14 @@ class GnutellaCore {
     Duration backoff;
     Instant next_attempt;
     std::optional<ConnId> conn;
+    bool from_cache = false;  // found in the host cache, not asked for
+    int failures = 0;
+  };
+  struct CachedPong {
+    gn::Pong pong;
+    std::uint8_t distance;  // hops from us to the pong's servent
+    ConnId via;
+    Instant at;
   };
   // Reverse-path key: the DescriptorID and which request kind it routes.
   struct RouteKey {
@@ -249,6 +268,11 @@ class GnutellaCore {
   void feed_established(Conn& c, wire::ByteView bytes, Instant now);
   bool ggep_ok(wire::ByteView block);
   void note_headers(Conn& c, const wire::Headers& h);
+  void learn_hosts(const Conn& c, const wire::Headers& h, Instant now);
+  void cache_pong(const gn::Pong& p, std::uint8_t distance, ConnId via, Instant now);
+  bool answer_from_cache(Conn& c, const gn::Header& ping, Instant now);
+  void ping_one(Conn& c, Instant now);
+  void top_up_peers(Instant now);
   wire::Headers our_headers(const Conn& c) const;
   gn::Guid new_guid();
   Conn* find(ConnId id);
@@ -265,6 +289,9 @@ class GnutellaCore {
   ExpiringMap<RouteKey, ConnId, RouteKeyHash> routes_;
   ExpiringMap<gn::ServentId, ConnId, gn::Id16Hash> push_routes_;
   ExpiringMap<gn::Guid, std::size_t, gn::Id16Hash> own_hits_;  // results seen per own query
+  HostCache hosts_;
+  std::deque<CachedPong> pong_cache_;
+  Instant next_ping_{Duration(0)};
   std::deque<Action> actions_;
   std::deque<Event> events_;
   std::array<std::uint64_t, kStatCount> stats_{};

@@ -56,7 +56,8 @@ TEST_CASE("chain_of_four_servents_search_and_download_with_curl") {
   const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+), sharing (\d+) files?)");
   for (int i = 0; i < 4; ++i) {
     fs::create_directories(root / ("share" + std::to_string(i)));
-    std::vector<std::string> argv = {SERVENT_BIN, "run", "--listen", "127.0.0.1:0",
+    // --min-peers 0: the chain must stay a chain (no dialling learned hosts).
+    std::vector<std::string> argv = {SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--min-peers", "0",
                                      "--share", (root / ("share" + std::to_string(i))).string(),
                                      "--state-dir", (root / ("state" + std::to_string(i))).string()};
     if (i > 0) {
@@ -162,4 +163,38 @@ TEST_CASE("cli_rejects_bad_flags_with_one_line_and_exit_2") {
   CHECK(help.out.find("usage: servent run") != std::string::npos);
   auto shelp = sv::test::run({SERVENT_BIN, "search", "--help"}, 10s);
   CHECK(shelp.out.find("--json") != std::string::npos);
+}
+
+TEST_CASE("servent_below_min_peers_dials_hosts_learned_from_pongs_and_saves_them") {
+  char tmpl[] = "/tmp/servent-hosts-XXXXXX";
+  const fs::path root = mkdtemp(tmpl);
+  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  auto start = [&](const std::string& name, const std::vector<std::string>& extra) {
+    fs::create_directories(root / name);
+    std::vector<std::string> argv = {SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--share", (root / name).string(),
+                                     "--state-dir", (root / ("state-" + name)).string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<Process>(argv, (root / ("err-" + name)).string());
+  };
+  auto a = start("a", {"--min-peers", "0"});
+  auto ma = a->wait_for(listening, 10s);
+  REQUIRE(ma);
+  const std::string pa = (*ma)[1];
+  auto b = start("b", {"--min-peers", "0", "--connect", "127.0.0.1:" + pa});
+  auto mb = b->wait_for(listening, 10s);
+  REQUIRE(mb);
+  const std::string pb = (*mb)[1];
+  REQUIRE(b->wait_for(std::regex("^peer up 127\\.0\\.0\\.1:" + pa + " out"), 10s));
+  // c only knows b; b's Pong cache tells it about a, and c wants two peers.
+  auto c = start("c", {"--min-peers", "2", "--connect", "127.0.0.1:" + pb});
+  REQUIRE(c->wait_for(std::regex("^peer up 127\\.0\\.0\\.1:" + pa + " out"), 10s));
+  CHECK(c->terminate() == 0);
+  std::ifstream hosts(root / "state-c" / "hosts");
+  std::stringstream ss;
+  ss << hosts.rdbuf();
+  CHECK(ss.str().find("127.0.0.1:" + pa) != std::string::npos);
+  CHECK(ss.str().find("127.0.0.1:" + pb) != std::string::npos);
+  CHECK(b->terminate() == 0);
+  CHECK(a->terminate() == 0);
+  fs::remove_all(root);
 }

@@ -168,7 +168,7 @@ TEST_CASE("accepts_04_handshake") {
   ConnId c{1};
   h.core.handle_connected(c, Endpoint{0x7f000002, 5000}, Direction::Inbound, h.now);
   h.feed(c, gn::kConnect04);
-  CHECK(h.take_text(c) == gn::kOk04);
+  CHECK(h.take_text(c).starts_with(gn::kOk04));  // then our Ping to learn the neighbourhood
   CHECK(h.core.established() == 1);
   CHECK(h.core.stat(GnutellaCore::kHandshakes04) == 1);
 }
@@ -582,12 +582,14 @@ TEST_CASE("answers_a_deflated_ping_as_the_accepting_side") {
   h.feed(c, test::vec02::kProbeFinalDeflate);
   h.feed(c, test::vec02::kProbeDeflatedPing);
   CHECK(h.core.stat(GnutellaCore::kPingsIn) == 1);
-  // Our Pong goes back deflated.
+  // Our Ping (sent on connecting) and our Pong go back deflated.
   auto plain = inflate_all(h.out.sent[c.value]);
-  auto hdr = gn::decode_header(wire::as_bytes(plain));
-  REQUIRE(hdr.ok());
-  CHECK(hdr->type == 0x01);
-  CHECK(plain.size() == gn::kHeaderSize + hdr->payload_length);
+  gn::Framer f;
+  f.feed(wire::as_bytes(plain));
+  std::vector<std::uint8_t> types;
+  while (auto fr = f.next()) types.push_back(fr->header.type);
+  CHECK(types == std::vector<std::uint8_t>{0x00, 0x01});
+  CHECK(f.buffered() == 0);
 }
 
 TEST_CASE("deflate_bomb_and_corrupt_streams_close_the_link") {
@@ -700,4 +702,106 @@ TEST_CASE("ten_thousand_hits_for_one_query_are_capped_and_counted") {
   }
   CHECK(events == 500);
   CHECK(h.core.stat(GnutellaCore::kDropHitsOverCap) == 10'000 - 500);
+}
+
+// ---- host discovery: host cache, pong caching, X-Try ----
+
+TEST_CASE("host_cache_keeps_usable_hosts_newest_first_and_round_trips") {
+  HostCache hc(3);
+  hc.add(Endpoint{0x0a000001, 6346}, Instant{Duration(1)});
+  hc.add(Endpoint{0x0a000002, 6346}, Instant{Duration(3)});
+  hc.add(Endpoint{0x0a000003, 6346}, Instant{Duration(2)});
+  hc.add(Endpoint{0, 6346}, Instant{Duration(9)});           // 0.0.0.0/8
+  hc.add(Endpoint{0xE0000001, 6346}, Instant{Duration(9)});  // multicast
+  hc.add(Endpoint{0x0a000004, 0}, Instant{Duration(9)});     // no port
+  CHECK(hc.size() == 3);
+  hc.add(Endpoint{0x0a000005, 1}, Instant{Duration(4)});     // pushes out the oldest
+  CHECK_FALSE(hc.contains(Endpoint{0x0a000001, 6346}));
+  CHECK(hc.recent(2) == std::vector<Endpoint>{{0x0a000005, 1}, {0x0a000002, 6346}});
+  HostCache back;
+  back.load(hc.to_text() + "garbage line\n");
+  CHECK(back.recent(10) == hc.recent(10));
+  back.add_list("1.2.3.4:5, 6.7.8.9:10,bad", Instant{Duration(100)});
+  CHECK(back.contains(Endpoint{0x01020304, 5}));
+  CHECK(back.contains(Endpoint{0x0607080a - 1, 10}));
+}
+
+TEST_CASE("pings_are_answered_from_the_pong_cache_instead_of_flooded") {
+  Harness h;
+  auto a = h.peer(), b = h.peer(), c = h.peer();
+  // The Ping we sent b when it connected comes back answered with a Pong
+  // from a servent two hops away.
+  ConnId bc = b;
+  (void)bc;
+  // Find the GUID of our Ping to b: re-ping b explicitly via a fresh peer pass.
+  h.core.ping(3, h.now);
+  h.drain();
+  auto to_b = h.take_descriptors(b);
+  REQUIRE(!to_b.empty());
+  const gn::Guid our_ping = to_b.back().first.id;
+  h.take_descriptors(a);
+  h.take_descriptors(c);
+  gn::Pong far{6346, 0x0a0000aa, 10, 1000, {}};
+  wire::Bytes pp;
+  gn::encode_pong(pp, far);
+  h.feed(b, gn::encode_descriptor(gn::Header{our_ping, 0x01, 3, 1, 0}, pp));
+  CHECK(h.core.host_cache().contains(Endpoint{0x0a0000aa, 6346}));
+  // a pings with TTL 3: it gets our Pong and the cached one; nobody else sees the Ping.
+  h.feed(a, descriptor(gn::Type::Ping, 3, 0, {}, 0x31));
+  auto d = h.take_descriptors(a);
+  REQUIRE(d.size() == 2);
+  CHECK(gn::decode_pong(d[1].second)->ip == 0x0a0000aa);
+  CHECK(d[1].first.hops == 2);
+  CHECK(h.take_descriptors(b).empty());
+  CHECK(h.take_descriptors(c).empty());
+  CHECK(h.core.stat(GnutellaCore::kPingsNotFlooded) == 1);
+  // b itself gets no echo of its own pong; with nothing else cached the Ping floods.
+  h.feed(b, descriptor(gn::Type::Ping, 3, 0, {}, 0x32));
+  CHECK(h.take_descriptors(b).size() == 1);
+  CHECK(h.take_descriptors(a).size() == 1);
+}
+
+TEST_CASE("refusal_offers_x_try_and_learned_hosts_are_dialled") {
+  GnutellaConfig cfg;
+  cfg.max_connections = 1;
+  cfg.min_peers = 2;
+  Harness h(cfg);
+  // A peer tells us where it listens.
+  ConnId a{1};
+  h.core.handle_connected(a, Endpoint{0x0a000001, 5000}, Direction::Inbound, h.now);
+  h.feed(a, "GNUTELLA CONNECT/0.6\r\nListen-IP: 10.0.0.1:6346\r\nX-Try-Ultrapeers: 10.0.0.7:6346\r\n\r\n");
+  h.feed(a, "GNUTELLA/0.6 200 OK\r\n\r\n");
+  CHECK(h.core.host_cache().contains(Endpoint{0x0a000001, 6346}));
+  CHECK(h.core.host_cache().contains(Endpoint{0x0a000007, 6346}));
+  // Full: the next one is refused with somewhere else to try.
+  ConnId b{2};
+  h.core.handle_connected(b, Endpoint{0x0a000009, 5001}, Direction::Inbound, h.now);
+  h.feed(b, "GNUTELLA CONNECT/0.6\r\n\r\n");
+  auto r = gn::decode_handshake(wire::as_bytes(h.take_text(b)));
+  REQUIRE(r.ok());
+  CHECK(r->status == 503);
+  CHECK(r->headers.get("X-Try-Ultrapeers")->find("10.0.0.7:6346") != std::string::npos);
+  // Both leave; below min_peers the servent dials the hosts it learned.
+  h.core.handle_closed(b, CloseReason::Normal, h.now);
+  h.core.handle_closed(a, CloseReason::PeerClosed, h.now);
+  h.core.handle_timeout(h.now);
+  h.drain();
+  auto dialled = [&](Endpoint e) {
+    std::vector<ConnId> ids;
+    for (const auto& c : h.out.connects) {
+      if (c.to == e) ids.push_back(c.conn);
+    }
+    return ids;
+  };
+  REQUIRE(dialled(Endpoint{0x0a000007, 6346}).size() == 1);
+  CHECK(dialled(Endpoint{0x0a000001, 6346}).size() == 1);
+  CHECK(h.core.stat(GnutellaCore::kCacheConnects) == 2);
+  // 10.0.0.7 never answers: after two tries it is forgotten.
+  h.core.handle_closed(dialled(Endpoint{0x0a000007, 6346})[0], CloseReason::ConnectFailed, h.now);
+  h.now = h.now + 10s;
+  h.core.handle_timeout(h.now);
+  h.drain();
+  REQUIRE(dialled(Endpoint{0x0a000007, 6346}).size() == 2);
+  h.core.handle_closed(dialled(Endpoint{0x0a000007, 6346})[1], CloseReason::ConnectFailed, h.now);
+  CHECK_FALSE(h.core.host_cache().contains(Endpoint{0x0a000007, 6346}));
 }
