@@ -306,7 +306,23 @@ void DownloadCore::request(Download& d, Conn& c, Instant now) {
   h.add("Range", "bytes=" + std::to_string(c.asked.first) + "-" +
                      (c.asked.end == 0 ? std::string() : std::to_string(c.asked.end - 1)));
   h.add("Connection", "Keep-Alive");
-  if (d.file->meta().sha1) h.add("X-Gnutella-Content-URN", share::sha1_urn(*d.file->meta().sha1));
+  if (d.file->meta().sha1) {
+    h.add("X-Gnutella-Content-URN", share::sha1_urn(*d.file->meta().sha1));
+    // The other sources we know for this urn (HUGE §5): the uploader can
+    // hand them to its next downloaders.
+    std::string alts;
+    std::size_t n = 0;
+    for (const auto& other : d.sources) {
+      if (&other == &s || other.src.push || other.state == Source::State::Dropped ||
+          other.state == Source::State::Suspect || n >= 10) {
+        continue;
+      }
+      if (!alts.empty()) alts += ",";
+      alts += other.src.endpoint.to_string();
+      ++n;
+    }
+    if (!alts.empty()) h.add("X-Alt", alts);
+  }
   h.write_to(req);
   c.phase = Conn::Phase::AwaitHead;
   c.parser.next();

@@ -1,5 +1,6 @@
 #include "servent/upload/upload_core.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "http/range.hpp"
@@ -13,7 +14,7 @@ constexpr std::array<std::string_view, UploadCore::kStatCount> kStatNames = {
     "http_400",         "http_404",               "http_416",         "http_request_too_large",
     "http_501",         "http_503_busy",          "http_header_timeouts", "http_idle_timeouts",
     "http_traversal_rejected", "uploads_completed", "uploads_failed", "push_connects", "push_unknown_file",
-    "push_bad_address", "push_duplicate", "push_connect_failed",
+    "push_bad_address", "push_duplicate", "push_connect_failed", "alt_locs_learned",
 };
 }  // namespace
 
@@ -69,6 +70,33 @@ void UploadCore::handle_push(std::uint32_t file_index, Endpoint to, const wire::
   pushes_.emplace(id, PendingPush{wire::gnutella::encode_giv(giv), to, file_index, now});
   ++stats_[kPushConnects];
   actions_.push_back(action::Connect{id, to});
+}
+
+void UploadCore::set_remote(ConnId id, Endpoint remote) {
+  if (auto it = conns_.find(id); it != conns_.end()) it->second.remote = remote;
+}
+
+void UploadCore::learn_alts(const share::Sha1& sha, std::string_view header, std::optional<Endpoint> requester) {
+  constexpr std::size_t kPerUrn = 10, kUrns = 1000;
+  auto it = alt_locs_.find(sha);
+  if (it == alt_locs_.end()) {
+    if (alt_locs_.size() >= kUrns) alt_locs_.erase(alt_locs_.begin());
+    it = alt_locs_.emplace(sha, std::vector<Endpoint>{}).first;
+  }
+  auto& list = it->second;
+  while (!header.empty()) {
+    auto comma = header.find(',');
+    auto item = wire::trim(header.substr(0, comma));
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    std::string hp(item);
+    if (hp.find(':') == std::string::npos) hp += ":6346";
+    auto e = Endpoint::parse(hp);
+    if (!e || e->port == 0 || e->ip == 0 || (requester && *e == *requester)) continue;
+    if (std::find(list.begin(), list.end(), *e) != list.end()) continue;
+    list.insert(list.begin(), *e);
+    if (list.size() > kPerUrn) list.pop_back();
+    ++stats_[kAltLocsLearned];
+  }
 }
 
 void UploadCore::handle_connected(ConnId id, Instant now) {
@@ -201,7 +229,21 @@ void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant n
   }
   wire::Headers h;
   h.add("Server", config_.server);
-  if (file->sha1) h.add("X-Gnutella-Content-URN", share::sha1_urn(*file->sha1));
+  if (file->sha1) {
+    h.add("X-Gnutella-Content-URN", share::sha1_urn(*file->sha1));
+    // Other places with the same file, for multi-source downloaders.
+    if (auto it = alt_locs_.find(*file->sha1); it != alt_locs_.end()) {
+      std::string list;
+      for (const auto& e : it->second) {
+        if (c.remote && e.ip == c.remote->ip) continue;
+        if (!list.empty()) list += ",";
+        list += e.to_string();
+      }
+      if (!list.empty()) h.add("X-Alt", list);
+    }
+    // Learned after answering: the requester knows what it told us.
+    if (auto alt = req.headers.get("X-Alt")) learn_alts(*file->sha1, *alt, c.remote);
+  }
   if (active_ >= config_.slots && !head_only) {
     ++stats_[kStatus503];
     h.add("Retry-After", std::to_string(config_.retry_after_s));

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <memory>
 #include <unordered_map>
 
@@ -52,12 +53,15 @@ class UploadCore {
     kPushBadAddress,
     kPushDuplicate,
     kPushConnectFailed,
+    kAltLocsLearned,
     kStatCount
   };
 
   UploadCore(const share::Library& library, UploadConfig config = {});
 
   void handle_connected(ConnId conn, Instant now);
+  // The peer's address, when the driver knows it (alternate locations skip it).
+  void set_remote(ConnId conn, Endpoint remote);
   // A Push naming our ServentID arrived (0.4 spec §"Firewalled Servents"):
   // connect to `to` and offer the file with a GIV line, then serve the GET
   // that comes back on that connection. Pushes for files we do not share,
@@ -84,6 +88,10 @@ class UploadCore {
     Instant at;
   };
   std::unordered_map<ConnId, PendingPush, ConnIdHash> pushes_;
+  // Alternate locations per urn:sha1 (HUGE §5 X-Alt), learned from the
+  // X-Alt headers downloaders send us; bounded per urn and in urns.
+  std::map<share::Sha1, std::vector<Endpoint>> alt_locs_;
+  void learn_alts(const share::Sha1& sha, std::string_view header, std::optional<Endpoint> requester);
   std::uint64_t next_push_ = 1;
   struct Conn {
     std::unique_ptr<http::RequestParser> parser;
@@ -93,6 +101,7 @@ class UploadCore {
     bool closing = false;
     Instant deadline;
     bool idle = true;  // waiting for a request's first byte
+    std::optional<Endpoint> remote;
   };
   void process(ConnId id, Conn& c, Instant now);
   void respond(ConnId id, Conn& c, const http::Request& req, Instant now);

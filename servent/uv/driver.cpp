@@ -504,6 +504,7 @@ void Driver::sniff(Conn* c) {
     c->sniff.clear();
     c->sniff.shrink_to_fit();
     upload_->handle_connected(c->id, now);
+    upload_->set_remote(c->id, c->remote);
     upload_->handle_bytes(c->id, first, now);
     return;
   }

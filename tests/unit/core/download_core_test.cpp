@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -41,6 +42,7 @@ struct FakeNet {
   std::vector<std::pair<ConnId, bool>> pending_connects;  // conn, ok
   std::vector<std::string> requests;                      // every Range asked, "host range"
   std::vector<std::size_t> head_sizes;                    // size of each response head
+  std::vector<std::string> x_alts;                        // X-Alt of each request
   std::vector<DownloadEvent> events;
   std::map<Endpoint, std::uint64_t> served;
 
@@ -50,6 +52,7 @@ struct FakeNet {
       --b.busy;
       return "HTTP/1.1 503 Busy\r\nRetry-After: 5\r\nContent-Length: 0\r\n\r\n";
     }
+    x_alts.push_back(req.headers.get("X-Alt").value_or(""));
     auto rr = http::parse_range(req.headers.get("Range").value_or(""), content.size());
     REQUIRE(rr.kind == http::RangeRequest::Kind::Satisfiable);
     requests.push_back(ep.to_string() + " " + std::to_string(rr.range.first) + "-" + std::to_string(rr.range.last));
@@ -486,4 +489,21 @@ TEST_CASE("download_from_a_firewalled_source_asks_for_a_push_and_uses_the_giv_co
   REQUIRE(net.done_event());
   CHECK(slurp(net.done_event()->path) == net.content);
   CHECK(core.stat(DownloadCore::kGivMatched) == 1);
+}
+
+TEST_CASE("download_requests_tell_each_source_about_the_others") {
+  Dirs dirs;
+  FakeNet net;
+  net.content = random_content(600'000, 13);
+  DownloadCore core(small_chunks(dirs));
+  Instant now{Duration(1000)};
+  std::string err;
+  core.start(spec_for(net, dirs, 3), now, err);
+  net.run(core, now);
+  REQUIRE(net.done_event());
+  REQUIRE_FALSE(net.x_alts.empty());
+  for (const auto& alt : net.x_alts) {
+    // Two other sources each time, never the one asked.
+    CHECK(std::count(alt.begin(), alt.end(), ',') == 1);
+  }
 }

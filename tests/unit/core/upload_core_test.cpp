@@ -232,3 +232,19 @@ TEST_CASE("push_for_a_file_we_do_not_share_or_a_bad_address_is_dropped") {
   CHECK(f.core->stat(UploadCore::kPushUnknownFile) == 1);
   CHECK(f.core->stat(UploadCore::kPushBadAddress) == 3);
 }
+
+TEST_CASE("x_alt_locations_from_one_downloader_are_offered_to_the_next") {
+  Fixture f;
+  f.lib.hash_all_now();
+  ConnId first{1}, second{2};
+  f.core->handle_connected(first, f.now);
+  f.core->set_remote(first, Endpoint{0x0a000001, 40000});
+  f.request(first, "HEAD /get/1/hello%20gnutella.txt HTTP/1.1\r\nX-Alt: 10.0.0.2:6346, 10.0.0.3, bogus, 0.0.0.0:1\r\n\r\n");
+  CHECK(f.text.find("X-Alt") == std::string::npos);  // nothing known before
+  CHECK(f.core->stat(UploadCore::kAltLocsLearned) == 2);
+  f.core->handle_connected(second, f.now);
+  f.core->set_remote(second, Endpoint{0x0a000002, 50000});
+  f.request(second, "HEAD /get/1/hello%20gnutella.txt HTTP/1.1\r\n\r\n");
+  // The second downloader is 10.0.0.2 itself: it is not told about itself.
+  CHECK(f.text.find("X-Alt: 10.0.0.3:6346\r\n") != std::string::npos);
+}
