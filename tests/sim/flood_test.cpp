@@ -118,7 +118,9 @@ void check_flood(World& w, std::size_t asker, std::uint8_t ttl, bool exact_reach
     if (s.to != asker && !parent.count(s.to)) parent[s.to] = s.from;
   }
   // Each node forwards at most once: all its sends happen in one step.
-  for (const auto& [node, times] : send_times) CHECK_MESSAGE(times.size() == 1, "node ", node, " forwarded twice");
+  for (const auto& entry : send_times) {
+    CHECK_MESSAGE(entry.second.size() == 1, "node ", entry.first, " forwarded twice");
+  }
 
   std::set<std::size_t> reached, within;
   for (const auto& [node, _] : parent) reached.insert(node);
