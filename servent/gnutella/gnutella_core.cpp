@@ -124,6 +124,15 @@ void GnutellaCore::learn_hosts(const Conn& c, const wire::Headers& h, Instant no
   for (const char* name : {"X-Try", "X-Try-Ultrapeers"}) {
     if (auto v = h.get(name)) hosts_.add_list(*v, now);
   }
+  // Remote-IP: how the peer sees us. Behind NAT this is the only way to
+  // learn the address to put in Pongs and QueryHits.
+  if (config_.advertised.ip == 0) {
+    if (auto v = h.get("Remote-IP")) {
+      if (auto ip = gn::ipv4_from_string(wire::trim(*v)); ip && HostCache::usable(Endpoint{*ip, 1})) {
+        config_.advertised.ip = *ip;
+      }
+    }
+  }
   stats_[kHostsLearned] += hosts_.size() > before ? hosts_.size() - before : 0;
   if (hosts_.size() > before) top_up_peers(now);
 }

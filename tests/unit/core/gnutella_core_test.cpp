@@ -805,3 +805,13 @@ TEST_CASE("refusal_offers_x_try_and_learned_hosts_are_dialled") {
   h.core.handle_closed(dialled(Endpoint{0x0a000007, 6346})[1], CloseReason::ConnectFailed, h.now);
   CHECK_FALSE(h.core.host_cache().contains(Endpoint{0x0a000007, 6346}));
 }
+
+TEST_CASE("remote_ip_tells_a_servent_without_an_address_what_to_advertise") {
+  share::Library lib;
+  GnutellaCore core(lib, GnutellaConfig{}, 1);
+  Instant now{Duration(5)};
+  ConnId c{1};
+  core.handle_connected(c, Endpoint{0x0a000001, 1}, Direction::Inbound, now);
+  core.handle_bytes(c, wire::as_bytes("GNUTELLA CONNECT/0.6\r\nRemote-IP: 192.0.2.44\r\n\r\n"), now);
+  CHECK(core.config().advertised.ip == 0xC000022C);
+}
