@@ -24,6 +24,6 @@ install_packages() {
 }
 
 # What building servent needs (see README.md).
-BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libfmt-dev zlib1g-dev)
+BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libfmt-dev zlib1g-dev libpcap-dev)
 # What the tests need on top: the test framework and the real clients they drive.
 TEST_PACKAGES=(doctest-dev curl)

@@ -12,6 +12,7 @@
 #include "http/text.hpp"
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
+#include "servent/pcap/pcap_tool.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
 
@@ -31,6 +32,7 @@ commands:
   run      share folders and take part in the network (the main job)
   search   send a query through a peer and print the hits as they arrive
   get      download a file: a URL, a magnet link or a hit printed by search
+  pcap     decode a capture, or check it for spec violations
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -345,5 +347,6 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(rest);
   if (cmd == "search") return cmd_search(rest);
   if (cmd == "get") return cmd_get(rest);
+  if (cmd == "pcap") return sv::pcap::cmd_pcap(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }

@@ -1,0 +1,718 @@
+#include "servent/pcap/decoder.hpp"
+
+#include <cstdio>
+#include <deque>
+#include <set>
+
+#include "http/request_parser.hpp"
+#include "http/response_parser.hpp"
+#include "servent/pcap/reassembly.hpp"
+#include "wire/common/zlib_stream.hpp"
+#include "wire/gnutella/framer.hpp"
+#include "wire/gnutella/ggep.hpp"
+#include "wire/gnutella/giv.hpp"
+#include "wire/gnutella/handshake.hpp"
+#include "wire/gnutella/huge.hpp"
+
+namespace sv::pcap {
+
+namespace gn = wire::gnutella;
+
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c >= 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string printable(std::string_view s, std::size_t max) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (out.size() >= max) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
+std::string hex16(std::uint16_t v) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%04x", v);
+  return buf;
+}
+
+std::string headers_json(const wire::Headers& h) {
+  std::string out = "[";
+  for (const auto& [k, v] : h.all()) {
+    if (out.size() > 1) out += ",";
+    out += "[" + json_quote(k) + "," + json_quote(v) + "]";
+  }
+  return out + "]";
+}
+
+std::string ggep_ids(wire::ByteView block, std::vector<std::pair<std::string, std::string>>* violations,
+                     std::string_view where = "", bool trailing_ok = false) {
+  if (block.empty()) return "";
+  auto g = gn::decode_ggep(block, 1 << 20);
+  if (!g || (g->consumed != block.size() && !trailing_ok)) {
+    if (violations) {
+      violations->push_back({"bad-ggep", "GGEP block" + std::string(where) + " does not decode (" +
+                                             (g ? "trailing bytes" : std::string(wire::to_string(g.error()))) + "): " +
+                                             wire::to_hex(block.first(std::min<std::size_t>(block.size(), 24)))});
+    }
+    return "!";
+  }
+  std::string ids;
+  for (const auto& e : g->extensions) ids += (ids.empty() ? "" : ",") + e.id;
+  return ids;
+}
+
+}  // namespace
+
+struct Decoder::Dir {
+  Decoder* dec = nullptr;
+  Conn* conn = nullptr;
+  std::string src, dst;
+  enum class Mode { Unknown, Handshake, Gnutella, HttpRequests, HttpResponses, Giv, Dead };
+  Mode mode = Mode::Unknown;
+  bool is_connect_side = false;  // sent the CONNECT
+  bool expect_final = false;     // 0.6 initiator: the final 200 block is still to come
+  bool deflate_after = false;
+  wire::Bytes buf;               // plain bytes not yet decoded
+  std::unique_ptr<wire::Inflater> inflater;
+  gn::Framer framer{gn::kDefaultMaxPayload};
+  http::RequestParser req{16 * 1024};
+  http::ResponseParser resp{16 * 1024};
+  std::uint64_t body_left = 0, body_total = 0, body_seen = 0;
+  bool in_body = false, body_until_close = false;
+  std::uint64_t frame = 0;       // frame of the bytes being decoded
+  bool fin = false;
+  bool started_data = false;  // a byte after the handshake was seen
+  bool g2 = false;            // the handshake said Content-Type: application/x-gnutella2
+  std::uint64_t g2_bytes = 0;
+  std::unique_ptr<StreamReassembler> reasm;
+
+  Message base(std::string proto, std::string kind) const;
+  void emit(Message&& m);
+  void bytes(wire::ByteView data, std::uint64_t fr);
+  void plain(wire::ByteView data);
+  void decode();
+  void descriptor(const gn::Header& h, wire::ByteView payload);
+  void gap(std::uint64_t missing, std::uint64_t fr);
+  void end(std::uint64_t fr);
+  void body_done(bool complete);
+};
+
+struct Decoder::Conn {
+  std::int64_t stream = 0;
+  Dir a, b;  // a: the first sender seen (the SYN's sender when there is one)
+  std::deque<std::string> methods;  // requests awaiting a response (HEAD has no body)
+};
+
+Message Decoder::Dir::base(std::string proto, std::string kind) const {
+  Message m;
+  m.frame = frame;
+  m.time = dec->now_;
+  m.stream = conn->stream;
+  m.src = src;
+  m.dst = dst;
+  m.proto = std::move(proto);
+  m.kind = std::move(kind);
+  m.deflated = inflater != nullptr;
+  return m;
+}
+
+void Decoder::Dir::emit(Message&& m) {
+  ++dec->stats_.messages;
+  dec->out_(std::move(m));
+}
+
+void Decoder::Dir::bytes(wire::ByteView data, std::uint64_t fr) {
+  frame = fr;
+  if (mode == Mode::Dead) return;
+  if (mode == Mode::Gnutella && !started_data && data.size() >= 3 && data[0] == 0x16 && data[1] == 0x03) {
+    // A TLS record right after the handshake: gtk-gnutella's TLS upgrade
+    // (X-Features: tls). What follows is encrypted.
+    Message m = base("gnutella", "tls");
+    m.info = "TLS handshake record: the rest of this direction is encrypted";
+    emit(std::move(m));
+    mode = Mode::Dead;
+    return;
+  }
+  if (mode == Mode::Gnutella && g2) {
+    g2_bytes += data.size();
+    return;
+  }
+  if (mode == Mode::Gnutella) started_data = true;
+  if (mode == Mode::Gnutella && inflater) {
+    auto r = inflater->read(data, [&](wire::ByteView piece) {
+      plain(piece);
+      return mode != Mode::Dead;
+    });
+    if (!r && mode != Mode::Dead) {
+      Message m = base("gnutella", "error");
+      m.info = "deflate stream corrupt; rest of stream not decoded";
+      m.violations.push_back({"bad-deflate", "the deflated link does not inflate"});
+      emit(std::move(m));
+      mode = Mode::Dead;
+    }
+    return;
+  }
+  plain(data);
+}
+
+void Decoder::Dir::plain(wire::ByteView data) {
+  if (mode == Mode::Gnutella) {
+    framer.feed(data);
+  } else {
+    buf.insert(buf.end(), data.begin(), data.end());
+  }
+  decode();
+}
+
+void Decoder::Dir::decode() {
+  for (;;) {
+    switch (mode) {
+      case Mode::Dead: return;
+      case Mode::Unknown: {
+        std::string_view s = wire::as_chars(buf);
+        auto starts = [&](std::string_view p) { return s.substr(0, p.size()) == p.substr(0, std::min(p.size(), s.size())); };
+        if (s.size() < 5 && (starts("GNUTELLA") || starts("GET ") || starts("HEAD ") || starts("HTTP/") || starts("GIV "))) {
+          return;  // too little to tell
+        }
+        if (s.starts_with("GNUTELLA")) {
+          mode = Mode::Handshake;
+        } else if (s.starts_with("GET ") || s.starts_with("HEAD ") || s.starts_with("POST ")) {
+          mode = Mode::HttpRequests;
+        } else if (s.starts_with("HTTP/")) {
+          mode = Mode::HttpResponses;
+        } else if (s.starts_with("GIV ")) {
+          mode = Mode::Giv;
+        } else if (buf.size() >= gn::kHeaderSize && gn::decode_header(buf)->payload_length <= gn::kDefaultMaxPayload) {
+          // Mid-connection capture: descriptors without a handshake.
+          mode = Mode::Gnutella;
+          wire::Bytes rest = std::move(buf);
+          buf.clear();
+          framer.feed(rest);
+        } else if (buf.size() >= gn::kHeaderSize) {
+          mode = Mode::Dead;  // not something we decode
+          return;
+        } else {
+          return;
+        }
+        continue;
+      }
+      case Mode::Handshake: {
+        auto r = gn::decode_handshake(buf, 64 * 1024);
+        if (r.need_more()) return;
+        if (!r) {
+          Message m = base("gnutella", "handshake");
+          m.info = "malformed handshake: " + printable(wire::as_chars(buf), 60);
+          m.violations.push_back({"bad-handshake", "not a Gnutella handshake block"});
+          emit(std::move(m));
+          mode = Mode::Dead;
+          return;
+        }
+        const gn::Handshake& hs = *r;
+        std::string first = printable(wire::as_chars(wire::ByteView(buf).first(std::min<std::size_t>(hs.consumed, wire::as_chars(buf).find_first_of("\r\n")))));
+        Message m = base("gnutella", "handshake");
+        m.info = first + (hs.headers.all().empty() ? "" : " (" + num(hs.headers.all().size()) + " headers)");
+        m.fields.push_back({"first_line", json_quote(first)});
+        if (hs.kind == gn::Handshake::Kind::Response) m.fields.push_back({"status", num(static_cast<std::uint64_t>(hs.status))});
+        m.fields.push_back({"version", json_quote(num(static_cast<std::uint64_t>(hs.major)) + "." + num(static_cast<std::uint64_t>(hs.minor)))});
+        m.fields.push_back({"headers", headers_json(hs.headers)});
+        if (hs.bare_lf && !hs.is_04()) m.violations.push_back({"bare-lf", "0.6 handshake line ended by LF without CR"});
+        if (hs.kind == gn::Handshake::Kind::Connect && !hs.is_04() && !hs.headers.has("X-Ultrapeer")) {
+          m.violations.push_back({"no-x-ultrapeer", "0.6 CONNECT without X-Ultrapeer (refused by today's servents)"});
+        }
+        emit(std::move(m));
+        buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
+        const bool deflate = wire::to_lower(hs.headers.get("Content-Encoding").value_or("")).find("deflate") != std::string::npos;
+        bool to_data = false;
+        if (hs.kind == gn::Handshake::Kind::Connect) {
+          is_connect_side = true;
+          if (hs.is_04()) {
+            to_data = true;
+          } else {
+            expect_final = true;
+          }
+        } else if (is_connect_side && expect_final) {
+          expect_final = false;
+          to_data = hs.status == 200;
+        } else {
+          to_data = hs.status == 200;
+        }
+        if (!to_data) {
+          if (!expect_final) mode = Mode::Dead;
+          continue;
+        }
+        mode = Mode::Gnutella;
+        // Gnutella2 shares the handshake but not the framing: count, do not decode.
+        g2 = wire::to_lower(hs.headers.get("Content-Type").value_or("")).find("x-gnutella2") != std::string::npos;
+        if (deflate) inflater = std::make_unique<wire::Inflater>();
+        wire::Bytes rest = std::move(buf);
+        buf.clear();
+        if (!rest.empty()) bytes(rest, frame);
+        return;
+      }
+      case Mode::Gnutella: {
+        auto f = framer.next();
+        if (f.need_more()) return;
+        if (!f) {
+          Message m = base("gnutella", "error");
+          m.info = "descriptor announces a payload above 64 KiB; rest of stream not decoded";
+          m.violations.push_back({"bad-length", "payload length above 64 KiB"});
+          emit(std::move(m));
+          mode = Mode::Dead;
+          return;
+        }
+        descriptor(f->header, f->payload);
+        continue;
+      }
+      case Mode::Giv: {
+        auto g = gn::decode_giv(buf);
+        if (g.need_more()) return;
+        Message m = base("giv", "GIV");
+        if (!g) {
+          m.info = "malformed GIV: " + printable(wire::as_chars(buf), 60);
+          m.violations.push_back({"bad-giv", "not a GIV line"});
+          emit(std::move(m));
+          mode = Mode::Dead;
+          return;
+        }
+        m.info = num(g->file_index) + ":" + g->servent_id.hex() + "/" + printable(g->name);
+        m.fields.push_back({"index", num(g->file_index)});
+        m.fields.push_back({"servent_id", json_quote(g->servent_id.hex())});
+        m.fields.push_back({"name", json_quote(g->name)});
+        emit(std::move(m));
+        buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(g->consumed));
+        mode = Mode::HttpResponses;  // the pushing side then answers GETs
+        continue;
+      }
+      case Mode::HttpRequests: {
+        if (buf.empty()) return;
+        std::size_t used = 0;
+        auto st = req.feed(buf, used);
+        buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
+        if (st == http::RequestParser::State::NeedMore) return;
+        if (st == http::RequestParser::State::Error) {
+          Message m = base("http", "error");
+          m.info = "malformed request (" + req.error_reason() + ")";
+          m.violations.push_back({"bad-http", "malformed HTTP request"});
+          emit(std::move(m));
+          mode = Mode::Dead;
+          return;
+        }
+        const auto& r = req.request();
+        Message m = base("http", "request");
+        m.info = r.method + " " + printable(r.target) + " HTTP/" + num(static_cast<std::uint64_t>(r.version_major)) + "." +
+                 num(static_cast<std::uint64_t>(r.version_minor));
+        if (auto range = r.headers.get("Range")) m.info += " Range: " + printable(*range, 60);
+        m.fields.push_back({"method", json_quote(r.method)});
+        m.fields.push_back({"target", json_quote(r.target)});
+        m.fields.push_back({"headers", headers_json(r.headers)});
+        conn->methods.push_back(r.method);
+        emit(std::move(m));
+        req.next();
+        continue;
+      }
+      case Mode::HttpResponses: {
+        if (in_body) {
+          if (body_until_close) {
+            body_seen += buf.size();
+            buf.clear();
+            return;
+          }
+          const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(body_left, buf.size()));
+          body_left -= n;
+          body_seen += n;
+          buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+          if (body_left > 0) return;
+          body_done(true);
+          continue;
+        }
+        if (buf.empty()) return;
+        std::size_t used = 0;
+        auto st = resp.feed(buf, used);
+        buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
+        if (st == http::ResponseParser::State::NeedMore) return;
+        if (st == http::ResponseParser::State::Error) {
+          Message m = base("http", "error");
+          m.info = "malformed response (" + resp.error() + ")";
+          m.violations.push_back({"bad-http", "malformed HTTP response"});
+          emit(std::move(m));
+          mode = Mode::Dead;
+          return;
+        }
+        const http::Response r = resp.response();  // a copy: next() below resets the parser
+        Message m = base("http", "response");
+        m.info = "HTTP/" + num(static_cast<std::uint64_t>(r.version_major)) + "." +
+                 num(static_cast<std::uint64_t>(r.version_minor)) + " " + num(static_cast<std::uint64_t>(r.status)) + " " +
+                 printable(r.reason, 60);
+        if (auto cr = r.headers.get("Content-Range")) m.info += " Content-Range: " + printable(*cr, 60);
+        if (r.content_length) m.info += " Content-Length: " + num(*r.content_length);
+        m.fields.push_back({"status", num(static_cast<std::uint64_t>(r.status))});
+        m.fields.push_back({"reason", json_quote(r.reason)});
+        m.fields.push_back({"headers", headers_json(r.headers)});
+        std::string method;
+        if (!conn->methods.empty()) {
+          method = conn->methods.front();
+          conn->methods.pop_front();
+        }
+        emit(std::move(m));
+        resp.next();
+        const bool no_body = method == "HEAD" || r.status == 204 || r.status == 304 || r.status / 100 == 1;
+        if (no_body) continue;
+        if (r.content_length) {
+          if (*r.content_length == 0) continue;
+          in_body = true;
+          body_left = body_total = *r.content_length;
+          body_seen = 0;
+        } else if (!r.keep_alive) {
+          in_body = true;
+          body_until_close = true;
+          body_seen = 0;
+        }
+        continue;
+      }
+    }
+  }
+}
+
+void Decoder::Dir::body_done(bool complete) {
+  Message m = base("http", "body");
+  if (body_until_close) {
+    m.info = num(body_seen) + " bytes (to the end of the connection)";
+  } else if (complete) {
+    m.info = num(body_seen) + " bytes";
+  } else {
+    m.info = num(body_seen) + " of " + num(body_total) + " bytes (the capture ends first)";
+  }
+  m.fields.push_back({"bytes", num(body_seen)});
+  m.fields.push_back({"complete", complete ? "true" : "false"});
+  in_body = false;
+  body_until_close = false;
+  emit(std::move(m));
+}
+
+void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
+  Message m = base("gnutella", std::string(gn::type_name(h.type)));
+  m.raw = gn::encode_descriptor(h, payload);
+  std::string info = "ttl=" + num(h.ttl) + " hops=" + num(h.hops) + " len=" + num(h.payload_length);
+  m.fields.push_back({"guid", json_quote(h.id.hex())});
+  m.fields.push_back({"type", num(h.type)});
+  m.fields.push_back({"ttl", num(h.ttl)});
+  m.fields.push_back({"hops", num(h.hops)});
+  m.fields.push_back({"length", num(h.payload_length)});
+  if (h.ttl + h.hops > 7 && h.type != 0x02) {
+    m.violations.push_back({"ttl-hops", "TTL+Hops = " + num(h.ttl + h.hops) + " above 7"});
+  }
+  auto short_payload = [&](std::size_t need) {
+    m.violations.push_back({"short-payload", "payload of " + num(payload.size()) + " bytes, at least " + num(need) + " needed"});
+    info += " (short payload)";
+  };
+  switch (static_cast<gn::Type>(h.type)) {
+    case gn::Type::Ping: {
+      dec->requests_.insert(h.id);
+      auto ids = ggep_ids(payload, &m.violations);
+      if (!ids.empty()) info += " ggep=" + ids;
+      break;
+    }
+    case gn::Type::Pong: {
+      if (!dec->requests_.count(h.id)) {
+        m.violations.push_back({"unmatched-reply", "no Ping with this DescriptorID earlier in the capture"});
+      }
+      auto p = gn::decode_pong(payload);
+      if (!p) {
+        short_payload(14);
+        break;
+      }
+      const std::string at = gn::ipv4_to_string(p->ip) + ":" + num(p->port);
+      info += " " + at + " files=" + num(p->files_shared) + " kb=" + num(p->kb_shared);
+      auto ids = ggep_ids(p->extensions, &m.violations);
+      if (!ids.empty()) info += " ggep=" + ids;
+      m.fields.push_back({"address", json_quote(at)});
+      m.fields.push_back({"files", num(p->files_shared)});
+      m.fields.push_back({"kbytes", num(p->kb_shared)});
+      if (!ids.empty()) m.fields.push_back({"ggep", json_quote(ids)});
+      break;
+    }
+    case gn::Type::Query: {
+      dec->requests_.insert(h.id);
+      auto q = gn::decode_query(payload);
+      if (!q) {
+        short_payload(3);
+        break;
+      }
+      info += " min_speed=" + hex16(q->min_speed) + " " + json_quote(printable(q->criteria, 80));
+      auto ext = gn::decode_extensions(q->extensions);
+      for (const auto& u : ext.urns) info += " " + printable(u);
+      if (ext.ggep) info += " ggep=" + ggep_ids(*ext.ggep, &m.violations);
+      m.fields.push_back({"min_speed", num(q->min_speed)});
+      m.fields.push_back({"criteria", json_quote(q->criteria)});
+      std::string urns = "[";
+      for (const auto& u : ext.urns) urns += (urns.size() > 1 ? "," : "") + json_quote(u);
+      m.fields.push_back({"urns", urns + "]"});
+      break;
+    }
+    case gn::Type::QueryHit: {
+      if (!dec->requests_.count(h.id)) {
+        m.violations.push_back({"unmatched-reply", "no Query with this DescriptorID earlier in the capture"});
+      }
+      auto hit = gn::decode_query_hit(payload);
+      if (!hit) {
+        m.violations.push_back({"bad-queryhit", "results or trailer overrun the payload"});
+        info += " (malformed)";
+        break;
+      }
+      const std::string at = gn::ipv4_to_string(hit->ip) + ":" + num(hit->port);
+      info += " hits=" + num(hit->results.size()) + " " + at + " speed=" + num(hit->speed);
+      if (hit->trailer) {
+        info += " vendor=" + printable(std::string(hit->trailer->vendor.begin(), hit->trailer->vendor.end()));
+        if (!hit->trailer->private_data.empty() && hit->trailer->private_data[0] == gn::kGgepBlockMagic) {
+          // The private area is the vendor's: data may follow the GGEP block.
+          info += " ggep=" + ggep_ids(hit->trailer->private_data, &m.violations, " of the trailer", true);
+        }
+      }
+      info += " servent=" + hit->servent_id.hex();
+      std::string results = "[";
+      for (const auto& r : hit->results) {
+        info += " [" + num(r.index) + " " + json_quote(printable(r.name, 80)) + " " + num(r.size) + "]";
+        auto ext = gn::decode_extensions(r.extensions);
+        std::string urn = ext.urns.empty() ? "" : ext.urns.front();
+        if (ext.ggep) ggep_ids(*ext.ggep, &m.violations, " of result " + num(r.index));
+        if (results.size() > 1) results += ",";
+        results += "{\"index\":" + num(r.index) + ",\"size\":" + num(r.size) + ",\"name\":" + json_quote(r.name) +
+                   (urn.empty() ? "" : ",\"urn\":" + json_quote(urn)) + "}";
+      }
+      m.fields.push_back({"address", json_quote(at)});
+      m.fields.push_back({"speed", num(hit->speed)});
+      m.fields.push_back({"results", results + "]"});
+      if (hit->trailer) {
+        m.fields.push_back({"vendor", json_quote(std::string(hit->trailer->vendor.begin(), hit->trailer->vendor.end()))});
+        m.fields.push_back({"open_data", json_quote(wire::to_hex(hit->trailer->open_data))});
+      }
+      m.fields.push_back({"servent_id", json_quote(hit->servent_id.hex())});
+      break;
+    }
+    case gn::Type::Push: {
+      auto p = gn::decode_push(payload);
+      if (!p) {
+        short_payload(gn::kPushSize);
+        break;
+      }
+      const std::string to = gn::ipv4_to_string(p->ip) + ":" + num(p->port);
+      info += " servent=" + p->servent_id.hex() + " index=" + num(p->file_index) + " to " + to;
+      m.fields.push_back({"servent_id", json_quote(p->servent_id.hex())});
+      m.fields.push_back({"index", num(p->file_index)});
+      m.fields.push_back({"to", json_quote(to)});
+      break;
+    }
+    case gn::Type::Bye: {
+      if (payload.size() >= 2) {
+        auto msg = wire::as_chars(payload.subspan(2));
+        msg = msg.substr(0, msg.find('\0'));
+        info += " code=" + num(wire::get_le16(payload.data())) + " " + json_quote(printable(msg, 80));
+        m.fields.push_back({"code", num(wire::get_le16(payload.data()))});
+        m.fields.push_back({"message", json_quote(msg)});
+      } else {
+        short_payload(2);
+      }
+      break;
+    }
+    case gn::Type::Qrp: {
+      if (payload.empty()) {
+        short_payload(1);
+      } else if (payload[0] == 0 && payload.size() >= 6) {
+        info += " RESET table_length=" + num(wire::get_le32(payload.data() + 1)) + " infinity=" + num(payload[5]);
+      } else if (payload[0] == 1 && payload.size() >= 5) {
+        info += " PATCH seq=" + num(payload[1]) + "/" + num(payload[2]) + " compressor=" + num(payload[3]) +
+                " entry_bits=" + num(payload[4]) + " data=" + num(payload.size() - 5);
+      }
+      break;
+    }
+    case gn::Type::Vendor:
+    case gn::Type::StdVendor: {
+      if (payload.size() >= 8) {
+        info += " " + printable(wire::as_chars(payload.first(4))) + "/" + num(wire::get_le16(payload.data() + 4)) + "v" +
+                num(wire::get_le16(payload.data() + 6));
+      } else {
+        short_payload(8);
+      }
+      break;
+    }
+    default:
+      // Not 0.4/0.6 core messages, but common on the wire.
+      if (h.type == 0xCD) {
+        info = "HSEP " + info;
+      } else if (h.type == 0x44) {
+        info = "Mojito-DHT " + info;
+      } else {
+        info = "type=" + hex16(h.type) + " " + info;
+      }
+      break;
+  }
+  m.info = info;
+  emit(std::move(m));
+}
+
+void Decoder::Dir::gap(std::uint64_t missing, std::uint64_t fr) {
+  frame = fr;
+  ++dec->stats_.gaps;
+  dec->stats_.gap_bytes += missing;
+  // A hole inside an HTTP body costs only those bytes.
+  if (mode == Mode::HttpResponses && in_body && (body_until_close || missing <= body_left)) {
+    if (!body_until_close) body_left -= missing;
+    Message m = base("tcp", "gap");
+    m.info = num(missing) + " bytes missing inside an HTTP body";
+    m.fields.push_back({"missing", num(missing)});
+    emit(std::move(m));
+    if (!body_until_close && body_left == 0) body_done(false);
+    return;
+  }
+  Message m = base("tcp", "gap");
+  m.info = num(missing) + " bytes missing";
+  if (mode != Mode::Dead && mode != Mode::Unknown) m.info += "; rest of stream not decoded";
+  m.fields.push_back({"missing", num(missing)});
+  emit(std::move(m));
+  if (mode != Mode::Unknown) mode = Mode::Dead;
+}
+
+void Decoder::Dir::end(std::uint64_t fr) {
+  if (reasm) reasm->finish(fr);
+  frame = fr;
+  if (g2) {
+    Message m = base("gnutella2", "stream");
+    m.info = std::to_string(g2_bytes) + " bytes of Gnutella2 packets (not decoded)";
+    m.fields.push_back({"bytes", std::to_string(g2_bytes)});
+    emit(std::move(m));
+  }
+  if (mode == Mode::HttpResponses && in_body) body_done(body_until_close);
+}
+
+Decoder::Decoder(std::function<void(Message&&)> out) : out_(std::move(out)) {}
+Decoder::~Decoder() = default;
+
+void Decoder::not_decoded(ParseError e) {
+  ++stats_.packets;
+  if (e == ParseError::Truncated) ++stats_.truncated;
+  else ++stats_.other;
+}
+
+void Decoder::packet(const Packet& p, std::uint64_t frame, double time) {
+  ++stats_.packets;
+  if (first_time_ < 0) first_time_ = time;
+  now_ = time;
+  if (p.fragment) {
+    ++stats_.fragments;
+    return;
+  }
+  const std::string src = p.src.to_string() + ":" + std::to_string(p.sport);
+  const std::string dst = p.dst.to_string() + ":" + std::to_string(p.dport);
+  if (p.proto == 17) {
+    ++stats_.udp;
+    // Gnutella over UDP: exactly one descriptor per datagram.
+    if (p.payload.size() >= gn::kHeaderSize && wire::get_le32(p.payload.data() + 19) == p.payload.size() - gn::kHeaderSize) {
+      Conn udp;
+      udp.stream = -1;
+      Dir& d = udp.a;
+      d.dec = this;
+      d.conn = &udp;
+      d.src = src;
+      d.dst = dst;
+      d.frame = frame;
+      auto h = gn::decode_header(p.payload);
+      d.descriptor(*h, p.payload.subspan(gn::kHeaderSize));
+    }
+    return;
+  }
+  if (p.proto != 6) {
+    ++stats_.other;
+    return;
+  }
+  ++stats_.tcp;
+  auto key = std::make_tuple(p.src, p.sport, p.dst, p.dport);
+  auto rkey = std::make_tuple(p.dst, p.dport, p.src, p.sport);
+  Conn* c = nullptr;
+  Dir* d = nullptr;
+  if (auto it = conns_.find(key); it != conns_.end()) {
+    c = it->second.get();
+    d = &c->a;
+  } else if (auto rit = conns_.find(rkey); rit != conns_.end()) {
+    c = rit->second.get();
+    d = &c->b;
+  } else {
+    // Only a SYN or data starts a connection: a lone ACK, FIN or RST is the
+    // end of something already gone (or never seen).
+    if (!p.syn && p.payload.empty()) return;
+    auto conn = std::make_unique<Conn>();
+    conn->stream = next_stream_++;
+    ++stats_.streams;
+    for (Dir* x : {&conn->a, &conn->b}) {
+      x->dec = this;
+      x->conn = conn.get();
+    }
+    conn->a.src = conn->b.dst = src;
+    conn->a.dst = conn->b.src = dst;
+    for (Dir* x : {&conn->a, &conn->b}) {
+      x->reasm = std::make_unique<StreamReassembler>(
+          [x](wire::ByteView b, std::uint64_t fr) { x->bytes(b, fr); },
+          [x](std::uint64_t missing, std::uint64_t fr) { x->gap(missing, fr); });
+    }
+    c = conn.get();
+    d = &c->a;
+    conns_.emplace(key, std::move(conn));
+  }
+  d->reasm->segment(p.seq, p.syn, p.payload, frame);
+  if (p.fin) d->fin = true;
+  // A connection both sides closed (or one reset) is done: decode its rest
+  // and let it go, so a capture of many connections stays small in memory.
+  if (p.rst || (c->a.fin && c->b.fin)) {
+    auto it = conns_.find(key);
+    if (it == conns_.end()) it = conns_.find(rkey);
+    close(it, frame);
+  }
+}
+
+void Decoder::close(
+    std::map<std::tuple<Address, std::uint16_t, Address, std::uint16_t>, std::unique_ptr<Conn>>::iterator it,
+    std::uint64_t frame) {
+  Conn& c = *it->second;
+  c.a.end(frame);
+  c.b.end(frame);
+  stats_.retransmitted += c.a.reasm->retransmitted() + c.b.reasm->retransmitted();
+  conns_.erase(it);
+}
+
+void Decoder::finish(std::uint64_t last_frame) {
+  while (!conns_.empty()) close(conns_.begin(), last_frame);
+  requests_.clear();
+}
+
+}  // namespace sv::pcap
