@@ -107,8 +107,8 @@ struct Decoder::Dir {
   wire::Bytes buf;               // plain bytes not yet decoded
   std::unique_ptr<wire::Inflater> inflater;
   gn::Framer framer{gn::kDefaultMaxPayload};
-  http::RequestParser req{16 * 1024};
-  http::ResponseParser resp{16 * 1024};
+  std::unique_ptr<http::RequestParser> req;    // made when the direction turns out to be HTTP
+  std::unique_ptr<http::ResponseParser> resp;
   std::uint64_t body_left = 0, body_total = 0, body_seen = 0;
   bool in_body = false, body_until_close = false;
   std::uint64_t frame = 0;       // frame of the bytes being decoded
@@ -317,19 +317,20 @@ void Decoder::Dir::decode() {
       }
       case Mode::HttpRequests: {
         if (buf.empty()) return;
+        if (!req) req = std::make_unique<http::RequestParser>(16 * 1024);
         std::size_t used = 0;
-        auto st = req.feed(buf, used);
+        auto st = req->feed(buf, used);
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
         if (st == http::RequestParser::State::NeedMore) return;
         if (st == http::RequestParser::State::Error) {
           Message m = base("http", "error");
-          m.info = "malformed request (" + req.error_reason() + ")";
+          m.info = "malformed request (" + req->error_reason() + ")";
           m.violations.push_back({"bad-http", "malformed HTTP request"});
           emit(std::move(m));
           mode = Mode::Dead;
           return;
         }
-        const auto& r = req.request();
+        const auto& r = req->request();
         Message m = base("http", "request");
         m.info = r.method + " " + printable(r.target) + " HTTP/" + num(static_cast<std::uint64_t>(r.version_major)) + "." +
                  num(static_cast<std::uint64_t>(r.version_minor));
@@ -339,7 +340,7 @@ void Decoder::Dir::decode() {
         m.fields.push_back({"headers", headers_json(r.headers)});
         conn->methods.push_back(r.method);
         emit(std::move(m));
-        req.next();
+        req->next();
         continue;
       }
       case Mode::HttpResponses: {
@@ -358,19 +359,20 @@ void Decoder::Dir::decode() {
           continue;
         }
         if (buf.empty()) return;
+        if (!resp) resp = std::make_unique<http::ResponseParser>(16 * 1024);
         std::size_t used = 0;
-        auto st = resp.feed(buf, used);
+        auto st = resp->feed(buf, used);
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
         if (st == http::ResponseParser::State::NeedMore) return;
         if (st == http::ResponseParser::State::Error) {
           Message m = base("http", "error");
-          m.info = "malformed response (" + resp.error() + ")";
+          m.info = "malformed response (" + resp->error() + ")";
           m.violations.push_back({"bad-http", "malformed HTTP response"});
           emit(std::move(m));
           mode = Mode::Dead;
           return;
         }
-        const http::Response r = resp.response();  // a copy: next() below resets the parser
+        const http::Response r = resp->response();  // a copy: next() below resets the parser
         Message m = base("http", "response");
         m.info = "HTTP/" + num(static_cast<std::uint64_t>(r.version_major)) + "." +
                  num(static_cast<std::uint64_t>(r.version_minor)) + " " + num(static_cast<std::uint64_t>(r.status)) + " " +
@@ -386,7 +388,7 @@ void Decoder::Dir::decode() {
           conn->methods.pop_front();
         }
         emit(std::move(m));
-        resp.next();
+        resp->next();
         const bool no_body = method == "HEAD" || r.status == 204 || r.status == 304 || r.status / 100 == 1;
         if (no_body) continue;
         if (r.content_length) {
