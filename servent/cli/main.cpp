@@ -40,7 +40,7 @@ Run 'servent COMMAND --help' for the options of a command.
 constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--listen HOST:PORT] [--connect HOST:PORT]...
                    [--state-dir DIR] [--max-ttl N] [--max-connections N]
                    [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
-                   [--min-peers N]
+                   [--min-peers N] [--no-deflate]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -62,12 +62,14 @@ options:
   --min-peers N         keep at least N connections, dialling hosts from the host
                         cache (learned from Pongs, Listen-IP and X-Try; saved in
                         the state directory); default 4, 0 to dial only --connect
+  --no-deflate          neither offer nor accept deflate link compression (plain
+                        links, e.g. for Wireshark, whose dissector cannot inflate)
   --firewalled          accept no connections (no listener): hits carry the push
                         flag and uploads go out over connections we open in
                         answer to Pushes (GIV)
 )";
 
-constexpr const char* kSearchHelp = R"(usage: servent search QUERY --connect HOST:PORT [--ttl N] [--timeout SECONDS] [--json]
+constexpr const char* kSearchHelp = R"(usage: servent search QUERY --connect HOST:PORT [--ttl N] [--timeout SECONDS] [--json] [--no-deflate]
 
 Joins the network through the given peer(s) as a short-lived node, sends the
 query and prints each hit as it arrives, until the timeout (default 10s).
@@ -77,13 +79,15 @@ options:
   --ttl N               query TTL, 1..7 (default 7)
   --timeout SECONDS     how long to wait for hits: 10, 10s, 500ms (default 10s)
   --json                one JSON object per hit and line, with the keys host,
-                        port, index, name, size, servent_id, speed
+                        port, index, name, size, servent_id, speed (and urn,
+                        push when known)
+  --no-deflate          a plain link (no deflate compression)
 )";
 
 int cmd_run(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
                    "--upload-slots", "--advertise", "--user-agent", "--min-peers"},
-                  {"--help", "-h", "--firewalled"}};
+                  {"--help", "-h", "--firewalled", "--no-deflate"}};
   Args a;
   try {
     a = parse_args(argv, spec);
@@ -128,6 +132,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   }
   gcfg.default_ttl = gcfg.max_ttl;
   const bool firewalled = a.has("--firewalled");
+  gcfg.compress = !a.has("--no-deflate");
   gcfg.firewalled = firewalled;
   ucfg.server = gcfg.user_agent;
 
@@ -254,7 +259,7 @@ int cmd_run(const std::vector<std::string>& argv) {
 }
 
 int cmd_search(const std::vector<std::string>& argv) {
-  OptionSpec spec{{"--connect", "--ttl", "--timeout"}, {"--json", "--help", "-h"}};
+  OptionSpec spec{{"--connect", "--ttl", "--timeout"}, {"--json", "--help", "-h", "--no-deflate"}};
   Args a;
   std::vector<Endpoint> peers;
   Search s;
@@ -279,6 +284,7 @@ int cmd_search(const std::vector<std::string>& argv) {
   share::Library empty;
   GnutellaConfig gcfg;
   gcfg.max_connections = peers.size() + 1;
+  gcfg.compress = !a.has("--no-deflate");
   GnutellaCore core(empty, gcfg, random_seed());
   Driver driver(core, nullptr);
   for (const auto& p : peers) core.add_peer(p, driver.now());

@@ -20,7 +20,9 @@ Process::Process(std::vector<std::string> argv, std::string stderr_path) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  if (!stderr_path.empty()) {
+  if (stderr_path == "-") {
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+  } else if (!stderr_path.empty()) {
     posix_spawn_file_actions_addopen(&fa, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   }
   std::vector<char*> args;
@@ -108,9 +110,11 @@ int Process::wait(std::chrono::milliseconds timeout) {
   }
 }
 
-int Process::terminate(std::chrono::milliseconds timeout) {
+int Process::terminate(std::chrono::milliseconds timeout) { return stop_with(SIGTERM, timeout); }
+
+int Process::stop_with(int sig, std::chrono::milliseconds timeout) {
   if (exited_) return status_;
-  ::kill(pid_, SIGTERM);
+  ::kill(pid_, sig);
   return wait(timeout);
 }
 

@@ -15,7 +15,7 @@ namespace sv::test {
 class Process {
  public:
   // Starts argv[0] with argv; stdout is captured, stderr goes to `stderr_path`
-  // (or is inherited when empty).
+  // (or is inherited when empty; "-" merges it into the captured stdout).
   explicit Process(std::vector<std::string> argv, std::string stderr_path = "");
   ~Process();
   Process(const Process&) = delete;
@@ -28,6 +28,8 @@ class Process {
                                       std::string* line_out = nullptr);
   // Sends SIGTERM and waits (bounded, then SIGKILL); returns the exit status.
   int terminate(std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Sends `sig` (e.g. SIGINT, which dumpcap needs to flush) and waits as terminate().
+  int stop_with(int sig, std::chrono::milliseconds timeout = std::chrono::seconds(5));
   // Waits for exit (bounded, then SIGKILL); returns the exit status or -1.
   int wait(std::chrono::milliseconds timeout);
   pid_t pid() const { return pid_; }
