@@ -4,7 +4,7 @@
 
 namespace sv::pcap {
 
-CaptureResult decode_file(const std::string& path, const std::function<void(Message&&)>& out) {
+CaptureResult decode_file(const std::string& path, const std::function<void(Message&&)>& out, DecodeOptions options) {
   CaptureResult res;
   char errbuf[PCAP_ERRBUF_SIZE] = {0};
   pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
@@ -15,9 +15,7 @@ CaptureResult decode_file(const std::string& path, const std::function<void(Mess
   res.opened = true;
   res.linktype = pcap_datalink(p);
   double first = -1;
-  Decoder dec([&](Message&& m) {
-    out(std::move(m));
-  });
+  Decoder dec([&](Message&& m) { out(std::move(m)); }, options);
   for (;;) {
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;

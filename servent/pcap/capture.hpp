@@ -19,6 +19,7 @@ struct CaptureResult {
 // Decodes every frame of `path`, handing each message to `out` in capture
 // order. A file cut short stops the reading with `error` set; what was read
 // is still decoded.
-CaptureResult decode_file(const std::string& path, const std::function<void(Message&&)>& out);
+CaptureResult decode_file(const std::string& path, const std::function<void(Message&&)>& out,
+                          DecodeOptions options = {});
 
 }  // namespace sv::pcap

@@ -243,10 +243,10 @@ void Decoder::Dir::decode() {
         std::string first = printable(wire::as_chars(wire::ByteView(buf).first(std::min<std::size_t>(hs.consumed, wire::as_chars(buf).find_first_of("\r\n")))));
         Message m = base("gnutella", "handshake");
         m.info = first + (hs.headers.all().empty() ? "" : " (" + num(hs.headers.all().size()) + " headers)");
-        m.fields.push_back({"first_line", json_quote(first)});
-        if (hs.kind == gn::Handshake::Kind::Response) m.fields.push_back({"status", num(static_cast<std::uint64_t>(hs.status))});
-        m.fields.push_back({"version", json_quote(num(static_cast<std::uint64_t>(hs.major)) + "." + num(static_cast<std::uint64_t>(hs.minor)))});
-        m.fields.push_back({"headers", headers_json(hs.headers)});
+        if (dec->options_.fields) m.fields.push_back({"first_line", json_quote(first)});
+        if (hs.kind == gn::Handshake::Kind::Response) if (dec->options_.fields) m.fields.push_back({"status", num(static_cast<std::uint64_t>(hs.status))});
+        if (dec->options_.fields) m.fields.push_back({"version", json_quote(num(static_cast<std::uint64_t>(hs.major)) + "." + num(static_cast<std::uint64_t>(hs.minor)))});
+        if (dec->options_.fields) m.fields.push_back({"headers", headers_json(hs.headers)});
         if (hs.bare_lf && !hs.is_04()) m.violations.push_back({"bare-lf", "0.6 handshake line ended by LF without CR"});
         if (hs.kind == gn::Handshake::Kind::Connect && !hs.is_04() && !hs.headers.has("X-Ultrapeer")) {
           m.violations.push_back({"no-x-ultrapeer", "0.6 CONNECT without X-Ultrapeer (refused by today's servents)"});
@@ -307,9 +307,9 @@ void Decoder::Dir::decode() {
           return;
         }
         m.info = num(g->file_index) + ":" + g->servent_id.hex() + "/" + printable(g->name);
-        m.fields.push_back({"index", num(g->file_index)});
-        m.fields.push_back({"servent_id", json_quote(g->servent_id.hex())});
-        m.fields.push_back({"name", json_quote(g->name)});
+        if (dec->options_.fields) m.fields.push_back({"index", num(g->file_index)});
+        if (dec->options_.fields) m.fields.push_back({"servent_id", json_quote(g->servent_id.hex())});
+        if (dec->options_.fields) m.fields.push_back({"name", json_quote(g->name)});
         emit(std::move(m));
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(g->consumed));
         mode = Mode::HttpResponses;  // the pushing side then answers GETs
@@ -335,9 +335,9 @@ void Decoder::Dir::decode() {
         m.info = r.method + " " + printable(r.target) + " HTTP/" + num(static_cast<std::uint64_t>(r.version_major)) + "." +
                  num(static_cast<std::uint64_t>(r.version_minor));
         if (auto range = r.headers.get("Range")) m.info += " Range: " + printable(*range, 60);
-        m.fields.push_back({"method", json_quote(r.method)});
-        m.fields.push_back({"target", json_quote(r.target)});
-        m.fields.push_back({"headers", headers_json(r.headers)});
+        if (dec->options_.fields) m.fields.push_back({"method", json_quote(r.method)});
+        if (dec->options_.fields) m.fields.push_back({"target", json_quote(r.target)});
+        if (dec->options_.fields) m.fields.push_back({"headers", headers_json(r.headers)});
         conn->methods.push_back(r.method);
         emit(std::move(m));
         req->next();
@@ -379,9 +379,9 @@ void Decoder::Dir::decode() {
                  printable(r.reason, 60);
         if (auto cr = r.headers.get("Content-Range")) m.info += " Content-Range: " + printable(*cr, 60);
         if (r.content_length) m.info += " Content-Length: " + num(*r.content_length);
-        m.fields.push_back({"status", num(static_cast<std::uint64_t>(r.status))});
-        m.fields.push_back({"reason", json_quote(r.reason)});
-        m.fields.push_back({"headers", headers_json(r.headers)});
+        if (dec->options_.fields) m.fields.push_back({"status", num(static_cast<std::uint64_t>(r.status))});
+        if (dec->options_.fields) m.fields.push_back({"reason", json_quote(r.reason)});
+        if (dec->options_.fields) m.fields.push_back({"headers", headers_json(r.headers)});
         std::string method;
         if (!conn->methods.empty()) {
           method = conn->methods.front();
@@ -416,8 +416,8 @@ void Decoder::Dir::body_done(bool complete) {
   } else {
     m.info = num(body_seen) + " of " + num(body_total) + " bytes (the capture ends first)";
   }
-  m.fields.push_back({"bytes", num(body_seen)});
-  m.fields.push_back({"complete", complete ? "true" : "false"});
+  if (dec->options_.fields) m.fields.push_back({"bytes", num(body_seen)});
+  if (dec->options_.fields) m.fields.push_back({"complete", complete ? "true" : "false"});
   in_body = false;
   body_until_close = false;
   emit(std::move(m));
@@ -425,13 +425,14 @@ void Decoder::Dir::body_done(bool complete) {
 
 void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
   Message m = base("gnutella", std::string(gn::type_name(h.type)));
-  m.raw = gn::encode_descriptor(h, payload);
+  if (dec->options_.raw) m.raw = gn::encode_descriptor(h, payload);
+  const bool full = dec->options_.fields;
   std::string info = "ttl=" + num(h.ttl) + " hops=" + num(h.hops) + " len=" + num(h.payload_length);
-  m.fields.push_back({"guid", json_quote(h.id.hex())});
-  m.fields.push_back({"type", num(h.type)});
-  m.fields.push_back({"ttl", num(h.ttl)});
-  m.fields.push_back({"hops", num(h.hops)});
-  m.fields.push_back({"length", num(h.payload_length)});
+  if (dec->options_.fields) m.fields.push_back({"guid", json_quote(h.id.hex())});
+  if (dec->options_.fields) m.fields.push_back({"type", num(h.type)});
+  if (dec->options_.fields) m.fields.push_back({"ttl", num(h.ttl)});
+  if (dec->options_.fields) m.fields.push_back({"hops", num(h.hops)});
+  if (dec->options_.fields) m.fields.push_back({"length", num(h.payload_length)});
   if (h.ttl + h.hops > 7 && h.type != 0x02) {
     m.violations.push_back({"ttl-hops", "TTL+Hops = " + num(h.ttl + h.hops) + " above 7"});
   }
@@ -459,10 +460,10 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       info += " " + at + " files=" + num(p->files_shared) + " kb=" + num(p->kb_shared);
       auto ids = ggep_ids(p->extensions, &m.violations);
       if (!ids.empty()) info += " ggep=" + ids;
-      m.fields.push_back({"address", json_quote(at)});
-      m.fields.push_back({"files", num(p->files_shared)});
-      m.fields.push_back({"kbytes", num(p->kb_shared)});
-      if (!ids.empty()) m.fields.push_back({"ggep", json_quote(ids)});
+      if (dec->options_.fields) m.fields.push_back({"address", json_quote(at)});
+      if (dec->options_.fields) m.fields.push_back({"files", num(p->files_shared)});
+      if (dec->options_.fields) m.fields.push_back({"kbytes", num(p->kb_shared)});
+      if (!ids.empty()) if (dec->options_.fields) m.fields.push_back({"ggep", json_quote(ids)});
       break;
     }
     case gn::Type::Query: {
@@ -476,11 +477,11 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       auto ext = gn::decode_extensions(q->extensions);
       for (const auto& u : ext.urns) info += " " + printable(u);
       if (ext.ggep) info += " ggep=" + ggep_ids(*ext.ggep, &m.violations);
-      m.fields.push_back({"min_speed", num(q->min_speed)});
-      m.fields.push_back({"criteria", json_quote(q->criteria)});
+      if (dec->options_.fields) m.fields.push_back({"min_speed", num(q->min_speed)});
+      if (dec->options_.fields) m.fields.push_back({"criteria", json_quote(q->criteria)});
       std::string urns = "[";
       for (const auto& u : ext.urns) urns += (urns.size() > 1 ? "," : "") + json_quote(u);
-      m.fields.push_back({"urns", urns + "]"});
+      if (dec->options_.fields) m.fields.push_back({"urns", urns + "]"});
       break;
     }
     case gn::Type::QueryHit: {
@@ -509,18 +510,19 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         auto ext = gn::decode_extensions(r.extensions);
         std::string urn = ext.urns.empty() ? "" : ext.urns.front();
         if (ext.ggep) ggep_ids(*ext.ggep, &m.violations, " of result " + num(r.index));
+        if (!full) continue;
         if (results.size() > 1) results += ",";
         results += "{\"index\":" + num(r.index) + ",\"size\":" + num(r.size) + ",\"name\":" + json_quote(r.name) +
                    (urn.empty() ? "" : ",\"urn\":" + json_quote(urn)) + "}";
       }
-      m.fields.push_back({"address", json_quote(at)});
-      m.fields.push_back({"speed", num(hit->speed)});
-      m.fields.push_back({"results", results + "]"});
+      if (dec->options_.fields) m.fields.push_back({"address", json_quote(at)});
+      if (dec->options_.fields) m.fields.push_back({"speed", num(hit->speed)});
+      if (dec->options_.fields) m.fields.push_back({"results", results + "]"});
       if (hit->trailer) {
-        m.fields.push_back({"vendor", json_quote(std::string(hit->trailer->vendor.begin(), hit->trailer->vendor.end()))});
-        m.fields.push_back({"open_data", json_quote(wire::to_hex(hit->trailer->open_data))});
+        if (dec->options_.fields) m.fields.push_back({"vendor", json_quote(std::string(hit->trailer->vendor.begin(), hit->trailer->vendor.end()))});
+        if (dec->options_.fields) m.fields.push_back({"open_data", json_quote(wire::to_hex(hit->trailer->open_data))});
       }
-      m.fields.push_back({"servent_id", json_quote(hit->servent_id.hex())});
+      if (dec->options_.fields) m.fields.push_back({"servent_id", json_quote(hit->servent_id.hex())});
       break;
     }
     case gn::Type::Push: {
@@ -531,9 +533,9 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       }
       const std::string to = gn::ipv4_to_string(p->ip) + ":" + num(p->port);
       info += " servent=" + p->servent_id.hex() + " index=" + num(p->file_index) + " to " + to;
-      m.fields.push_back({"servent_id", json_quote(p->servent_id.hex())});
-      m.fields.push_back({"index", num(p->file_index)});
-      m.fields.push_back({"to", json_quote(to)});
+      if (dec->options_.fields) m.fields.push_back({"servent_id", json_quote(p->servent_id.hex())});
+      if (dec->options_.fields) m.fields.push_back({"index", num(p->file_index)});
+      if (dec->options_.fields) m.fields.push_back({"to", json_quote(to)});
       break;
     }
     case gn::Type::Bye: {
@@ -541,8 +543,8 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         auto msg = wire::as_chars(payload.subspan(2));
         msg = msg.substr(0, msg.find('\0'));
         info += " code=" + num(wire::get_le16(payload.data())) + " " + json_quote(printable(msg, 80));
-        m.fields.push_back({"code", num(wire::get_le16(payload.data()))});
-        m.fields.push_back({"message", json_quote(msg)});
+        if (dec->options_.fields) m.fields.push_back({"code", num(wire::get_le16(payload.data()))});
+        if (dec->options_.fields) m.fields.push_back({"message", json_quote(msg)});
       } else {
         short_payload(2);
       }
@@ -593,7 +595,7 @@ void Decoder::Dir::gap(std::uint64_t missing, std::uint64_t fr) {
     if (!body_until_close) body_left -= missing;
     Message m = base("tcp", "gap");
     m.info = num(missing) + " bytes missing inside an HTTP body";
-    m.fields.push_back({"missing", num(missing)});
+    if (dec->options_.fields) m.fields.push_back({"missing", num(missing)});
     emit(std::move(m));
     if (!body_until_close && body_left == 0) body_done(false);
     return;
@@ -601,7 +603,7 @@ void Decoder::Dir::gap(std::uint64_t missing, std::uint64_t fr) {
   Message m = base("tcp", "gap");
   m.info = num(missing) + " bytes missing";
   if (mode != Mode::Dead && mode != Mode::Unknown) m.info += "; rest of stream not decoded";
-  m.fields.push_back({"missing", num(missing)});
+  if (dec->options_.fields) m.fields.push_back({"missing", num(missing)});
   emit(std::move(m));
   if (mode != Mode::Unknown) mode = Mode::Dead;
 }
@@ -612,13 +614,14 @@ void Decoder::Dir::end(std::uint64_t fr) {
   if (g2) {
     Message m = base("gnutella2", "stream");
     m.info = std::to_string(g2_bytes) + " bytes of Gnutella2 packets (not decoded)";
-    m.fields.push_back({"bytes", std::to_string(g2_bytes)});
+    if (dec->options_.fields) m.fields.push_back({"bytes", std::to_string(g2_bytes)});
     emit(std::move(m));
   }
   if (mode == Mode::HttpResponses && in_body) body_done(body_until_close);
 }
 
-Decoder::Decoder(std::function<void(Message&&)> out) : out_(std::move(out)) {}
+Decoder::Decoder(std::function<void(Message&&)> out, DecodeOptions options)
+    : out_(std::move(out)), options_(options) {}
 Decoder::~Decoder() = default;
 
 void Decoder::not_decoded(ParseError e) {

@@ -40,9 +40,16 @@ struct DecoderStats {
   std::uint64_t streams = 0, gaps = 0, gap_bytes = 0, retransmitted = 0, messages = 0;
 };
 
+// What each Message carries besides its text: JSON fields and the raw
+// descriptor bytes cost time, so a text decode goes without them.
+struct DecodeOptions {
+  bool fields = true;
+  bool raw = true;
+};
+
 class Decoder {
  public:
-  explicit Decoder(std::function<void(Message&&)> out);
+  explicit Decoder(std::function<void(Message&&)> out, DecodeOptions options = {});
   ~Decoder();
   void packet(const Packet& p, std::uint64_t frame, double time);
   void not_decoded(ParseError e);  // a frame parse_packet refused
@@ -54,6 +61,7 @@ class Decoder {
 
  private:
   std::function<void(Message&&)> out_;
+  DecodeOptions options_;
   std::map<std::tuple<Address, std::uint16_t, Address, std::uint16_t>, std::unique_ptr<Conn>> conns_;
   std::int64_t next_stream_ = 0;
   double first_time_ = -1;

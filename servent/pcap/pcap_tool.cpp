@@ -101,6 +101,9 @@ int cmd_pcap(const std::vector<std::string>& argv) {
   }
   if (file.empty()) return usage("missing FILE");
   std::uint64_t violations = 0, checked = 0;
+  DecodeOptions options;
+  options.fields = json;  // the text line needs none of them
+  options.raw = false;
   auto res = decode_file(file, [&](Message&& m) {
     if (only_stream && m.stream != *only_stream) return;
     if (sub == "decode") {
@@ -115,7 +118,7 @@ int cmd_pcap(const std::vector<std::string>& argv) {
       fmt::print("frame {} stream {} {} -> {} {} {}: {}: {}\n", m.frame, m.stream, m.src, m.dst, proto_name(m.proto),
                  m.kind, code, text);
     }
-  });
+  }, options);
   if (!res.opened) {
     fmt::print(stderr, "servent pcap: {}: not a readable capture ({})\n", file, res.error);
     return 1;

@@ -1,0 +1,165 @@
+// bench/pcap: decodes a large generated capture (many Gnutella conversations
+// on tcp/6346: 0.6 handshakes, then Pings, Pongs, Queries and QueryHits in
+// MSS-sized segments) with servent's decoder and with tshark -Y gnutella, and
+// prints MB/s, messages/s and the ratio (goal: at least 10x tshark).
+// Usage: pcap [MEGABYTES]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "servent/core/types.hpp"
+#include "servent/pcap/capture.hpp"
+#include "wire/gnutella/descriptors.hpp"
+
+namespace gn = sv::wire::gnutella;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+void le32(std::string& s, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+
+struct Writer {
+  std::ofstream out;
+  std::uint32_t t = 0;
+  explicit Writer(const std::string& path) : out(path, std::ios::binary) {
+    std::string h;
+    le32(h, 0xa1b2c3d4);
+    h += std::string("\x02\x00\x04\x00", 4);
+    le32(h, 0);
+    le32(h, 0);
+    le32(h, 65535);
+    le32(h, 1);  // Ethernet
+    out << h;
+  }
+  void packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport, std::uint32_t seq,
+              std::uint8_t flags, std::string_view payload) {
+    std::string p(12, '\0');
+    p += std::string("\x08\x00", 2);
+    const std::size_t total = 40 + payload.size();
+    p += '\x45';
+    p += '\0';
+    p += static_cast<char>(total >> 8);
+    p += static_cast<char>(total);
+    p += std::string("\0\0\x40\0\x40\x06\0\0", 8);
+    for (std::uint32_t a : {src, dst}) {
+      for (int i = 3; i >= 0; --i) p += static_cast<char>(a >> (8 * i));
+    }
+    p += static_cast<char>(sport >> 8);
+    p += static_cast<char>(sport);
+    p += static_cast<char>(dport >> 8);
+    p += static_cast<char>(dport);
+    for (int i = 3; i >= 0; --i) p += static_cast<char>(seq >> (8 * i));
+    p += std::string(4, '\0');
+    p += '\x50';
+    p += static_cast<char>(flags);
+    p += std::string("\xff\xff\0\0\0\0", 6);
+    p.append(payload);
+    std::string rec;
+    le32(rec, t / 1000);
+    le32(rec, (t % 1000) * 1000);
+    le32(rec, static_cast<std::uint32_t>(p.size()));
+    le32(rec, static_cast<std::uint32_t>(p.size()));
+    out << rec << p;
+    ++t;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const double want_mb = argc > 1 ? std::atof(argv[1]) : 50;
+  const std::string path = (std::filesystem::temp_directory_path() / "servent-bench.pcap").string();
+  sv::Rng rng(1);
+  {
+    Writer w(path);
+    std::uint64_t written = 0;
+    for (std::uint32_t conn = 0; written < want_mb * 1e6; ++conn) {
+      const std::uint32_t c = 0x0a000000 + conn, s = 0x0a800000 + (conn % 97);
+      const auto cport = static_cast<std::uint16_t>(20000 + conn % 40000);
+      std::uint32_t cseq = 1000, sseq = 5000;
+      w.packet(c, cport, s, 6346, cseq++, 0x02, "");
+      w.packet(s, 6346, c, cport, sseq++, 0x12, "");
+      auto send = [&](bool from_client, const std::string& data) {
+        for (std::size_t i = 0; i < data.size(); i += 1448) {
+          auto piece = std::string_view(data).substr(i, 1448);
+          if (from_client) {
+            w.packet(c, cport, s, 6346, cseq, 0x18, piece);
+            cseq += static_cast<std::uint32_t>(piece.size());
+          } else {
+            w.packet(s, 6346, c, cport, sseq, 0x18, piece);
+            sseq += static_cast<std::uint32_t>(piece.size());
+          }
+          written += piece.size() + 54;
+        }
+      };
+      send(true, "GNUTELLA CONNECT/0.6\r\nUser-Agent: bench/1\r\nX-Ultrapeer: False\r\n\r\n");
+      send(false, "GNUTELLA/0.6 200 OK\r\nUser-Agent: bench/1\r\nX-Ultrapeer: True\r\n\r\n");
+      send(true, "GNUTELLA/0.6 200 OK\r\n\r\n");
+      std::string client, server;
+      for (int i = 0; i < 200; ++i) {
+        gn::Header h;
+        rng.fill(h.id.bytes.data(), 16);
+        h.ttl = 3;
+        sv::wire::Bytes p, d;
+        if (i % 2 == 0) {
+          h.type = 0x80;
+          gn::encode_query(p, gn::Query{0x8000, "some words " + std::to_string(i), {}});
+          d = gn::encode_descriptor(h, p);
+          client.append(d.begin(), d.end());
+          gn::QueryHit hit;
+          hit.port = 6346;
+          hit.ip = s;
+          for (int r = 0; r < 3; ++r) hit.results.push_back({static_cast<std::uint32_t>(r), 123456, "some words song.mp3", {}});
+          p.clear();
+          gn::encode_query_hit(p, hit);
+          h.type = 0x81;
+          d = gn::encode_descriptor(h, p);
+          server.append(d.begin(), d.end());
+        } else {
+          h.type = 0x00;
+          d = gn::encode_descriptor(h, {});
+          client.append(d.begin(), d.end());
+          p.clear();
+          gn::encode_pong(p, gn::Pong{6346, s, 10, 1000, {}});
+          h.type = 0x01;
+          d = gn::encode_descriptor(h, p);
+          server.append(d.begin(), d.end());
+        }
+      }
+      send(true, client);
+      send(false, server);
+      w.packet(c, cport, s, 6346, cseq, 0x11, "");
+      w.packet(s, 6346, c, cport, sseq, 0x11, "");
+    }
+  }
+  const double mb = static_cast<double>(std::filesystem::file_size(path)) / 1e6;
+  std::uint64_t messages = 0;
+  auto t0 = Clock::now();
+  // What `servent pcap decode` does: every message with its text line.
+  sv::pcap::DecodeOptions text_only;
+  text_only.fields = false;
+  text_only.raw = false;
+  auto res = sv::pcap::decode_file(path, [&](sv::pcap::Message&&) { ++messages; }, text_only);
+  const double ours = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("pcap: %.1f MB, %llu frames, %llu messages\n", mb, static_cast<unsigned long long>(res.frames),
+              static_cast<unsigned long long>(messages));
+  std::printf("pcap: servent decode: %.2f s, %.0f MB/s, %.0f messages/s\n", ours, mb / ours,
+              static_cast<double>(messages) / ours);
+  if (std::system("command -v tshark >/dev/null 2>&1") == 0) {
+    auto t1 = Clock::now();
+    const std::string cmd = "tshark -n -r " + path + " -Y gnutella > /dev/null 2>&1";
+    int rc = std::system(cmd.c_str());
+    const double theirs = std::chrono::duration<double>(Clock::now() - t1).count();
+    std::printf("pcap: tshark -Y gnutella: %.2f s, %.0f MB/s (exit %d)\n", theirs, mb / theirs, rc);
+    std::printf("pcap: ratio servent/tshark %.1fx (goal 10x)\n", theirs / ours);
+  } else {
+    std::printf("pcap: tshark not installed, no ratio\n");
+  }
+  if (!std::getenv("KEEP")) std::filesystem::remove(path);  // KEEP=1: keep it for profiling
+  return 0;
+}
