@@ -2,12 +2,38 @@
 
 #include <pcap/pcap.h>
 
+#include <cstdio>
+
 namespace sv::pcap {
 
+namespace {
+CaptureResult decode_pcap(pcap_t* p, const char* errbuf, const std::function<void(Message&&)>& out,
+                          DecodeOptions options);
+}
+
 CaptureResult decode_file(const std::string& path, const std::function<void(Message&&)>& out, DecodeOptions options) {
-  CaptureResult res;
   char errbuf[PCAP_ERRBUF_SIZE] = {0};
   pcap_t* p = pcap_open_offline(path.c_str(), errbuf);
+  return decode_pcap(p, errbuf, out, options);
+}
+
+CaptureResult decode_bytes(wire::ByteView bytes, const std::function<void(Message&&)>& out, DecodeOptions options) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {0};
+  FILE* f = fmemopen(const_cast<std::uint8_t*>(bytes.data()), bytes.size(), "rb");
+  if (!f) {
+    CaptureResult res;
+    res.error = "cannot read from memory";
+    return res;
+  }
+  pcap_t* p = pcap_fopen_offline(f, errbuf);  // owns f from here
+  if (!p) std::fclose(f);
+  return decode_pcap(p, errbuf, out, options);
+}
+
+namespace {
+CaptureResult decode_pcap(pcap_t* p, const char* errbuf, const std::function<void(Message&&)>& out,
+                          DecodeOptions options) {
+  CaptureResult res;
   if (!p) {
     res.error = errbuf;
     return res;
@@ -41,5 +67,6 @@ CaptureResult decode_file(const std::string& path, const std::function<void(Mess
   pcap_close(p);
   return res;
 }
+}  // namespace
 
 }  // namespace sv::pcap

@@ -21,5 +21,7 @@ struct CaptureResult {
 // is still decoded.
 CaptureResult decode_file(const std::string& path, const std::function<void(Message&&)>& out,
                           DecodeOptions options = {});
+// The same from capture bytes in memory (fuzzing, tests).
+CaptureResult decode_bytes(wire::ByteView bytes, const std::function<void(Message&&)>& out, DecodeOptions options = {});
 
 }  // namespace sv::pcap
