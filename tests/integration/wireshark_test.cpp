@@ -113,10 +113,10 @@ TEST_CASE("wireshark_decodes_the_gtk_gnutella_captures_as_we_do") {
   for (const char* name : {"01_leaf_handshake_ping_query_hit_plain.pcap", "03_leaf_offers_deflate_but_gtkg_deflate_disabled.pcap",
                            "08_push_giv_callback_download.pcap", "09_probe_as_UP_spontaneous_qrp_vendor_hsep_ping_70s.pcap",
                            "10_gtkg_initiates_connect_to_probe_UP.pcap",
-                           "14_minimal_06_handshakes_normal_refused_bare_UP_accepted.pcap"}) {
+                           "14_minimal_06_handshakes_normal_refused_bare_UP_accepted.pcap", "own_servents.pcapng"}) {
     CAPTURE(std::string(name));
     const std::string file = std::string(SERVENT_FIXTURES) + "/" + name;
-    const std::vector<int> ports = {6350, 6398, 6399};
+    const std::vector<int> ports = {6350, 6398, 6399, 47346, 47347};
     auto [theirs, malformed] = tshark_descriptors(file, ports);
     auto ours = our_descriptors(file, ports);
     CHECK(!ours.empty());
