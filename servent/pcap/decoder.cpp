@@ -251,6 +251,7 @@ void Decoder::Dir::decode() {
         if (hs.kind == gn::Handshake::Kind::Connect && !hs.is_04() && !hs.headers.has("X-Ultrapeer")) {
           m.violations.push_back({"no-x-ultrapeer", "0.6 CONNECT without X-Ultrapeer (refused by today's servents)"});
         }
+        m.block.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
         emit(std::move(m));
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
         const bool deflate = wire::to_lower(hs.headers.get("Content-Encoding").value_or("")).find("deflate") != std::string::npos;
@@ -339,6 +340,13 @@ void Decoder::Dir::decode() {
         if (dec->options_.fields) m.fields.push_back({"target", json_quote(r.target)});
         if (dec->options_.fields) m.fields.push_back({"headers", headers_json(r.headers)});
         conn->methods.push_back(r.method);
+        {
+          // The head again, as text to replay (header order and case kept).
+          std::string head = r.method + " " + r.target + " HTTP/" + num(static_cast<std::uint64_t>(r.version_major)) +
+                             "." + num(static_cast<std::uint64_t>(r.version_minor)) + "\r\n";
+          r.headers.write_to(head);
+          m.block.assign(head.begin(), head.end());
+        }
         emit(std::move(m));
         req->next();
         continue;
@@ -426,6 +434,7 @@ void Decoder::Dir::body_done(bool complete) {
 void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
   Message m = base("gnutella", std::string(gn::type_name(h.type)));
   if (dec->options_.raw) m.raw = gn::encode_descriptor(h, payload);
+  m.guid = h.id;
   const bool full = dec->options_.fields;
   std::string info = "ttl=" + num(h.ttl) + " hops=" + num(h.hops) + " len=" + num(h.payload_length);
   if (dec->options_.fields) m.fields.push_back({"guid", json_quote(h.id.hex())});

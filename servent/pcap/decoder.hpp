@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,6 +31,8 @@ struct Message {
   std::string info;          // the rest of the text line
   std::vector<Field> fields; // for --json
   wire::Bytes raw;           // descriptors: header + payload exactly as captured
+  wire::Bytes block;         // handshakes and HTTP request heads: the bytes to replay them
+  std::optional<wire::gnutella::Guid> guid;  // descriptors
   bool deflated = false;     // arrived on a deflated link
   // Spec violations found in this message: (code, explanation).
   std::vector<std::pair<std::string, std::string>> violations;

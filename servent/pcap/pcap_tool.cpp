@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "servent/pcap/capture.hpp"
+#include "servent/pcap/replay.hpp"
 
 namespace sv::pcap {
 
@@ -12,6 +13,7 @@ namespace {
 
 constexpr const char* kPcapHelp = R"(usage: servent pcap decode FILE [--json] [--stream N]
        servent pcap check FILE [--stream N]
+       servent pcap replay FILE --to HOST:PORT [--stream N] [--wait SECONDS]
 
 Reads a pcap or pcapng capture (Ethernet, Linux cooked SLL/SLL2, loopback/NULL
 or raw IP; IPv4 and IPv6), reassembles each TCP connection (out-of-order
@@ -23,6 +25,11 @@ transfers, GIV lines and Gnutella UDP datagrams.
            protocol, message); --json: one object per message with every field
   check    spec violations per message, with a code, the stream and the frame;
            exit status 0 when clean, 1 when there are violations
+  replay   play the client side of a captured Gnutella or HTTP conversation
+           (the first one, or --stream N) against a live servent, with fresh
+           GUIDs, and compare its answers with the captured ones (handshake
+           status, replies per request, HTTP status and length); --wait is how
+           long to collect replies (default 3s); exit 0 when all are the same
 )";
 
 std::string proto_name(const std::string& p) {
@@ -69,13 +76,12 @@ int cmd_pcap(const std::vector<std::string>& argv) {
     return 0;
   }
   const std::string sub = argv[0];
-  if (sub != "decode" && sub != "check") {
-    if (sub == "replay") return usage("replay is not available yet");
-    return usage("unknown subcommand '" + sub + "'");
-  }
+  if (sub != "decode" && sub != "check" && sub != "replay") return usage("unknown subcommand '" + sub + "'");
   std::string file;
   bool json = false;
   std::optional<std::int64_t> only_stream;
+  std::optional<Endpoint> to;
+  std::chrono::milliseconds wait{3000};
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -84,6 +90,17 @@ int cmd_pcap(const std::vector<std::string>& argv) {
     }
     if (a == "--json" && sub == "decode") {
       json = true;
+    } else if (a == "--to" && sub == "replay") {
+      if (i + 1 >= argv.size()) return usage("--to needs HOST:PORT");
+      to = Endpoint::parse(argv[++i]);
+      if (!to) return usage("--to: expected HOST:PORT with an IPv4 host, got '" + argv[i] + "'");
+    } else if (a == "--wait" && sub == "replay") {
+      if (i + 1 >= argv.size()) return usage("--wait needs seconds");
+      try {
+        wait = std::chrono::milliseconds(static_cast<std::int64_t>(std::stod(argv[++i]) * 1000));
+      } catch (...) {
+        return usage("--wait: not a number: '" + argv[i] + "'");
+      }
     } else if (a == "--stream") {
       if (i + 1 >= argv.size()) return usage("--stream needs a number");
       try {
@@ -100,6 +117,10 @@ int cmd_pcap(const std::vector<std::string>& argv) {
     }
   }
   if (file.empty()) return usage("missing FILE");
+  if (sub == "replay") {
+    if (!to) return usage("replay needs --to HOST:PORT");
+    return replay(file, *to, only_stream, wait);
+  }
   std::uint64_t violations = 0, checked = 0;
   DecodeOptions options;
   options.fields = json;  // the text line needs none of them

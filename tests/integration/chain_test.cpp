@@ -198,3 +198,44 @@ TEST_CASE("servent_below_min_peers_dials_hosts_learned_from_pongs_and_saves_them
   CHECK(a->terminate() == 0);
   fs::remove_all(root);
 }
+
+TEST_CASE("pcap_replay_of_gtk_gnutella_probe_sessions_against_a_live_servent") {
+  char tmpl[] = "/tmp/servent-replay-XXXXXX";
+  const fs::path root = mkdtemp(tmpl);
+  fs::create_directories(root / "with");
+  fs::create_directories(root / "without");
+  std::ofstream(root / "with" / "interop_test_file.txt") << std::string(116000, 'i');
+  auto start = [&](const std::string& share) {
+    auto p = std::make_unique<Process>(std::vector<std::string>{SERVENT_BIN, "run", "--min-peers", "0", "--listen",
+                                                                 "127.0.0.1:0", "--share", (root / share).string(),
+                                                                 "--state-dir", (root / ("s" + share)).string()},
+                                       (root / ("err" + share)).string());
+    auto m = p->wait_for(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s);
+    REQUIRE(m);
+    return std::make_pair(std::move(p), "127.0.0.1:" + std::string((*m)[1]));
+  };
+  auto [with, with_addr] = start("with");
+  auto [without, without_addr] = start("without");
+  const std::string fx = SERVENT_FIXTURES;
+  // The probe's plain session (capture 01) and its deflated one (capture 02, stream 1).
+  auto r = sv::test::run({SERVENT_BIN, "pcap", "replay", fx + "/01_leaf_handshake_ping_query_hit_plain.pcap", "--to",
+                          with_addr, "--wait", "1"},
+                         30s);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("Query \"interop\"") != std::string::npos);
+  CHECK(r.out.find("replay: 0 differences") != std::string::npos);
+  r = sv::test::run({SERVENT_BIN, "pcap", "replay", fx + "/02_leaf_defaultcfg_403_uncompressed_then_deflate_ok.pcap",
+                     "--stream", "1", "--to", with_addr, "--wait", "1"},
+                    30s);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("1 QueryHit") != std::string::npos);
+  // Without the file, the hit is missing: reported, exit 1.
+  r = sv::test::run({SERVENT_BIN, "pcap", "replay", fx + "/01_leaf_handshake_ping_query_hit_plain.pcap", "--to",
+                     without_addr, "--wait", "1"},
+                    30s);
+  CHECK(r.status == 1);
+  CHECK(r.out.find("live: no reply") != std::string::npos);
+  CHECK(with->terminate() == 0);
+  CHECK(without->terminate() == 0);
+  fs::remove_all(root);
+}
