@@ -1,5 +1,7 @@
 #include "servent/pcap/decoder.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <deque>
 #include <set>
@@ -60,12 +62,46 @@ std::string printable(std::string_view s, std::size_t max) {
 
 namespace {
 
-std::string num(std::uint64_t v) { return std::to_string(v); }
-std::string hex16(std::uint16_t v) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0x%04x", v);
-  return buf;
+// printable() and json_quote(printable()) written straight into a buffer.
+void append_printable(fmt::memory_buffer& b, std::string_view s, std::size_t max) {
+  std::size_t n = 0;
+  for (unsigned char c : s) {
+    if (n++ >= max) {
+      fmt::format_to(fmt::appender(b), "...");
+      break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      fmt::format_to(fmt::appender(b), "\\x{:02x}", c);
+    } else {
+      b.push_back(static_cast<char>(c));
+    }
+  }
 }
+
+void append_quoted(fmt::memory_buffer& b, std::string_view s, std::size_t max) {
+  b.push_back('"');
+  std::size_t n = 0;
+  for (unsigned char c : s) {
+    if (n++ >= max) {
+      fmt::format_to(fmt::appender(b), "...");
+      break;
+    }
+    if (c == '"' || c == '\\') {
+      b.push_back('\\');
+      b.push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c == 0x7f) {
+      // printable() turns these into \xNN, which json_quote then escapes.
+      fmt::format_to(fmt::appender(b), "\\\\x{:02x}", c);
+    } else if (c >= 0x80) {
+      fmt::format_to(fmt::appender(b), "\\u{:04x}", c);
+    } else {
+      b.push_back(static_cast<char>(c));
+    }
+  }
+  b.push_back('"');
+}
+
+std::string num(std::uint64_t v) { return std::to_string(v); }
 
 std::string headers_json(const wire::Headers& h) {
   std::string out = "[";
@@ -436,7 +472,10 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
   if (dec->options_.raw) m.raw = gn::encode_descriptor(h, payload);
   m.guid = h.id;
   const bool full = dec->options_.fields;
-  std::string info = "ttl=" + num(h.ttl) + " hops=" + num(h.hops) + " len=" + num(h.payload_length);
+  // The text line is built in one buffer: this runs for every descriptor.
+  fmt::memory_buffer info;
+  auto out = fmt::appender(info);
+  fmt::format_to(out, "ttl={} hops={} len={}", h.ttl, h.hops, h.payload_length);
   if (dec->options_.fields) m.fields.push_back({"guid", json_quote(h.id.hex())});
   if (dec->options_.fields) m.fields.push_back({"type", num(h.type)});
   if (dec->options_.fields) m.fields.push_back({"ttl", num(h.ttl)});
@@ -447,13 +486,13 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
   }
   auto short_payload = [&](std::size_t need) {
     m.violations.push_back({"short-payload", "payload of " + num(payload.size()) + " bytes, at least " + num(need) + " needed"});
-    info += " (short payload)";
+    fmt::format_to(out, " (short payload)");
   };
   switch (static_cast<gn::Type>(h.type)) {
     case gn::Type::Ping: {
       dec->requests_.insert(h.id);
       auto ids = ggep_ids(payload, &m.violations);
-      if (!ids.empty()) info += " ggep=" + ids;
+      if (!ids.empty()) fmt::format_to(out, " ggep={}", ids);
       break;
     }
     case gn::Type::Pong: {
@@ -465,10 +504,11 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         short_payload(14);
         break;
       }
-      const std::string at = gn::ipv4_to_string(p->ip) + ":" + num(p->port);
-      info += " " + at + " files=" + num(p->files_shared) + " kb=" + num(p->kb_shared);
+      fmt::format_to(out, " {}.{}.{}.{}:{} files={} kb={}", p->ip >> 24, (p->ip >> 16) & 255, (p->ip >> 8) & 255,
+                     p->ip & 255, p->port, p->files_shared, p->kb_shared);
       auto ids = ggep_ids(p->extensions, &m.violations);
-      if (!ids.empty()) info += " ggep=" + ids;
+      if (!ids.empty()) fmt::format_to(out, " ggep={}", ids);
+      const std::string at = full ? gn::ipv4_to_string(p->ip) + ":" + num(p->port) : std::string();
       if (dec->options_.fields) m.fields.push_back({"address", json_quote(at)});
       if (dec->options_.fields) m.fields.push_back({"files", num(p->files_shared)});
       if (dec->options_.fields) m.fields.push_back({"kbytes", num(p->kb_shared)});
@@ -482,15 +522,23 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         short_payload(3);
         break;
       }
-      info += " min_speed=" + hex16(q->min_speed) + " " + json_quote(printable(q->criteria, 80));
-      auto ext = gn::decode_extensions(q->extensions);
-      for (const auto& u : ext.urns) info += " " + printable(u);
-      if (ext.ggep) info += " ggep=" + ggep_ids(*ext.ggep, &m.violations);
+      fmt::format_to(out, " min_speed=0x{:04x} ", q->min_speed);
+      append_quoted(info, q->criteria, 80);
+      if (!q->extensions.empty()) {
+        auto ext = gn::decode_extensions(q->extensions);
+        for (const auto& u : ext.urns) {
+          info.push_back(' ');
+          append_printable(info, u, 120);
+        }
+        if (ext.ggep) fmt::format_to(out, " ggep={}", ggep_ids(*ext.ggep, &m.violations));
+        if (full) {
+          std::string urns = "[";
+          for (const auto& u : ext.urns) urns += (urns.size() > 1 ? "," : "") + json_quote(u);
+          m.fields.push_back({"urns", urns + "]"});
+        }
+      }
       if (dec->options_.fields) m.fields.push_back({"min_speed", num(q->min_speed)});
       if (dec->options_.fields) m.fields.push_back({"criteria", json_quote(q->criteria)});
-      std::string urns = "[";
-      for (const auto& u : ext.urns) urns += (urns.size() > 1 ? "," : "") + json_quote(u);
-      if (dec->options_.fields) m.fields.push_back({"urns", urns + "]"});
       break;
     }
     case gn::Type::QueryHit: {
@@ -500,25 +548,32 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       auto hit = gn::decode_query_hit(payload);
       if (!hit) {
         m.violations.push_back({"bad-queryhit", "results or trailer overrun the payload"});
-        info += " (malformed)";
+        fmt::format_to(out, " (malformed)");
         break;
       }
-      const std::string at = gn::ipv4_to_string(hit->ip) + ":" + num(hit->port);
-      info += " hits=" + num(hit->results.size()) + " " + at + " speed=" + num(hit->speed);
+      fmt::format_to(out, " hits={} {}.{}.{}.{}:{} speed={}", hit->results.size(), hit->ip >> 24, (hit->ip >> 16) & 255,
+                     (hit->ip >> 8) & 255, hit->ip & 255, hit->port, hit->speed);
+      const std::string at = full ? gn::ipv4_to_string(hit->ip) + ":" + num(hit->port) : std::string();
       if (hit->trailer) {
-        info += " vendor=" + printable(std::string(hit->trailer->vendor.begin(), hit->trailer->vendor.end()));
+        fmt::format_to(out, " vendor=");
+        append_printable(info, wire::as_chars(hit->trailer->vendor), 8);
         if (!hit->trailer->private_data.empty() && hit->trailer->private_data[0] == gn::kGgepBlockMagic) {
           // The private area is the vendor's: data may follow the GGEP block.
-          info += " ggep=" + ggep_ids(hit->trailer->private_data, &m.violations, " of the trailer", true);
+          fmt::format_to(out, " ggep={}", ggep_ids(hit->trailer->private_data, &m.violations, " of the trailer", true));
         }
       }
-      info += " servent=" + hit->servent_id.hex();
+      fmt::format_to(out, " servent={}", hit->servent_id.hex());
       std::string results = "[";
       for (const auto& r : hit->results) {
-        info += " [" + num(r.index) + " " + json_quote(printable(r.name, 80)) + " " + num(r.size) + "]";
-        auto ext = gn::decode_extensions(r.extensions);
-        std::string urn = ext.urns.empty() ? "" : ext.urns.front();
-        if (ext.ggep) ggep_ids(*ext.ggep, &m.violations, " of result " + num(r.index));
+        fmt::format_to(out, " [{} ", r.index);
+        append_quoted(info, r.name, 80);
+        fmt::format_to(out, " {}]", r.size);
+        std::string urn;
+        if (!r.extensions.empty()) {
+          auto ext = gn::decode_extensions(r.extensions);
+          if (!ext.urns.empty()) urn = ext.urns.front();
+          if (ext.ggep) ggep_ids(*ext.ggep, &m.violations, " of result " + num(r.index));
+        }
         if (!full) continue;
         if (results.size() > 1) results += ",";
         results += "{\"index\":" + num(r.index) + ",\"size\":" + num(r.size) + ",\"name\":" + json_quote(r.name) +
@@ -541,7 +596,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         break;
       }
       const std::string to = gn::ipv4_to_string(p->ip) + ":" + num(p->port);
-      info += " servent=" + p->servent_id.hex() + " index=" + num(p->file_index) + " to " + to;
+      fmt::format_to(out, " servent={} index={} to {}", p->servent_id.hex(), p->file_index, to);
       if (dec->options_.fields) m.fields.push_back({"servent_id", json_quote(p->servent_id.hex())});
       if (dec->options_.fields) m.fields.push_back({"index", num(p->file_index)});
       if (dec->options_.fields) m.fields.push_back({"to", json_quote(to)});
@@ -551,7 +606,8 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       if (payload.size() >= 2) {
         auto msg = wire::as_chars(payload.subspan(2));
         msg = msg.substr(0, msg.find('\0'));
-        info += " code=" + num(wire::get_le16(payload.data())) + " " + json_quote(printable(msg, 80));
+        fmt::format_to(out, " code={} ", wire::get_le16(payload.data()));
+        append_quoted(info, msg, 80);
         if (dec->options_.fields) m.fields.push_back({"code", num(wire::get_le16(payload.data()))});
         if (dec->options_.fields) m.fields.push_back({"message", json_quote(msg)});
       } else {
@@ -563,18 +619,19 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       if (payload.empty()) {
         short_payload(1);
       } else if (payload[0] == 0 && payload.size() >= 6) {
-        info += " RESET table_length=" + num(wire::get_le32(payload.data() + 1)) + " infinity=" + num(payload[5]);
+        fmt::format_to(out, " RESET table_length={} infinity={}", wire::get_le32(payload.data() + 1), payload[5]);
       } else if (payload[0] == 1 && payload.size() >= 5) {
-        info += " PATCH seq=" + num(payload[1]) + "/" + num(payload[2]) + " compressor=" + num(payload[3]) +
-                " entry_bits=" + num(payload[4]) + " data=" + num(payload.size() - 5);
+        fmt::format_to(out, " PATCH seq={}/{} compressor={} entry_bits={} data={}", payload[1], payload[2], payload[3],
+                       payload[4], payload.size() - 5);
       }
       break;
     }
     case gn::Type::Vendor:
     case gn::Type::StdVendor: {
       if (payload.size() >= 8) {
-        info += " " + printable(wire::as_chars(payload.first(4))) + "/" + num(wire::get_le16(payload.data() + 4)) + "v" +
-                num(wire::get_le16(payload.data() + 6));
+        info.push_back(' ');
+        append_printable(info, wire::as_chars(payload.first(4)), 16);
+        fmt::format_to(out, "/{}v{}", wire::get_le16(payload.data() + 4), wire::get_le16(payload.data() + 6));
       } else {
         short_payload(8);
       }
@@ -582,16 +639,20 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
     }
     default:
       // Not 0.4/0.6 core messages, but common on the wire.
-      if (h.type == 0xCD) {
-        info = "HSEP " + info;
-      } else if (h.type == 0x44) {
-        info = "Mojito-DHT " + info;
-      } else {
-        info = "type=" + hex16(h.type) + " " + info;
+      {
+        std::string rest(info.data(), info.size());
+        info.clear();
+        if (h.type == 0xCD) {
+          fmt::format_to(out, "HSEP {}", rest);
+        } else if (h.type == 0x44) {
+          fmt::format_to(out, "Mojito-DHT {}", rest);
+        } else {
+          fmt::format_to(out, "type=0x{:04x} {}", h.type, rest);
+        }
       }
       break;
   }
-  m.info = info;
+  m.info.assign(info.data(), info.size());
   emit(std::move(m));
 }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <unordered_set>
 #include <string>
 #include <vector>
 
@@ -70,7 +71,7 @@ class Decoder {
   double first_time_ = -1;
   double now_ = 0;  // time of the packet being decoded
   DecoderStats stats_;
-  std::set<wire::gnutella::Guid> requests_;  // Pings/Queries seen, for unmatched replies
+  std::unordered_set<wire::gnutella::Guid, wire::gnutella::Id16Hash> requests_;  // Pings/Queries seen, for unmatched replies
   void close(std::map<std::tuple<Address, std::uint16_t, Address, std::uint16_t>, std::unique_ptr<Conn>>::iterator it,
              std::uint64_t frame);
   friend struct Conn;
