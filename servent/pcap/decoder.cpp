@@ -1,5 +1,6 @@
 #include "servent/pcap/decoder.hpp"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -67,11 +68,11 @@ void append_printable(fmt::memory_buffer& b, std::string_view s, std::size_t max
   std::size_t n = 0;
   for (unsigned char c : s) {
     if (n++ >= max) {
-      fmt::format_to(fmt::appender(b), "...");
+      fmt::format_to(fmt::appender(b), FMT_COMPILE("..."));
       break;
     }
     if (c < 0x20 || c == 0x7f) {
-      fmt::format_to(fmt::appender(b), "\\x{:02x}", c);
+      fmt::format_to(fmt::appender(b), FMT_COMPILE("\\x{:02x}"), c);
     } else {
       b.push_back(static_cast<char>(c));
     }
@@ -83,7 +84,7 @@ void append_quoted(fmt::memory_buffer& b, std::string_view s, std::size_t max) {
   std::size_t n = 0;
   for (unsigned char c : s) {
     if (n++ >= max) {
-      fmt::format_to(fmt::appender(b), "...");
+      fmt::format_to(fmt::appender(b), FMT_COMPILE("..."));
       break;
     }
     if (c == '"' || c == '\\') {
@@ -91,9 +92,9 @@ void append_quoted(fmt::memory_buffer& b, std::string_view s, std::size_t max) {
       b.push_back(static_cast<char>(c));
     } else if (c < 0x20 || c == 0x7f) {
       // printable() turns these into \xNN, which json_quote then escapes.
-      fmt::format_to(fmt::appender(b), "\\\\x{:02x}", c);
+      fmt::format_to(fmt::appender(b), FMT_COMPILE("\\\\x{:02x}"), c);
     } else if (c >= 0x80) {
-      fmt::format_to(fmt::appender(b), "\\u{:04x}", c);
+      fmt::format_to(fmt::appender(b), FMT_COMPILE("\\u{:04x}"), c);
     } else {
       b.push_back(static_cast<char>(c));
     }
@@ -475,7 +476,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
   // The text line is built in one buffer: this runs for every descriptor.
   fmt::memory_buffer info;
   auto out = fmt::appender(info);
-  fmt::format_to(out, "ttl={} hops={} len={}", h.ttl, h.hops, h.payload_length);
+  fmt::format_to(out, FMT_COMPILE("ttl={} hops={} len={}"), h.ttl, h.hops, h.payload_length);
   if (dec->options_.fields) m.fields.push_back({"guid", json_quote(h.id.hex())});
   if (dec->options_.fields) m.fields.push_back({"type", num(h.type)});
   if (dec->options_.fields) m.fields.push_back({"ttl", num(h.ttl)});
@@ -486,13 +487,13 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
   }
   auto short_payload = [&](std::size_t need) {
     m.violations.push_back({"short-payload", "payload of " + num(payload.size()) + " bytes, at least " + num(need) + " needed"});
-    fmt::format_to(out, " (short payload)");
+    fmt::format_to(out, FMT_COMPILE(" (short payload)"));
   };
   switch (static_cast<gn::Type>(h.type)) {
     case gn::Type::Ping: {
       dec->requests_.insert(h.id);
       auto ids = ggep_ids(payload, &m.violations);
-      if (!ids.empty()) fmt::format_to(out, " ggep={}", ids);
+      if (!ids.empty()) fmt::format_to(out, FMT_COMPILE(" ggep={}"), ids);
       break;
     }
     case gn::Type::Pong: {
@@ -504,10 +505,10 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         short_payload(14);
         break;
       }
-      fmt::format_to(out, " {}.{}.{}.{}:{} files={} kb={}", p->ip >> 24, (p->ip >> 16) & 255, (p->ip >> 8) & 255,
+      fmt::format_to(out, FMT_COMPILE(" {}.{}.{}.{}:{} files={} kb={}"), p->ip >> 24, (p->ip >> 16) & 255, (p->ip >> 8) & 255,
                      p->ip & 255, p->port, p->files_shared, p->kb_shared);
       auto ids = ggep_ids(p->extensions, &m.violations);
-      if (!ids.empty()) fmt::format_to(out, " ggep={}", ids);
+      if (!ids.empty()) fmt::format_to(out, FMT_COMPILE(" ggep={}"), ids);
       const std::string at = full ? gn::ipv4_to_string(p->ip) + ":" + num(p->port) : std::string();
       if (dec->options_.fields) m.fields.push_back({"address", json_quote(at)});
       if (dec->options_.fields) m.fields.push_back({"files", num(p->files_shared)});
@@ -522,7 +523,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         short_payload(3);
         break;
       }
-      fmt::format_to(out, " min_speed=0x{:04x} ", q->min_speed);
+      fmt::format_to(out, FMT_COMPILE(" min_speed=0x{:04x} "), q->min_speed);
       append_quoted(info, q->criteria, 80);
       if (!q->extensions.empty()) {
         auto ext = gn::decode_extensions(q->extensions);
@@ -530,7 +531,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
           info.push_back(' ');
           append_printable(info, u, 120);
         }
-        if (ext.ggep) fmt::format_to(out, " ggep={}", ggep_ids(*ext.ggep, &m.violations));
+        if (ext.ggep) fmt::format_to(out, FMT_COMPILE(" ggep={}"), ggep_ids(*ext.ggep, &m.violations));
         if (full) {
           std::string urns = "[";
           for (const auto& u : ext.urns) urns += (urns.size() > 1 ? "," : "") + json_quote(u);
@@ -548,26 +549,26 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       auto hit = gn::decode_query_hit(payload);
       if (!hit) {
         m.violations.push_back({"bad-queryhit", "results or trailer overrun the payload"});
-        fmt::format_to(out, " (malformed)");
+        fmt::format_to(out, FMT_COMPILE(" (malformed)"));
         break;
       }
-      fmt::format_to(out, " hits={} {}.{}.{}.{}:{} speed={}", hit->results.size(), hit->ip >> 24, (hit->ip >> 16) & 255,
+      fmt::format_to(out, FMT_COMPILE(" hits={} {}.{}.{}.{}:{} speed={}"), hit->results.size(), hit->ip >> 24, (hit->ip >> 16) & 255,
                      (hit->ip >> 8) & 255, hit->ip & 255, hit->port, hit->speed);
       const std::string at = full ? gn::ipv4_to_string(hit->ip) + ":" + num(hit->port) : std::string();
       if (hit->trailer) {
-        fmt::format_to(out, " vendor=");
+        fmt::format_to(out, FMT_COMPILE(" vendor="));
         append_printable(info, wire::as_chars(hit->trailer->vendor), 8);
         if (!hit->trailer->private_data.empty() && hit->trailer->private_data[0] == gn::kGgepBlockMagic) {
           // The private area is the vendor's: data may follow the GGEP block.
-          fmt::format_to(out, " ggep={}", ggep_ids(hit->trailer->private_data, &m.violations, " of the trailer", true));
+          fmt::format_to(out, FMT_COMPILE(" ggep={}"), ggep_ids(hit->trailer->private_data, &m.violations, " of the trailer", true));
         }
       }
-      fmt::format_to(out, " servent={}", hit->servent_id.hex());
+      fmt::format_to(out, FMT_COMPILE(" servent={}"), hit->servent_id.hex());
       std::string results = "[";
       for (const auto& r : hit->results) {
-        fmt::format_to(out, " [{} ", r.index);
+        fmt::format_to(out, FMT_COMPILE(" [{} "), r.index);
         append_quoted(info, r.name, 80);
-        fmt::format_to(out, " {}]", r.size);
+        fmt::format_to(out, FMT_COMPILE(" {}]"), r.size);
         std::string urn;
         if (!r.extensions.empty()) {
           auto ext = gn::decode_extensions(r.extensions);
@@ -596,7 +597,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         break;
       }
       const std::string to = gn::ipv4_to_string(p->ip) + ":" + num(p->port);
-      fmt::format_to(out, " servent={} index={} to {}", p->servent_id.hex(), p->file_index, to);
+      fmt::format_to(out, FMT_COMPILE(" servent={} index={} to {}"), p->servent_id.hex(), p->file_index, to);
       if (dec->options_.fields) m.fields.push_back({"servent_id", json_quote(p->servent_id.hex())});
       if (dec->options_.fields) m.fields.push_back({"index", num(p->file_index)});
       if (dec->options_.fields) m.fields.push_back({"to", json_quote(to)});
@@ -606,7 +607,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       if (payload.size() >= 2) {
         auto msg = wire::as_chars(payload.subspan(2));
         msg = msg.substr(0, msg.find('\0'));
-        fmt::format_to(out, " code={} ", wire::get_le16(payload.data()));
+        fmt::format_to(out, FMT_COMPILE(" code={} "), wire::get_le16(payload.data()));
         append_quoted(info, msg, 80);
         if (dec->options_.fields) m.fields.push_back({"code", num(wire::get_le16(payload.data()))});
         if (dec->options_.fields) m.fields.push_back({"message", json_quote(msg)});
@@ -619,9 +620,9 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       if (payload.empty()) {
         short_payload(1);
       } else if (payload[0] == 0 && payload.size() >= 6) {
-        fmt::format_to(out, " RESET table_length={} infinity={}", wire::get_le32(payload.data() + 1), payload[5]);
+        fmt::format_to(out, FMT_COMPILE(" RESET table_length={} infinity={}"), wire::get_le32(payload.data() + 1), payload[5]);
       } else if (payload[0] == 1 && payload.size() >= 5) {
-        fmt::format_to(out, " PATCH seq={}/{} compressor={} entry_bits={} data={}", payload[1], payload[2], payload[3],
+        fmt::format_to(out, FMT_COMPILE(" PATCH seq={}/{} compressor={} entry_bits={} data={}"), payload[1], payload[2], payload[3],
                        payload[4], payload.size() - 5);
       }
       break;
@@ -631,7 +632,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       if (payload.size() >= 8) {
         info.push_back(' ');
         append_printable(info, wire::as_chars(payload.first(4)), 16);
-        fmt::format_to(out, "/{}v{}", wire::get_le16(payload.data() + 4), wire::get_le16(payload.data() + 6));
+        fmt::format_to(out, FMT_COMPILE("/{}v{}"), wire::get_le16(payload.data() + 4), wire::get_le16(payload.data() + 6));
       } else {
         short_payload(8);
       }
@@ -643,11 +644,11 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         std::string rest(info.data(), info.size());
         info.clear();
         if (h.type == 0xCD) {
-          fmt::format_to(out, "HSEP {}", rest);
+          fmt::format_to(out, FMT_COMPILE("HSEP {}"), rest);
         } else if (h.type == 0x44) {
-          fmt::format_to(out, "Mojito-DHT {}", rest);
+          fmt::format_to(out, FMT_COMPILE("Mojito-DHT {}"), rest);
         } else {
-          fmt::format_to(out, "type=0x{:04x} {}", h.type, rest);
+          fmt::format_to(out, FMT_COMPILE("type=0x{:04x} {}"), h.type, rest);
         }
       }
       break;
