@@ -12,6 +12,7 @@
 
 #include "servent/core/types.hpp"
 #include "servent/pcap/capture.hpp"
+#include "servent/pcap/writer.hpp"
 #include "wire/gnutella/descriptors.hpp"
 
 namespace gn = sv::wire::gnutella;
@@ -19,54 +20,23 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-void le32(std::string& s, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
-}
-
+// Streams PcapWriter output to a file so a large capture never sits in memory.
 struct Writer {
   std::ofstream out;
+  sv::pcap::PcapWriter w{1};  // Ethernet
   std::uint32_t t = 0;
-  explicit Writer(const std::string& path) : out(path, std::ios::binary) {
-    std::string h;
-    le32(h, 0xa1b2c3d4);
-    h += std::string("\x02\x00\x04\x00", 4);
-    le32(h, 0);
-    le32(h, 0);
-    le32(h, 65535);
-    le32(h, 1);  // Ethernet
-    out << h;
+  explicit Writer(const std::string& path) : out(path, std::ios::binary) { flush(); }
+  void flush() {
+    out << w.bytes();
+    w.take();
   }
   void packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport, std::uint32_t seq,
               std::uint8_t flags, std::string_view payload) {
-    std::string p(12, '\0');
-    p += std::string("\x08\x00", 2);
-    const std::size_t total = 40 + payload.size();
-    p += '\x45';
-    p += '\0';
-    p += static_cast<char>(total >> 8);
-    p += static_cast<char>(total);
-    p += std::string("\0\0\x40\0\x40\x06\0\0", 8);
-    for (std::uint32_t a : {src, dst}) {
-      for (int i = 3; i >= 0; --i) p += static_cast<char>(a >> (8 * i));
-    }
-    p += static_cast<char>(sport >> 8);
-    p += static_cast<char>(sport);
-    p += static_cast<char>(dport >> 8);
-    p += static_cast<char>(dport);
-    for (int i = 3; i >= 0; --i) p += static_cast<char>(seq >> (8 * i));
-    p += std::string(4, '\0');
-    p += '\x50';
-    p += static_cast<char>(flags);
-    p += std::string("\xff\xff\0\0\0\0", 6);
-    p.append(payload);
-    std::string rec;
-    le32(rec, t / 1000);
-    le32(rec, (t % 1000) * 1000);
-    le32(rec, static_cast<std::uint32_t>(p.size()));
-    le32(rec, static_cast<std::uint32_t>(p.size()));
-    out << rec << p;
+    w.packet(t * 1000, sv::pcap::ipv4_tcp_packet(src, sport, dst, dport, seq, flags, payload));
     ++t;
+    if (w.bytes().size() > (1 << 20)) flush();
   }
+  ~Writer() { flush(); }
 };
 
 }  // namespace

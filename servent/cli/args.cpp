@@ -1,5 +1,7 @@
 #include "servent/cli/args.hpp"
 
+#include "wire/common/text.hpp"
+
 #include <charconv>
 
 namespace sv::cli {
@@ -96,28 +98,6 @@ Endpoint parse_endpoint(const std::string& text, const std::string& what) {
   return *e;
 }
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 15]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
+std::string json_string(std::string_view s) { return wire::json_quote(s); }
 
 }  // namespace sv::cli

@@ -11,20 +11,16 @@
 
 #include "http/text.hpp"
 #include "integration/process.hpp"
+#include "support/files.hpp"
 #include "share/sha1.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using sv::test::Process;
 
-namespace {
+using sv::test::read_file;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+namespace {
 
 // The value of "key": in one flat JSON object line (strings or numbers).
 std::string json_field(const std::string& line, const std::string& key) {

@@ -13,6 +13,7 @@
 #include "http/text.hpp"
 #include "integration/http_source.hpp"
 #include "integration/process.hpp"
+#include "support/files.hpp"
 #include "share/partial_file.hpp"
 #include "share/sha1.hpp"
 #include "wire/common/bytes.hpp"
@@ -22,14 +23,9 @@ using namespace std::chrono_literals;
 using sv::test::HttpSource;
 using sv::test::Process;
 
-namespace {
+using sv::test::read_file;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+namespace {
 
 std::string random_content(std::size_t n, unsigned seed) {
   std::string s(n, '\0');

@@ -12,6 +12,10 @@ namespace sv::wire {
 bool iequals(std::string_view a, std::string_view b);
 std::string_view trim(std::string_view s);
 std::string to_lower(std::string_view s);
+// A JSON string literal (RFC 8259) for bytes from the network: valid UTF-8
+// passes through, control characters and bytes that are not UTF-8 become
+// \u00XX escapes, so the result is always valid JSON.
+std::string json_quote(std::string_view s);
 
 // An ordered list of "Name: value" headers with case-insensitive lookup.
 class Headers {

@@ -12,6 +12,7 @@
 #include "http/range.hpp"
 #include "http/request_parser.hpp"
 #include "servent/download/download_core.hpp"
+#include "support/files.hpp"
 
 namespace fs = std::filesystem;
 using namespace sv;
@@ -182,12 +183,7 @@ std::string random_content(std::size_t n, std::uint64_t seed) {
   return s;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string slurp(const std::string& path) { return test::read_file(path); }
 
 Endpoint ep(int i) { return Endpoint{0x7f000001, static_cast<std::uint16_t>(7000 + i)}; }
 

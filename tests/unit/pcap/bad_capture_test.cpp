@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "servent/pcap/capture.hpp"
+#include "servent/pcap/writer.hpp"
 
 namespace fs = std::filesystem;
 using namespace sv;
@@ -32,52 +33,6 @@ void le32(std::string& s, std::uint32_t v) {
 void le16(std::string& s, std::uint16_t v) {
   s.push_back(static_cast<char>(v));
   s.push_back(static_cast<char>(v >> 8));
-}
-
-// Raw IPv4/TCP packet (no checksums: decoders do not check them).
-std::string tcp_packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport, std::uint32_t seq,
-                       std::uint8_t flags, std::string_view payload) {
-  std::string p;
-  const std::size_t total = 40 + payload.size();
-  p += '\x45';
-  p += '\0';
-  p += static_cast<char>(total >> 8);
-  p += static_cast<char>(total);
-  p += std::string("\0\0\x40\0\x40\x06\0\0", 8);
-  for (std::uint32_t a : {src, dst}) {
-    for (int i = 3; i >= 0; --i) p += static_cast<char>(a >> (8 * i));
-  }
-  p += static_cast<char>(sport >> 8);
-  p += static_cast<char>(sport);
-  p += static_cast<char>(dport >> 8);
-  p += static_cast<char>(dport);
-  for (int i = 3; i >= 0; --i) p += static_cast<char>(seq >> (8 * i));
-  p += std::string(4, '\0');
-  p += '\x50';
-  p += static_cast<char>(flags);
-  p += std::string("\xff\xff\0\0\0\0", 6);
-  p.append(payload);
-  return p;
-}
-
-std::string pcap_header() {
-  std::string s;
-  le32(s, 0xa1b2c3d4);
-  le16(s, 2);
-  le16(s, 4);
-  le32(s, 0);
-  le32(s, 0);
-  le32(s, 65535);
-  le32(s, 101);  // raw IP
-  return s;
-}
-
-void pcap_record(std::string& s, std::uint32_t t, const std::string& pkt) {
-  le32(s, t);
-  le32(s, 0);
-  le32(s, static_cast<std::uint32_t>(pkt.size()));
-  le32(s, static_cast<std::uint32_t>(pkt.size()));
-  s += pkt;
 }
 
 std::size_t count_messages(const std::string& path, pcap::CaptureResult* res = nullptr) {
@@ -147,7 +102,7 @@ TEST_CASE("pcapng_with_unknown_blocks_still_decodes") {
   le32(idb, 65535);
   std::string file = block(0x0A0D0D0A, shb) + block(1, idb);
   file += block(0x00000BAD, "some block nobody knows about");
-  const std::string pkt = tcp_packet(0x7f000001, 40000, 0x7f000002, 6346, 1, 0x18, "GNUTELLA CONNECT/0.4\n\n");
+  const std::string pkt = pcap::ipv4_tcp_packet(0x7f000001, 40000, 0x7f000002, 6346, 1, 0x18, "GNUTELLA CONNECT/0.4\n\n");
   std::string epb;
   le32(epb, 0);  // interface
   le32(epb, 0);
@@ -166,23 +121,23 @@ TEST_CASE("pcapng_with_unknown_blocks_still_decodes") {
 }
 
 TEST_CASE("a_hundred_thousand_unrelated_streams_and_one_gnutella_conversation") {
-  std::string file = pcap_header();
+  pcap::PcapWriter w;
   std::uint32_t t = 0;
   for (std::uint32_t i = 0; i < 100'000; ++i) {
     const std::uint32_t src = 0x7f010000 + (i >> 8), dst = 0x7f020000 + (i & 255);
     const auto sport = static_cast<std::uint16_t>(1024 + i % 60000);
-    pcap_record(file, t, tcp_packet(src, sport, dst, 443, 1000, 0x02, ""));
-    pcap_record(file, t, tcp_packet(src, sport, dst, 443, 1001, 0x18, "\x16\x03\x01 not ours, not ours, not ours"));
-    if (i % 2) pcap_record(file, t, tcp_packet(src, sport, dst, 443, 1032, 0x11, ""));
+    w.packet(t, pcap::ipv4_tcp_packet(src, sport, dst, 443, 1000, 0x02, ""));
+    w.packet(t, pcap::ipv4_tcp_packet(src, sport, dst, 443, 1001, 0x18, "\x16\x03\x01 not ours, not ours, not ours"));
+    if (i % 2) w.packet(t, pcap::ipv4_tcp_packet(src, sport, dst, 443, 1032, 0x11, ""));
     if (i == 50'000) {
-      pcap_record(file, t, tcp_packet(0x7f000001, 40000, 0x7f000002, 6346, 7, 0x02, ""));
-      pcap_record(file, t, tcp_packet(0x7f000001, 40000, 0x7f000002, 6346, 8, 0x18, "GNUTELLA CONNECT/0.4\n\n"));
-      pcap_record(file, t, tcp_packet(0x7f000002, 6346, 0x7f000001, 40000, 90, 0x18, "GNUTELLA OK\n\n"));
+      w.packet(t, pcap::ipv4_tcp_packet(0x7f000001, 40000, 0x7f000002, 6346, 7, 0x02, ""));
+      w.packet(t, pcap::ipv4_tcp_packet(0x7f000001, 40000, 0x7f000002, 6346, 8, 0x18, "GNUTELLA CONNECT/0.4\n\n"));
+      w.packet(t, pcap::ipv4_tcp_packet(0x7f000002, 6346, 0x7f000001, 40000, 90, 0x18, "GNUTELLA OK\n\n"));
     }
     ++t;
   }
   TempFile f;
-  f.write(file);
+  f.write(w.take());
   std::vector<std::string> got;
   auto res = pcap::decode_file(f.path.string(), [&](pcap::Message&& m) { got.push_back(m.info); });
   CHECK(res.opened);

@@ -103,3 +103,11 @@ TEST_CASE("handshake_encode_round_trips") {
   CHECK(rb->reason == "Busy");
   CHECK(rb->headers == h);
 }
+
+TEST_CASE("json_quote_keeps_utf8_and_escapes_everything_else") {
+  CHECK(wire::json_quote("plain") == "\"plain\"");
+  CHECK(wire::json_quote("a\"b\\c\n") == "\"a\\\"b\\\\c\\n\"");
+  CHECK(wire::json_quote("caf\xc3\xa9 \xe2\x82\xac") == "\"caf\xc3\xa9 \xe2\x82\xac\"");  // é €
+  CHECK(wire::json_quote("bad \xff\xc3 end") == "\"bad \\u00ff\\u00c3 end\"");
+  CHECK(wire::json_quote(std::string("\x01\x1b[31m", 6)) == "\"\\u0001\\u001b[31m\"");
+}
