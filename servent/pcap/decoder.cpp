@@ -471,7 +471,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
   };
   switch (static_cast<gn::Type>(h.type)) {
     case gn::Type::Ping: {
-      dec->requests_.insert(h.id);
+      dec->remember_request(h.id);
       auto ids = ggep_ids(payload, &m.violations);
       if (!ids.empty()) fmt::format_to(out, FMT_COMPILE(" ggep={}"), ids);
       break;
@@ -497,7 +497,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       break;
     }
     case gn::Type::Query: {
-      dec->requests_.insert(h.id);
+      dec->remember_request(h.id);
       auto q = gn::decode_query(payload);
       if (!q) {
         short_payload(3);
@@ -769,6 +769,16 @@ void Decoder::close(
 void Decoder::finish(std::uint64_t last_frame) {
   while (!conns_.empty()) close(conns_.begin(), last_frame);
   requests_.clear();
+  request_order_.clear();
+}
+
+void Decoder::remember_request(const gn::Guid& id) {
+  if (!requests_.insert(id).second) return;
+  request_order_.push_back(id);
+  if (request_order_.size() > kMaxRequests) {
+    requests_.erase(request_order_.front());
+    request_order_.pop_front();
+  }
 }
 
 }  // namespace sv::pcap

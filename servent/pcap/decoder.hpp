@@ -5,6 +5,7 @@
 // byte arrived.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -71,7 +72,12 @@ class Decoder {
   double first_time_ = -1;
   double now_ = 0;  // time of the packet being decoded
   DecoderStats stats_;
-  std::unordered_set<wire::gnutella::Guid, wire::gnutella::Id16Hash> requests_;  // Pings/Queries seen, for unmatched replies
+  // Pings/Queries seen, for unmatched replies: the newest kMaxRequests only,
+  // so a huge capture does not hold every GUID.
+  static constexpr std::size_t kMaxRequests = 1 << 18;
+  std::unordered_set<wire::gnutella::Guid, wire::gnutella::Id16Hash> requests_;
+  std::deque<wire::gnutella::Guid> request_order_;
+  void remember_request(const wire::gnutella::Guid& id);
   void close(std::map<std::tuple<Address, std::uint16_t, Address, std::uint16_t>, std::unique_ptr<Conn>>::iterator it,
              std::uint64_t frame);
   friend struct Conn;
