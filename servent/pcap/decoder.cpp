@@ -456,7 +456,8 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
   // The text line is built in one buffer: this runs for every descriptor.
   fmt::memory_buffer info;
   auto out = fmt::appender(info);
-  fmt::format_to(out, FMT_COMPILE("ttl={} hops={} len={}"), h.ttl, h.hops, h.payload_length);
+  const bool text = dec->options_.text;
+  if (text) fmt::format_to(out, FMT_COMPILE("ttl={} hops={} len={}"), h.ttl, h.hops, h.payload_length);
   if (dec->options_.fields) m.fields.push_back({"guid", json_quote(h.id.hex())});
   if (dec->options_.fields) m.fields.push_back({"type", num(h.type)});
   if (dec->options_.fields) m.fields.push_back({"ttl", num(h.ttl)});
@@ -485,8 +486,10 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         short_payload(14);
         break;
       }
-      fmt::format_to(out, FMT_COMPILE(" {}.{}.{}.{}:{} files={} kb={}"), p->ip >> 24, (p->ip >> 16) & 255, (p->ip >> 8) & 255,
-                     p->ip & 255, p->port, p->files_shared, p->kb_shared);
+      if (text) {
+        fmt::format_to(out, FMT_COMPILE(" {}.{}.{}.{}:{} files={} kb={}"), p->ip >> 24, (p->ip >> 16) & 255,
+                       (p->ip >> 8) & 255, p->ip & 255, p->port, p->files_shared, p->kb_shared);
+      }
       auto ids = ggep_ids(p->extensions, &m.violations);
       if (!ids.empty()) fmt::format_to(out, FMT_COMPILE(" ggep={}"), ids);
       const std::string at = full ? gn::ipv4_to_string(p->ip) + ":" + num(p->port) : std::string();
@@ -503,8 +506,10 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         short_payload(3);
         break;
       }
-      fmt::format_to(out, FMT_COMPILE(" min_speed=0x{:04x} "), q->min_speed);
-      append_quoted(info, q->criteria, 80);
+      if (text) {
+        fmt::format_to(out, FMT_COMPILE(" min_speed=0x{:04x} "), q->min_speed);
+        append_quoted(info, q->criteria, 80);
+      }
       if (!q->extensions.empty()) {
         auto ext = gn::decode_extensions(q->extensions);
         for (const auto& u : ext.urns) {
@@ -532,23 +537,29 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         fmt::format_to(out, FMT_COMPILE(" (malformed)"));
         break;
       }
-      fmt::format_to(out, FMT_COMPILE(" hits={} {}.{}.{}.{}:{} speed={}"), hit->results.size(), hit->ip >> 24, (hit->ip >> 16) & 255,
-                     (hit->ip >> 8) & 255, hit->ip & 255, hit->port, hit->speed);
+      if (text) {
+        fmt::format_to(out, FMT_COMPILE(" hits={} {}.{}.{}.{}:{} speed={}"), hit->results.size(), hit->ip >> 24,
+                       (hit->ip >> 16) & 255, (hit->ip >> 8) & 255, hit->ip & 255, hit->port, hit->speed);
+      }
       const std::string at = full ? gn::ipv4_to_string(hit->ip) + ":" + num(hit->port) : std::string();
       if (hit->trailer) {
-        fmt::format_to(out, FMT_COMPILE(" vendor="));
-        append_printable(info, wire::as_chars(hit->trailer->vendor), 8);
+        if (text) {
+          fmt::format_to(out, FMT_COMPILE(" vendor="));
+          append_printable(info, wire::as_chars(hit->trailer->vendor), 8);
+        }
         if (!hit->trailer->private_data.empty() && hit->trailer->private_data[0] == gn::kGgepBlockMagic) {
           // The private area is the vendor's: data may follow the GGEP block.
           fmt::format_to(out, FMT_COMPILE(" ggep={}"), ggep_ids(hit->trailer->private_data, &m.violations, " of the trailer", true));
         }
       }
-      fmt::format_to(out, FMT_COMPILE(" servent={}"), hit->servent_id.hex());
+      if (text) fmt::format_to(out, FMT_COMPILE(" servent={}"), hit->servent_id.hex());
       std::string results = "[";
       for (const auto& r : hit->results) {
-        fmt::format_to(out, FMT_COMPILE(" [{} "), r.index);
-        append_quoted(info, r.name, 80);
-        fmt::format_to(out, FMT_COMPILE(" {}]"), r.size);
+        if (text) {
+          fmt::format_to(out, FMT_COMPILE(" [{} "), r.index);
+          append_quoted(info, r.name, 80);
+          fmt::format_to(out, FMT_COMPILE(" {}]"), r.size);
+        }
         std::string urn;
         if (!r.extensions.empty()) {
           auto ext = gn::decode_extensions(r.extensions);

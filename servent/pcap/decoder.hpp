@@ -50,6 +50,7 @@ struct DecoderStats {
 struct DecodeOptions {
   bool fields = true;
   bool raw = true;
+  bool text = true;  // the info line (check and replay do not need it)
 };
 
 class Decoder {

@@ -125,6 +125,7 @@ int cmd_pcap(const std::vector<std::string>& argv) {
   DecodeOptions options;
   options.fields = json;  // the text line needs none of them
   options.raw = false;
+  options.text = sub == "decode" && !json;
   auto res = decode_file(file, [&](Message&& m) {
     if (only_stream && m.stream != *only_stream) return;
     if (sub == "decode") {
