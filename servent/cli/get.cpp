@@ -7,10 +7,12 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <thread>
 
 #include "http/text.hpp"
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
+#include "servent/cli/node_client.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
 
@@ -21,11 +23,14 @@ namespace sv::cli {
 namespace {
 
 constexpr const char* kGetHelp = R"(usage: servent get URL|MAGNET|RESULT [-o DIR] [--state-dir DIR] [--connect HOST:PORT]...
-                   [--timeout SECONDS] [--json]
+                   [--node STATE_DIR] [--timeout SECONDS] [--json]
 
 Downloads a file and puts it in DIR (default: the current folder) once it is
 complete and, when its urn:sha1 is known, verified. Partial data lives in the
-state directory: run the same command again to resume.
+state directory: run the same command again to resume. When a node runs (its
+control socket in the default state directory, or --node STATE_DIR), the
+download is handed to it and followed from here; with --connect or
+--state-dir, `get` runs on its own as a short-lived node.
 
   URL      http://HOST:PORT/get/INDEX/NAME or http://HOST:PORT/uri-res/N2R?urn:sha1:...
   MAGNET   magnet:?xt=urn:sha1:...&dn=NAME&xl=SIZE&xs=URL (xs/as sources used;
@@ -39,6 +44,7 @@ options:
                         and to reach firewalled ones (Push/GIV)
   --listen HOST:PORT    where firewalled sources connect back (with --connect;
                         default 0.0.0.0:0, a free port)
+  --node STATE_DIR      hand the download to the node running there
   --timeout SECONDS     give up after this long (default: never)
   --json                one JSON object per line: progress, source-dropped, done, failed
 )";
@@ -115,10 +121,74 @@ std::string eta(double seconds) {
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
+int get_via_node(NodeClient& node, const std::string& what, const std::string& out_dir, bool json, bool tty,
+                 std::optional<Duration> timeout) {
+  nlohmann::json req{{"cmd", "download"}, {"out", fs::absolute(out_dir).lexically_normal().string()}};
+  if (what.starts_with("magnet:")) {
+    req["magnet"] = what;
+  } else if (what.starts_with("{")) {
+    auto hit = nlohmann::json::parse(what, nullptr, false);
+    if (hit.is_discarded()) usage_error("get", "not a result line from 'servent search --json'");
+    req["result"] = hit;
+  } else {
+    req["url"] = what;
+  }
+  auto r = node.call(req, 5s);
+  if (!r || !r->value("ok", false)) {
+    fmt::print(stderr, "servent get: the node refused: {}\n", r ? r->value("error", "?") : "no answer");
+    return 1;
+  }
+  const auto id = (*r)["download"].get<std::uint64_t>();
+  if (!json) fmt::print(stderr, "servent get: download {} runs in the node at {}\n", id, node.path());
+  const auto start = std::chrono::steady_clock::now();
+  bool printed_bar = false;
+  for (;;) {
+    auto list = node.call({{"cmd", "downloads"}}, 5s);
+    if (!list) {
+      fmt::print(stderr, "servent get: the node went away\n");
+      return 1;
+    }
+    for (const auto& d : (*list)["downloads"]) {
+      if (d.value("download", std::uint64_t{0}) != id) continue;
+      const std::string state = d.value("state", "");
+      const auto have = d.value("have", std::uint64_t{0}), size = d.value("size", std::uint64_t{0});
+      if (json) {
+        fmt::print("{{\"event\":\"progress\",\"have\":{},\"size\":{},\"sources\":{}}}\n", have, size,
+                   d.value("active_sources", 0));
+      } else if (tty) {
+        const double frac = size ? static_cast<double>(have) / static_cast<double>(size) : 0;
+        fmt::print("\r[{}] {:3.0f}% {} of {}  {} source{}   ", bar(frac, 30), frac * 100, human_bytes(have),
+                   size ? human_bytes(size) : "?", d.value("active_sources", 0), d.value("active_sources", 0) == 1 ? "" : "s");
+        printed_bar = true;
+      }
+      if (state == "done") {
+        if (printed_bar) fmt::print("\n");
+        if (json) {
+          fmt::print("{{\"event\":\"done\",\"path\":{}}}\n", json_string(d.value("path", "")));
+        } else {
+          fmt::print("saved {}\n", d.value("path", ""));
+        }
+        return 0;
+      }
+      if (state == "failed" || state == "cancelled") {
+        if (printed_bar) fmt::print("\n");
+        fmt::print(stderr, "servent get: download {} {} in the node (partial data kept there)\n", id, state);
+        return 1;
+      }
+    }
+    std::fflush(stdout);
+    if (timeout && std::chrono::steady_clock::now() - start > *timeout) {
+      fmt::print(stderr, "servent get: timed out; the node keeps downloading\n");
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(json ? 1000 : 250));  // poll interval of the progress display
+  }
+}
+
 }  // namespace
 
 int cmd_get(const std::vector<std::string>& argv) {
-  OptionSpec spec_opts{{"-o", "--output", "--state-dir", "--connect", "--timeout", "--listen"},
+  OptionSpec spec_opts{{"-o", "--output", "--state-dir", "--connect", "--timeout", "--listen", "--node"},
                        {"--json", "--help", "-h"}};
   Args a;
   DownloadSpec spec;
@@ -160,6 +230,14 @@ int cmd_get(const std::vector<std::string>& argv) {
   spec.out_dir = a.last("--output").value_or(a.last("-o").value_or("."));
   const bool json = a.has("--json");
   const bool tty = !json && isatty(STDOUT_FILENO);
+  if (a.has("--node") || (peers.empty() && !a.has("--state-dir"))) {
+    NodeClient node(a.last("--node").value_or(default_state_dir()));
+    if (node.ok()) return get_via_node(node, a.positional.front(), spec.out_dir, json, tty, timeout);
+    if (a.has("--node")) {
+      fmt::print(stderr, "servent get: no running node answers at {}\n", node.path());
+      return 1;
+    }
+  }
 
   DownloadConfig dcfg;
   dcfg.state_dir = a.last("--state-dir").value_or(default_state_dir());

@@ -12,6 +12,8 @@
 #include "http/text.hpp"
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
+#include "servent/cli/control_glue.hpp"
+#include "servent/cli/node_client.hpp"
 #include "servent/pcap/pcap_tool.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
@@ -69,13 +71,17 @@ options:
                         answer to Pushes (GIV)
 )";
 
-constexpr const char* kSearchHelp = R"(usage: servent search QUERY --connect HOST:PORT [--ttl N] [--timeout SECONDS] [--json] [--no-deflate]
+constexpr const char* kSearchHelp = R"(usage: servent search QUERY [--connect HOST:PORT | --node STATE_DIR] [--ttl N] [--timeout SECONDS]
+                      [--json] [--no-deflate]
 
-Joins the network through the given peer(s) as a short-lived node, sends the
-query and prints each hit as it arrives, until the timeout (default 10s).
+Sends the query and prints each hit as it arrives, until the timeout (default
+10s): through the running node (its control socket in STATE_DIR, by default
+$XDG_STATE_HOME/servent), or with --connect as a short-lived node joining the
+network through the given peer(s). QUERY may be a urn:sha1:... .
 
 options:
-  --connect HOST:PORT   a peer to join through (repeatable; at least one)
+  --connect HOST:PORT   a peer to join through (repeatable)
+  --node STATE_DIR      the running node to ask (default: the default state dir)
   --ttl N               query TTL, 1..7 (default 7)
   --timeout SECONDS     how long to wait for hits: 10, 10s, 500ms (default 10s)
   --json                one JSON object per hit and line, with the keys host,
@@ -174,6 +180,28 @@ int cmd_run(const std::vector<std::string>& argv) {
   GnutellaCore core(library, gcfg, random_seed());
   UploadCore upload(library, ucfg);
   Driver driver(core, &upload);
+  // Downloads asked through the control socket.
+  DownloadConfig dcfg;
+  dcfg.state_dir = state_dir;
+  dcfg.user_agent = gcfg.user_agent;
+  DownloadCore downloads(dcfg);
+  driver.set_download_core(&downloads);
+  ControlCore control;
+  const std::string control_path = (fs::path(state_dir) / "control.sock").string();
+  try {
+    driver.listen_control(control, control_path);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "servent run: {}\n", e.what());
+    return 1;
+  }
+  ControlGlue glue(control, core, upload, downloads, library, driver, home_dir() + "/Downloads");
+  driver.on_control_request = [&](const ControlRequest& r) { glue.on_request(r); };
+  driver.on_download_event = [&](const DownloadEvent& e) {
+    if (const auto* p = std::get_if<event::PushNeeded>(&e)) {
+      core.send_push(p->servent, p->index, core.config().advertised, driver.now());
+    }
+    glue.on_download_event(e);
+  };
   Endpoint bound;
   if (!firewalled) {
     try {
@@ -225,6 +253,8 @@ int cmd_run(const std::vector<std::string>& argv) {
                        e.version_minor, agent);
           } else if constexpr (std::is_same_v<T, event::PeerDown>) {
             fmt::print("peer down {} ({})\n", e.remote.to_string(), to_string(e.reason));
+          } else if constexpr (std::is_same_v<T, event::Hit>) {
+            glue.on_hit(e);
           } else if constexpr (std::is_same_v<T, event::PushRequest>) {
             // Someone wants a file from us and cannot connect: we connect.
             upload.handle_push(e.push.file_index, Endpoint{e.push.ip, e.push.port}, core.servent_id(), driver.now());
@@ -239,8 +269,8 @@ int cmd_run(const std::vector<std::string>& argv) {
   for (const auto& r : library.roots()) roots += (roots.empty() ? "" : ", ") + r;
   const std::string where =
       firewalled ? std::string("firewalled (not listening; uploads by push)") : fmt::format("listening on {}:{}", listen_host, bound.port);
-  fmt::print("servent {}: {}, sharing {} file{} ({}) from {}; state in {}\n", kVersion, where, report.files,
-             report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, state_dir);
+  fmt::print("servent {}: {}, sharing {} file{} ({}) from {}; state in {}; control socket {}\n", kVersion, where,
+             report.files, report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, state_dir, control_path);
   std::fflush(stdout);
   int rc = driver.run();
   library.save_hash_cache();
@@ -254,12 +284,14 @@ int cmd_run(const std::vector<std::string>& argv) {
   print_counters("gnutella", core.counters());
   print_counters("http", upload.counters());
   print_counters("driver", driver.counters());
+  print_counters("downloads", downloads.counters());
+  print_counters("control", control.counters());
   fmt::print("servent: stopped{}\n", rc == 0 ? "" : " (loop not fully closed)");
   return rc == 0 ? 0 : 1;
 }
 
 int cmd_search(const std::vector<std::string>& argv) {
-  OptionSpec spec{{"--connect", "--ttl", "--timeout"}, {"--json", "--help", "-h", "--no-deflate"}};
+  OptionSpec spec{{"--connect", "--ttl", "--timeout", "--node"}, {"--json", "--help", "-h", "--no-deflate"}};
   Args a;
   std::vector<Endpoint> peers;
   Search s;
@@ -273,13 +305,49 @@ int cmd_search(const std::vector<std::string>& argv) {
     if (a.positional.empty()) throw UsageError("missing QUERY");
     for (const auto& p : a.positional) s.criteria += (s.criteria.empty() ? "" : " ") + p;
     for (const auto& c : a.all("--connect")) peers.push_back(parse_endpoint(c, "--connect"));
-    if (peers.empty()) throw UsageError("needs --connect HOST:PORT (a peer to join through)");
     if (auto v = a.last("--ttl")) s.ttl = static_cast<std::uint8_t>(parse_int(*v, 1, 7, "--ttl"));
     if (auto v = a.last("--timeout")) timeout = parse_duration(*v, "--timeout");
+    if (!peers.empty() && a.has("--node")) throw UsageError("--connect and --node exclude each other");
   } catch (const UsageError& e) {
     usage_error("search", e.what());
   }
   const bool json = a.has("--json");
+  if (peers.empty()) {
+    // Through the running node's control socket.
+    NodeClient node(a.last("--node").value_or(default_state_dir()));
+    if (!node.ok()) {
+      fmt::print(stderr, "servent search: no running node answers at {} (start 'servent run', or give --connect HOST:PORT)\n",
+                 node.path());
+      return 1;
+    }
+    std::size_t hits = 0;
+    auto on_event = [&](const nlohmann::json& ev) {
+      if (ev.value("event", "") != "result") return;
+      nlohmann::ordered_json hit;
+      for (const char* k : {"host", "port", "index", "name", "size", "servent_id", "speed", "urn", "push"}) {
+        if (ev.contains(k)) hit[k] = ev[k];
+      }
+      print_hit(hit, json);
+      ++hits;
+    };
+    auto r = node.call({{"cmd", "search"}, {"query", s.criteria}, {"ttl", s.ttl}}, 5s, on_event);
+    if (!r || !r->value("ok", false)) {
+      fmt::print(stderr, "servent search: the node refused: {}\n", r ? r->value("error", "?") : "no answer");
+      return 1;
+    }
+    const std::string id = r->value("search", "");
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      auto ev = node.next(left);
+      if (!ev) break;
+      if (ev->value("search", "") == id) on_event(*ev);
+    }
+    node.call({{"cmd", "stop-search"}, {"search", id}}, 2s);
+    if (!json) fmt::print(stderr, "servent search: {} hit{}\n", hits, hits == 1 ? "" : "s");
+    return 0;
+  }
 
   share::Library empty;
   GnutellaConfig gcfg;
@@ -301,24 +369,7 @@ int cmd_search(const std::vector<std::string>& argv) {
     }
     if (const auto* h = std::get_if<event::Hit>(&ev)) {
       ++hits;
-      const std::string host = wire::gnutella::ipv4_to_string(h->source.ip);
-      std::string urn;
-      for (const auto& u : wire::gnutella::decode_extensions(h->result.extensions).urns) {
-        if (share::parse_sha1_urn(u)) urn = u;
-      }
-      if (json) {
-        std::string extra;
-        if (!urn.empty()) extra += ",\"urn\":" + json_string(urn);
-        if (h->push) extra += ",\"push\":true";
-        fmt::print("{{\"host\":{},\"port\":{},\"index\":{},\"name\":{},\"size\":{},\"servent_id\":\"{}\",\"speed\":{}{}}}\n",
-                   json_string(host), h->source.port, h->result.index, json_string(h->result.name), h->result.size,
-                   h->servent_id.hex(), h->speed, extra);
-      } else {
-        fmt::print("{}:{}  {:>12}  {}  http://{}:{}/get/{}/{}{}\n", host, h->source.port, h->result.size,
-                   h->result.name, host, h->source.port, h->result.index, http::percent_encode(h->result.name),
-                   h->push ? "  (firewalled)" : "");
-      }
-      std::fflush(stdout);
+      print_hit(hit_json(*h), json);
     }
   };
   driver.after(timeout, [&] { driver.stop(); });

@@ -99,6 +99,8 @@ struct DownloadCore::Download {
   std::optional<std::size_t> testing_suspect;
   std::set<int> tested;  // contributors whose bytes were replaced without fixing the file
   bool finished = false;
+  std::string state = "active";
+  std::string final_path;
   Instant next_save;
   std::uint64_t last_progress = UINT64_MAX;
 };
@@ -183,7 +185,22 @@ void DownloadCore::cancel(std::uint64_t id, Instant) {
     if (c->download == id) close_conn(*c, CloseReason::Normal);
   }
   d.finished = true;
+  d.state = "cancelled";
   d.file->save();
+}
+
+std::vector<DownloadCore::Info> DownloadCore::list() const {
+  std::vector<Info> out;
+  for (const auto& [id, d] : downloads_) {
+    Info i{id, d->file ? d->file->meta().name : "", 0, 0, d->state, d->sources.size(), 0, d->final_path};
+    if (d->file) {
+      i.have = d->file->meta().have.total();
+      i.size = d->file->meta().size_known ? d->file->meta().size : 0;
+    }
+    for (const auto& s : d->sources) i.busy += s.state == Source::State::Busy;
+    out.push_back(std::move(i));
+  }
+  return out;
 }
 
 std::size_t DownloadCore::active() const {
@@ -724,16 +741,20 @@ void DownloadCore::check_complete(Download& d, Instant now) {
   }
   if (!path) {
     ++stats_[kFailed];
+    d.state = "failed";
     events_.push_back(event::DownloadFailed{d.id, error});
     return;
   }
   ++stats_[kCompleted];
+  d.state = "done";
+  d.final_path = *path;
   events_.push_back(event::DownloadDone{d.id, *path, verified});
 }
 
 void DownloadCore::fail(Download& d, const std::string& reason) {
   if (d.finished) return;
   d.finished = true;
+  d.state = "failed";
   d.file->save();
   for (auto& [cid, c] : conns_) {
     if (c->download == d.id) close_conn(*c, CloseReason::Normal);

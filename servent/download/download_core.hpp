@@ -146,6 +146,15 @@ class DownloadCore {
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
   std::size_t active() const;
+  struct Info {
+    std::uint64_t id;
+    std::string name;
+    std::uint64_t have, size;  // size 0 while unknown
+    std::string state;         // "active", "done", "failed", "cancelled"
+    std::size_t sources, busy;
+    std::string path;          // when done
+  };
+  std::vector<Info> list() const;
   // The key of the partial file a spec maps to (its urn, else a hash of its
   // first source URL).
   static std::string key_for(const DownloadSpec& spec);

@@ -1,6 +1,10 @@
 #include "servent/uv/driver.hpp"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <uv.h>
 
@@ -14,7 +18,7 @@ namespace {
 constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
     "accepted",        "refused_over_limit", "connects_ok",   "connects_failed",
     "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",
-    "bytes_in",        "bytes_out",          "file_bytes_sent", "file_errors",
+    "bytes_in",        "bytes_out",          "file_bytes_sent", "file_errors", "control_refused_user",
 };
 
 constexpr std::size_t kReadBuffer = 64 * 1024;
@@ -58,7 +62,15 @@ struct Driver::FileSend {
 struct Driver::Conn {
   Driver* driver = nullptr;
   ConnId id;
-  uv_tcp_t tcp{};
+  // A TCP connection, or a control-socket connection (Unix domain).
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  };
+  bool is_pipe = false;
+  Conn() { std::memset(static_cast<void*>(&pipe), 0, std::max(sizeof pipe, sizeof tcp)); }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(is_pipe ? static_cast<void*>(&pipe) : static_cast<void*>(&tcp)); }
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(stream()); }
   Driver::Owner owner = Driver::Owner::Sniffing;
   Direction dir = Direction::Inbound;
   Endpoint remote;
@@ -149,13 +161,13 @@ struct Driver::Impl {
     c->driver = &d;
     uv_tcp_init(d.loop_, &c->tcp);
     c->tcp.data = c;
-    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_close);
+    if (uv_accept(server, c->stream()) != 0) {
+      uv_close(c->handle(), on_close);
       return;
     }
     if (d.conns_.size() >= d.config_.max_connections) {
       ++d.stats_[kRefusedOverLimit];
-      uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_close);
+      uv_close(c->handle(), on_close);
       return;
     }
     ++d.stats_[kAccepted];
@@ -168,7 +180,36 @@ struct Driver::Impl {
     maybe_learn_address(d, c);
     c->deadline = d.now() + d.config_.sniff_timeout;
     d.conns_[c->id.value] = c;
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
+    uv_read_start(c->stream(), on_alloc, on_read);
+  }
+
+  static void on_control_connection(uv_stream_t* server, int status) {
+    Driver& d = *static_cast<Driver*>(server->data);
+    if (status < 0 || d.stopping_) return;
+    auto* c = new Conn;
+    c->driver = &d;
+    c->is_pipe = true;
+    uv_pipe_init(d.loop_, &c->pipe, 0);
+    c->pipe.data = c;
+    if (uv_accept(server, c->stream()) != 0) {
+      uv_close(c->handle(), on_close);
+      return;
+    }
+    // Only our own user (the socket is 0600 too; this also covers a changed mode).
+    uv_os_fd_t fd;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (uv_fileno(c->handle(), &fd) != 0 || ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        cred.uid != ::getuid()) {
+      ++d.stats_[kControlRefusedUser];
+      uv_close(c->handle(), on_close);
+      return;
+    }
+    c->id = ConnId{d.next_inbound_++};
+    c->owner = Owner::Control;
+    d.conns_[c->id.value] = c;
+    d.control_->handle_connected(c->id, d.now());
+    uv_read_start(c->stream(), on_alloc, on_read);
   }
 
   static void on_connect(uv_connect_t* req, int status) {
@@ -186,7 +227,7 @@ struct Driver::Impl {
     ++d.stats_[kConnectsOk];
     uv_tcp_nodelay(&c->tcp, 1);
     maybe_learn_address(d, c);
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
+    uv_read_start(c->stream(), on_alloc, on_read);
     switch (c->owner) {
       case Owner::Download: d.download_->handle_connected(c->id, d.now()); break;
       case Owner::Upload: d.upload_->handle_connected(c->id, d.now()); break;
@@ -360,6 +401,33 @@ Driver::~Driver() {
 
 Instant Driver::now() const { return Instant{Duration(uv_now(loop_))}; }
 
+void Driver::listen_control(ControlCore& control, const std::string& path) {
+  control_ = &control;
+  // A socket file left by a servent that died: remove it, unless someone answers.
+  sockaddr_un probe{};
+  probe.sun_family = AF_UNIX;
+  if (path.size() >= sizeof probe.sun_path) throw std::runtime_error("control socket path too long: " + path);
+  std::memcpy(probe.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&probe), sizeof probe) == 0) {
+    ::close(fd);
+    throw std::runtime_error("another servent already runs with this state directory (" + path + " answers)");
+  }
+  if (fd >= 0) ::close(fd);
+  ::unlink(path.c_str());
+  auto* p = new uv_pipe_t;
+  uv_pipe_init(loop_, p, 0);
+  p->data = this;
+  control_listener_ = p;
+  const mode_t old = ::umask(0077);  // created 0600 from the start
+  int rc = uv_pipe_bind(p, path.c_str());
+  ::umask(old);
+  if (rc == 0) rc = ::chmod(path.c_str(), 0600) == 0 ? 0 : UV_EPERM;
+  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(p), 16, Impl::on_control_connection);
+  if (rc != 0) throw std::runtime_error("cannot open the control socket " + path + ": " + uv_strerror(rc));
+  control_path_ = path;
+}
+
 Endpoint Driver::listen(const std::string& host, std::uint16_t port) {
   sockaddr_in addr{};
   if (uv_ip4_addr(host.c_str(), port, &addr) != 0) {
@@ -407,7 +475,7 @@ void Driver::stop() {
     if (it == conns_.end() || it->second->closing || it->second->queued > 0) continue;
     uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(send->bytes->data())),
                                static_cast<unsigned>(send->bytes->size()));
-    uv_try_write(reinterpret_cast<uv_stream_t*>(&it->second->tcp), &buf, 1);
+    uv_try_write(it->second->stream(), &buf, 1);
   }
   std::vector<Conn*> all;
   for (auto& [_, c] : conns_) all.push_back(c);
@@ -426,6 +494,11 @@ void Driver::stop() {
     h = nullptr;
   };
   close_handle(listener_);
+  if (control_listener_) {
+    uv_close(static_cast<uv_handle_t*>(control_listener_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
+    control_listener_ = nullptr;
+    ::unlink(control_path_.c_str());
+  }
   close_handle(core_timer_);
   close_handle(house_timer_);
   {
@@ -484,6 +557,7 @@ void Driver::on_read(Conn* c, const std::uint8_t* data, std::size_t n) {
     case Owner::Gnutella: gnutella_.handle_bytes(c->id, {data, n}, now); return;
     case Owner::Upload: upload_->handle_bytes(c->id, {data, n}, now); return;
     case Owner::Download: download_->handle_bytes(c->id, {data, n}, now); return;
+    case Owner::Control: control_->handle_bytes(c->id, {data, n}, now); return;
   }
 }
 
@@ -538,7 +612,7 @@ void Driver::write(Conn* c, SharedBuffer bytes) {
   uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(w->bytes->data())),
                              static_cast<unsigned>(w->bytes->size()));
   c->queued += w->bytes->size();
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->tcp), &buf, 1, Impl::on_write);
+  int rc = uv_write(&w->req, c->stream(), &buf, 1, Impl::on_write);
   if (rc != 0) {
     c->queued -= w->bytes->size();
     delete w;
@@ -586,7 +660,7 @@ void Driver::execute(const Action& a, Owner from) {
             c->close_after_flush = true;
             c->flush_reason = act.reason;
             c->deadline = now() + config_.flush_timeout;
-            uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+            uv_read_stop(c->stream());
           } else {
             close_conn(c, act.reason);
           }
@@ -640,12 +714,13 @@ void Driver::close_conn(Conn* c, CloseReason reason) {
     }
     c->file = nullptr;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), Impl::on_close);
+  uv_close(c->handle(), Impl::on_close);
   const Instant now = this->now();
   switch (c->owner) {
     case Owner::Gnutella: gnutella_.handle_closed(c->id, reason, now); break;
     case Owner::Upload: upload_->handle_closed(c->id, now); break;
     case Owner::Download: download_->handle_closed(c->id, reason, now); break;
+    case Owner::Control: control_->handle_closed(c->id, now); break;
     case Owner::Sniffing: break;
   }
 }
@@ -714,6 +789,16 @@ void Driver::pump() {
         execute(*a, Owner::Upload);
       }
     }
+    if (control_) {
+      while (auto r = control_->poll_request()) {
+        any = true;
+        if (on_control_request) on_control_request(*r);
+      }
+      while (auto a = control_->poll_action()) {
+        any = true;
+        execute(*a, Owner::Control);
+      }
+    }
     if (download_) {
       while (auto a = download_->poll_action()) {
         any = true;
@@ -753,6 +838,14 @@ void Driver::arm_timer() {
   const Instant now = this->now();
   const auto delay = *next > now ? (*next - now).count() : 0;
   uv_timer_start(t, Impl::on_core_timer, static_cast<std::uint64_t>(delay), 0);
+}
+
+std::vector<ConnId> Driver::control_connections() const {
+  std::vector<ConnId> out;
+  for (const auto& [id, c] : conns_) {
+    if (c->owner == Owner::Control && !c->closing) out.push_back(c->id);
+  }
+  return out;
 }
 
 std::vector<Counter> Driver::counters() const {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "servent/control/control_core.hpp"
 #include "servent/download/download_core.hpp"
 #include "servent/gnutella/gnutella_core.hpp"
 #include "servent/upload/upload_core.hpp"
@@ -46,6 +47,7 @@ class Driver {
     kBytesOut,
     kFileBytesSent,
     kFileErrors,
+    kControlRefusedUser,
     kStatCount
   };
 
@@ -72,6 +74,11 @@ class Driver {
   std::function<void(const Event&)> on_event;
   // Downloads run on this driver when set (before run()).
   void set_download_core(DownloadCore* d) { download_ = d; }
+  // The control socket: a Unix domain socket at `path`, mode 0600, accepting
+  // only processes of our own user. Its requests go to on_control_request.
+  // Throws std::runtime_error with a one-line message on failure.
+  void listen_control(ControlCore& control, const std::string& path);
+  std::function<void(const ControlRequest&)> on_control_request;
   std::function<void(const DownloadEvent&)> on_download_event;
   // Runs `fn` on the loop after `delay` (one shot).
   void after(Duration delay, std::function<void()> fn);
@@ -86,6 +93,7 @@ class Driver {
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
   std::size_t connection_count() const { return conns_.size(); }
+  std::vector<ConnId> control_connections() const;
 
   struct Impl;  // libuv callbacks live here
 
@@ -94,7 +102,7 @@ class Driver {
   struct FileSend;
   struct Timer;
   struct Work;
-  enum class Owner { Sniffing, Gnutella, Upload, Download };
+  enum class Owner { Sniffing, Gnutella, Upload, Download, Control };
   void execute(const Action& a, Owner from);
   void close_conn(Conn* c, CloseReason reason);
   void do_close(Conn* c);
@@ -109,6 +117,9 @@ class Driver {
   GnutellaCore& gnutella_;
   UploadCore* upload_;
   DownloadCore* download_ = nullptr;
+  ControlCore* control_ = nullptr;
+  void* control_listener_ = nullptr;  // uv_pipe_t*
+  std::string control_path_;
   DriverConfig config_;
   uv_loop_s* loop_;
   std::unordered_map<std::uint64_t, Conn*> conns_;

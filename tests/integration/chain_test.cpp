@@ -2,7 +2,13 @@
 // at one end finds a file at the other, and curl (a real client) downloads it
 // byte-identical, whole, by Range and resumed.
 #include <doctest/doctest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -233,5 +239,88 @@ TEST_CASE("pcap_replay_of_gtk_gnutella_probe_sessions_against_a_live_servent") {
   CHECK(r.out.find("live: no reply") != std::string::npos);
   CHECK(with->terminate() == 0);
   CHECK(without->terminate() == 0);
+  fs::remove_all(root);
+}
+
+TEST_CASE("control_socket_search_get_and_hostile_clients") {
+  char tmpl[] = "/tmp/servent-node-XXXXXX";
+  const fs::path root = mkdtemp(tmpl);
+  fs::create_directories(root / "a");
+  fs::create_directories(root / "b");
+  const std::string content(300'000, 'n');
+  std::ofstream(root / "a" / "via the node.bin", std::ios::binary) << content;
+  auto a = std::make_unique<Process>(std::vector<std::string>{SERVENT_BIN, "run", "--min-peers", "0", "--listen",
+                                                               "127.0.0.1:0", "--share", (root / "a").string(),
+                                                               "--state-dir", (root / "sa").string()},
+                                     (root / "erra").string());
+  auto ma = a->wait_for(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s);
+  REQUIRE(ma);
+  REQUIRE(a->wait_for(std::regex("^hashed 1 file"), 10s));
+  auto b = std::make_unique<Process>(std::vector<std::string>{SERVENT_BIN, "run", "--min-peers", "0", "--listen",
+                                                               "127.0.0.1:0", "--share", (root / "b").string(),
+                                                               "--state-dir", (root / "sb").string(), "--connect",
+                                                               "127.0.0.1:" + std::string((*ma)[1])},
+                                     (root / "errb").string());
+  REQUIRE(b->wait_for(std::regex("^peer up "), 10s));
+  const auto sock = root / "sb" / "control.sock";
+  // Only the owner may use it.
+  CHECK((fs::status(sock).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+
+  // Search and get through the node.
+  auto found = sv::test::run({SERVENT_BIN, "search", "via", "node", "--node", (root / "sb").string(), "--timeout",
+                              "1500ms", "--json"},
+                             20s);
+  REQUIRE(found.status == 0);
+  const std::string hit = found.out.substr(0, found.out.find('\n'));
+  CHECK(hit.find("\"name\":\"via the node.bin\"") != std::string::npos);
+  auto got = sv::test::run({SERVENT_BIN, "get", hit, "--node", (root / "sb").string(), "-o", (root / "out").string()}, 30s);
+  CHECK(got.status == 0);
+  CHECK(read_file(root / "out" / "via the node.bin") == content);
+
+  // A client sending garbage gets errors; the node goes on answering.
+  {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    const std::string hostile = "garbage\n{\"cmd\":\"explode\",\"id\":1}\n" + std::string(100'000, 'x') +
+                                "\n{\"cmd\":\"stats\",\"id\":2}\n";
+    REQUIRE(::send(fd, hostile.data(), hostile.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(hostile.size()));
+    std::string got_back;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (got_back.find("\"stats\"") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 1000) <= 0) continue;
+      char buf[65536];
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got_back.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    CHECK(got_back.find("not a JSON object") != std::string::npos);
+    CHECK(got_back.find("unknown command 'explode'") != std::string::npos);
+    CHECK(got_back.find("longer than") != std::string::npos);
+    CHECK(got_back.find("\"stats\"") != std::string::npos);
+  }
+  // Another user is turned away (when the test runs as root, as nobody).
+  if (::getuid() == 0) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+      int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+      ::_exit(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? 1 : 0);
+    }
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);  // refused
+  }
+  CHECK(b->terminate() == 0);
+  CHECK(a->terminate() == 0);
+  CHECK_FALSE(fs::exists(sock));  // removed on exit
   fs::remove_all(root);
 }

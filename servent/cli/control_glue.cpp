@@ -1,0 +1,246 @@
+#include "servent/cli/control_glue.hpp"
+
+#include <cstdio>
+
+#include "http/text.hpp"
+#include "wire/gnutella/huge.hpp"
+
+namespace sv::cli {
+
+using nlohmann::json;
+
+nlohmann::ordered_json hit_json(const event::Hit& h) {
+  nlohmann::ordered_json j;
+  j["host"] = wire::gnutella::ipv4_to_string(h.source.ip);
+  j["port"] = h.source.port;
+  j["index"] = h.result.index;
+  j["name"] = h.result.name;
+  j["size"] = h.result.size;
+  j["servent_id"] = h.servent_id.hex();
+  j["speed"] = h.speed;
+  for (const auto& u : wire::gnutella::decode_extensions(h.result.extensions).urns) {
+    if (share::parse_sha1_urn(u)) j["urn"] = u;
+  }
+  if (h.push) j["push"] = true;
+  return j;
+}
+
+void print_hit(const nlohmann::ordered_json& j, bool as_json) {
+  if (as_json) {
+    std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  } else {
+    const std::string host = j.value("host", ""), name = j.value("name", "");
+    const int port = j.value("port", 0);
+    std::printf("%s:%d  %12llu  %s  http://%s:%d/get/%u/%s%s\n", host.c_str(), port,
+                static_cast<unsigned long long>(j.value("size", std::uint64_t{0})), name.c_str(), host.c_str(), port,
+                j.value("index", 0u), http::percent_encode(name).c_str(), j.value("push", false) ? "  (firewalled)" : "");
+  }
+  std::fflush(stdout);
+}
+
+ControlGlue::ControlGlue(ControlCore& control, GnutellaCore& gnutella, UploadCore& upload, DownloadCore& downloads,
+                         share::Library& library, Driver& driver, std::string default_out)
+    : control_(control),
+      gnutella_(gnutella),
+      upload_(upload),
+      downloads_(downloads),
+      library_(library),
+      driver_(driver),
+      default_out_(std::move(default_out)) {}
+
+void ControlGlue::on_request(const ControlRequest& r) {
+  const json& a = r.args;
+  auto str = [&](const char* key) -> std::optional<std::string> {
+    if (a.contains(key) && a[key].is_string()) return a[key].get<std::string>();
+    return std::nullopt;
+  };
+  if (r.cmd == "search") return search(r);
+  if (r.cmd == "results" || r.cmd == "stop-search") {
+    auto id = str("search");
+    auto it = id ? searches_.find(*id) : searches_.end();
+    if (it == searches_.end()) return control_.error(r.conn, r.id, "no such search");
+    if (r.cmd == "results") return control_.reply(r.conn, r.id, {{"search", *id}, {"results", it->second.results}});
+    it->second.subscribers.erase(r.conn);
+    if (it->second.subscribers.empty() && !it->second.feeds_download) searches_.erase(it);
+    return control_.reply(r.conn, r.id, json::object());
+  }
+  if (r.cmd == "download") return download(r);
+  if (r.cmd == "downloads") {
+    json list = json::array();
+    for (const auto& d : downloads_.list()) {
+      list.push_back({{"download", d.id}, {"name", d.name}, {"have", d.have}, {"size", d.size}, {"state", d.state},
+                      {"sources", d.sources}, {"active_sources", d.busy}, {"path", d.path}});
+    }
+    return control_.reply(r.conn, r.id, {{"downloads", list}});
+  }
+  if (r.cmd == "cancel") {
+    if (!a.contains("download") || !a["download"].is_number_unsigned()) {
+      return control_.error(r.conn, r.id, "cancel needs \"download\": <id>");
+    }
+    downloads_.cancel(a["download"].get<std::uint64_t>(), driver_.now());
+    return control_.reply(r.conn, r.id, json::object());
+  }
+  if (r.cmd == "uploads") {
+    return control_.reply(r.conn, r.id,
+                          {{"active", upload_.active_uploads()},
+                           {"completed", upload_.stat(UploadCore::kUploadsCompleted)},
+                           {"failed", upload_.stat(UploadCore::kUploadsFailed)}});
+  }
+  if (r.cmd == "peers") {
+    json list = json::array();
+    for (const auto& p : gnutella_.peers()) {
+      list.push_back({{"address", p.remote.to_string()},
+                      {"direction", p.dir == Direction::Inbound ? "in" : "out"},
+                      {"established", p.established},
+                      {"protocol", p.version_minor == 4 ? "0.4" : "0.6"},
+                      {"user_agent", p.user_agent},
+                      {"messages_in", p.msgs_in},
+                      {"messages_out", p.msgs_out}});
+    }
+    return control_.reply(r.conn, r.id, {{"peers", list}});
+  }
+  if (r.cmd == "stats") return control_.reply(r.conn, r.id, {{"stats", stats()}});
+  if (r.cmd == "rescan") {
+    auto rep = library_.rescan();
+    auto jobs = library_.take_hash_jobs();
+    for (const auto& job : jobs) {
+      if (auto h = share::sha1_of_file(job.path)) library_.apply_hash(job, *h);  // rescans are rare: hash here
+    }
+    library_.save_hash_cache();
+    return control_.reply(r.conn, r.id, {{"files", rep.files}, {"bytes", rep.bytes}, {"hashed", jobs.size()}});
+  }
+  if (r.cmd == "connect") {
+    auto addr = str("address");
+    auto ep = addr ? Endpoint::parse(*addr) : std::nullopt;
+    if (!ep) return control_.error(r.conn, r.id, "connect needs \"address\": \"HOST:PORT\"");
+    gnutella_.add_peer(*ep, driver_.now());
+    return control_.reply(r.conn, r.id, json::object());
+  }
+  if (r.cmd == "quit") {
+    control_.reply(r.conn, r.id, json::object());
+    driver_.after(Duration(50), [this] { driver_.stop(); });
+    return;
+  }
+}
+
+void ControlGlue::search(const ControlRequest& r) {
+  const json& a = r.args;
+  if (!a.contains("query") || !a["query"].is_string() || a["query"].get<std::string>().empty()) {
+    return control_.error(r.conn, r.id, "search needs \"query\": \"words\"");
+  }
+  Search s;
+  s.criteria = a["query"].get<std::string>();
+  if (auto sha = share::parse_sha1_urn(s.criteria)) {
+    s.criteria.clear();
+    wire::put_string(s.extensions, share::sha1_urn(*sha));
+  }
+  if (a.contains("ttl") && a["ttl"].is_number_unsigned()) {
+    s.ttl = static_cast<std::uint8_t>(std::clamp<std::uint64_t>(a["ttl"].get<std::uint64_t>(), 1, 7));
+  }
+  const std::string id = gnutella_.search(s, driver_.now()).hex();
+  searches_[id].subscribers.insert(r.conn);
+  control_.reply(r.conn, r.id, {{"search", id}});
+}
+
+void ControlGlue::download(const ControlRequest& r) {
+  const json& a = r.args;
+  DownloadSpec spec;
+  if (a.contains("url") && a["url"].is_string()) {
+    auto src = DownloadSource::from_url(a["url"].get<std::string>());
+    if (!src) return control_.error(r.conn, r.id, "not an http://HOST:PORT/... URL");
+    spec.sources.push_back(*src);
+    spec.name = name_from_target(src->target);
+    if (spec.name.empty()) spec.name = "download";
+  } else if (a.contains("magnet") && a["magnet"].is_string()) {
+    auto m = spec_from_magnet(a["magnet"].get<std::string>());
+    if (!m) return control_.error(r.conn, r.id, "magnet link without urn:sha1 or source");
+    spec = *m;
+  } else if (a.contains("result") && a["result"].is_object()) {
+    const json& h = a["result"];
+    try {
+      auto ep = Endpoint::parse(h.at("host").get<std::string>() + ":" + std::to_string(h.at("port").get<int>()));
+      if (!ep) throw std::invalid_argument("address");
+      spec.name = h.at("name").get<std::string>();
+      spec.size = h.at("size").get<std::uint64_t>();
+      const auto index = h.at("index").get<std::uint32_t>();
+      const std::string target = "/get/" + std::to_string(index) + "/" + http::percent_encode(spec.name);
+      if (h.contains("urn")) spec.sha1 = share::parse_sha1_urn(h["urn"].get<std::string>());
+      if (h.value("push", false)) {
+        auto sid = wire::gnutella::ServentId::from_hex(h.at("servent_id").get<std::string>());
+        if (!sid) throw std::invalid_argument("servent_id");
+        spec.sources.push_back(DownloadSource{*ep, target, DownloadSource::PushVia{*sid, index}});
+      } else {
+        spec.sources.push_back(DownloadSource{*ep, target, {}});
+      }
+    } catch (const std::exception&) {
+      return control_.error(r.conn, r.id, "\"result\" must be a hit as 'servent search --json' prints it");
+    }
+  } else {
+    return control_.error(r.conn, r.id, "download needs \"url\", \"magnet\" or \"result\"");
+  }
+  spec.out_dir = a.contains("out") && a["out"].is_string() ? a["out"].get<std::string>() : default_out_;
+  std::string error;
+  const std::uint64_t id = downloads_.start(spec, driver_.now(), error);
+  if (id == 0) return control_.error(r.conn, r.id, error);
+  if (spec.sha1) {
+    // More sources: ask the network for the same urn.
+    Search s;
+    wire::put_string(s.extensions, share::sha1_urn(*spec.sha1));
+    const std::string sid = gnutella_.search(s, driver_.now()).hex();
+    searches_[sid].feeds_download = id;
+    searches_[sid].sha1 = spec.sha1;
+  }
+  control_.reply(r.conn, r.id, {{"download", id}});
+}
+
+void ControlGlue::on_hit(const event::Hit& h) {
+  auto it = searches_.find(h.query.hex());
+  if (it == searches_.end()) return;
+  SearchState& st = it->second;
+  if (st.feeds_download && st.sha1) {
+    for (const auto& u : wire::gnutella::decode_extensions(h.result.extensions).urns) {
+      auto sha = share::parse_sha1_urn(u);
+      if (!sha || *sha != *st.sha1) continue;
+      const std::string target = h.push ? "/get/" + std::to_string(h.result.index) + "/" + http::percent_encode(h.result.name)
+                                        : "/uri-res/N2R?" + share::sha1_urn(*sha);
+      std::optional<DownloadSource::PushVia> via;
+      if (h.push) via = DownloadSource::PushVia{h.servent_id, h.result.index};
+      downloads_.add_source(*st.feeds_download, DownloadSource{h.source, target, via}, driver_.now());
+    }
+  }
+  json j = json::parse(hit_json(h).dump(-1, ' ', false, json::error_handler_t::replace));
+  if (st.results.size() < kMaxResults) st.results.push_back(j);
+  j["event"] = "result";
+  j["search"] = it->first;
+  for (ConnId c : st.subscribers) control_.event(c, j);
+}
+
+void ControlGlue::on_download_event(const DownloadEvent& e) {
+  json j;
+  if (const auto* d = std::get_if<event::DownloadDone>(&e)) {
+    j = {{"event", "download-done"}, {"download", d->id}, {"path", d->path}, {"verified", d->verified}};
+  } else if (const auto* f = std::get_if<event::DownloadFailed>(&e)) {
+    j = {{"event", "download-failed"}, {"download", f->id}, {"reason", f->reason}};
+  } else {
+    return;
+  }
+  for (const auto& c : driver_.control_connections()) control_.event(c, j);
+}
+
+json ControlGlue::stats() const {
+  auto group = [](const std::vector<Counter>& cs) {
+    json g = json::object();
+    for (const auto& c : cs) g[std::string(c.name)] = c.value;
+    return g;
+  };
+  return {{"gnutella", group(gnutella_.counters())},
+          {"http", group(upload_.counters())},
+          {"downloads", group(downloads_.counters())},
+          {"control", group(control_.counters())},
+          {"driver", group(driver_.counters())},
+          {"library", {{"files", library_.file_count()}, {"bytes", library_.total_bytes()}, {"hashed", library_.hashed_count()}}},
+          {"peers", gnutella_.established()}};
+}
+
+}  // namespace sv::cli

@@ -1,0 +1,50 @@
+// What a running node does with control-socket requests (see
+// servent/control/control_core.hpp and README "Control socket"): it routes
+// them to the cores, streams search results to whoever asked, and tells every
+// control client when a download ends.
+#pragma once
+
+#include <map>
+#include <set>
+
+#include "servent/uv/driver.hpp"
+
+namespace sv::cli {
+
+class ControlGlue {
+ public:
+  ControlGlue(ControlCore& control, GnutellaCore& gnutella, UploadCore& upload, DownloadCore& downloads,
+              share::Library& library, Driver& driver, std::string default_out);
+  void on_request(const ControlRequest& r);
+  void on_hit(const event::Hit& h);
+  void on_download_event(const DownloadEvent& e);
+  // Results kept per search, at most this many.
+  static constexpr std::size_t kMaxResults = 1000;
+
+ private:
+  void search(const ControlRequest& r);
+  void download(const ControlRequest& r);
+  nlohmann::json stats() const;
+  struct SearchState {
+    std::set<ConnId> subscribers;
+    std::vector<nlohmann::json> results;
+    std::optional<std::uint64_t> feeds_download;  // a urn search finding sources for a download
+    std::optional<share::Sha1> sha1;
+  };
+  ControlCore& control_;
+  GnutellaCore& gnutella_;
+  UploadCore& upload_;
+  DownloadCore& downloads_;
+  share::Library& library_;
+  Driver& driver_;
+  std::string default_out_;
+  std::map<std::string, SearchState> searches_;  // by GUID hex
+};
+
+// The JSON object `servent search --json` prints for a hit (also streamed as
+// "result" events on the control socket).
+nlohmann::ordered_json hit_json(const event::Hit& h);
+// One hit as `servent search` prints it (text or --json).
+void print_hit(const nlohmann::ordered_json& hit, bool as_json);
+
+}  // namespace sv::cli
