@@ -1,5 +1,7 @@
 #include "share/library.hpp"
 
+#include "wire/common/text.hpp"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -191,6 +193,15 @@ ScanReport Library::rescan() {
         f.size = size;
         f.mtime_ns = mtime_ns;
         f.words = keywords(f.name);
+        if (f.name.size() > 4 && wire::iequals(std::string_view(f.name).substr(f.name.size() - 4), ".mp3")) {
+          f.audio = read_mp3_file(key);
+          // Tags are searchable too: artist and title words.
+          if (f.audio) {
+            for (auto& w : keywords(f.audio->artist + " " + f.audio->title + " " + f.audio->album)) {
+              f.words.push_back(std::move(w));
+            }
+          }
+        }
         if (auto c = hash_cache_.find(key);
             c != hash_cache_.end() && c->second.size == size && c->second.mtime_ns == mtime_ns) {
           f.sha1 = c->second.sha1;

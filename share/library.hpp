@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "share/mp3.hpp"
 #include "share/sha1.hpp"
 
 namespace sv::share {
@@ -29,6 +30,7 @@ struct SharedFile {
   std::int64_t mtime_ns = 0;
   std::vector<std::string> words;  // lower-cased name words
   std::optional<Sha1> sha1;        // known once hashed (HUGE urn:sha1)
+  std::optional<AudioInfo> audio;  // MP3s: bitrate, sample rate, length, tags
 };
 
 // A file whose SHA-1 is not known yet: hash it off the event loop, then

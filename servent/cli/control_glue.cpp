@@ -22,6 +22,17 @@ nlohmann::ordered_json hit_json(const event::Hit& h) {
     if (share::parse_sha1_urn(u)) j["urn"] = u;
   }
   if (h.push) j["push"] = true;
+  // "128 kbps 44.1 kHz 3:45" items: bitrate, frequency and length.
+  for (const auto& item : wire::gnutella::decode_extensions(h.result.extensions).other) {
+    unsigned kbps = 0, mins = 0, secs = 0;
+    double khz = 0;
+    const std::string text(item.begin(), item.end());
+    if (std::sscanf(text.c_str(), "%u kbps %lf kHz %u:%u", &kbps, &khz, &mins, &secs) == 4) {
+      j["bitrate"] = kbps;
+      j["freq"] = static_cast<unsigned>(khz * 1000 + 0.5);
+      j["length"] = mins * 60 + secs;
+    }
+  }
   return j;
 }
 

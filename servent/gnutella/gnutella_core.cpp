@@ -568,6 +568,11 @@ void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q
     if (f->size > UINT32_MAX) continue;  // 0.4 sizes are 32-bit
     wire::Bytes ext;
     if (f->sha1) wire::put_string(ext, share::sha1_urn(*f->sha1));  // HUGE 0.94 §3.2
+    if (f->audio) {
+      // The plain-text form older servents use for audio: "128 kbps 44.1 kHz 3:45".
+      if (!ext.empty()) ext.push_back(gn::kExtensionSeparator);
+      wire::put_string(ext, share::audio_summary(*f->audio));
+    }
     const std::size_t entry = 8 + f->name.size() + 2 + ext.size();
     if (!hit.results.empty() &&
         (payload_size + entry > config_.max_hit_payload || hit.results.size() >= config_.max_results_per_hit)) {

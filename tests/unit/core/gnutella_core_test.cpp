@@ -1,6 +1,8 @@
 // GnutellaCore with a fake outbox and hand-moved time.
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "servent/gnutella/gnutella_core.hpp"
@@ -814,4 +816,35 @@ TEST_CASE("remote_ip_tells_a_servent_without_an_address_what_to_advertise") {
   core.handle_connected(c, Endpoint{0x0a000001, 1}, Direction::Inbound, now);
   core.handle_bytes(c, wire::as_bytes("GNUTELLA CONNECT/0.6\r\nRemote-IP: 192.0.2.44\r\n\r\n"), now);
   CHECK(core.config().advertised.ip == 0xC000022C);
+}
+
+TEST_CASE("hits_for_mp3s_carry_bitrate_frequency_and_length") {
+  char tmpl[] = "/tmp/servent-mp3-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  {
+    std::string f;
+    for (int i = 0; i < 1000; ++i) {
+      std::string fr(417, '\0');
+      fr[0] = '\xff';
+      fr[1] = '\xfb';
+      fr[2] = '\x90';
+      f += fr;
+    }
+    std::FILE* out = std::fopen((dir + "/Some Band - Tune.mp3").c_str(), "wb");
+    std::fwrite(f.data(), 1, f.size(), out);
+    std::fclose(out);
+  }
+  Harness h;
+  h.lib = share::Library({dir}, "");
+  h.lib.rescan();
+  auto a = h.peer();
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, query_payload("tune"), 4));
+  auto d = h.take_descriptors(a);
+  REQUIRE(d.size() == 1);
+  auto hit = gn::decode_query_hit(d[0].second);
+  REQUIRE(hit->results.size() == 1);
+  auto ext = gn::decode_extensions(hit->results[0].extensions);
+  REQUIRE(ext.other.size() == 1);
+  CHECK(std::string(ext.other[0].begin(), ext.other[0].end()) == "128 kbps 44.1 kHz 0:26");
+  std::filesystem::remove_all(dir);
 }
