@@ -11,31 +11,22 @@ struct RequestParser::Impl {
 
 struct Callbacks {
   static RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
-  static void flush_header(RequestParser& r) {
-    if (!r.field_.empty()) r.req_.headers.add(std::move(r.field_), std::string(wire::trim(r.value_)));
-    r.field_.clear();
-    r.value_.clear();
-    r.in_value_ = false;
-  }
   static int on_url(llhttp_t* p, const char* at, std::size_t len) {
     self(p).req_.target.append(at, len);
     return 0;
   }
   static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
     auto& r = self(p);
-    if (r.in_value_) flush_header(r);
-    r.field_.append(at, len);
+    r.headers_in_.field(at, len, r.req_.headers);
     return 0;
   }
   static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
-    auto& r = self(p);
-    r.in_value_ = true;
-    r.value_.append(at, len);
+    self(p).headers_in_.value(at, len);
     return 0;
   }
   static int on_headers_complete(llhttp_t* p) {
     auto& r = self(p);
-    flush_header(r);
+    r.headers_in_.flush(r.req_.headers);
     r.headers_done_ = true;
     r.req_.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
     r.req_.version_major = p->http_major;
@@ -89,7 +80,7 @@ RequestParser::State RequestParser::feed(wire::ByteView bytes, std::size_t& cons
   if (!headers_done_) header_bytes_ += consumed;
   if (complete_) return State::Complete;
   if (!headers_done_ && header_bytes_ >= max_header_bytes_) {
-    error_status_ = req_.method.empty() && field_.empty() && req_.headers.all().empty() ? 414 : 431;
+    error_status_ = req_.method.empty() && headers_in_.none_started() && req_.headers.all().empty() ? 414 : 431;
     error_reason_ = error_status_ == 414 ? "request line too long" : "request headers too large";
     return State::Error;
   }
@@ -98,9 +89,7 @@ RequestParser::State RequestParser::feed(wire::ByteView bytes, std::size_t& cons
 
 void RequestParser::next() {
   req_ = Request{};
-  field_.clear();
-  value_.clear();
-  in_value_ = false;
+  headers_in_.reset();
   headers_done_ = false;
   complete_ = false;
   header_bytes_ = 0;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "wire/common/bytes.hpp"
+#include "http/header_collector.hpp"
 #include "wire/common/text.hpp"
 
 namespace sv::http {
@@ -47,8 +48,7 @@ class RequestParser {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Request req_;
-  std::string field_, value_;
-  bool in_value_ = false;
+  HeaderCollector headers_in_;
   bool headers_done_ = false;
   bool complete_ = false;
   std::size_t header_bytes_ = 0;

@@ -13,31 +13,22 @@ struct ResponseParser::Impl {
 
 struct ResponseCallbacks {
   static ResponseParser& self(llhttp_t* p) { return *static_cast<ResponseParser*>(p->data); }
-  static void flush(ResponseParser& r) {
-    if (!r.field_.empty()) r.resp_.headers.add(std::move(r.field_), std::string(wire::trim(r.value_)));
-    r.field_.clear();
-    r.value_.clear();
-    r.in_value_ = false;
-  }
   static int on_status(llhttp_t* p, const char* at, std::size_t len) {
     self(p).resp_.reason.append(at, len);
     return 0;
   }
   static int on_header_field(llhttp_t* p, const char* at, std::size_t len) {
     auto& r = self(p);
-    if (r.in_value_) flush(r);
-    r.field_.append(at, len);
+    r.headers_in_.field(at, len, r.resp_.headers);
     return 0;
   }
   static int on_header_value(llhttp_t* p, const char* at, std::size_t len) {
-    auto& r = self(p);
-    r.in_value_ = true;
-    r.value_.append(at, len);
+    self(p).headers_in_.value(at, len);
     return 0;
   }
   static int on_headers_complete(llhttp_t* p) {
     auto& r = self(p);
-    flush(r);
+    r.headers_in_.flush(r.resp_.headers);
     r.resp_.status = p->status_code;
     r.resp_.version_major = p->http_major;
     r.resp_.version_minor = p->http_minor;
@@ -63,9 +54,8 @@ void ResponseParser::next() {
   llhttp_init(&impl_->parser, HTTP_RESPONSE, &impl_->settings);
   impl_->parser.data = this;
   resp_ = Response{};
-  field_.clear();
-  value_.clear();
-  in_value_ = complete_ = failed_ = false;
+  headers_in_.reset();
+  complete_ = failed_ = false;
   head_bytes_ = 0;
   error_.clear();
 }

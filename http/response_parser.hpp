@@ -11,6 +11,7 @@
 #include <string>
 
 #include "wire/common/bytes.hpp"
+#include "http/header_collector.hpp"
 #include "wire/common/text.hpp"
 
 namespace sv::http {
@@ -44,8 +45,7 @@ class ResponseParser {
   friend struct ResponseCallbacks;
   std::unique_ptr<Impl> impl_;
   Response resp_;
-  std::string field_, value_;
-  bool in_value_ = false;
+  HeaderCollector headers_in_;
   bool complete_ = false;
   bool failed_ = false;
   std::size_t head_bytes_ = 0;

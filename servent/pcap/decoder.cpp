@@ -700,8 +700,9 @@ void Decoder::packet(const Packet& p, std::uint64_t frame, double time) {
     ++stats_.fragments;
     return;
   }
-  const std::string src = p.src.to_string() + ":" + std::to_string(p.sport);
-  const std::string dst = p.dst.to_string() + ":" + std::to_string(p.dport);
+  // "ip:port" text is made only where it is kept: a UDP message, a new connection.
+  auto src = [&] { return p.src.to_string() + ":" + std::to_string(p.sport); };
+  auto dst = [&] { return p.dst.to_string() + ":" + std::to_string(p.dport); };
   if (p.proto == 17) {
     ++stats_.udp;
     // Gnutella over UDP: exactly one descriptor per datagram.
@@ -711,8 +712,8 @@ void Decoder::packet(const Packet& p, std::uint64_t frame, double time) {
       Dir& d = udp.a;
       d.dec = this;
       d.conn = &udp;
-      d.src = src;
-      d.dst = dst;
+      d.src = src();
+      d.dst = dst();
       d.frame = frame;
       auto h = gn::decode_header(p.payload);
       d.descriptor(*h, p.payload.subspan(gn::kHeaderSize));
@@ -745,8 +746,8 @@ void Decoder::packet(const Packet& p, std::uint64_t frame, double time) {
       x->dec = this;
       x->conn = conn.get();
     }
-    conn->a.src = conn->b.dst = src;
-    conn->a.dst = conn->b.src = dst;
+    conn->a.src = conn->b.dst = src();
+    conn->a.dst = conn->b.src = dst();
     for (Dir* x : {&conn->a, &conn->b}) {
       x->reasm = std::make_unique<StreamReassembler>(
           [x](wire::ByteView b, std::uint64_t fr) { x->bytes(b, fr); },
