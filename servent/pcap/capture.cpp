@@ -41,7 +41,7 @@ CaptureResult decode_pcap(pcap_t* p, const char* errbuf, const std::function<voi
   res.opened = true;
   res.linktype = pcap_datalink(p);
   double first = -1;
-  Decoder dec([&](Message&& m) { out(std::move(m)); }, options);
+  Decoder dec(out, options);
   for (;;) {
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;

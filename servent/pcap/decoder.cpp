@@ -3,7 +3,10 @@
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cstring>
 #include <cstdio>
+#include <iterator>
 #include <deque>
 #include <set>
 
@@ -43,44 +46,123 @@ std::string printable(std::string_view s, std::size_t max) {
 
 namespace {
 
-// printable() and json_quote(printable()) written straight into a buffer.
-void append_printable(fmt::memory_buffer& b, std::string_view s, std::size_t max) {
-  std::size_t n = 0;
-  for (unsigned char c : s) {
-    if (n++ >= max) {
-      fmt::format_to(fmt::appender(b), FMT_COMPILE("..."));
-      break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      fmt::format_to(fmt::appender(b), FMT_COMPILE("\\x{:02x}"), c);
-    } else {
-      b.push_back(static_cast<char>(c));
-    }
+// The text line of a descriptor is written straight into the message's
+// reused string through a raw pointer: it runs for every descriptor of a
+// capture, and std::string's own appends cost more than the decoding.
+class LineWriter {
+ public:
+  explicit LineWriter(std::string& s) : s_(s) {
+    const std::size_t used = s_.size();
+    s_.resize(std::max<std::size_t>(s_.capacity(), used + 256));
+    p_ = s_.data() + used;
+    end_ = s_.data() + s_.size();
   }
-}
+  LineWriter(const LineWriter&) = delete;
+  LineWriter& operator=(const LineWriter&) = delete;
+  ~LineWriter() { finish(); }
+  // Cuts the string to what was written; nothing may be written after.
+  void finish() {
+    if (p_) s_.resize(static_cast<std::size_t>(p_ - s_.data()));
+    p_ = end_ = nullptr;
+  }
 
-void append_quoted(fmt::memory_buffer& b, std::string_view s, std::size_t max) {
-  b.push_back('"');
-  std::size_t n = 0;
-  for (unsigned char c : s) {
-    if (n++ >= max) {
-      fmt::format_to(fmt::appender(b), FMT_COMPILE("..."));
-      break;
-    }
-    if (c == '"' || c == '\\') {
-      b.push_back('\\');
-      b.push_back(static_cast<char>(c));
-    } else if (c < 0x20 || c == 0x7f) {
-      // printable() turns these into \xNN, which json_quote then escapes.
-      fmt::format_to(fmt::appender(b), FMT_COMPILE("\\\\x{:02x}"), c);
-    } else if (c >= 0x80) {
-      fmt::format_to(fmt::appender(b), FMT_COMPILE("\\u{:04x}"), c);
-    } else {
-      b.push_back(static_cast<char>(c));
+  void chr(char c) {
+    need(1);
+    *p_++ = c;
+  }
+  void str(std::string_view v) {
+    need(v.size());
+    std::memcpy(p_, v.data(), v.size());
+    p_ += v.size();
+  }
+  void uint(std::uint64_t v) {
+    need(20);
+    p_ = std::to_chars(p_, end_, v).ptr;
+  }
+  void hex_byte(unsigned char c) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    need(2);
+    *p_++ = kDigits[c >> 4];
+    *p_++ = kDigits[c & 15];
+  }
+  void hex(wire::ByteView bytes) {
+    need(2 * bytes.size());
+    static constexpr char kDigits[] = "0123456789abcdef";
+    for (std::uint8_t c : bytes) {
+      *p_++ = kDigits[c >> 4];
+      *p_++ = kDigits[c & 15];
     }
   }
-  b.push_back('"');
-}
+  void ipv4_port(std::uint32_t ip, std::uint16_t port) {
+    uint(ip >> 24);
+    chr('.');
+    uint((ip >> 16) & 255);
+    chr('.');
+    uint((ip >> 8) & 255);
+    chr('.');
+    uint(ip & 255);
+    chr(':');
+    uint(port);
+  }
+
+  // printable(s, max): control characters as \xNN, "..." after `max`.
+  void printable(std::string_view s, std::size_t max) {
+    const std::size_t n = std::min(s.size(), max);
+    std::size_t run = 0;  // start of the bytes not yet copied
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c < 0x20 || c == 0x7f) {
+        str(s.substr(run, i - run));
+        str("\\x");
+        hex_byte(c);
+        run = i + 1;
+      }
+    }
+    str(s.substr(run, n - run));
+    if (s.size() > max) str("...");
+  }
+
+  // json_quote(printable(s, max)).
+  void quoted(std::string_view s, std::size_t max) {
+    chr('"');
+    const std::size_t n = std::min(s.size(), max);
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') continue;
+      str(s.substr(run, i - run));
+      run = i + 1;
+      if (c == '"' || c == '\\') {
+        chr('\\');
+        chr(static_cast<char>(c));
+      } else if (c < 0x20 || c == 0x7f) {
+        str("\\\\x");  // printable() turns these into \xNN, which json_quote then escapes
+        hex_byte(c);
+      } else {
+        str("\\u00");
+        hex_byte(c);
+      }
+    }
+    str(s.substr(run, n - run));
+    if (s.size() > max) str("...");
+    chr('"');
+  }
+
+ private:
+  void need(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n) [[unlikely]] grow(n);
+  }
+  [[gnu::noinline]] void grow(std::size_t n) {
+    const auto used = static_cast<std::size_t>(p_ - s_.data());
+    s_.resize(std::max(s_.size() * 2, used + n + 256));
+    p_ = s_.data() + used;
+    end_ = s_.data() + s_.size();
+  }
+
+  std::string& s_;
+  char* p_ = nullptr;
+  char* end_ = nullptr;
+};
 
 std::string num(std::uint64_t v) { return std::to_string(v); }
 
@@ -88,14 +170,19 @@ std::string headers_json(const wire::Headers& h) {
   std::string out = "[";
   for (const auto& [k, v] : h.all()) {
     if (out.size() > 1) out += ",";
-    out += "[" + json_quote(k) + "," + json_quote(v) + "]";
+    out += '[';
+    out += json_quote(k);
+    out += ',';
+    out += json_quote(v);
+    out += ']';
   }
-  return out + "]";
+  out += ']';
+  return out;
 }
 
 std::string ggep_ids(wire::ByteView block, std::vector<std::pair<std::string, std::string>>* violations,
                      std::string_view where = "", bool trailing_ok = false) {
-  if (block.empty()) return "";
+  if (block.empty()) return {};
   auto g = gn::decode_ggep(block, 1 << 20);
   if (!g || (g->consumed != block.size() && !trailing_ok)) {
     if (violations) {
@@ -135,10 +222,11 @@ struct Decoder::Dir {
   std::uint64_t g2_bytes = 0;
   std::unique_ptr<StreamReassembler> reasm;
 
-  Message base(std::string proto, std::string kind) const;
-  void emit(Message&& m);
+  Message& base(std::string_view proto, std::string_view kind) const;
+  void emit(Message& m);
   void bytes(wire::ByteView data, std::uint64_t fr);
   void plain(wire::ByteView data);
+  void frames(wire::ByteView data);
   void decode();
   void descriptor(const gn::Header& h, wire::ByteView payload);
   void gap(std::uint64_t missing, std::uint64_t fr);
@@ -152,20 +240,29 @@ struct Decoder::Conn {
   std::deque<std::string> methods;  // requests awaiting a response (HEAD has no body)
 };
 
-Message Decoder::Dir::base(std::string proto, std::string kind) const {
-  Message m;
+// One Message is reused for every message: its strings and vectors keep
+// their storage, so decoding allocates nothing per message (a consumer that
+// keeps a message moves it out, and the next one starts empty).
+Message& Decoder::Dir::base(std::string_view proto, std::string_view kind) const {
+  Message& m = dec->scratch_;
   m.frame = frame;
   m.time = dec->now_;
   m.stream = conn->stream;
-  m.src = src;
-  m.dst = dst;
-  m.proto = std::move(proto);
-  m.kind = std::move(kind);
+  if (m.src != src) m.src.assign(src);  // mostly the same connection again
+  if (m.dst != dst) m.dst.assign(dst);
+  if (m.proto != proto) m.proto.assign(proto);
+  if (m.kind != kind) m.kind.assign(kind);
+  m.info.clear();
+  m.fields.clear();
+  m.raw.clear();
+  m.block.clear();
+  m.guid.reset();
   m.deflated = inflater != nullptr;
+  m.violations.clear();
   return m;
 }
 
-void Decoder::Dir::emit(Message&& m) {
+void Decoder::Dir::emit(Message& m) {
   ++dec->stats_.messages;
   dec->out_(std::move(m));
 }
@@ -176,9 +273,9 @@ void Decoder::Dir::bytes(wire::ByteView data, std::uint64_t fr) {
   if (mode == Mode::Gnutella && !started_data && data.size() >= 3 && data[0] == 0x16 && data[1] == 0x03) {
     // A TLS record right after the handshake: gtk-gnutella's TLS upgrade
     // (X-Features: tls). What follows is encrypted.
-    Message m = base("gnutella", "tls");
+    Message& m = base("gnutella", "tls");
     m.info = "TLS handshake record: the rest of this direction is encrypted";
-    emit(std::move(m));
+    emit(m);
     mode = Mode::Dead;
     return;
   }
@@ -193,10 +290,10 @@ void Decoder::Dir::bytes(wire::ByteView data, std::uint64_t fr) {
       return mode != Mode::Dead;
     });
     if (!r && mode != Mode::Dead) {
-      Message m = base("gnutella", "error");
+      Message& m = base("gnutella", "error");
       m.info = "deflate stream corrupt; rest of stream not decoded";
       m.violations.push_back({"bad-deflate", "the deflated link does not inflate"});
-      emit(std::move(m));
+      emit(m);
       mode = Mode::Dead;
     }
     return;
@@ -206,10 +303,32 @@ void Decoder::Dir::bytes(wire::ByteView data, std::uint64_t fr) {
 
 void Decoder::Dir::plain(wire::ByteView data) {
   if (mode == Mode::Gnutella) {
-    framer.feed(data);
-  } else {
-    buf.insert(buf.end(), data.begin(), data.end());
+    frames(data);
+    return;
   }
+  buf.insert(buf.end(), data.begin(), data.end());
+  decode();
+}
+
+// Descriptors are decoded where they lie in the segment; only one cut by a
+// segment boundary is copied into the framer, and just until it is whole.
+void Decoder::Dir::frames(wire::ByteView data) {
+  while (mode == Mode::Gnutella && !data.empty()) {
+    if (framer.buffered() > 0) {
+      const std::size_t n = std::min(framer.missing(), data.size());
+      framer.feed(data.first(n));
+      data = data.subspan(n);
+      decode();  // the completed descriptor, or an error
+      continue;
+    }
+    if (data.size() < gn::kHeaderSize) break;
+    auto h = gn::decode_header(data);
+    if (h->payload_length > gn::kDefaultMaxPayload || data.size() < gn::kHeaderSize + h->payload_length) break;
+    descriptor(*h, data.subspan(gn::kHeaderSize, h->payload_length));
+    data = data.subspan(gn::kHeaderSize + h->payload_length);
+  }
+  if (mode != Mode::Gnutella || data.empty()) return;
+  framer.feed(data);  // a partial descriptor (or one too large: decode() says so)
   decode();
 }
 
@@ -249,16 +368,16 @@ void Decoder::Dir::decode() {
         auto r = gn::decode_handshake(buf, 64 * 1024);
         if (r.need_more()) return;
         if (!r) {
-          Message m = base("gnutella", "handshake");
+          Message& m = base("gnutella", "handshake");
           m.info = "malformed handshake: " + printable(wire::as_chars(buf), 60);
           m.violations.push_back({"bad-handshake", "not a Gnutella handshake block"});
-          emit(std::move(m));
+          emit(m);
           mode = Mode::Dead;
           return;
         }
         const gn::Handshake& hs = *r;
         std::string first = printable(wire::as_chars(wire::ByteView(buf).first(std::min<std::size_t>(hs.consumed, wire::as_chars(buf).find_first_of("\r\n")))));
-        Message m = base("gnutella", "handshake");
+        Message& m = base("gnutella", "handshake");
         m.info = first + (hs.headers.all().empty() ? "" : " (" + num(hs.headers.all().size()) + " headers)");
         if (dec->options_.fields) m.fields.push_back({"first_line", json_quote(first)});
         if (hs.kind == gn::Handshake::Kind::Response) if (dec->options_.fields) m.fields.push_back({"status", num(static_cast<std::uint64_t>(hs.status))});
@@ -269,7 +388,7 @@ void Decoder::Dir::decode() {
           m.violations.push_back({"no-x-ultrapeer", "0.6 CONNECT without X-Ultrapeer (refused by today's servents)"});
         }
         m.block.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
-        emit(std::move(m));
+        emit(m);
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
         const bool deflate = wire::to_lower(hs.headers.get("Content-Encoding").value_or("")).find("deflate") != std::string::npos;
         bool to_data = false;
@@ -303,10 +422,10 @@ void Decoder::Dir::decode() {
         auto f = framer.next();
         if (f.need_more()) return;
         if (!f) {
-          Message m = base("gnutella", "error");
+          Message& m = base("gnutella", "error");
           m.info = "descriptor announces a payload above 64 KiB; rest of stream not decoded";
           m.violations.push_back({"bad-length", "payload length above 64 KiB"});
-          emit(std::move(m));
+          emit(m);
           mode = Mode::Dead;
           return;
         }
@@ -316,11 +435,11 @@ void Decoder::Dir::decode() {
       case Mode::Giv: {
         auto g = gn::decode_giv(buf);
         if (g.need_more()) return;
-        Message m = base("giv", "GIV");
+        Message& m = base("giv", "GIV");
         if (!g) {
           m.info = "malformed GIV: " + printable(wire::as_chars(buf), 60);
           m.violations.push_back({"bad-giv", "not a GIV line"});
-          emit(std::move(m));
+          emit(m);
           mode = Mode::Dead;
           return;
         }
@@ -328,7 +447,7 @@ void Decoder::Dir::decode() {
         if (dec->options_.fields) m.fields.push_back({"index", num(g->file_index)});
         if (dec->options_.fields) m.fields.push_back({"servent_id", json_quote(g->servent_id.hex())});
         if (dec->options_.fields) m.fields.push_back({"name", json_quote(g->name)});
-        emit(std::move(m));
+        emit(m);
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(g->consumed));
         mode = Mode::HttpResponses;  // the pushing side then answers GETs
         continue;
@@ -341,15 +460,15 @@ void Decoder::Dir::decode() {
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
         if (st == http::RequestParser::State::NeedMore) return;
         if (st == http::RequestParser::State::Error) {
-          Message m = base("http", "error");
+          Message& m = base("http", "error");
           m.info = "malformed request (" + req->error_reason() + ")";
           m.violations.push_back({"bad-http", "malformed HTTP request"});
-          emit(std::move(m));
+          emit(m);
           mode = Mode::Dead;
           return;
         }
         const auto& r = req->request();
-        Message m = base("http", "request");
+        Message& m = base("http", "request");
         m.info = r.method + " " + printable(r.target) + " HTTP/" + num(static_cast<std::uint64_t>(r.version_major)) + "." +
                  num(static_cast<std::uint64_t>(r.version_minor));
         if (auto range = r.headers.get("Range")) m.info += " Range: " + printable(*range, 60);
@@ -364,7 +483,7 @@ void Decoder::Dir::decode() {
           r.headers.write_to(head);
           m.block.assign(head.begin(), head.end());
         }
-        emit(std::move(m));
+        emit(m);
         req->next();
         continue;
       }
@@ -390,15 +509,15 @@ void Decoder::Dir::decode() {
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
         if (st == http::ResponseParser::State::NeedMore) return;
         if (st == http::ResponseParser::State::Error) {
-          Message m = base("http", "error");
+          Message& m = base("http", "error");
           m.info = "malformed response (" + resp->error() + ")";
           m.violations.push_back({"bad-http", "malformed HTTP response"});
-          emit(std::move(m));
+          emit(m);
           mode = Mode::Dead;
           return;
         }
         const http::Response r = resp->response();  // a copy: next() below resets the parser
-        Message m = base("http", "response");
+        Message& m = base("http", "response");
         m.info = "HTTP/" + num(static_cast<std::uint64_t>(r.version_major)) + "." +
                  num(static_cast<std::uint64_t>(r.version_minor)) + " " + num(static_cast<std::uint64_t>(r.status)) + " " +
                  printable(r.reason, 60);
@@ -412,7 +531,7 @@ void Decoder::Dir::decode() {
           method = conn->methods.front();
           conn->methods.pop_front();
         }
-        emit(std::move(m));
+        emit(m);
         resp->next();
         const bool no_body = method == "HEAD" || r.status == 204 || r.status == 304 || r.status / 100 == 1;
         if (no_body) continue;
@@ -433,7 +552,7 @@ void Decoder::Dir::decode() {
 }
 
 void Decoder::Dir::body_done(bool complete) {
-  Message m = base("http", "body");
+  Message& m = base("http", "body");
   if (body_until_close) {
     m.info = num(body_seen) + " bytes (to the end of the connection)";
   } else if (complete) {
@@ -445,40 +564,54 @@ void Decoder::Dir::body_done(bool complete) {
   if (dec->options_.fields) m.fields.push_back({"complete", complete ? "true" : "false"});
   in_body = false;
   body_until_close = false;
-  emit(std::move(m));
+  emit(m);
 }
 
 void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
-  Message m = base("gnutella", std::string(gn::type_name(h.type)));
-  if (dec->options_.raw) m.raw = gn::encode_descriptor(h, payload);
+  Message& m = base("gnutella", gn::type_name(h.type));
+  if (dec->options_.raw) {
+    gn::encode_header(m.raw, h);  // as captured: the framer checked the length
+    m.raw.insert(m.raw.end(), payload.begin(), payload.end());
+  }
   m.guid = h.id;
   const bool full = dec->options_.fields;
-  // The text line is built in one buffer: this runs for every descriptor.
-  fmt::memory_buffer info;
-  auto out = fmt::appender(info);
   const bool text = dec->options_.text;
-  if (text) fmt::format_to(out, FMT_COMPILE("ttl={} hops={} len={}"), h.ttl, h.hops, h.payload_length);
-  if (dec->options_.fields) m.fields.push_back({"guid", json_quote(h.id.hex())});
-  if (dec->options_.fields) m.fields.push_back({"type", num(h.type)});
-  if (dec->options_.fields) m.fields.push_back({"ttl", num(h.ttl)});
-  if (dec->options_.fields) m.fields.push_back({"hops", num(h.hops)});
-  if (dec->options_.fields) m.fields.push_back({"length", num(h.payload_length)});
+  LineWriter t(m.info);  // the text line, built in place
+  if (text) {
+    t.str("ttl=");
+    t.uint(h.ttl);
+    t.str(" hops=");
+    t.uint(h.hops);
+    t.str(" len=");
+    t.uint(h.payload_length);
+  }
+  if (full) {
+    m.fields.push_back({"guid", json_quote(h.id.hex())});
+    m.fields.push_back({"type", num(h.type)});
+    m.fields.push_back({"ttl", num(h.ttl)});
+    m.fields.push_back({"hops", num(h.hops)});
+    m.fields.push_back({"length", num(h.payload_length)});
+  }
   if (h.ttl + h.hops > 7 && h.type != 0x02) {
     m.violations.push_back({"ttl-hops", "TTL+Hops = " + num(h.ttl + h.hops) + " above 7"});
   }
   auto short_payload = [&](std::size_t need) {
     m.violations.push_back({"short-payload", "payload of " + num(payload.size()) + " bytes, at least " + num(need) + " needed"});
-    fmt::format_to(out, FMT_COMPILE(" (short payload)"));
+    t.str(" (short payload)");
+  };
+  auto put_ggep = [&](const std::string& ids) {
+    if (ids.empty()) return;
+    t.str(" ggep=");
+    t.str(ids);
   };
   switch (static_cast<gn::Type>(h.type)) {
     case gn::Type::Ping: {
-      dec->remember_request(h.id);
-      auto ids = ggep_ids(payload, &m.violations);
-      if (!ids.empty()) fmt::format_to(out, FMT_COMPILE(" ggep={}"), ids);
+      dec->requests_.insert(h.id);
+      put_ggep(ggep_ids(payload, &m.violations));
       break;
     }
     case gn::Type::Pong: {
-      if (!dec->requests_.count(h.id)) {
+      if (!dec->requests_.contains(h.id)) {
         m.violations.push_back({"unmatched-reply", "no Ping with this DescriptorID earlier in the capture"});
       }
       auto p = gn::decode_pong(payload);
@@ -487,78 +620,102 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         break;
       }
       if (text) {
-        fmt::format_to(out, FMT_COMPILE(" {}.{}.{}.{}:{} files={} kb={}"), p->ip >> 24, (p->ip >> 16) & 255,
-                       (p->ip >> 8) & 255, p->ip & 255, p->port, p->files_shared, p->kb_shared);
+        t.chr(' ');
+        t.ipv4_port(p->ip, p->port);
+        t.str(" files=");
+        t.uint(p->files_shared);
+        t.str(" kb=");
+        t.uint(p->kb_shared);
       }
       auto ids = ggep_ids(p->extensions, &m.violations);
-      if (!ids.empty()) fmt::format_to(out, FMT_COMPILE(" ggep={}"), ids);
-      const std::string at = full ? gn::ipv4_to_string(p->ip) + ":" + num(p->port) : std::string();
-      if (dec->options_.fields) m.fields.push_back({"address", json_quote(at)});
-      if (dec->options_.fields) m.fields.push_back({"files", num(p->files_shared)});
-      if (dec->options_.fields) m.fields.push_back({"kbytes", num(p->kb_shared)});
-      if (!ids.empty()) if (dec->options_.fields) m.fields.push_back({"ggep", json_quote(ids)});
+      put_ggep(ids);
+      if (full) {
+        m.fields.push_back({"address", json_quote(gn::ipv4_to_string(p->ip) + ":" + num(p->port))});
+        m.fields.push_back({"files", num(p->files_shared)});
+        m.fields.push_back({"kbytes", num(p->kb_shared)});
+        if (!ids.empty()) m.fields.push_back({"ggep", json_quote(ids)});
+      }
       break;
     }
     case gn::Type::Query: {
-      dec->remember_request(h.id);
-      auto q = gn::decode_query(payload);
-      if (!q) {
+      dec->requests_.insert(h.id);
+      gn::Query* q = &dec->query_;
+      if (!gn::decode_query_into(payload, *q)) {
         short_payload(3);
         break;
       }
       if (text) {
-        fmt::format_to(out, FMT_COMPILE(" min_speed=0x{:04x} "), q->min_speed);
-        append_quoted(info, q->criteria, 80);
+        t.str(" min_speed=0x");
+        t.hex_byte(static_cast<unsigned char>(q->min_speed >> 8));
+        t.hex_byte(static_cast<unsigned char>(q->min_speed & 255));
+        t.chr(' ');
+        t.quoted(q->criteria, 80);
       }
       if (!q->extensions.empty()) {
         auto ext = gn::decode_extensions(q->extensions);
         for (const auto& u : ext.urns) {
-          info.push_back(' ');
-          append_printable(info, u, 120);
+          t.chr(' ');
+          t.printable(u, 120);
         }
-        if (ext.ggep) fmt::format_to(out, FMT_COMPILE(" ggep={}"), ggep_ids(*ext.ggep, &m.violations));
+        if (ext.ggep) {
+          t.str(" ggep=");
+          t.str(ggep_ids(*ext.ggep, &m.violations));
+        }
         if (full) {
           std::string urns = "[";
           for (const auto& u : ext.urns) urns += (urns.size() > 1 ? "," : "") + json_quote(u);
           m.fields.push_back({"urns", urns + "]"});
         }
       }
-      if (dec->options_.fields) m.fields.push_back({"min_speed", num(q->min_speed)});
-      if (dec->options_.fields) m.fields.push_back({"criteria", json_quote(q->criteria)});
+      if (full) {
+        m.fields.push_back({"min_speed", num(q->min_speed)});
+        m.fields.push_back({"criteria", json_quote(q->criteria)});
+      }
       break;
     }
     case gn::Type::QueryHit: {
-      if (!dec->requests_.count(h.id)) {
+      if (!dec->requests_.contains(h.id)) {
         m.violations.push_back({"unmatched-reply", "no Query with this DescriptorID earlier in the capture"});
       }
-      auto hit = gn::decode_query_hit(payload);
-      if (!hit) {
+      gn::QueryHit* hit = &dec->hit_;
+      if (!gn::decode_query_hit_into(payload, *hit)) {
         m.violations.push_back({"bad-queryhit", "results or trailer overrun the payload"});
-        fmt::format_to(out, FMT_COMPILE(" (malformed)"));
+        t.str(" (malformed)");
         break;
       }
       if (text) {
-        fmt::format_to(out, FMT_COMPILE(" hits={} {}.{}.{}.{}:{} speed={}"), hit->results.size(), hit->ip >> 24,
-                       (hit->ip >> 16) & 255, (hit->ip >> 8) & 255, hit->ip & 255, hit->port, hit->speed);
+        t.str(" hits=");
+        t.uint(hit->results.size());
+        t.chr(' ');
+        t.ipv4_port(hit->ip, hit->port);
+        t.str(" speed=");
+        t.uint(hit->speed);
       }
-      const std::string at = full ? gn::ipv4_to_string(hit->ip) + ":" + num(hit->port) : std::string();
       if (hit->trailer) {
         if (text) {
-          fmt::format_to(out, FMT_COMPILE(" vendor="));
-          append_printable(info, wire::as_chars(hit->trailer->vendor), 8);
+          t.str(" vendor=");
+          t.printable(wire::as_chars(hit->trailer->vendor), 8);
         }
         if (!hit->trailer->private_data.empty() && hit->trailer->private_data[0] == gn::kGgepBlockMagic) {
           // The private area is the vendor's: data may follow the GGEP block.
-          fmt::format_to(out, FMT_COMPILE(" ggep={}"), ggep_ids(hit->trailer->private_data, &m.violations, " of the trailer", true));
+          t.str(" ggep=");
+          t.str(ggep_ids(hit->trailer->private_data, &m.violations, " of the trailer", true));
         }
       }
-      if (text) fmt::format_to(out, FMT_COMPILE(" servent={}"), hit->servent_id.hex());
-      std::string results = "[";
+      if (text) {
+        t.str(" servent=");
+        t.hex(hit->servent_id.bytes);
+      }
+      std::string results = full ? "[" : "";
       for (const auto& r : hit->results) {
         if (text) {
-          fmt::format_to(out, FMT_COMPILE(" [{} "), r.index);
-          append_quoted(info, r.name, 80);
-          fmt::format_to(out, FMT_COMPILE(" {}]"), r.size);
+          t.str(" [");
+          t.uint(r.index);
+          t.chr(' ');
+          t.quoted(r.name, 80);
+          t.chr(' ');
+          t.uint(r.size);
+          t.chr(']');
         }
         std::string urn;
         if (!r.extensions.empty()) {
@@ -571,14 +728,16 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         results += "{\"index\":" + num(r.index) + ",\"size\":" + num(r.size) + ",\"name\":" + json_quote(r.name) +
                    (urn.empty() ? "" : ",\"urn\":" + json_quote(urn)) + "}";
       }
-      if (dec->options_.fields) m.fields.push_back({"address", json_quote(at)});
-      if (dec->options_.fields) m.fields.push_back({"speed", num(hit->speed)});
-      if (dec->options_.fields) m.fields.push_back({"results", results + "]"});
-      if (hit->trailer) {
-        if (dec->options_.fields) m.fields.push_back({"vendor", json_quote(std::string(hit->trailer->vendor.begin(), hit->trailer->vendor.end()))});
-        if (dec->options_.fields) m.fields.push_back({"open_data", json_quote(wire::to_hex(hit->trailer->open_data))});
+      if (full) {
+        m.fields.push_back({"address", json_quote(gn::ipv4_to_string(hit->ip) + ":" + num(hit->port))});
+        m.fields.push_back({"speed", num(hit->speed)});
+        m.fields.push_back({"results", results + "]"});
+        if (hit->trailer) {
+          m.fields.push_back({"vendor", json_quote(std::string(hit->trailer->vendor.begin(), hit->trailer->vendor.end()))});
+          m.fields.push_back({"open_data", json_quote(wire::to_hex(hit->trailer->open_data))});
+        }
+        m.fields.push_back({"servent_id", json_quote(hit->servent_id.hex())});
       }
-      if (dec->options_.fields) m.fields.push_back({"servent_id", json_quote(hit->servent_id.hex())});
       break;
     }
     case gn::Type::Push: {
@@ -588,20 +747,26 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         break;
       }
       const std::string to = gn::ipv4_to_string(p->ip) + ":" + num(p->port);
-      fmt::format_to(out, FMT_COMPILE(" servent={} index={} to {}"), p->servent_id.hex(), p->file_index, to);
-      if (dec->options_.fields) m.fields.push_back({"servent_id", json_quote(p->servent_id.hex())});
-      if (dec->options_.fields) m.fields.push_back({"index", num(p->file_index)});
-      if (dec->options_.fields) m.fields.push_back({"to", json_quote(to)});
+      t.str(fmt::format(" servent={} index={} to {}", p->servent_id.hex(), p->file_index, to));
+      if (full) {
+        m.fields.push_back({"servent_id", json_quote(p->servent_id.hex())});
+        m.fields.push_back({"index", num(p->file_index)});
+        m.fields.push_back({"to", json_quote(to)});
+      }
       break;
     }
     case gn::Type::Bye: {
       if (payload.size() >= 2) {
         auto msg = wire::as_chars(payload.subspan(2));
         msg = msg.substr(0, msg.find('\0'));
-        fmt::format_to(out, FMT_COMPILE(" code={} "), wire::get_le16(payload.data()));
-        append_quoted(info, msg, 80);
-        if (dec->options_.fields) m.fields.push_back({"code", num(wire::get_le16(payload.data()))});
-        if (dec->options_.fields) m.fields.push_back({"message", json_quote(msg)});
+        t.str(" code=");
+        t.uint(wire::get_le16(payload.data()));
+        t.chr(' ');
+        t.quoted(msg, 80);
+        if (full) {
+          m.fields.push_back({"code", num(wire::get_le16(payload.data()))});
+          m.fields.push_back({"message", json_quote(msg)});
+        }
       } else {
         short_payload(2);
       }
@@ -611,19 +776,19 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       if (payload.empty()) {
         short_payload(1);
       } else if (payload[0] == 0 && payload.size() >= 6) {
-        fmt::format_to(out, FMT_COMPILE(" RESET table_length={} infinity={}"), wire::get_le32(payload.data() + 1), payload[5]);
+        t.str(fmt::format(" RESET table_length={} infinity={}", wire::get_le32(payload.data() + 1), payload[5]));
       } else if (payload[0] == 1 && payload.size() >= 5) {
-        fmt::format_to(out, FMT_COMPILE(" PATCH seq={}/{} compressor={} entry_bits={} data={}"), payload[1], payload[2], payload[3],
-                       payload[4], payload.size() - 5);
+        t.str(fmt::format(" PATCH seq={}/{} compressor={} entry_bits={} data={}", payload[1], payload[2], payload[3],
+                          payload[4], payload.size() - 5));
       }
       break;
     }
     case gn::Type::Vendor:
     case gn::Type::StdVendor: {
       if (payload.size() >= 8) {
-        info.push_back(' ');
-        append_printable(info, wire::as_chars(payload.first(4)), 16);
-        fmt::format_to(out, FMT_COMPILE("/{}v{}"), wire::get_le16(payload.data() + 4), wire::get_le16(payload.data() + 6));
+        t.chr(' ');
+        t.printable(wire::as_chars(payload.first(4)), 16);
+        t.str(fmt::format("/{}v{}", wire::get_le16(payload.data() + 4), wire::get_le16(payload.data() + 6)));
       } else {
         short_payload(8);
       }
@@ -631,21 +796,18 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
     }
     default:
       // Not 0.4/0.6 core messages, but common on the wire.
-      {
-        std::string rest(info.data(), info.size());
-        info.clear();
-        if (h.type == 0xCD) {
-          fmt::format_to(out, FMT_COMPILE("HSEP {}"), rest);
-        } else if (h.type == 0x44) {
-          fmt::format_to(out, FMT_COMPILE("Mojito-DHT {}"), rest);
-        } else {
-          fmt::format_to(out, FMT_COMPILE("type=0x{:04x} {}"), h.type, rest);
-        }
+      t.finish();
+      if (h.type == 0xCD) {
+        m.info.insert(0, "HSEP ");
+      } else if (h.type == 0x44) {
+        m.info.insert(0, "Mojito-DHT ");
+      } else {
+        m.info.insert(0, fmt::format("type=0x{:04x} ", h.type));
       }
       break;
   }
-  m.info.assign(info.data(), info.size());
-  emit(std::move(m));
+  t.finish();
+  emit(m);
 }
 
 void Decoder::Dir::gap(std::uint64_t missing, std::uint64_t fr) {
@@ -655,18 +817,18 @@ void Decoder::Dir::gap(std::uint64_t missing, std::uint64_t fr) {
   // A hole inside an HTTP body costs only those bytes.
   if (mode == Mode::HttpResponses && in_body && (body_until_close || missing <= body_left)) {
     if (!body_until_close) body_left -= missing;
-    Message m = base("tcp", "gap");
+    Message& m = base("tcp", "gap");
     m.info = num(missing) + " bytes missing inside an HTTP body";
     if (dec->options_.fields) m.fields.push_back({"missing", num(missing)});
-    emit(std::move(m));
+    emit(m);
     if (!body_until_close && body_left == 0) body_done(false);
     return;
   }
-  Message m = base("tcp", "gap");
+  Message& m = base("tcp", "gap");
   m.info = num(missing) + " bytes missing";
   if (mode != Mode::Dead && mode != Mode::Unknown) m.info += "; rest of stream not decoded";
   if (dec->options_.fields) m.fields.push_back({"missing", num(missing)});
-  emit(std::move(m));
+  emit(m);
   if (mode != Mode::Unknown) mode = Mode::Dead;
 }
 
@@ -674,10 +836,10 @@ void Decoder::Dir::end(std::uint64_t fr) {
   if (reasm) reasm->finish(fr);
   frame = fr;
   if (g2) {
-    Message m = base("gnutella2", "stream");
+    Message& m = base("gnutella2", "stream");
     m.info = std::to_string(g2_bytes) + " bytes of Gnutella2 packets (not decoded)";
     if (dec->options_.fields) m.fields.push_back({"bytes", std::to_string(g2_bytes)});
-    emit(std::move(m));
+    emit(m);
   }
   if (mode == Mode::HttpResponses && in_body) body_done(body_until_close);
 }
@@ -781,16 +943,6 @@ void Decoder::close(
 void Decoder::finish(std::uint64_t last_frame) {
   while (!conns_.empty()) close(conns_.begin(), last_frame);
   requests_.clear();
-  request_order_.clear();
-}
-
-void Decoder::remember_request(const gn::Guid& id) {
-  if (!requests_.insert(id).second) return;
-  request_order_.push_back(id);
-  if (request_order_.size() > kMaxRequests) {
-    requests_.erase(request_order_.front());
-    request_order_.pop_front();
-  }
 }
 
 }  // namespace sv::pcap

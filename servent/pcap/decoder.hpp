@@ -11,11 +11,11 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <unordered_set>
 #include <string>
 #include <vector>
 
 #include "servent/pcap/packet.hpp"
+#include "servent/pcap/recent_ids.hpp"
 #include "wire/gnutella/descriptors.hpp"
 
 namespace sv::pcap {
@@ -74,11 +74,12 @@ class Decoder {
   double now_ = 0;  // time of the packet being decoded
   DecoderStats stats_;
   // Pings/Queries seen, for unmatched replies: the newest kMaxRequests only,
-  // so a huge capture does not hold every GUID.
-  static constexpr std::size_t kMaxRequests = 1 << 18;
-  std::unordered_set<wire::gnutella::Guid, wire::gnutella::Id16Hash> requests_;
-  std::deque<wire::gnutella::Guid> request_order_;
-  void remember_request(const wire::gnutella::Guid& id);
+  // so a huge capture does not hold every GUID (at most twice that many).
+  static constexpr std::size_t kMaxRequests = 1 << 17;
+  RecentIds requests_{kMaxRequests};
+  Message scratch_;  // the message being built (see Dir::base)
+  wire::gnutella::Query query_;  // decoded payloads, reused likewise
+  wire::gnutella::QueryHit hit_;
   void close(std::map<std::tuple<Address, std::uint16_t, Address, std::uint16_t>, std::unique_ptr<Conn>>::iterator it,
              std::uint64_t frame);
   friend struct Conn;

@@ -15,6 +15,28 @@ void be32(std::string& s, std::uint32_t v) {
 }
 }  // namespace
 
+std::string ipv4_udp_packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport,
+                            std::string_view payload) {
+  std::string p;
+  p.reserve(28 + payload.size());
+  p += '\x45';  // IPv4, 20-byte header
+  p += '\0';
+  be16(p, static_cast<std::uint16_t>(28 + payload.size()));
+  be16(p, 0);       // id
+  be16(p, 0x4000);  // DF
+  p += '\x40';      // TTL 64
+  p += '\x11';      // UDP
+  be16(p, 0);       // checksum
+  be32(p, src);
+  be32(p, dst);
+  be16(p, sport);
+  be16(p, dport);
+  be16(p, static_cast<std::uint16_t>(8 + payload.size()));
+  be16(p, 0);  // checksum (none)
+  p.append(payload);
+  return p;
+}
+
 std::string ipv4_tcp_packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport,
                             std::uint32_t seq, std::uint8_t flags, std::string_view payload) {
   std::string p;

@@ -12,6 +12,9 @@ namespace sv::pcap {
 // decoders do not check them). Addresses in host order.
 std::string ipv4_tcp_packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport,
                             std::uint32_t seq, std::uint8_t flags, std::string_view payload);
+// An IPv4 + UDP datagram (28 bytes of headers, no checksum).
+std::string ipv4_udp_packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport,
+                            std::string_view payload);
 inline constexpr std::uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpPsh = 0x08, kTcpAck = 0x10;
 
 class PcapWriter {

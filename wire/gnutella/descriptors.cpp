@@ -20,17 +20,6 @@ std::string_view type_name(std::uint8_t type) {
   return "Unknown";
 }
 
-Result<Header> decode_header(ByteView b) {
-  if (b.size() < kHeaderSize) return WireError::NeedMore;
-  Header h;
-  std::copy_n(b.data(), 16, h.id.bytes.begin());
-  h.type = b[16];
-  h.ttl = b[17];
-  h.hops = b[18];
-  h.payload_length = get_le32(b.data() + 19);
-  return h;
-}
-
 void encode_header(Bytes& out, const Header& h) {
   out.insert(out.end(), h.id.bytes.begin(), h.id.bytes.end());
   out.push_back(h.type);
@@ -68,19 +57,25 @@ void encode_pong(Bytes& out, const Pong& p) {
   put_bytes(out, p.extensions);
 }
 
-Result<Query> decode_query(ByteView p) {
+bool decode_query_into(ByteView p, Query& q) {
   // MinSpeed + at least the criteria NUL.
-  if (p.size() < 3) return WireError::Malformed;
-  Query q;
+  if (p.size() < 3) return false;
   q.min_speed = get_le16(p.data());
   auto begin = p.begin() + 2;
   auto nul = std::find(begin, p.end(), std::uint8_t{0});
-  if (nul == p.end()) return WireError::Malformed;
-  q.criteria.assign(begin, nul);
+  if (nul == p.end()) return false;
+  // As chars: assign() from byte iterators would build a temporary string.
+  q.criteria.assign(as_chars(p.subspan(2, static_cast<std::size_t>(nul - begin))));
   auto ext_begin = nul + 1;
   // Some servents terminate the extension block with a second NUL; keep the
   // bytes verbatim so a re-encode is byte-identical.
   q.extensions.assign(ext_begin, p.end());
+  return true;
+}
+
+Result<Query> decode_query(ByteView p) {
+  Query q;
+  if (!decode_query_into(p, q)) return WireError::Malformed;
   return q;
 }
 
@@ -98,9 +93,8 @@ Result<ServentId> peek_query_hit_servent(ByteView p) {
   return id;
 }
 
-Result<QueryHit> decode_query_hit(ByteView p) {
-  if (p.size() < kQueryHitMinSize) return WireError::Malformed;
-  QueryHit h;
+bool decode_query_hit_into(ByteView p, QueryHit& h) {
+  if (p.size() < kQueryHitMinSize) return false;
   const std::size_t n = p[0];
   h.port = get_le16(p.data() + 1);
   h.ip = get_be32(p.data() + 3);
@@ -108,36 +102,43 @@ Result<QueryHit> decode_query_hit(ByteView p) {
   const std::size_t end = p.size() - 16;  // ServentID is the last 16 bytes
   std::copy_n(p.data() + end, 16, h.servent_id.bytes.begin());
   std::size_t pos = 11;
-  h.results.reserve(n);
+  // Elements are assigned, not made: a reused QueryHit keeps its storage.
+  h.results.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (pos + 8 > end) return WireError::Malformed;
-    HitResult r;
+    if (pos + 8 > end) return false;
+    HitResult& r = h.results[i];
     r.index = get_le32(p.data() + pos);
     r.size = get_le32(p.data() + pos + 4);
     pos += 8;
     auto name_end = std::find(p.begin() + pos, p.begin() + end, std::uint8_t{0});
-    if (name_end == p.begin() + end) return WireError::Malformed;
-    r.name.assign(p.begin() + pos, name_end);
+    if (name_end == p.begin() + end) return false;
+    r.name.assign(as_chars(p.subspan(pos, static_cast<std::size_t>(name_end - (p.begin() + pos)))));
     pos = static_cast<std::size_t>(name_end - p.begin()) + 1;
     auto ext_end = std::find(p.begin() + pos, p.begin() + end, std::uint8_t{0});
-    if (ext_end == p.begin() + end) return WireError::Malformed;
+    if (ext_end == p.begin() + end) return false;
     r.extensions.assign(p.begin() + pos, ext_end);
     pos = static_cast<std::size_t>(ext_end - p.begin()) + 1;
-    h.results.push_back(std::move(r));
   }
   if (pos < end) {
     // Trailer: vendor code and open-data size are mandatory once present.
-    if (end - pos < 5) return WireError::Malformed;
-    HitTrailer t;
+    if (end - pos < 5) return false;
+    HitTrailer& t = h.trailer ? *h.trailer : h.trailer.emplace();
     std::copy_n(p.data() + pos, 4, t.vendor.begin());
     const std::size_t open = p[pos + 4];
     pos += 5;
-    if (end - pos < open) return WireError::Malformed;
+    if (end - pos < open) return false;
     t.open_data.assign(p.begin() + pos, p.begin() + pos + open);
     pos += open;
     t.private_data.assign(p.begin() + pos, p.begin() + end);
-    h.trailer = std::move(t);
+  } else {
+    h.trailer.reset();
   }
+  return true;
+}
+
+Result<QueryHit> decode_query_hit(ByteView p) {
+  QueryHit h;
+  if (!decode_query_hit_into(p, h)) return WireError::Malformed;
   return h;
 }
 

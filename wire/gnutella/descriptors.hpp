@@ -12,6 +12,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -85,7 +86,17 @@ struct Header {
 };
 
 // NeedMore when fewer than 23 bytes are given.
-Result<Header> decode_header(ByteView b);
+// Inline: the framer calls it for every descriptor.
+inline Result<Header> decode_header(ByteView b) {
+  if (b.size() < kHeaderSize) return WireError::NeedMore;
+  Header h;
+  std::memcpy(h.id.bytes.data(), b.data(), 16);
+  h.type = b[16];
+  h.ttl = b[17];
+  h.hops = b[18];
+  h.payload_length = get_le32(b.data() + 19);
+  return h;
+}
 void encode_header(Bytes& out, const Header& h);
 
 //  Pong (0.4 §"Pong"), 14 bytes + optional GGEP block (0.6):
@@ -119,6 +130,9 @@ struct Query {
   bool operator==(const Query&) const = default;
 };
 Result<Query> decode_query(ByteView payload);
+// The same into an existing Query, reusing its storage; false when malformed
+// (`q` is then unspecified).
+bool decode_query_into(ByteView payload, Query& q);
 void encode_query(Bytes& out, const Query& q);
 
 //  QueryHit (0.4 §"QueryHit"), 11 + results + [trailer] + 16 bytes:
@@ -158,6 +172,9 @@ struct QueryHit {
 inline constexpr std::size_t kQueryHitMinSize = 11 + 16;
 static_assert(kQueryHitMinSize == 27);
 Result<QueryHit> decode_query_hit(ByteView payload);
+// The same into an existing QueryHit, reusing its storage (a decoder that
+// sees millions of hits allocates nothing per hit); false when malformed.
+bool decode_query_hit_into(ByteView payload, QueryHit& h);
 void encode_query_hit(Bytes& out, const QueryHit& h);
 // Reads only the last 16 bytes: what routing needs, without a full decode.
 Result<ServentId> peek_query_hit_servent(ByteView payload);

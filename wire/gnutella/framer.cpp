@@ -12,17 +12,6 @@ void Framer::feed(ByteView bytes) {
   buf_.insert(buf_.end(), bytes.begin(), bytes.end());
 }
 
-Result<Frame> Framer::next() {
-  ByteView avail(buf_.data() + pos_, buf_.size() - pos_);
-  auto h = decode_header(avail);
-  if (!h) return h.error();
-  if (h->payload_length > max_payload_) return WireError::TooLarge;
-  if (avail.size() < kHeaderSize + h->payload_length) return WireError::NeedMore;
-  Frame f{*h, avail.subspan(kHeaderSize, h->payload_length)};
-  pos_ += kHeaderSize + h->payload_length;
-  return f;
-}
-
 Bytes Framer::take_rest() {
   Bytes rest(buf_.begin() + static_cast<std::ptrdiff_t>(pos_), buf_.end());
   buf_.clear();
