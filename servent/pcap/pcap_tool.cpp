@@ -1,7 +1,9 @@
 #include "servent/pcap/pcap_tool.hpp"
 
-#include <fmt/core.h>
+#include <fmt/compile.h>
+#include <fmt/format.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "servent/pcap/capture.hpp"
@@ -32,7 +34,7 @@ transfers, GIV lines and Gnutella UDP datagrams.
            long to collect replies (default 3s); exit 0 when all are the same
 )";
 
-std::string proto_name(const std::string& p) {
+std::string_view proto_name(const std::string& p) {
   if (p == "gnutella") return "Gnutella";
   if (p == "http") return "HTTP";
   if (p == "giv") return "GIV";
@@ -42,10 +44,32 @@ std::string proto_name(const std::string& p) {
 
 }  // namespace
 
+static void append_text_line(fmt::memory_buffer& out, const Message& m) {
+  auto o = fmt::appender(out);
+  fmt::format_to(o, FMT_COMPILE("{:>6} "), m.frame);
+  // The time as whole microseconds: the same text as {:>11.6f}, without
+  // floating-point formatting (this runs once per message).
+  const auto micros = static_cast<std::int64_t>(std::llround(m.time * 1e6));
+  if (micros >= 0) {
+    fmt::format_to(o, FMT_COMPILE("{:>4}.{:06} "), micros / 1000000, micros % 1000000);
+  } else {
+    fmt::format_to(o, FMT_COMPILE("{:>11.6f} "), m.time);
+  }
+  if (m.stream >= 0) {
+    char stream[24];
+    auto* end = fmt::format_to(stream, FMT_COMPILE("#{}"), m.stream);
+    fmt::format_to(o, FMT_COMPILE("{:>5} "), std::string_view(stream, static_cast<std::size_t>(end - stream)));
+  } else {
+    fmt::format_to(o, FMT_COMPILE("  udp "));
+  }
+  fmt::format_to(o, FMT_COMPILE("{} -> {} {}{} {} {}"), m.src, m.dst, proto_name(m.proto),
+                 m.deflated ? "(deflated)" : "", m.kind, m.info);
+}
+
 std::string text_line(const Message& m) {
-  std::string stream = m.stream >= 0 ? "#" + std::to_string(m.stream) : "udp";
-  return fmt::format("{:>6} {:>11.6f} {:>5} {} -> {} {}{} {} {}", m.frame, m.time, stream, m.src, m.dst,
-                     proto_name(m.proto), m.deflated ? "(deflated)" : "", m.kind, m.info);
+  fmt::memory_buffer out;
+  append_text_line(out, m);
+  return fmt::to_string(out);
 }
 
 std::string json_line(const Message& m) {
@@ -126,12 +150,23 @@ int cmd_pcap(const std::vector<std::string>& argv) {
   options.fields = json;  // the text line needs none of them
   options.raw = false;
   options.text = sub == "decode" && !json;
+  // Lines are gathered in one buffer and written in large pieces.
+  fmt::memory_buffer lines;
+  auto flush = [&] {
+    std::fwrite(lines.data(), 1, lines.size(), stdout);
+    lines.clear();
+  };
   auto res = decode_file(file, [&](Message&& m) {
     if (only_stream && m.stream != *only_stream) return;
     if (sub == "decode") {
-      std::string line = json ? json_line(m) : text_line(m);
-      std::fwrite(line.data(), 1, line.size(), stdout);
-      std::fputc('\n', stdout);
+      if (json) {
+        const std::string line = json_line(m);
+        lines.append(line.data(), line.data() + line.size());
+      } else {
+        append_text_line(lines, m);
+      }
+      lines.push_back('\n');
+      if (lines.size() > (1 << 16)) flush();
       return;
     }
     ++checked;
@@ -141,6 +176,7 @@ int cmd_pcap(const std::vector<std::string>& argv) {
                  m.kind, code, text);
     }
   }, options);
+  flush();
   if (!res.opened) {
     fmt::print(stderr, "servent pcap: {}: not a readable capture ({})\n", file, res.error);
     return 1;
