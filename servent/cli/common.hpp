@@ -20,5 +20,6 @@ std::uint64_t random_seed();
 void print_counters(const char* who, const std::vector<Counter>& cs);
 
 int cmd_get(const std::vector<std::string>& argv);
+int cmd_tui(const std::vector<std::string>& argv);
 
 }  // namespace sv::cli

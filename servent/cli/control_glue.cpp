@@ -85,18 +85,34 @@ void ControlGlue::on_request(const ControlRequest& r) {
     }
     return control_.reply(r.conn, r.id, {{"downloads", list}});
   }
-  if (r.cmd == "cancel") {
+  if (r.cmd == "cancel" || r.cmd == "pause" || r.cmd == "resume") {
     if (!a.contains("download") || !a["download"].is_number_unsigned()) {
-      return control_.error(r.conn, r.id, "cancel needs \"download\": <id>");
+      return control_.error(r.conn, r.id, r.cmd + " needs \"download\": <id>");
     }
-    downloads_.cancel(a["download"].get<std::uint64_t>(), driver_.now());
+    const auto id = a["download"].get<std::uint64_t>();
+    if (r.cmd == "cancel") {
+      downloads_.cancel(id, driver_.now());
+    } else if (!(r.cmd == "pause" ? downloads_.pause(id, driver_.now()) : downloads_.resume(id, driver_.now()))) {
+      return control_.error(r.conn, r.id, "no such download in progress");
+    }
     return control_.reply(r.conn, r.id, json::object());
   }
   if (r.cmd == "uploads") {
+    json list = json::array();
+    for (const auto& u : upload_.uploads()) {
+      list.push_back({{"peer", u.peer ? u.peer->to_string() : ""},
+                      {"name", u.name},
+                      {"first", u.first},
+                      {"length", u.length},
+                      {"file_size", u.file_size},
+                      {"seconds", std::chrono::duration_cast<std::chrono::seconds>(driver_.now() - u.started).count()}});
+    }
     return control_.reply(r.conn, r.id,
                           {{"active", upload_.active_uploads()},
+                           {"slots", upload_.slots()},
                            {"completed", upload_.stat(UploadCore::kUploadsCompleted)},
-                           {"failed", upload_.stat(UploadCore::kUploadsFailed)}});
+                           {"failed", upload_.stat(UploadCore::kUploadsFailed)},
+                           {"list", list}});
   }
   if (r.cmd == "peers") {
     json list = json::array();
@@ -107,7 +123,11 @@ void ControlGlue::on_request(const ControlRequest& r) {
                       {"protocol", p.version_minor == 4 ? "0.4" : "0.6"},
                       {"user_agent", p.user_agent},
                       {"messages_in", p.msgs_in},
-                      {"messages_out", p.msgs_out}});
+                      {"messages_out", p.msgs_out},
+                      {"dropped", p.dropped}});
+      if (p.since) {
+        list.back()["uptime"] = std::chrono::duration_cast<std::chrono::seconds>(driver_.now() - *p.since).count();
+      }
     }
     return control_.reply(r.conn, r.id, {{"peers", list}});
   }

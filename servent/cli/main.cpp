@@ -34,6 +34,7 @@ commands:
   run      share folders and take part in the network (the main job)
   search   send a query through a peer and print the hits as they arrive
   get      download a file: a URL, a magnet link or a hit printed by search
+  tui      search, download and watch the node from a terminal UI
   pcap     decode a capture, or check it for spec violations
 
 Run 'servent COMMAND --help' for the options of a command.
@@ -404,6 +405,7 @@ int main(int argc, char** argv) {
   if (cmd == "run") return cmd_run(rest);
   if (cmd == "search") return cmd_search(rest);
   if (cmd == "get") return cmd_get(rest);
+  if (cmd == "tui") return cmd_tui(rest);
   if (cmd == "pcap") return sv::pcap::cmd_pcap(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }

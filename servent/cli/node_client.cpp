@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -49,13 +50,16 @@ std::optional<nlohmann::json> NodeClient::next(std::chrono::milliseconds timeout
       if (!j.is_discarded()) return j;
       continue;
     }
+    if (closed_ || fd_ < 0) return std::nullopt;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
     pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    if (::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(0, left.count()))) <= 0) return std::nullopt;
     char tmp[65536];
     ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (n <= 0) return std::nullopt;
+    if (n <= 0) {
+      closed_ = true;
+      return std::nullopt;
+    }
     buf_.append(tmp, static_cast<std::size_t>(n));
   }
 }

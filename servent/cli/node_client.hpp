@@ -18,6 +18,9 @@ class NodeClient {
   NodeClient(const NodeClient&) = delete;
   NodeClient& operator=(const NodeClient&) = delete;
   bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
+  // The node closed the connection (next() then returns nullopt at once).
+  bool closed() const { return closed_; }
   const std::string& path() const { return path_; }
 
   bool send(const nlohmann::json& request);
@@ -33,6 +36,7 @@ class NodeClient {
   std::string path_;
   std::string buf_;
   std::uint64_t next_id_ = 1;
+  bool closed_ = false;
 };
 
 }  // namespace sv::cli

@@ -11,8 +11,8 @@ constexpr std::array<std::string_view, ControlCore::kStatCount> kStatNames = {
 
 const std::vector<std::string>& ControlCore::commands() {
   static const std::vector<std::string> kCommands = {"search", "results", "stop-search", "download", "downloads",
-                                                     "cancel", "uploads", "peers",       "stats",    "rescan",
-                                                     "connect", "quit"};
+                                                     "cancel", "pause",   "resume",      "uploads",  "peers",
+                                                     "stats",  "rescan",  "connect",     "quit"};
   return kCommands;
 }
 

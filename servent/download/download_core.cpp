@@ -99,6 +99,7 @@ struct DownloadCore::Download {
   std::optional<std::size_t> testing_suspect;
   std::set<int> tested;  // contributors whose bytes were replaced without fixing the file
   bool finished = false;
+  bool paused = false;  // no connections until resumed; what arrived is kept
   std::string state = "active";
   std::string final_path;
   Instant next_save;
@@ -189,6 +190,42 @@ void DownloadCore::cancel(std::uint64_t id, Instant) {
   d.file->save();
 }
 
+bool DownloadCore::pause(std::uint64_t id, Instant) {
+  auto it = downloads_.find(id);
+  if (it == downloads_.end() || it->second->finished) return false;
+  Download& d = *it->second;
+  if (d.paused) return true;
+  for (auto& [cid, c] : conns_) {
+    if (c->download != id || c->phase == Conn::Phase::Closing || c->phase == Conn::Phase::Giv) continue;
+    // Its range goes back to the missing ones and its source waits, unblamed.
+    release(d, *c);
+    Source& s = d.sources[c->source];
+    if (s.state == Source::State::Busy) s.state = Source::State::Idle;
+    s.idle_conn.reset();
+    close_conn(*c, CloseReason::Normal);
+  }
+  d.paused = true;
+  d.state = "paused";
+  d.file->save();
+  return true;
+}
+
+bool DownloadCore::resume(std::uint64_t id, Instant now) {
+  auto it = downloads_.find(id);
+  if (it == downloads_.end() || it->second->finished) return false;
+  Download& d = *it->second;
+  if (!d.paused) return true;
+  d.paused = false;
+  d.state = "active";
+  for (auto& s : d.sources) {
+    if (s.state != Source::State::Idle) continue;
+    s.retry_at = now;
+    s.waiting = false;
+  }
+  schedule(d, now);
+  return true;
+}
+
 std::vector<DownloadCore::Info> DownloadCore::list() const {
   std::vector<Info> out;
   for (const auto& [id, d] : downloads_) {
@@ -219,7 +256,7 @@ void DownloadCore::progress(Download& d) {
 }
 
 void DownloadCore::schedule(Download& d, Instant now) {
-  if (d.finished) return;
+  if (d.finished || d.paused) return;
   std::size_t busy = 0;
   for (const auto& s : d.sources) busy += s.state == Source::State::Busy;
   for (auto& s : d.sources) {

@@ -130,6 +130,11 @@ class DownloadCore {
   std::uint64_t start(const DownloadSpec& spec, Instant now, std::string& error);
   void add_source(std::uint64_t id, const DownloadSource& src, Instant now);
   void cancel(std::uint64_t id, Instant now);
+  // Pause closes the download's connections keeping every byte and range
+  // (the sources are not blamed); resume asks its sources again at once.
+  // False for an unknown or finished download.
+  bool pause(std::uint64_t id, Instant now);
+  bool resume(std::uint64_t id, Instant now);
 
   void handle_connected(ConnId conn, Instant now);
   // An inbound connection that starts with "GIV " (a firewalled source

@@ -345,6 +345,7 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
 
 void GnutellaCore::establish(Conn& c, bool v04, std::string user_agent, Instant now) {
   c.phase = Phase::Established;
+  c.since = now;
   c.v04 = v04;
   c.user_agent = std::move(user_agent);
   ++stats_[v04 ? kHandshakes04 : kHandshakes06];
@@ -403,6 +404,24 @@ void GnutellaCore::on_frames(Conn& c, Instant now) {
 }
 
 void GnutellaCore::on_descriptor(Conn& c, gn::Header h, wire::ByteView payload, Instant now) {
+  // Drops are counted per peer too (the TUI's Network screen shows them).
+  constexpr Stat kDrops[] = {kDropBadGgep,        kDropHitsOverCap,    kDropDuplicate,       kDropTtlZero,
+                             kDropHopsExceeded,   kDropPongUnroutable, kDropHitUnroutable,   kDropPushUnroutable,
+                             kDropTtlExpired};
+  auto drops = [&] {
+    std::uint64_t n = 0;
+    for (Stat d : kDrops) n += stats_[d];
+    return n;
+  };
+  const std::uint64_t before = drops();
+  const ConnId id = c.id;
+  on_descriptor_inner(c, h, payload, now);
+  if (const std::uint64_t after = drops(); after != before) {
+    if (auto it = conns_.find(id); it != conns_.end()) it->second.dropped += after - before;
+  }
+}
+
+void GnutellaCore::on_descriptor_inner(Conn& c, gn::Header h, wire::ByteView payload, Instant now) {
   ++c.msgs_in;
   ++stats_[kDescriptorsIn];
   if (h.type == static_cast<std::uint8_t>(gn::Type::Bye)) {
@@ -908,7 +927,7 @@ std::vector<GnutellaCore::PeerInfo> GnutellaCore::peers() const {
   std::vector<PeerInfo> out;
   for (const auto& [id, c] : conns_) {
     out.push_back({id, c.remote, c.dir, c.phase == Phase::Established, c.v04 ? 4 : 6, c.user_agent, c.msgs_in,
-                   c.msgs_out});
+                   c.msgs_out, c.since, c.dropped});
   }
   return out;
 }

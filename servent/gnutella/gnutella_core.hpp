@@ -194,6 +194,8 @@ class GnutellaCore {
     int version_minor;
     std::string user_agent;
     std::uint64_t msgs_in, msgs_out;
+    std::optional<Instant> since;  // when the handshake completed
+    std::uint64_t dropped;         // descriptors from it we dropped (any reason)
   };
   std::vector<PeerInfo> peers() const;
 
@@ -216,6 +218,8 @@ class GnutellaCore {
     std::unique_ptr<wire::Inflater> inflater;  // peer compresses to us
     std::unique_ptr<wire::Deflater> deflater;  // we compress to the peer
     std::string bye_detail;
+    std::optional<Instant> since;  // established at
+    std::uint64_t dropped = 0;
   };
   struct Wanted {
     Endpoint ep;
@@ -247,6 +251,7 @@ class GnutellaCore {
   void establish(Conn& c, bool v04, std::string user_agent, Instant now);
   void on_frames(Conn& c, Instant now);
   void on_descriptor(Conn& c, gn::Header h, wire::ByteView payload, Instant now);
+  void on_descriptor_inner(Conn& c, gn::Header h, wire::ByteView payload, Instant now);
   void on_ping(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
   void on_pong(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
   void on_query(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);

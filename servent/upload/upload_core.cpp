@@ -299,8 +299,17 @@ void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant n
     return;
   }
   c.sending = true;
+  c.current = UploadInfo{c.remote, file->name, range.first, length, file->size, now};
   ++active_;
   actions_.push_back(action::SendFile{id, file->path, range.first, length});
+}
+
+std::vector<UploadCore::UploadInfo> UploadCore::uploads() const {
+  std::vector<UploadInfo> out;
+  for (const auto& [id, c] : conns_) {
+    if (c.sending) out.push_back(c.current);
+  }
+  return out;
 }
 
 void UploadCore::handle_send_done(ConnId id, bool ok, Instant now) {

@@ -79,6 +79,15 @@ class UploadCore {
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
   std::size_t active_uploads() const { return active_; }
+  std::size_t slots() const { return config_.slots; }
+  // The transfers in flight: who, which file, how many bytes since when.
+  struct UploadInfo {
+    std::optional<Endpoint> peer;
+    std::string name;
+    std::uint64_t first = 0, length = 0, file_size = 0;
+    Instant started;
+  };
+  std::vector<UploadInfo> uploads() const;
 
  private:
   struct PendingPush {
@@ -102,6 +111,7 @@ class UploadCore {
     Instant deadline;
     bool idle = true;  // waiting for a request's first byte
     std::optional<Endpoint> remote;
+    UploadInfo current;  // while sending
   };
   void process(ConnId id, Conn& c, Instant now);
   void respond(ConnId id, Conn& c, const http::Request& req, Instant now);
