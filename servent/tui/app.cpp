@@ -85,7 +85,8 @@ struct Layout {
 // screens lose the least useful columns first.
 Layout layout(int w) {
   Layout l;
-  if (w < 100) l.width[static_cast<int>(Column::Host)] = 15;
+  if (w < 100) l.width[static_cast<int>(Column::Host)] = 16;
+  if (w < 90) l.shown[static_cast<int>(Column::Speed)] = false;  // names need the room more
   const Column drop_order[] = {Column::Host, Column::Freq, Column::Speed, Column::Length, Column::Bitrate, Column::Sources};
   for (std::size_t d = 0;; ++d) {
     int used = 0;
@@ -131,7 +132,7 @@ std::string clock_text(std::uint64_t s) {
   return buf;
 }
 
-App::App() = default;
+App::App(std::size_t max_groups) : max_groups_(max_groups) {}
 
 std::uint64_t App::send(json request, std::string purpose) {
   const std::uint64_t id = next_id_++;
@@ -278,7 +279,7 @@ void App::add_hit(Tab& t, const json& j) {
     t.dirty = true;
     return;
   }
-  if (t.groups.size() >= kMaxGroups) {
+  if (t.groups.size() >= max_groups_) {
     ++t.dropped;
     return;
   }
@@ -730,14 +731,14 @@ void App::draw_uploads(Screen& s) const {
 
 void App::draw_network(Screen& s) const {
   s.fill(0, 1, s.width(), Attr::Header);
-  const int ua_w = std::max(8, s.width() - (21 + 1 + 3 + 1 + 4 + 1 + 8 + 1 + 9 + 1 + 9 + 1 + 6 + 1));
+  const int ua_w = std::max(8, s.width() - (21 + 1 + 3 + 1 + 3 + 1 + 8 + 1 + 7 + 1 + 7 + 1 + 5 + 1));
   struct Col {
     const char* name;
     int w;
     bool right;
   };
-  const Col cols[] = {{"Address", 21, false}, {"Dir", 3, false},   {"Ver", 4, false}, {"User agent", ua_w, false},
-                      {"Uptime", 8, true},    {"Msgs in", 9, true}, {"Msgs out", 9, true}, {"Drops", 6, true}};
+  const Col cols[] = {{"Address", 21, false}, {"Dir", 3, false},   {"Ver", 3, false}, {"User agent", ua_w, false},
+                      {"Uptime", 8, true},    {"Msgs in", 7, true}, {"Msg out", 7, true}, {"Drops", 5, true}};
   int x = 0;
   for (const auto& c : cols) {
     if (c.right) {

@@ -52,7 +52,7 @@ class App {
   static constexpr std::size_t kMaxGroups = 200'000;
   static constexpr std::size_t kMaxTabs = 9;
 
-  App();
+  explicit App(std::size_t max_groups = kMaxGroups);
 
   void key(std::int32_t k, Clock::time_point now);
   // A line from the node: a reply (has "id") or an event.
@@ -70,6 +70,7 @@ class App {
   View view() const { return view_; }
   std::size_t tab_count() const { return tabs_.size(); }
   std::size_t group_count(std::size_t tab) const { return tabs_.at(tab).groups.size(); }
+  std::uint64_t dropped_count(std::size_t tab) const { return tabs_.at(tab).dropped; }
   void open_search_for_test(const std::string& search_id, const std::string& query);
 
   struct Hit {
@@ -116,7 +117,7 @@ class App {
   void add_hit(Tab& t, const nlohmann::json& j);
   void rebuild(const Tab& t) const;
   void move(std::size_t& selected, std::size_t& top, std::size_t count, long delta, std::size_t rows);
-  std::size_t table_rows() const { return static_cast<std::size_t>(height_ > 6 ? height_ - 6 : 1); }
+  std::size_t table_rows() const { return static_cast<std::size_t>(height_ > 6 ? height_ - 5 : 1); }
   void key_search(std::int32_t k);
   void key_input(std::int32_t k);
   void status(std::string text, Clock::time_point now, bool bad = false);
@@ -153,6 +154,7 @@ class App {
   std::vector<nlohmann::json> out_;
   mutable int height_ = 24;  // of the last drawn screen: paging uses it
   bool connected_ = true;
+  std::size_t max_groups_;
 };
 
 // Cell text for numbers, as the columns show them.

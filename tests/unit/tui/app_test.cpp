@@ -1,0 +1,292 @@
+// The terminal UI without a terminal: keys and node lines in, requests and a
+// drawn fixed-size screen out.
+#include <doctest/doctest.h>
+
+#include <clocale>
+#include <string>
+
+#include "servent/tui/app.hpp"
+
+using namespace sv::tui;
+using nlohmann::json;
+
+namespace {
+
+const Clock::time_point kT0 = Clock::time_point{} + std::chrono::hours(1);
+
+struct Locale {
+  Locale() { std::setlocale(LC_CTYPE, "C.UTF-8"); }
+} locale_once;
+
+json hit(const std::string& search, const std::string& name, std::uint64_t size, const std::string& host,
+         const std::string& urn = "", std::uint32_t bitrate = 0) {
+  json j = {{"event", "result"}, {"search", search}, {"host", host}, {"port", 6346}, {"index", 1},
+            {"name", name},      {"size", size},     {"servent_id", std::string(32, 'a')}, {"speed", 100}};
+  if (!urn.empty()) j["urn"] = urn;
+  if (bitrate) {
+    j["bitrate"] = bitrate;
+    j["freq"] = 44100;
+    j["length"] = 225;
+  }
+  return j;
+}
+
+std::string screen_text(const Screen& s) {
+  std::string out;
+  for (int y = 0; y < s.height(); ++y) out += s.row_text(y) + "\n";
+  return out;
+}
+
+// Every row is exactly as wide as the screen, and nothing in it is a control
+// character: what a hostile name can do to a terminal is nothing.
+void check_safe(const Screen& s) {
+  for (int y = 0; y < s.height(); ++y) {
+    int cols = 0;
+    for (int x = 0; x < s.width(); ++x) {
+      const auto& g = s.at(x, y).glyph;
+      for (unsigned char c : g) {
+        CHECK(c >= 0x20);
+        CHECK(c != 0x7f);
+      }
+      cols += g.empty() ? 0 : 1;
+    }
+    CHECK(cols <= s.width());
+  }
+}
+
+void type(App& app, const std::string& text) {
+  for (unsigned char c : text) app.key(c, kT0);
+}
+
+// A search typed and its reply from the node: the App then has a tab.
+void start_search(App& app, const std::string& query, const std::string& search_id) {
+  app.key('/', kT0);
+  type(app, query);
+  app.key(kKeyEnter, kT0);
+  auto req = app.take_requests();
+  REQUIRE(req.size() == 1);
+  CHECK(req[0]["cmd"] == "search");
+  CHECK(req[0]["query"] == query);
+  app.message({{"id", req[0]["id"]}, {"ok", true}, {"search", search_id}}, kT0);
+}
+
+}  // namespace
+
+TEST_CASE("results_are_grouped_by_content_counted_sorted_and_filtered") {
+  App app;
+  start_search(app, "free software", "S1");
+  REQUIRE(app.tab_count() == 1);
+  const std::string urn = "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB";
+  app.message(hit("S1", "free software song.mp3", 3'000'000, "10.0.0.1", urn, 128), kT0);
+  app.message(hit("S1", "free software song (copy).mp3", 3'000'000, "10.0.0.2", urn, 128), kT0);  // same content
+  app.message(hit("S1", "free software manual.pdf", 500'000, "10.0.0.3"), kT0);
+  app.message(hit("S1", "other search", 1, "10.0.0.9"), kT0);
+  app.message(hit("S9", "not ours", 1, "10.0.0.9"), kT0);  // another search's result
+  CHECK(app.group_count(0) == 3);
+
+  Screen s(80, 24);
+  app.draw(s);
+  check_safe(s);
+  const std::string text = screen_text(s);
+  CHECK(s.row_text(0).find("Search") != std::string::npos);
+  CHECK(text.find("free software (3)") != std::string::npos);
+  CHECK(s.row_text(3).find("Filename") != std::string::npos);
+  CHECK(s.row_text(3).find("Kbps") != std::string::npos);
+  // Sorted by sources first: the song with two sources leads, its metadata shown.
+  CHECK(s.row_text(4).find("free software song.mp3") != std::string::npos);
+  CHECK(s.row_text(4).find("128") != std::string::npos);
+  CHECK(s.row_text(4).find("44.1") != std::string::npos);
+  CHECK(s.row_text(4).find("3:45") != std::string::npos);
+  CHECK(s.row_text(4).find("10.0.0.1:6346 +1") != std::string::npos);
+  CHECK(s.at(0, 4).attr == Attr::Selected);
+  CHECK(s.at(0, 5).attr == Attr::Normal);
+
+  // 's' moves the sort to the next column: Filename, ascending.
+  for (int i = 0; i < kColumns - static_cast<int>(Column::Sources); ++i) app.key('s', kT0);
+  app.draw(s);
+  CHECK(s.row_text(4).find("free software manual.pdf") != std::string::npos);
+  CHECK(s.row_text(6).find("other search") != std::string::npos);
+  app.key('S', kT0);  // reversed
+  app.draw(s);
+  CHECK(s.row_text(4).find("other search") != std::string::npos);
+
+  // Filter as you type: every keystroke narrows the rows.
+  app.key('f', kT0);
+  type(app, "man");
+  app.draw(s);
+  CHECK(s.row_text(2).find("Filter: man") != std::string::npos);
+  CHECK(s.row_text(4).find("manual.pdf") != std::string::npos);
+  CHECK(s.row_text(5).find_first_not_of(' ') == std::string::npos);
+  app.key(kKeyBackspace, kT0);
+  app.key(kKeyBackspace, kT0);
+  app.key(kKeyBackspace, kT0);
+  type(app, "SONG");  // case does not matter
+  app.draw(s);
+  CHECK(s.row_text(4).find("song") != std::string::npos);
+  CHECK(s.row_text(5).find_first_not_of(' ') == std::string::npos);
+  app.key(kKeyEnter, kT0);  // leaves the filter line, the filter stays
+
+  // Enter downloads the selected file: the node gets the hit as it sent it.
+  app.key(kKeyEnter, kT0);
+  auto req = app.take_requests();
+  REQUIRE(req.size() == 1);
+  CHECK(req[0]["cmd"] == "download");
+  CHECK(req[0]["result"]["urn"] == urn);
+  CHECK(req[0]["result"]["host"] == "10.0.0.1");
+  CHECK_FALSE(req[0]["result"].contains("event"));
+}
+
+TEST_CASE("hostile_names_cannot_break_the_screen") {
+  App app;
+  start_search(app, "x", "S1");
+  const std::string names[] = {
+      "clear\x1b[2J\x1b[31mred\x07" "bell\rcr\nnl\tname.mp3",  // ANSI escapes and control characters
+      std::string("bad \xff\xfe utf8 \xc3 cut \xed\xa0\x80 surrogate"),
+      "c1 \xc2\x9b" "31m csi",                                // the 8-bit CSI
+      std::string(10'000, 'L') + ".mp3",                     // 10 KB
+      "wide \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e name",       // CJK: two columns each
+      "combining e\xcc\x81",
+  };
+  for (std::size_t i = 0; i < std::size(names); ++i) app.message(hit("S1", names[i], i + 1, "10.0.0.1"), kT0);
+  CHECK(app.group_count(0) == std::size(names));
+  for (int w : {80, 40, 132}) {
+    Screen s(w, 24);
+    app.draw(s);
+    check_safe(s);
+    const std::string text = screen_text(s);
+    CHECK(text.find('\x1b') == std::string::npos);
+    CHECK(text.find("^[[2J") != std::string::npos);  // shown, not obeyed
+    CHECK(text.find("\\xff") != std::string::npos);
+    CHECK(text.find("\\u009b") != std::string::npos);
+    CHECK(text.find("\u2026") != std::string::npos);  // the long name is cut
+  }
+  // A terminal without UTF-8 gets ASCII only.
+  Screen ascii(80, 24, false);
+  app.draw(ascii);
+  for (int y = 0; y < 24; ++y) {
+    for (unsigned char c : ascii.row_text(y)) CHECK(c < 0x80);
+  }
+}
+
+TEST_CASE("a_hundred_thousand_results_scroll_and_stay_bounded") {
+  App app(150'000);
+  start_search(app, "many", "S1");
+  for (int i = 0; i < 100'000; ++i) {
+    app.message(hit("S1", "file " + std::to_string(i), static_cast<std::uint64_t>(i), "10.0.0.1"), kT0);
+  }
+  CHECK(app.group_count(0) == 100'000);
+  // Sort by size, descending: file 99999 first.
+  app.key('s', kT0);  // Sources -> Host
+  app.key('s', kT0);  // Host -> Speed
+  app.key('s', kT0);  // Speed -> Name
+  app.key('s', kT0);  // Name -> Size
+  Screen s(80, 24);
+  app.draw(s);
+  CHECK(s.row_text(4).find("file 99999 ") != std::string::npos);
+  CHECK(s.row_text(2).find("1/100000 files") != std::string::npos);
+  app.key(kKeyEnd, kT0);
+  app.draw(s);
+  CHECK(s.row_text(22).find("file 0 ") != std::string::npos);  // the last row of the table
+  CHECK(s.at(0, 22).attr == Attr::Selected);
+  CHECK(s.row_text(2).find("100000/100000 files") != std::string::npos);
+  app.key(kKeyPageUp, kT0);
+  app.draw(s);
+  CHECK(s.row_text(2).find("99981/100000 files") != std::string::npos);
+
+  // Past the bound, results are counted, not kept.
+  App small(1000);
+  start_search(small, "many", "S1");
+  for (int i = 0; i < 1500; ++i) small.message(hit("S1", "f" + std::to_string(i), 1, "10.0.0.1"), kT0);
+  CHECK(small.group_count(0) == 1000);
+  CHECK(small.dropped_count(0) == 500);
+  small.draw(s);
+  CHECK(s.row_text(2).find("500 over the limit") != std::string::npos);
+}
+
+TEST_CASE("every_screen_draws_at_80x24_and_when_resized") {
+  App app;
+  app.tick(kT0);
+  auto req = app.take_requests();
+  std::map<std::string, json> ids;
+  for (const auto& r : req) ids[r["cmd"].get<std::string>()] = r["id"];
+  REQUIRE(ids.count("downloads"));
+  REQUIRE(ids.count("peers"));
+  app.message({{"id", ids["downloads"]},
+               {"ok", true},
+               {"downloads",
+                {{{"download", 7}, {"name", "album.mp3"}, {"have", 2'500'000}, {"size", 10'000'000}, {"state", "active"},
+                  {"sources", 3}, {"active_sources", 2}, {"path", ""}},
+                 {{"download", 8}, {"name", "done.txt"}, {"have", 10}, {"size", 10}, {"state", "done"}, {"sources", 1},
+                  {"active_sources", 0}, {"path", "/x/done.txt"}}}}},
+              kT0);
+  app.message({{"id", ids["peers"]},
+               {"ok", true},
+               {"peers",
+                {{{"address", "127.0.0.1:6346"}, {"direction", "out"}, {"established", true}, {"protocol", "0.6"},
+                  {"user_agent", "gtk-gnutella/1.2.2"}, {"messages_in", 42}, {"messages_out", 17}, {"uptime", 3725},
+                  {"dropped", 3}}}}},
+              kT0);
+  // A second poll a second later: the rate and ETA come from the progress.
+  app.tick(kT0 + std::chrono::seconds(1));
+  for (const auto& r : app.take_requests()) {
+    if (r["cmd"] == "downloads") {
+      app.message({{"id", r["id"]},
+                   {"ok", true},
+                   {"downloads",
+                    {{{"download", 7}, {"name", "album.mp3"}, {"have", 3'500'000}, {"size", 10'000'000},
+                      {"state", "active"}, {"sources", 3}, {"active_sources", 2}, {"path", ""}}}}},
+                  kT0 + std::chrono::seconds(1));
+    }
+  }
+  Screen s(80, 24);
+  app.key(kKeyTab, kT0);
+  CHECK(app.view() == View::Downloads);
+  app.draw(s);
+  check_safe(s);
+  CHECK(s.row_text(1).find("Progress") != std::string::npos);
+  const std::string row = s.row_text(2);
+  CHECK(row.find("album.mp3") != std::string::npos);
+  CHECK(row.find("####......") != std::string::npos);  // 35 % of ten cells, rounded
+  CHECK(row.find("35%") != std::string::npos);
+  CHECK(row.find("976.6 KB/s") != std::string::npos);  // 1,000,000 bytes in a second
+  CHECK(row.find("0:06") != std::string::npos);        // 6.5 MB to go at that rate
+  CHECK(row.find("2/3") != std::string::npos);
+  // p pauses the selected download, c cancels it.
+  app.key('p', kT0);
+  app.key('c', kT0);
+  auto acts = app.take_requests();
+  REQUIRE(acts.size() >= 2);
+  CHECK(acts[0]["cmd"] == "pause");
+  CHECK(acts[0]["download"] == 7);
+  CHECK(acts[1]["cmd"] == "cancel");
+
+  app.key(kKeyTab, kT0);  // Uploads
+  app.draw(s);
+  CHECK(s.row_text(2).find("Peer") != std::string::npos);
+  app.key(kKeyTab, kT0);  // Network
+  app.draw(s);
+  CHECK(s.row_text(2).find("127.0.0.1:6346") != std::string::npos);
+  CHECK(s.row_text(2).find("gtk-gnutella/1.2.2") != std::string::npos);
+  CHECK(s.row_text(2).find("1:02:05") != std::string::npos);
+  CHECK(s.row_text(0).find("1 peer") != std::string::npos);
+  app.key(kKeyTab, kT0);  // Stats
+  app.draw(s);
+  check_safe(s);
+  app.key('?', kT0);
+  app.draw(s);
+  CHECK(screen_text(s).find("download the selected file") != std::string::npos);
+  app.key('x', kT0);  // closes the help only
+  CHECK_FALSE(app.quitting());
+
+  // Tiny and huge terminals: everything still fits.
+  for (auto [w, h] : {std::pair{20, 5}, std::pair{1, 1}, std::pair{250, 80}}) {
+    for (int v = 0; v < 5; ++v) {
+      Screen r(w, h);
+      app.draw(r);
+      check_safe(r);
+      app.key(kKeyTab, kT0);
+    }
+  }
+  app.key('q', kT0);
+  CHECK(app.quitting());
+}
