@@ -503,3 +503,42 @@ TEST_CASE("download_requests_tell_each_source_about_the_others") {
     CHECK(std::count(alt.begin(), alt.end(), ',') == 1);
   }
 }
+
+TEST_CASE("download_pause_closes_its_connections_and_resume_finishes_it") {
+  Dirs dirs;
+  FakeNet net;
+  net.content = random_content(600'000, 9);
+  DownloadCore core(small_chunks(dirs));
+  Instant now{Duration(1000)};
+  std::string err;
+  const auto id = core.start(spec_for(net, dirs, 2), now, err);
+  REQUIRE(id != 0);
+  // The connects are out; pause before they complete.
+  std::vector<ConnId> connecting;
+  while (auto a = core.poll_action()) {
+    if (auto* c = std::get_if<action::Connect>(&*a)) connecting.push_back(c->conn);
+  }
+  REQUIRE(connecting.size() == 2);
+  CHECK(core.pause(id, now));
+  std::vector<ConnId> closed;
+  while (auto a = core.poll_action()) {
+    if (auto* c = std::get_if<action::Close>(&*a)) closed.push_back(c->conn);
+  }
+  CHECK(closed.size() == 2);
+  for (auto c : closed) core.handle_closed(c, CloseReason::Normal, now);
+  REQUIRE(core.list().size() == 1);
+  CHECK(core.list()[0].state == "paused");
+  // Time passes: a paused download asks nobody.
+  now = now + Duration(600'000);
+  core.handle_timeout(now);
+  CHECK_FALSE(core.poll_action().has_value());
+  // Resumed, it completes from its sources, none of them blamed for the pause.
+  CHECK(core.resume(id, now));
+  CHECK(core.list()[0].state == "active");
+  net.run(core, now);
+  REQUIRE(net.done_event());
+  CHECK(slurp(net.done_event()->path) == net.content);
+  CHECK(net.dropped() == 0);
+  CHECK_FALSE(core.pause(id, now));   // finished: nothing to pause
+  CHECK_FALSE(core.pause(999, now));  // unknown
+}
