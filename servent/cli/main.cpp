@@ -43,7 +43,7 @@ Run 'servent COMMAND --help' for the options of a command.
 constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--listen HOST:PORT] [--connect HOST:PORT]...
                    [--state-dir DIR] [--max-ttl N] [--max-connections N]
                    [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
-                   [--min-peers N] [--no-deflate]
+                   [--min-peers N] [--max-per-ip N] [--query-rate N] [--no-deflate]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -65,6 +65,10 @@ options:
   --min-peers N         keep at least N connections, dialling hosts from the host
                         cache (learned from Pongs, Listen-IP and X-Try; saved in
                         the state directory); default 4, 0 to dial only --connect
+  --max-per-ip N        inbound connections accepted from one address (default
+                        16; Gnutella and HTTP together)
+  --query-rate N        queries accepted per second from one connection, with
+                        bursts of 4N (default 50); the rest are dropped, counted
   --no-deflate          neither offer nor accept deflate link compression (plain
                         links, e.g. for Wireshark, whose dissector cannot inflate)
   --firewalled          accept no connections (no listener): hits carry the push
@@ -93,7 +97,7 @@ options:
 
 int cmd_run(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
-                   "--upload-slots", "--advertise", "--user-agent", "--min-peers"},
+                   "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
   Args a;
   try {
@@ -109,6 +113,7 @@ int cmd_run(const std::vector<std::string>& argv) {
 
   GnutellaConfig gcfg;
   UploadConfig ucfg;
+  DriverConfig drcfg;
   std::string listen_host = "0.0.0.0";
   std::uint16_t listen_port = 6346;
   std::vector<Endpoint> peers;
@@ -129,6 +134,11 @@ int cmd_run(const std::vector<std::string>& argv) {
     }
     if (auto v = a.last("--upload-slots")) {
       ucfg.slots = static_cast<std::size_t>(parse_int(*v, 0, 10000, "--upload-slots"));
+    }
+    if (auto v = a.last("--max-per-ip")) drcfg.max_per_ip = static_cast<std::size_t>(parse_int(*v, 1, 100000, "--max-per-ip"));
+    if (auto v = a.last("--query-rate")) {
+      gcfg.query_rate = static_cast<double>(parse_int(*v, 1, 1000000, "--query-rate"));
+      gcfg.query_burst = 4 * gcfg.query_rate;
     }
     if (auto v = a.last("--advertise")) advertise = parse_endpoint(*v, "--advertise");
     if (auto v = a.last("--user-agent")) gcfg.user_agent = *v;
@@ -180,7 +190,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   auto report = library.rescan();
   GnutellaCore core(library, gcfg, random_seed());
   UploadCore upload(library, ucfg);
-  Driver driver(core, &upload);
+  Driver driver(core, &upload, drcfg);
   // Downloads asked through the control socket.
   DownloadConfig dcfg;
   dcfg.state_dir = state_dir;

@@ -38,6 +38,7 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "drop_query_hit_unroutable",
     "drop_push_unroutable",
     "drop_ttl_expired",
+    "drop_query_rate",
     "queries_answered",
     "query_hits_sent",
     "pongs_sent",
@@ -407,7 +408,7 @@ void GnutellaCore::on_descriptor(Conn& c, gn::Header h, wire::ByteView payload, 
   // Drops are counted per peer too (the TUI's Network screen shows them).
   constexpr Stat kDrops[] = {kDropBadGgep,        kDropHitsOverCap,    kDropDuplicate,       kDropTtlZero,
                              kDropHopsExceeded,   kDropPongUnroutable, kDropHitUnroutable,   kDropPushUnroutable,
-                             kDropTtlExpired};
+                             kDropTtlExpired,     kDropQueryRate};
   auto drops = [&] {
     std::uint64_t n = 0;
     for (Stat d : kDrops) n += stats_[d];
@@ -522,6 +523,20 @@ void GnutellaCore::on_pong(Conn& c, const gn::Header& h, wire::ByteView payload,
 
 void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
   ++stats_[kQueriesIn];
+  // Per-connection query rate (a flooding peer costs us no more than this).
+  if (c.query_tokens < 0) {
+    c.query_tokens = config_.query_burst;
+    c.query_refill = now;
+  } else {
+    const double secs = std::chrono::duration<double>(now - c.query_refill).count();
+    c.query_tokens = std::min(config_.query_burst, c.query_tokens + secs * config_.query_rate);
+    c.query_refill = now;
+  }
+  if (c.query_tokens < 1) {
+    ++stats_[kDropQueryRate];
+    return;
+  }
+  c.query_tokens -= 1;
   auto q = gn::decode_query(payload);
   if (!q) {
     bye(c, 400, "Malformed descriptor", CloseReason::PayloadMalformed, kClosePayloadMalformed);

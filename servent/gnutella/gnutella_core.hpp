@@ -61,6 +61,10 @@ struct GnutellaConfig {
   std::size_t pong_cache_size = 64;
   Duration pong_cache_ttl = 90s;
   std::size_t pongs_per_ping = 10;          // cached pongs sent in answer to one Ping
+  // Queries accepted from one connection: a token bucket of `query_burst`
+  // refilled at `query_rate` per second; the rest are dropped and counted.
+  double query_rate = 50;
+  double query_burst = 200;
 };
 
 namespace event {
@@ -130,6 +134,7 @@ class GnutellaCore {
     kDropHitUnroutable,
     kDropPushUnroutable,
     kDropTtlExpired,
+    kDropQueryRate,
     kQueriesAnswered,
     kHitsSent,
     kPongsSent,
@@ -220,6 +225,8 @@ class GnutellaCore {
     std::string bye_detail;
     std::optional<Instant> since;  // established at
     std::uint64_t dropped = 0;
+    double query_tokens = -1;      // < 0: not yet filled
+    Instant query_refill;
   };
   struct Wanted {
     Endpoint ep;

@@ -16,7 +16,7 @@ namespace sv {
 namespace {
 
 constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
-    "accepted",        "refused_over_limit", "connects_ok",   "connects_failed",
+    "accepted",        "refused_over_limit", "refused_per_ip", "connects_ok",   "connects_failed",
     "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",
     "bytes_in",        "bytes_out",          "file_bytes_sent", "file_errors", "control_refused_user",
 };
@@ -74,6 +74,7 @@ struct Driver::Conn {
   Driver::Owner owner = Driver::Owner::Sniffing;
   Direction dir = Direction::Inbound;
   Endpoint remote;
+  bool counted_ip = false;  // in inbound_per_ip_
   Buffer sniff;
   bool connecting = false;
   bool closing = false;
@@ -170,12 +171,21 @@ struct Driver::Impl {
       uv_close(c->handle(), on_close);
       return;
     }
-    ++d.stats_[kAccepted];
-    c->id = ConnId{d.next_inbound_++};
-    c->dir = Direction::Inbound;
     sockaddr_storage ss{};
     int len = sizeof ss;
     if (uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) c->remote = endpoint_of(ss);
+    // One address cannot take every slot: over max_per_ip it is refused.
+    std::size_t& from_ip = d.inbound_per_ip_[c->remote.ip];
+    if (from_ip >= d.config_.max_per_ip) {
+      ++d.stats_[kRefusedPerIp];
+      uv_close(c->handle(), on_close);
+      return;
+    }
+    ++from_ip;
+    c->counted_ip = true;
+    ++d.stats_[kAccepted];
+    c->id = ConnId{d.next_inbound_++};
+    c->dir = Direction::Inbound;
     uv_tcp_nodelay(&c->tcp, 1);
     maybe_learn_address(d, c);
     c->deadline = d.now() + d.config_.sniff_timeout;
@@ -705,6 +715,11 @@ void Driver::close_conn(Conn* c, CloseReason reason) {
   if (c->closing) return;
   c->closing = true;
   conns_.erase(c->id.value);
+  if (c->counted_ip) {
+    auto it = inbound_per_ip_.find(c->remote.ip);
+    if (it != inbound_per_ip_.end() && --it->second == 0) inbound_per_ip_.erase(it);
+    c->counted_ip = false;
+  }
   if (c->file) {
     // An fs request in flight owns the FileSend until its callback.
     c->file->conn = nullptr;

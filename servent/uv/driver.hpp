@@ -26,6 +26,7 @@ namespace sv {
 
 struct DriverConfig {
   std::size_t max_connections = 1024;          // all sockets together
+  std::size_t max_per_ip = 16;                 // inbound connections from one address (downloads + Gnutella)
   std::size_t max_write_queue = 4 * 1024 * 1024;  // per Gnutella connection
   Duration sniff_timeout = 10s;                // first bytes of an inbound connection
   Duration flush_timeout = 10s;                // for a close that waits for queued bytes
@@ -37,6 +38,7 @@ class Driver {
   enum Stat : std::size_t {
     kAccepted,
     kRefusedOverLimit,
+    kRefusedPerIp,
     kConnectsOk,
     kConnectsFailed,
     kSniffUnknown,
@@ -123,6 +125,7 @@ class Driver {
   DriverConfig config_;
   uv_loop_s* loop_;
   std::unordered_map<std::uint64_t, Conn*> conns_;
+  std::unordered_map<std::uint32_t, std::size_t> inbound_per_ip_;  // open inbound TCP connections per address
   std::uint64_t next_inbound_ = 1;
   void* listener_ = nullptr;  // uv_tcp_t*
   void* core_timer_ = nullptr;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "integration/socket_client.hpp"
@@ -60,7 +61,7 @@ struct Node {
   std::thread thread;
   int loop_close_rc = -1;
 
-  Node() {
+  explicit Node(const std::function<void(GnutellaConfig&, DriverConfig&)>& tweak = {}) {
     char t[] = "/tmp/servent-drv-XXXXXX";
     dir = mkdtemp(t);
     std::ofstream(dir / "free software song.ogg") << std::string(100000, 'x') + "end";
@@ -75,6 +76,10 @@ struct Node {
     DriverConfig d;
     d.handle_signals = false;
     d.sniff_timeout = 300ms;
+    if (tweak) {
+      tweak(g, d);
+      core = std::make_unique<GnutellaCore>(lib, g, 1234);
+    }
     driver = std::make_unique<Driver>(*core, upload.get(), d);
     port = driver->listen("127.0.0.1", 0).port;
     core->set_advertised(Endpoint{0x7f000001, port});
@@ -249,4 +254,101 @@ TEST_CASE("two_drivers_connect_and_search_over_loopback") {
   REQUIRE(hits.size() == 1);
   CHECK(hits[0].result.name == "free software song.ogg");
   CHECK(hits[0].source == Endpoint{0x7f000001, a.port});
+}
+
+namespace {
+
+std::size_t rss_bytes() {
+  std::ifstream in("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  in >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+TEST_CASE("limits_hold_under_floods_and_a_well_behaved_peer_is_still_answered") {
+  Node n([](GnutellaConfig& g, DriverConfig& d) {
+    g.max_connections = 64;
+    d.max_per_ip = 16;
+    d.max_write_queue = 64 * 1024;
+  });
+  auto watcher = good_peer(n.port);
+  check_still_serving(*watcher, 1);
+  const std::size_t rss_before = rss_bytes();
+
+  SUBCASE("forty connections from one address: sixteen are let in") {
+    std::vector<std::unique_ptr<SocketClient>> flood;
+    std::size_t accepted = 0;
+    for (int i = 0; i < 40; ++i) {
+      auto c = std::make_unique<SocketClient>(n.port);
+      c->send("GNUTELLA CONNECT/0.6\r\nUser-Agent: flood\r\nX-Ultrapeer: False\r\n\r\n");
+      auto resp = c->read_until("\r\n\r\n", 2s);
+      if (resp.starts_with("GNUTELLA/0.6 200")) {
+        c->send("GNUTELLA/0.6 200 OK\r\n\r\n");
+        ++accepted;
+      } else {
+        CHECK(c->wait_closed(2s));
+      }
+      flood.push_back(std::move(c));
+    }
+    CHECK(accepted == 15);  // the watcher is the sixteenth
+    check_still_serving(*watcher, 2);
+    // Gone ones free their places.
+    flood.clear();
+    std::unique_ptr<SocketClient> later;
+    for (int attempt = 0; attempt < 50 && !later; ++attempt) {
+      auto c = std::make_unique<SocketClient>(n.port);
+      c->send("GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: False\r\n\r\n");
+      if (c->read_until("\r\n\r\n", 1s).starts_with("GNUTELLA/0.6 200")) later = std::move(c);
+    }
+    CHECK(later);
+    n.stop();
+    CHECK(n.driver->stat(Driver::kRefusedPerIp) >= 25);
+  }
+  SUBCASE("a peer flooding queries is held to its rate") {
+    auto flooder = good_peer(n.port);
+    std::string burst;
+    for (std::uint32_t i = 0; i < 3000; ++i) {
+      gn::Header h;
+      for (int k = 0; k < 4; ++k) h.id.bytes[k] = static_cast<std::uint8_t>(i >> (8 * k));
+      h.id.bytes[15] = 0xEE;
+      h.type = static_cast<std::uint8_t>(gn::Type::Query);
+      h.ttl = 1;
+      wire::Bytes p;
+      gn::encode_query(p, gn::Query{0x8000, "flood " + std::to_string(i), {}});
+      auto d = gn::encode_descriptor(h, p);
+      burst.append(d.begin(), d.end());
+    }
+    REQUIRE(flooder->send(burst));
+    check_still_serving(*flooder, 3);  // dropped, not disconnected: pings still answered
+    check_still_serving(*watcher, 2);
+    n.stop();
+    const auto dropped = n.core->stat(GnutellaCore::kDropQueryRate);
+    CHECK(dropped >= 2700);  // 3000 - the burst of 200 - what a second refills
+    CHECK(dropped <= 2800);
+  }
+  SUBCASE("a peer that never reads is dropped, not buffered forever") {
+    auto sink = good_peer(n.port);
+    // Pings it sends are answered; it reads none of the Pongs.
+    std::string pings;
+    for (std::uint32_t i = 0; i < 60'000; ++i) {
+      gn::Header h;
+      for (int k = 0; k < 4; ++k) h.id.bytes[k] = static_cast<std::uint8_t>(i >> (8 * k));
+      h.id.bytes[15] = 0xAB;
+      h.type = 0x00;
+      h.ttl = 1;
+      auto d = gn::encode_descriptor(h, {});
+      pings.append(d.begin(), d.end());
+    }
+    sink->send(pings);
+    CHECK(sink->wait_closed(10s));
+    check_still_serving(*watcher, 2);
+    n.stop();
+    CHECK(n.driver->stat(Driver::kWriteQueueFull) >= 1);
+  }
+  // Memory stays bounded whatever was thrown at it.
+  CHECK(rss_bytes() < rss_before + 64 * 1024 * 1024);
+  n.stop();
+  CHECK(n.loop_close_rc == 0);
 }
