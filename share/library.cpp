@@ -192,6 +192,8 @@ ScanReport Library::rescan() {
         f.root = root;
         f.size = size;
         f.mtime_ns = mtime_ns;
+        f.dev = static_cast<std::uint64_t>(st_buf.st_dev);
+        f.ino = static_cast<std::uint64_t>(st_buf.st_ino);
         f.words = keywords(f.name);
         if (f.name.size() > 4 && wire::iequals(std::string_view(f.name).substr(f.name.size() - 4), ".mp3")) {
           f.audio = read_mp3_file(key);

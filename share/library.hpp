@@ -28,6 +28,10 @@ struct SharedFile {
   std::string root;        // canonical shared folder it was found in
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
+  // Which file it is: an upload opens the path and serves it only if it is
+  // still this inode (a symlink, hard link, FIFO or other file swapped in
+  // since the scan, at any level of the path, is refused).
+  std::uint64_t dev = 0, ino = 0;
   std::vector<std::string> words;  // lower-cased name words
   std::optional<Sha1> sha1;        // known once hashed (HUGE urn:sha1)
   std::optional<AudioInfo> audio;  // MP3s: bitrate, sample rate, length, tags

@@ -90,6 +90,8 @@ struct SendFile {
   std::string path;
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
+  // The file the core validated: the opened file must be this one (0: any).
+  std::uint64_t dev = 0, ino = 0;
 };
 // Close after the bytes already queued are written (flush) or at once.
 struct Close {

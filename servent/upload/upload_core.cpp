@@ -301,7 +301,7 @@ void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant n
   c.sending = true;
   c.current = UploadInfo{c.remote, file->name, range.first, length, file->size, now};
   ++active_;
-  actions_.push_back(action::SendFile{id, file->path, range.first, length});
+  actions_.push_back(action::SendFile{id, file->path, range.first, length, file->dev, file->ino});
 }
 
 std::vector<UploadCore::UploadInfo> UploadCore::uploads() const {

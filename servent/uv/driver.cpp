@@ -18,7 +18,7 @@ namespace {
 constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
     "accepted",        "refused_over_limit", "refused_per_ip", "connects_ok",   "connects_failed",
     "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",
-    "bytes_in",        "bytes_out",          "file_bytes_sent", "file_errors", "control_refused_user",
+    "bytes_in",        "bytes_out",          "file_bytes_sent", "file_errors", "file_swapped", "control_refused_user",
 };
 
 constexpr std::size_t kReadBuffer = 64 * 1024;
@@ -57,6 +57,7 @@ struct Driver::FileSend {
   bool busy = false;     // an fs request is in flight
   std::shared_ptr<Buffer> chunk;
   std::string path;
+  std::uint64_t dev = 0, ino = 0;  // what the path must still be
 };
 
 struct Driver::Conn {
@@ -327,6 +328,15 @@ struct Driver::Impl {
       return;
     }
     f->fd = static_cast<uv_file>(result);
+    struct stat st {};
+    if (::fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (f->ino != 0 && (static_cast<std::uint64_t>(st.st_dev) != f->dev || static_cast<std::uint64_t>(st.st_ino) != f->ino))) {
+      // Not the file that was shared: something was swapped in on the way.
+      ++d.stats_[kFileSwapped];
+      d.file_finish(c, false);  // closes the descriptor
+      d.pump();
+      return;
+    }
     d.file_step(c);
     d.pump();
   }
@@ -651,11 +661,15 @@ void Driver::execute(const Action& a, Owner from) {
           f->offset = act.offset;
           f->remaining = act.length;
           f->path = act.path;
+          f->dev = act.dev;
+          f->ino = act.ino;
           f->req.data = f;
           c->file = f;
           f->busy = true;
-          // O_NOFOLLOW: a symlink swapped in since the request was checked is refused.
-          int rc = uv_fs_open(loop_, &f->req, f->path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0,
+          // O_NOFOLLOW: a symlink swapped in since the request was checked is
+          // refused; O_NONBLOCK: a FIFO swapped in cannot hang the thread pool.
+          // After the open, the file must be the scanned inode (see on_file_open).
+          int rc = uv_fs_open(loop_, &f->req, f->path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0,
                               Impl::on_file_open);
           if (rc != 0) {
             f->busy = false;

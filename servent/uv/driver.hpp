@@ -49,6 +49,7 @@ class Driver {
     kBytesOut,
     kFileBytesSent,
     kFileErrors,
+    kFileSwapped,
     kControlRefusedUser,
     kStatCount
   };

@@ -2,6 +2,7 @@
 // hostile peers side by side. Each hostile input gets a clean close and a
 // counter, and a well-behaved peer connected all along is still answered.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,7 +10,9 @@
 #include <functional>
 #include <thread>
 
+#include "http/text.hpp"
 #include "integration/socket_client.hpp"
+#include "share/sha1.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/framer.hpp"
 
@@ -61,10 +64,12 @@ struct Node {
   std::thread thread;
   int loop_close_rc = -1;
 
-  explicit Node(const std::function<void(GnutellaConfig&, DriverConfig&)>& tweak = {}) {
+  explicit Node(const std::function<void(GnutellaConfig&, DriverConfig&)>& tweak = {},
+                const std::function<void(const fs::path&)>& populate = {}) {
     char t[] = "/tmp/servent-drv-XXXXXX";
     dir = mkdtemp(t);
     std::ofstream(dir / "free software song.ogg") << std::string(100000, 'x') + "end";
+    if (populate) populate(dir);
     lib = share::Library({dir.string()}, "");
     lib.rescan();
     GnutellaConfig g;
@@ -351,4 +356,111 @@ TEST_CASE("limits_hold_under_floods_and_a_well_behaved_peer_is_still_answered") 
   CHECK(rss_bytes() < rss_before + 64 * 1024 * 1024);
   n.stop();
   CHECK(n.loop_close_rc == 0);
+}
+
+namespace {
+
+std::string http_get(std::uint16_t port, const std::string& target) {
+  SocketClient c(port);
+  c.send("GET " + target + " HTTP/1.1\r\nConnection: close\r\n\r\n");
+  c.wait_closed(5s);
+  return c.buffer();
+}
+
+std::uint32_t index_of(const share::Library& lib, const std::string& name) {
+  for (std::uint32_t i = 1; i < 1000; ++i) {
+    if (const auto* f = lib.by_index(i); f && f->name == name) return i;
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("nothing_outside_the_shared_folder_is_readable_by_any_request") {
+  const std::string kSecret = "SECRET-CONTENT-OUTSIDE-THE-SHARE";
+  fs::path outside;
+  Node n({}, [&](const fs::path& share) {
+    char t[] = "/tmp/servent-outside-XXXXXX";
+    outside = mkdtemp(t);
+    std::ofstream(outside / "secret.txt") << kSecret;
+    std::ofstream(outside / "three.txt") << kSecret;
+    fs::create_directories(share / "sub");
+    std::ofstream(share / "song.txt") << std::string(5000, 's');
+    std::ofstream(share / "song2.txt") << std::string(5000, 't');
+    std::ofstream(share / "sub" / "three.txt") << std::string(5000, 'u');
+    fs::create_symlink(outside / "secret.txt", share / "link.txt");  // escapes: never shared
+    fs::create_symlink("/dev/zero", share / "zero");                 // a device: never shared
+    REQUIRE(::mkfifo((share / "fifo.txt").c_str(), 0600) == 0);      // a FIFO: never shared
+  });
+  const fs::path share = n.dir;
+  CHECK(index_of(n.lib, "link.txt") == 0);
+  CHECK(index_of(n.lib, "secret.txt") == 0);
+  CHECK(index_of(n.lib, "zero") == 0);
+  CHECK(index_of(n.lib, "fifo.txt") == 0);
+  const auto song = index_of(n.lib, "song.txt"), song2 = index_of(n.lib, "song2.txt"),
+             three = index_of(n.lib, "three.txt");
+  REQUIRE(song != 0);
+  REQUIRE(song2 != 0);
+  REQUIRE(three != 0);
+  const std::string outside_enc = http::percent_encode((outside / "secret.txt").string());
+  // Every request form, before anything changes on disk.
+  const std::string targets[] = {
+      "/get/1/../../" + outside_enc,
+      "/get/1/..%2f..%2f..%2f..%2fetc%2fpasswd",
+      "/get/1/%2e%2e%2f%2e%2e%2fsecret.txt",
+      "/" + outside_enc,
+      "/get/" + std::to_string(song) + "/..%2fsecret.txt",
+      "/get/" + std::to_string(song) + "/link.txt",
+      "/get/999/secret.txt",
+      "/get/1/link.txt",
+      "/get/1/fifo.txt",
+      "/get/1/zero",
+      "/uri-res/N2R?urn:sha1:" + share::base32_encode(share::sha1_of(kSecret).data(), 20),
+      "/get/1/" + std::string(4000, 'a'),
+      "/get/1/" + std::string(20000, 'a'),
+      "//etc/passwd",
+      "/get/4294967297/song.txt",
+  };
+  for (const auto& t : targets) {
+    CAPTURE(t.substr(0, 80));
+    const std::string resp = http_get(n.port, t);
+    CHECK(resp.starts_with("HTTP/1.1 4"));
+    CHECK(resp.find(kSecret) == std::string::npos);
+    CHECK(resp.find("root:") == std::string::npos);
+  }
+  // Swaps after the scan: a hard link to the secret renamed over a shared
+  // file, a symlink over another, a directory of the path replaced by a
+  // symlink. Each request is refused; nothing of the secret is sent.
+  fs::create_hard_link(outside / "secret.txt", outside / "hard");
+  fs::rename(outside / "hard", share / "song.txt");
+  fs::remove(share / "song2.txt");
+  fs::create_symlink(outside / "secret.txt", share / "song2.txt");
+  fs::rename(share / "sub", share / "sub.old");
+  fs::create_directory_symlink(outside, share / "sub");
+  for (const auto& [idx, name] : {std::pair{song, "song.txt"}, std::pair{song2, "song2.txt"}, std::pair{three, "three.txt"}}) {
+    CAPTURE(name);
+    const std::string resp = http_get(n.port, "/get/" + std::to_string(idx) + "/" + name);
+    CHECK(resp.find(kSecret) == std::string::npos);
+  }
+  // Private state appears in nothing we send: not our folders, not the host name.
+  auto peer = good_peer(n.port);
+  check_still_serving(*peer, 5);
+  gn::Query q;
+  q.criteria = "song";
+  wire::Bytes p;
+  gn::encode_query(p, q);
+  peer->send(descriptor(gn::Type::Query, 2, 0, p, 0x42));
+  auto hit = read_descriptor(*peer, 0x81);
+  REQUIRE(hit);
+  std::string all = peer->buffer() + std::string(hit->second.begin(), hit->second.end()) + http_get(n.port, "/get/1/x");
+  CHECK(all.find(share.string()) == std::string::npos);
+  CHECK(all.find(outside.string()) == std::string::npos);
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  if (std::string_view(host).size() >= 4) CHECK(all.find(host) == std::string::npos);
+  n.stop();
+  // The symlinks are refused by the path check; the hard link is a regular
+  // file inside the folder by path, and only the inode check catches it.
+  CHECK(n.driver->stat(Driver::kFileSwapped) == 1);
+  fs::remove_all(outside);
 }
