@@ -29,6 +29,7 @@ struct ResponseCallbacks {
   static int on_headers_complete(llhttp_t* p) {
     auto& r = self(p);
     r.headers_in_.flush(r.resp_.headers);
+    if (p->status_code < 100) return -1;  // RFC 9110 §15: three digits, first 1-5
     r.resp_.status = p->status_code;
     r.resp_.version_major = p->http_major;
     r.resp_.version_minor = p->http_minor;

@@ -1,4 +1,5 @@
 // servent: the command-line front end. See README.md for the commands.
+#include <sys/resource.h>
 #include <fmt/core.h>
 #include <signal.h>
 #include <unistd.h>
@@ -96,6 +97,14 @@ options:
 )";
 
 int cmd_run(const std::vector<std::string>& argv) {
+  {
+    // A node with many peers needs many descriptors: up to the hard limit.
+    rlimit r{};
+    if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+      r.rlim_cur = r.rlim_max;
+      ::setrlimit(RLIMIT_NOFILE, &r);
+    }
+  }
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
                    "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
@@ -144,6 +153,8 @@ int cmd_run(const std::vector<std::string>& argv) {
     if (auto v = a.last("--user-agent")) gcfg.user_agent = *v;
     gcfg.min_peers = 4;
     if (auto v = a.last("--min-peers")) gcfg.min_peers = static_cast<std::size_t>(parse_int(*v, 0, 1000, "--min-peers"));
+    // Sockets: every Gnutella connection, the uploads, downloads and some room.
+    drcfg.max_connections = std::max<std::size_t>(1024, gcfg.max_connections + ucfg.slots + 256);
   } catch (const UsageError& e) {
     usage_error("run", e.what());
   }

@@ -63,6 +63,7 @@ std::optional<Packet> parse_ip(wire::ByteView b, ParseError& error) {
     std::size_t total = be16(b.data() + 2);
     if (ihl < 20 || total < ihl) return error = ParseError::Truncated, std::nullopt;
     if (total > b.size()) total = b.size();  // snaplen-cut packet: keep what there is
+    if (total < ihl) return error = ParseError::Truncated, std::nullopt;  // cut inside the IP options
     std::copy_n(b.data() + 12, 4, pkt.src.bytes.begin());
     std::copy_n(b.data() + 16, 4, pkt.dst.bytes.begin());
     const std::uint16_t frag = be16(b.data() + 6);

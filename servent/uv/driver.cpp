@@ -76,6 +76,7 @@ struct Driver::Conn {
   Direction dir = Direction::Inbound;
   Endpoint remote;
   bool counted_ip = false;  // in inbound_per_ip_
+  std::vector<SharedBuffer> pending_out;  // Gnutella bytes not yet handed to libuv (see Driver::write)
   Buffer sniff;
   bool connecting = false;
   bool closing = false;
@@ -101,7 +102,8 @@ struct Driver::Work {
 
 struct WriteReq {
   uv_write_t req{};
-  SharedBuffer bytes;
+  std::vector<SharedBuffer> bytes;  // one writev
+  std::size_t size = 0;
 };
 
 struct ConnectReq {
@@ -135,7 +137,7 @@ struct Driver::Impl {
   static void on_write(uv_write_t* req, int status) {
     auto* w = reinterpret_cast<WriteReq*>(req);
     auto* c = static_cast<Conn*>(req->handle->data);
-    const std::size_t size = w->bytes->size();
+    const std::size_t size = w->size;
     delete w;
     if (!c) return;
     Driver& d = *c->driver;
@@ -619,7 +621,7 @@ void Driver::sniff(Conn* c) {
   }
 }
 
-void Driver::write(Conn* c, SharedBuffer bytes) {
+void Driver::write(Conn* c, SharedBuffer bytes, bool batch) {
   if (c->closing || bytes->empty()) return;
   if (c->owner == Owner::Gnutella && c->queued + bytes->size() > config_.max_write_queue) {
     // A peer that does not read is dropped rather than buffered forever.
@@ -627,16 +629,53 @@ void Driver::write(Conn* c, SharedBuffer bytes) {
     close_conn(c, CloseReason::WriteQueueFull);
     return;
   }
+  c->queued += bytes->size();
+  if (c->owner == Owner::Gnutella && (batch || !c->pending_out.empty())) {
+    // Relayed descriptors for one peer are gathered while the cores run and
+    // go out in one writev at the end of pump(): a syscall per batch, not per
+    // descriptor. A Send behind them waits too, so the order stays; one
+    // alone (a handshake, a reply) goes at once, in its own segment.
+    if (c->pending_out.empty()) dirty_.push_back(c->id.value);
+    c->pending_out.push_back(std::move(bytes));
+    return;
+  }
+  std::vector<SharedBuffer> one;
+  one.push_back(std::move(bytes));
+  submit(c, std::move(one));
+}
+
+void Driver::submit(Conn* c, std::vector<SharedBuffer> bufs) {
   auto* w = new WriteReq;
-  w->bytes = std::move(bytes);
-  uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(w->bytes->data())),
-                             static_cast<unsigned>(w->bytes->size()));
-  c->queued += w->bytes->size();
-  int rc = uv_write(&w->req, c->stream(), &buf, 1, Impl::on_write);
+  w->bytes = std::move(bufs);
+  std::vector<uv_buf_t> iov;
+  iov.reserve(w->bytes.size());
+  for (const auto& b : w->bytes) {
+    iov.push_back(uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(b->data())), static_cast<unsigned>(b->size())));
+    w->size += b->size();
+  }
+  int rc = uv_write(&w->req, c->stream(), iov.data(), static_cast<unsigned>(iov.size()), Impl::on_write);
   if (rc != 0) {
-    c->queued -= w->bytes->size();
+    c->queued -= w->size;
     delete w;
     close_conn(c, CloseReason::IoError);
+  }
+}
+
+void Driver::flush_writes() {
+  auto dirty = std::exchange(dirty_, {});
+  for (std::uint64_t id : dirty) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) continue;  // closed meanwhile: its pending bytes went with it
+    Conn* c = it->second;
+    auto out = std::exchange(c->pending_out, {});
+    if (c->closing || out.empty()) continue;
+    constexpr std::size_t kMaxIov = 512;
+    for (std::size_t i = 0; i < out.size(); i += kMaxIov) {
+      std::vector<SharedBuffer> part(std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(i)),
+                                     std::make_move_iterator(out.begin() + static_cast<std::ptrdiff_t>(std::min(out.size(), i + kMaxIov))));
+      submit(c, std::move(part));
+      if (c->closing) break;
+    }
   }
 }
 
@@ -650,7 +689,7 @@ void Driver::execute(const Action& a, Owner from) {
         } else if constexpr (std::is_same_v<T, action::Broadcast>) {
           for (ConnId id : act.conns) {
             auto it = conns_.find(id.value);
-            if (it != conns_.end()) write(it->second, act.bytes);
+            if (it != conns_.end()) write(it->second, act.bytes, true);
           }
         } else if constexpr (std::is_same_v<T, action::SendFile>) {
           auto it = conns_.find(act.conn.value);
@@ -844,6 +883,7 @@ void Driver::pump() {
     }
     if (!any) break;
   }
+  flush_writes();
   pumping_ = false;
   arm_timer();
 }

@@ -112,7 +112,9 @@ class Driver {
   void arm_timer();
   void on_read(Conn* c, const std::uint8_t* data, std::size_t n);
   void sniff(Conn* c);
-  void write(Conn* c, SharedBuffer bytes);
+  void write(Conn* c, SharedBuffer bytes, bool batch = false);
+  void submit(Conn* c, std::vector<SharedBuffer> bufs);
+  void flush_writes();
   void housekeeping();
   void file_step(Conn* c);
   void file_finish(Conn* c, bool ok);
@@ -139,6 +141,7 @@ class Driver {
   std::vector<Work*> work_;
   bool stopping_ = false;
   bool pumping_ = false;
+  std::vector<std::uint64_t> dirty_;  // connections with pending_out, in order
   bool learned_address_ = false;
   std::array<std::uint64_t, kStatCount> stats_{};
   friend struct Impl;

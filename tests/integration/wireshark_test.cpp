@@ -216,6 +216,12 @@ TEST_CASE("wireshark_decodes_our_own_servents_traffic_captured_on_loopback") {
   auto ours = our_descriptors(cap, gnutella_ports);
   CHECK(ours.size() >= 6);  // pings, pongs, the query, its hit
   CHECK(theirs == ours);
+  for (const auto& r : theirs) {
+    if (!ours.count(r)) MESSAGE("only wireshark: frame ", std::get<0>(r), " type ", std::get<2>(r), " len ", std::get<5>(r));
+  }
+  for (const auto& r : ours) {
+    if (!theirs.count(r)) MESSAGE("only ours: frame ", std::get<0>(r), " type ", std::get<2>(r), " len ", std::get<5>(r));
+  }
   CHECK(malformed == 0);
   std::set<int> types;
   for (const auto& r : ours) types.insert(std::get<2>(r));

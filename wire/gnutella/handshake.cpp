@@ -40,7 +40,8 @@ bool parse_first_line(std::string_view line, Handshake& hs) {
     auto sp2 = rest.find(' ');
     auto code = rest.substr(0, sp2);
     auto r = std::from_chars(code.data(), code.data() + code.size(), hs.status);
-    if (r.ec != std::errc{} || r.ptr != code.data() + code.size() || code.size() != 3) return false;
+    // Three digits, and a status class HTTP knows (0.6 draft §2.2: "the status codes are those of HTTP").
+    if (r.ec != std::errc{} || r.ptr != code.data() + code.size() || code.size() != 3 || hs.status < 100) return false;
     hs.reason = sp2 == std::string_view::npos ? std::string() : std::string(trim(rest.substr(sp2 + 1)));
     return true;
   }
