@@ -102,6 +102,11 @@ TEST_CASE("tui_search_filter_download_in_a_real_terminal") {
   t.text("tui song");
   t.keys({"Enter"});
   REQUIRE(t.wait_screen({"tui song (2)", "tui song one.mp3", "tui song two.mp3", "128", "44.1", "0:07"}));
+  // Resized, it redraws for the new size: wide enough for the Speed column, then back.
+  t.cmd({"resize-window", "-t", "tui", "-x", "120", "-y", "30"});
+  REQUIRE(t.wait_screen({"Speed", "tui song one.mp3"}));
+  t.cmd({"resize-window", "-t", "tui", "-x", "80", "-y", "24"});
+  REQUIRE(t.wait_screen({"tui song one.mp3"}, {"Speed"}));
   // A second search in its own tab: the hostile name is shown, not obeyed.
   t.keys({"/"});
   t.text("evil");
