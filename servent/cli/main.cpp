@@ -44,7 +44,7 @@ Run 'servent COMMAND --help' for the options of a command.
 constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--listen HOST:PORT] [--connect HOST:PORT]...
                    [--state-dir DIR] [--max-ttl N] [--max-connections N]
                    [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
-                   [--min-peers N] [--max-per-ip N] [--query-rate N] [--no-deflate]
+                   [--min-peers N] [--max-per-ip N] [--query-rate N] [--route-table N] [--no-deflate]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -70,6 +70,8 @@ options:
                         16; Gnutella and HTTP together)
   --query-rate N        queries accepted per second from one connection, with
                         bursts of 4N (default 50); the rest are dropped, counted
+  --route-table N       entries in each routing table (duplicate detection and
+                        reply routes; default 200000, 10 minutes each)
   --no-deflate          neither offer nor accept deflate link compression (plain
                         links, e.g. for Wireshark, whose dissector cannot inflate)
   --firewalled          accept no connections (no listener): hits carry the push
@@ -106,7 +108,7 @@ int cmd_run(const std::vector<std::string>& argv) {
     }
   }
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
-                   "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate"},
+                   "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate", "--route-table"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
   Args a;
   try {
@@ -143,6 +145,9 @@ int cmd_run(const std::vector<std::string>& argv) {
     }
     if (auto v = a.last("--upload-slots")) {
       ucfg.slots = static_cast<std::size_t>(parse_int(*v, 0, 10000, "--upload-slots"));
+    }
+    if (auto v = a.last("--route-table")) {
+      gcfg.route_capacity = static_cast<std::size_t>(parse_int(*v, 1000, 100'000'000, "--route-table"));
     }
     if (auto v = a.last("--max-per-ip")) drcfg.max_per_ip = static_cast<std::size_t>(parse_int(*v, 1, 100000, "--max-per-ip"));
     if (auto v = a.last("--query-rate")) {

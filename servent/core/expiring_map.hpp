@@ -27,7 +27,7 @@ class ExpiringMap {
     if (!inserted) return false;
     order_.push_back({key, seq_});
     ++seq_;
-    while (map_.size() > capacity_) evict_front();
+    while (map_.size() > capacity_) evict_for_room();
     return true;
   }
   // Inserts or overwrites.
@@ -37,7 +37,7 @@ class ExpiringMap {
     e = Entry{value, now, seq_};
     order_.push_back({key, seq_});
     ++seq_;
-    while (map_.size() > capacity_) evict_front();
+    while (map_.size() > capacity_) evict_for_room();
     // Overwrites leave stale order entries; keep the queue bounded too.
     while (order_.size() > 2 * capacity_ + 16) evict_front();
   }
@@ -55,6 +55,8 @@ class ExpiringMap {
   }
   std::size_t size() const { return map_.size(); }
   std::size_t capacity() const { return capacity_; }
+  // Entries pushed out by the capacity before their time (the bound was hit).
+  std::uint64_t evicted() const { return evicted_; }
 
  private:
   struct Entry {
@@ -66,6 +68,11 @@ class ExpiringMap {
     K key;
     std::uint64_t seq;
   };
+  void evict_for_room() {
+    const auto before = map_.size();
+    evict_front();
+    evicted_ += before - map_.size();
+  }
   void evict_front() {
     auto& o = order_.front();
     auto it = map_.find(o.key);
@@ -77,6 +84,7 @@ class ExpiringMap {
   std::size_t capacity_;
   Duration ttl_;
   std::uint64_t seq_ = 0;
+  std::uint64_t evicted_ = 0;
 };
 
 }  // namespace sv

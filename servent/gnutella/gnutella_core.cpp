@@ -935,6 +935,8 @@ std::optional<Instant> GnutellaCore::poll_timeout() const {
 std::vector<Counter> GnutellaCore::counters() const {
   std::vector<Counter> out;
   for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  // The routing tables' bound (--route-table) being hit.
+  out.push_back({"routes_evicted", routes_.evicted() + push_routes_.evicted()});
   return out;
 }
 

@@ -36,3 +36,13 @@ TEST_CASE("expiring_map_put_overwrites_and_stays_bounded") {
   CHECK(m.size() == 2);
   CHECK(*m.find(1, at(1000)) == 999);
 }
+
+TEST_CASE("expiring_map_counts_what_its_bound_pushed_out_not_what_expired") {
+  ExpiringMap<int, int, IntHash> m(10, Duration(1000));
+  for (int i = 0; i < 15; ++i) m.insert(i, i, at(0));
+  CHECK(m.evicted() == 5);
+  CHECK(m.size() == 10);
+  m.insert(100, 0, at(5000));  // the others expired first: nothing evicted for room
+  CHECK(m.evicted() == 5);
+  CHECK(m.size() == 1);
+}
