@@ -60,24 +60,29 @@ RequestParser::State RequestParser::feed(wire::ByteView bytes, std::size_t& cons
   if (error_status_ != 0) return State::Error;
   if (complete_) return State::Complete;
   // Bound the header section: only feed as much as the budget allows, so an
-  // endless request line never grows our buffers.
-  std::size_t n = bytes.size();
-  if (!headers_done_) {
-    const std::size_t budget = max_header_bytes_ - header_bytes_;
-    if (n > budget) n = budget;
-  }
+  // endless request line never grows our buffers. When the head ends inside
+  // the budget, the rest (a body) is fed on: NeedMore always takes all.
   const char* data = reinterpret_cast<const char*>(bytes.data());
-  auto err = llhttp_execute(&impl_->parser, data, n);
-  if (err == HPE_PAUSED) {
-    consumed = static_cast<std::size_t>(llhttp_get_error_pos(&impl_->parser) - data);
-  } else if (err == HPE_OK) {
-    consumed = n;
-  } else {
-    error_status_ = 400;
-    error_reason_ = llhttp_errno_name(err);
-    return State::Error;
+  while (consumed < bytes.size()) {
+    std::size_t n = bytes.size() - consumed;
+    const bool in_head = !headers_done_;
+    if (in_head) n = std::min(n, max_header_bytes_ - header_bytes_);
+    if (n == 0) break;
+    auto err = llhttp_execute(&impl_->parser, data + consumed, n);
+    std::size_t used = n;
+    if (err == HPE_PAUSED) {
+      used = static_cast<std::size_t>(llhttp_get_error_pos(&impl_->parser) - (data + consumed));
+    } else if (err != HPE_OK) {
+      error_status_ = 400;
+      error_reason_ = llhttp_errno_name(err);
+      return State::Error;
+    }
+    consumed += used;
+    if (in_head) header_bytes_ += used;
+    if (complete_ || err == HPE_PAUSED) break;
+    if (in_head && headers_done_) continue;  // the head ended: the rest is body
+    if (!headers_done_) break;              // the budget is spent
   }
-  if (!headers_done_) header_bytes_ += consumed;
   if (complete_) return State::Complete;
   if (!headers_done_ && header_bytes_ >= max_header_bytes_) {
     error_status_ = req_.method.empty() && headers_in_.none_started() && req_.headers.all().empty() ? 414 : 431;

@@ -87,8 +87,11 @@ Result<Handshake> decode_handshake(ByteView b, std::size_t max_size) {
       line.remove_suffix(1);
     }
     if (line.empty()) break;  // end of block
+    // NUL, and a CR that does not end the line (RFC 9112 §2.2: a bare CR
+    // is to be rejected), would make the headers mean different things to
+    // different readers.
     for (char c : line) {
-      if (c == '\0') return WireError::Malformed;
+      if (c == '\0' || c == '\r') return WireError::Malformed;
     }
     if (first) {
       if (!parse_first_line(line, hs)) return WireError::Malformed;
