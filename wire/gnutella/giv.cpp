@@ -22,6 +22,8 @@ Result<Giv> decode_giv(ByteView b, std::size_t max_size) {
   if (end == std::string_view::npos) return b.size() >= max_size ? WireError::TooLarge : WireError::NeedMore;
   std::string_view line = s.substr(kPrefix.size(), line_end - kPrefix.size());
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // One line: a CR, LF or NUL inside would make the end of the line ambiguous.
+  if (line.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) return WireError::Malformed;
   Giv g;
   auto colon = line.find(':');
   if (colon == std::string_view::npos || colon == 0) return WireError::Malformed;
@@ -38,7 +40,13 @@ Result<Giv> decode_giv(ByteView b, std::size_t max_size) {
 }
 
 std::string encode_giv(const Giv& g) {
-  return "GIV " + std::to_string(g.file_index) + ":" + g.servent_id.hex() + "/" + g.name + "\n\n";
+  // The name is informative (the GET that follows names the file): line
+  // breaks and NULs, which a file name may hold, become '_'.
+  std::string name = g.name;
+  for (char& c : name) {
+    if (c == '\r' || c == '\n' || c == '\0') c = '_';
+  }
+  return "GIV " + std::to_string(g.file_index) + ":" + g.servent_id.hex() + "/" + name + "\n\n";
 }
 
 }  // namespace sv::wire::gnutella
