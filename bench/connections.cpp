@@ -7,10 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,13 +16,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "bench/servent_process.hpp"
 #include "wire/gnutella/framer.hpp"
 
 namespace gn = sv::wire::gnutella;
@@ -41,21 +38,6 @@ std::size_t rss_kib(pid_t pid) {
   return 0;
 }
 
-bool read_until(int fd, std::string& buf, std::string_view marker, int timeout_ms) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (buf.find(marker) == std::string::npos) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
-    char tmp[4096];
-    const ssize_t n = ::read(fd, tmp, sizeof tmp);  // a socket or the servent's stdout
-    if (n <= 0) return false;
-    buf.append(tmp, static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,36 +50,14 @@ int main(int argc, char** argv) {
     std::printf("connections: cannot raise RLIMIT_NOFILE to %zu (need root or a higher hard limit)\n", n + 1024);
     return 1;
   }
-  const auto dir = std::filesystem::temp_directory_path() / ("servent-bench-conn-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir / "share");
-  std::ofstream(dir / "share" / "one file.txt") << "x";
-  int out[2];
-  if (::pipe(out) != 0) return 1;
   const std::string max = std::to_string(n + 100);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    const std::string share = (dir / "share").string(), state = (dir / "state").string();
-    ::execl(SERVENT_BIN, SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--min-peers", "0", "--max-connections",
-            max.c_str(), "--max-per-ip", max.c_str(), "--share", share.c_str(), "--state-dir", state.c_str(),
-            static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string banner;
-  if (!read_until(out[0], banner, "\n", 10000)) {
+  sv::bench::ServentProcess servent("servent-bench-conn", {"--max-connections", max, "--max-per-ip", max});
+  if (servent.port() == 0) {
     std::printf("connections: servent did not start\n");
     return 1;
   }
-  // Its later lines (one per peer) are read and dropped, or it would block on a full pipe.
-  std::thread([fd = out[0]] {
-    char sink[4096];
-    while (::read(fd, sink, sizeof sink) > 0) {
-    }
-  }).detach();
-  const auto at = banner.find("listening on 127.0.0.1:");
-  const int port = std::atoi(banner.c_str() + at + std::strlen("listening on 127.0.0.1:"));
+  const pid_t pid = servent.pid();
+  const int port = servent.port();
   ::usleep(300'000);  // let it settle before the baseline
   const std::size_t rss0 = rss_kib(pid);
 
@@ -121,7 +81,7 @@ int main(int argc, char** argv) {
     if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
         ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 ||
         ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size()) ||
-        !read_until(fd, buf, "\r\n\r\n", 5000) || buf.rfind("GNUTELLA/0.6 200", 0) != 0 ||
+        !sv::bench::read_until(fd, buf, "\r\n\r\n", 5000) || buf.rfind("GNUTELLA/0.6 200", 0) != 0 ||
         ::send(fd, final_ok.data(), final_ok.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(final_ok.size())) {
       ++failed;
       if (fd >= 0) ::close(fd);
@@ -172,8 +132,5 @@ int main(int argc, char** argv) {
   std::printf("connections: Ping round trip at that load: p50 %.0f us, p99 %.0f us (%zu samples)\n", pct(0.5), pct(0.99),
               rtt.size());
   for (int fd : fds) ::close(fd);
-  ::kill(pid, SIGTERM);
-  ::waitpid(pid, nullptr, 0);
-  std::filesystem::remove_all(dir);
   return 0;
 }

@@ -9,21 +9,19 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/servent_process.hpp"
 #include "servent/gnutella/gnutella_core.hpp"
 #include "wire/gnutella/framer.hpp"
 
@@ -51,18 +49,6 @@ double cpu_seconds(pid_t pid) {
   return (std::strtod(f[11].c_str(), nullptr) + std::strtod(f[12].c_str(), nullptr)) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-bool read_until(int fd, std::string& buf, std::string_view marker) {
-  while (buf.find(marker) == std::string::npos) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 5000) <= 0) return false;
-    char tmp[4096];
-    const ssize_t n = ::read(fd, tmp, sizeof tmp);
-    if (n <= 0) return false;
-    buf.append(tmp, static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
 int peer(int port, std::uint32_t src_ip) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in src{}, dst{};
@@ -74,7 +60,7 @@ int peer(int port, std::uint32_t src_ip) {
   const std::string hello = "GNUTELLA CONNECT/0.6\r\nUser-Agent: bench/1\r\nX-Ultrapeer: True\r\n\r\n";
   if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0 ||
       ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 ||
-      ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) <= 0 || !read_until(fd, buf, "\r\n\r\n")) {
+      ::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) <= 0 || !bench::read_until(fd, buf, "\r\n\r\n")) {
     return -1;
   }
   const std::string ok = "GNUTELLA/0.6 200 OK\r\n\r\n";
@@ -131,31 +117,13 @@ int main(int argc, char** argv) {
   }
 
   // 2. Through a servent process, between real sockets.
-  const auto dir = std::filesystem::temp_directory_path() / ("servent-bench-relay-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir / "share");
-  int out[2];
-  if (::pipe(out) != 0) return 1;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    const std::string share = (dir / "share").string(), state = (dir / "state").string();
-    ::execl(SERVENT_BIN, SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--min-peers", "0", "--query-rate", "1000000",
-            "--no-deflate", "--share", share.c_str(), "--state-dir", state.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string banner;
-  if (!read_until(out[0], banner, "\n")) {
+  bench::ServentProcess servent("servent-bench-relay", {"--query-rate", "1000000", "--no-deflate"});
+  if (servent.port() == 0) {
     std::printf("relay: servent did not start\n");
     return 1;
   }
-  std::thread([fd = out[0]] {
-    char sink[4096];
-    while (::read(fd, sink, sizeof sink) > 0) {
-    }
-  }).detach();
-  const int port = std::atoi(banner.c_str() + banner.find("listening on 127.0.0.1:") + std::strlen("listening on 127.0.0.1:"));
+  const pid_t pid = servent.pid();
+  const int port = servent.port();
   const int sender = peer(port, 0x7f000002), receiver = peer(port, 0x7f000003);
   if (sender < 0 || receiver < 0) {
     std::printf("relay: could not connect\n");
@@ -196,8 +164,5 @@ int main(int argc, char** argv) {
               cpu, per, core_per, per > 0 ? 100.0 * (per - core_per) / per : 0.0);
   ::close(sender);
   ::close(receiver);
-  ::kill(pid, SIGTERM);
-  ::waitpid(pid, nullptr, 0);
-  std::filesystem::remove_all(dir);
   return 0;
 }

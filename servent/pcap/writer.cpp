@@ -13,22 +13,30 @@ void be16(std::string& s, std::uint16_t v) {
 void be32(std::string& s, std::uint32_t v) {
   for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>(v >> (8 * i)));
 }
+
+// The 20-byte IPv4 header (RFC 791 §3.1) of a packet carrying `rest` bytes
+// of protocol `proto`; checksum 0, which decoders do not check.
+std::string ipv4_header(std::uint8_t proto, std::uint32_t src, std::uint32_t dst, std::size_t rest) {
+  std::string p;
+  p.reserve(20 + rest);
+  p += '\x45';  // IPv4, 20-byte header
+  p += '\0';
+  be16(p, static_cast<std::uint16_t>(20 + rest));
+  be16(p, 0);       // id
+  be16(p, 0x4000);  // DF
+  p += '\x40';      // TTL 64
+  p += static_cast<char>(proto);
+  be16(p, 0);       // checksum
+  be32(p, src);
+  be32(p, dst);
+  return p;
+}
+
 }  // namespace
 
 std::string ipv4_udp_packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport,
                             std::string_view payload) {
-  std::string p;
-  p.reserve(28 + payload.size());
-  p += '\x45';  // IPv4, 20-byte header
-  p += '\0';
-  be16(p, static_cast<std::uint16_t>(28 + payload.size()));
-  be16(p, 0);       // id
-  be16(p, 0x4000);  // DF
-  p += '\x40';      // TTL 64
-  p += '\x11';      // UDP
-  be16(p, 0);       // checksum
-  be32(p, src);
-  be32(p, dst);
+  std::string p = ipv4_header(17, src, dst, 8 + payload.size());
   be16(p, sport);
   be16(p, dport);
   be16(p, static_cast<std::uint16_t>(8 + payload.size()));
@@ -39,18 +47,7 @@ std::string ipv4_udp_packet(std::uint32_t src, std::uint16_t sport, std::uint32_
 
 std::string ipv4_tcp_packet(std::uint32_t src, std::uint16_t sport, std::uint32_t dst, std::uint16_t dport,
                             std::uint32_t seq, std::uint8_t flags, std::string_view payload) {
-  std::string p;
-  p.reserve(40 + payload.size());
-  p += '\x45';  // IPv4, 20-byte header
-  p += '\0';
-  be16(p, static_cast<std::uint16_t>(40 + payload.size()));
-  be16(p, 0);       // id
-  be16(p, 0x4000);  // DF
-  p += '\x40';      // TTL 64
-  p += '\x06';      // TCP
-  be16(p, 0);       // checksum
-  be32(p, src);
-  be32(p, dst);
+  std::string p = ipv4_header(6, src, dst, 20 + payload.size());
   be16(p, sport);
   be16(p, dport);
   be32(p, seq);
