@@ -256,7 +256,7 @@ void ControlGlue::on_download_event(const DownloadEvent& e) {
   } else {
     return;
   }
-  for (const auto& c : driver_.control_connections()) control_.event(c, j);
+  for (const auto& c : control_.connections()) control_.event(c, j);
 }
 
 json ControlGlue::stats() const {

@@ -7,6 +7,10 @@
 #include <map>
 #include <set>
 
+#include "servent/control/control_core.hpp"
+#include "servent/download/download_core.hpp"
+#include "servent/gnutella/gnutella_core.hpp"
+#include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
 
 namespace sv::cli {

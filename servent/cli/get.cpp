@@ -13,6 +13,10 @@
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
 #include "servent/cli/node_client.hpp"
+#include "servent/control/control_core.hpp"
+#include "servent/download/download_core.hpp"
+#include "servent/gnutella/gnutella_core.hpp"
+#include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
 
@@ -246,8 +250,9 @@ int cmd_get(const std::vector<std::string>& argv) {
   GnutellaConfig gcfg;
   gcfg.max_connections = peers.size() + 1;
   GnutellaCore gnutella(empty, gcfg, random_seed());
-  Driver driver(gnutella, nullptr);
-  driver.set_download_core(&downloads);
+  Driver driver;
+  driver.add_core(gnutella);
+  driver.sniff("GIV ", downloads);
   std::string error;
   const std::uint64_t id = downloads.start(spec, driver.now(), error);
   if (id == 0) {
@@ -267,7 +272,7 @@ int cmd_get(const std::vector<std::string>& argv) {
       port = ep->port;
     }
     try {
-      listening = driver.listen(host, port);
+      listening = driver.listen_tcp(host, port);
     } catch (const std::exception& e) {
       fmt::print(stderr, "servent get: {}\n", e.what());
       return 1;
@@ -289,7 +294,7 @@ int cmd_get(const std::vector<std::string>& argv) {
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> samples;
   auto last_print = std::chrono::steady_clock::time_point{};
   bool printed_bar = false;
-  driver.on_event = [&](const Event& ev) {
+  driver.forward([&] { return gnutella.poll_event(); }, [&](const Event& ev) {
     if (std::holds_alternative<event::PeerUp>(ev)) send_pushes();
     if (std::holds_alternative<event::PeerUp>(ev) && !searched && spec.sha1) {
       searched = true;
@@ -314,8 +319,8 @@ int cmd_get(const std::vector<std::string>& argv) {
         }
       }
     }
-  };
-  driver.on_download_event = [&](const DownloadEvent& ev) {
+  });
+  driver.forward([&] { return downloads.poll_event(); }, [&](const DownloadEvent& ev) {
     const auto now = std::chrono::steady_clock::now();
     if (const auto* p = std::get_if<event::DownloadProgress>(&ev)) {
       samples.emplace_back(now, p->have);
@@ -378,7 +383,7 @@ int cmd_get(const std::vector<std::string>& argv) {
       }
     }
     std::fflush(stdout);
-  };
+  });
   if (timeout) {
     driver.after(*timeout, [&] {
       if (printed_bar) fmt::print("\n");

@@ -16,6 +16,10 @@
 #include "servent/cli/control_glue.hpp"
 #include "servent/cli/node_client.hpp"
 #include "servent/pcap/pcap_tool.hpp"
+#include "servent/control/control_core.hpp"
+#include "servent/download/download_core.hpp"
+#include "servent/gnutella/gnutella_core.hpp"
+#include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
 
@@ -206,33 +210,37 @@ int cmd_run(const std::vector<std::string>& argv) {
   auto report = library.rescan();
   GnutellaCore core(library, gcfg, random_seed());
   UploadCore upload(library, ucfg);
-  Driver driver(core, &upload, drcfg);
   // Downloads asked through the control socket.
   DownloadConfig dcfg;
   dcfg.state_dir = state_dir;
   dcfg.user_agent = gcfg.user_agent;
   DownloadCore downloads(dcfg);
-  driver.set_download_core(&downloads);
   ControlCore control;
+  // The networks on this loop: each core, and the first bytes that name it.
+  Driver driver(drcfg);
+  driver.sniff("GNUTELLA CONNECT", core);
+  driver.sniff("GET ", upload);
+  driver.sniff("HEAD ", upload);
+  driver.sniff("GIV ", downloads);
   const std::string control_path = (fs::path(state_dir) / "control.sock").string();
   try {
-    driver.listen_control(control, control_path);
+    driver.listen_unix(control_path, control);
   } catch (const std::exception& e) {
     fmt::print(stderr, "servent run: {}\n", e.what());
     return 1;
   }
   ControlGlue glue(control, core, upload, downloads, library, driver, home_dir() + "/Downloads");
-  driver.on_control_request = [&](const ControlRequest& r) { glue.on_request(r); };
-  driver.on_download_event = [&](const DownloadEvent& e) {
+  driver.forward([&] { return control.poll_request(); }, [&](const ControlRequest& r) { glue.on_request(r); });
+  driver.forward([&] { return downloads.poll_event(); }, [&](const DownloadEvent& e) {
     if (const auto* p = std::get_if<event::PushNeeded>(&e)) {
       core.send_push(p->servent, p->index, core.config().advertised, driver.now());
     }
     glue.on_download_event(e);
-  };
+  });
   Endpoint bound;
   if (!firewalled) {
     try {
-      bound = driver.listen(listen_host, listen_port);
+      bound = driver.listen_tcp(listen_host, listen_port);
     } catch (const std::exception& e) {
       fmt::print(stderr, "servent run: {}\n", e.what());
       return 1;
@@ -269,7 +277,7 @@ int cmd_run(const std::vector<std::string>& argv) {
                        });
   }
 
-  driver.on_event = [&](const Event& ev) {
+  driver.forward([&] { return core.poll_event(); }, [&](const Event& ev) {
     std::visit(
         [&](const auto& e) {
           using T = std::decay_t<decltype(e)>;
@@ -290,7 +298,7 @@ int cmd_run(const std::vector<std::string>& argv) {
         },
         ev);
     std::fflush(stdout);
-  };
+  });
 
   std::string roots;
   for (const auto& r : library.roots()) roots += (roots.empty() ? "" : ", ") + r;
@@ -381,11 +389,12 @@ int cmd_search(const std::vector<std::string>& argv) {
   gcfg.max_connections = peers.size() + 1;
   gcfg.compress = !a.has("--no-deflate");
   GnutellaCore core(empty, gcfg, random_seed());
-  Driver driver(core, nullptr);
+  Driver driver;
+  driver.add_core(core);
   for (const auto& p : peers) core.add_peer(p, driver.now());
   bool searched = false;
   std::size_t hits = 0;
-  driver.on_event = [&](const Event& ev) {
+  driver.forward([&] { return core.poll_event(); }, [&](const Event& ev) {
     if (const auto* up = std::get_if<event::PeerUp>(&ev)) {
       (void)up;
       if (!searched) {
@@ -398,7 +407,7 @@ int cmd_search(const std::vector<std::string>& argv) {
       ++hits;
       print_hit(hit_json(*h), json);
     }
-  };
+  });
   driver.after(timeout, [&] { driver.stop(); });
   driver.run();
   if (!searched) {

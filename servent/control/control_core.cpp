@@ -23,6 +23,14 @@ void ControlCore::handle_connected(ConnId conn, Instant) {
 
 void ControlCore::handle_closed(ConnId conn, Instant) { conns_.erase(conn); }
 
+std::vector<ConnId> ControlCore::connections() const {
+  std::vector<ConnId> out;
+  out.reserve(conns_.size());
+  for (const auto& [id, c] : conns_) out.push_back(id);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 void ControlCore::close(ConnId conn) {
   if (conns_.erase(conn)) actions_.push_back(action::Close{conn, CloseReason::Normal, true});
 }

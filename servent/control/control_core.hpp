@@ -18,6 +18,7 @@
 #include <deque>
 #include <unordered_map>
 
+#include "servent/core/core.hpp"
 #include "servent/core/types.hpp"
 #include "wire/common/bytes.hpp"
 
@@ -30,23 +31,30 @@ struct ControlRequest {
   nlohmann::json args;  // the whole request object
 };
 
-class ControlCore {
+class ControlCore final : public Core {
  public:
   enum Stat : std::size_t { kConnections, kRequests, kBadJson, kUnknownCommand, kLineTooLong, kStatCount };
   explicit ControlCore(std::size_t max_line = 64 * 1024) : max_line_(max_line) {}
 
   void handle_connected(ConnId conn, Instant now);
-  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) override;
   void handle_closed(ConnId conn, Instant now);
+  // Core: connections come from the Unix-domain listener bound to us.
+  void handle_connected(ConnId conn, Endpoint, Direction, Instant now) override { handle_connected(conn, now); }
+  void handle_closed(ConnId conn, CloseReason, Instant now) override { handle_closed(conn, now); }
+  void handle_timeout(Instant) override {}
+  std::optional<Instant> poll_timeout() const override { return std::nullopt; }
 
   std::optional<ControlRequest> poll_request() { return take_front(requests_); }
   void reply(ConnId conn, const nlohmann::json& id, nlohmann::json body);
   void error(ConnId conn, const nlohmann::json& id, std::string_view message);
   void event(ConnId conn, const nlohmann::json& ev);
   bool connected(ConnId conn) const { return conns_.count(conn) != 0; }
+  // Every open control connection, oldest first.
+  std::vector<ConnId> connections() const;
   void close(ConnId conn);
 
-  std::optional<Action> poll_action() { return take_front(actions_); }
+  std::optional<Action> poll_action() override { return take_front(actions_); }
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
 

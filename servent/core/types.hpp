@@ -33,6 +33,12 @@ struct ConnId {
 struct ConnIdHash {
   std::size_t operator()(ConnId c) const { return std::hash<std::uint64_t>{}(c.value); }
 };
+// A UDP socket the driver opened for a core (Driver::listen_udp).
+struct SocketId {
+  std::uint32_t value = 0;
+  auto operator<=>(const SocketId&) const = default;
+};
+
 // Ids the cores allocate for outgoing connections carry this bit; the driver
 // numbers inbound connections from 1 without it, so the two never collide.
 inline constexpr std::uint64_t kCoreConnIdBit = std::uint64_t{1} << 63;
@@ -103,8 +109,16 @@ struct Connect {
   ConnId conn;  // allocated by the core, with kCoreConnIdBit
   Endpoint to;
 };
+// One datagram from a UDP socket of the core's (best effort: dropped and
+// counted when the socket cannot take it).
+struct SendTo {
+  SocketId socket;
+  Endpoint to;
+  SharedBuffer bytes;
+};
 }  // namespace action
-using Action = std::variant<action::Send, action::Broadcast, action::SendFile, action::Close, action::Connect>;
+using Action =
+    std::variant<action::Send, action::Broadcast, action::SendFile, action::Close, action::Connect, action::SendTo>;
 
 // Pops the oldest queued item (actions, events) if any.
 template <typename Queue>

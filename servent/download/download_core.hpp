@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "http/response_parser.hpp"
+#include "servent/core/core.hpp"
 #include "servent/core/types.hpp"
 #include "share/partial_file.hpp"
 #include "wire/gnutella/descriptors.hpp"
@@ -96,7 +97,7 @@ struct SourceDropped {
 using DownloadEvent = std::variant<event::DownloadProgress, event::DownloadDone, event::DownloadFailed,
                                    event::SourceDropped, event::PushNeeded>;
 
-class DownloadCore {
+class DownloadCore final : public Core {
  public:
   enum Stat : std::size_t {
     kStarted,
@@ -140,12 +141,20 @@ class DownloadCore {
   // An inbound connection that starts with "GIV " (a firewalled source
   // answering our Push); its bytes follow through handle_bytes.
   void handle_inbound_giv(ConnId conn, Instant now);
-  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
-  void handle_closed(ConnId conn, CloseReason reason, Instant now);
-  void handle_timeout(Instant now);
+  // Core: Outbound is one of our requests connecting, Inbound a GIV.
+  void handle_connected(ConnId conn, Endpoint, Direction dir, Instant now) override {
+    if (dir == Direction::Inbound) {
+      handle_inbound_giv(conn, now);
+    } else {
+      handle_connected(conn, now);
+    }
+  }
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) override;
+  void handle_closed(ConnId conn, CloseReason reason, Instant now) override;
+  void handle_timeout(Instant now) override;
 
-  std::optional<Action> poll_action();
-  std::optional<Instant> poll_timeout() const;
+  std::optional<Action> poll_action() override;
+  std::optional<Instant> poll_timeout() const override;
   std::optional<DownloadEvent> poll_event();
 
   std::vector<Counter> counters() const;
@@ -182,7 +191,7 @@ class DownloadCore {
   void check_complete(Download& d, Instant now);
   void fail(Download& d, const std::string& reason);
   void progress(Download& d);
-  std::uint64_t new_conn_id() { return kCoreConnIdBit | (std::uint64_t{1} << 62) | next_conn_++; }
+  std::uint64_t new_conn_id() { return core_conn_id(ConnSpace::Download, next_conn_++).value; }
 
   DownloadConfig config_;
   std::map<std::uint64_t, std::unique_ptr<Download>> downloads_;

@@ -904,7 +904,7 @@ void GnutellaCore::handle_timeout(Instant now) {
       w.next_attempt = now + w.backoff;
       continue;
     }
-    ConnId id{kCoreConnIdBit | next_conn_++};
+    ConnId id = core_conn_id(ConnSpace::Gnutella, next_conn_++);
     w.conn = id;
     ++stats_[kConnectAttempts];
     actions_.push_back(action::Connect{id, w.ep});
@@ -947,6 +947,21 @@ std::vector<GnutellaCore::PeerInfo> GnutellaCore::peers() const {
                    c.msgs_out, c.since, c.dropped});
   }
   return out;
+}
+
+bool GnutellaCore::wants_local_address() const {
+  const Endpoint adv = config_.advertised;
+  // Configured (or already learned a routable one): nothing to learn.
+  return adv.ip == 0 || (learned_address_ && (adv.ip >> 24) == 127);
+}
+
+void GnutellaCore::handle_local_address(Endpoint local) {
+  if (!wants_local_address()) return;
+  const Endpoint adv = config_.advertised;
+  // A loopback address replaces only nothing; a routable one replaces a learned loopback one.
+  if (local.ip == 0 || (adv.ip != 0 && (local.ip >> 24) == 127)) return;
+  config_.advertised = Endpoint{local.ip, adv.port};
+  learned_address_ = true;
 }
 
 }  // namespace sv

@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "servent/core/core.hpp"
 #include "servent/core/expiring_map.hpp"
 #include "servent/core/types.hpp"
 #include "servent/gnutella/host_cache.hpp"
@@ -103,7 +104,7 @@ struct Search {
   wire::Bytes extensions;
 };
 
-class GnutellaCore {
+class GnutellaCore final : public Core {
  public:
   enum Stat : std::size_t {
     kDescriptorsIn,
@@ -159,10 +160,15 @@ class GnutellaCore {
   GnutellaCore(const share::Library& library, GnutellaConfig config, std::uint64_t seed);
 
   // The driver accepted (Inbound) or completed (Outbound) a TCP connection.
-  void handle_connected(ConnId conn, Endpoint remote, Direction dir, Instant now);
-  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
-  void handle_closed(ConnId conn, CloseReason reason, Instant now);
-  void handle_timeout(Instant now);
+  void handle_connected(ConnId conn, Endpoint remote, Direction dir, Instant now) override;
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) override;
+  void handle_closed(ConnId conn, CloseReason reason, Instant now) override;
+  void handle_timeout(Instant now) override;
+  void handle_shutdown(Instant now) override { shutdown(now); }
+  // With no configured address (listening on 0.0.0.0), we advertise the local
+  // address peers reach us on, preferring a non-loopback one.
+  bool wants_local_address() const override;
+  void handle_local_address(Endpoint local) override;
 
   // Commands (from CLI / TUI / control socket).
   // Keep a connection to `peer` (reconnecting with backoff).
@@ -179,8 +185,8 @@ class GnutellaCore {
   // False when there is no peer to send it to.
   bool send_push(const gn::ServentId& target, std::uint32_t index, Endpoint reply_to, Instant now);
 
-  std::optional<Action> poll_action();
-  std::optional<Instant> poll_timeout() const;
+  std::optional<Action> poll_action() override;
+  std::optional<Instant> poll_timeout() const override;
   std::optional<Event> poll_event();
 
   const gn::ServentId& servent_id() const { return servent_id_; }
@@ -188,7 +194,10 @@ class GnutellaCore {
   std::size_t established() const { return established_; }
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
-  void set_advertised(Endpoint e) { config_.advertised = e; }
+  void set_advertised(Endpoint e) {
+    config_.advertised = e;
+    learned_address_ = false;
+  }
   const GnutellaConfig& config() const { return config_; }
 
   struct PeerInfo {
@@ -307,6 +316,7 @@ class GnutellaCore {
   std::deque<Action> actions_;
   std::deque<Event> events_;
   std::array<std::uint64_t, kStatCount> stats_{};
+  bool learned_address_ = false;  // advertised came from handle_local_address
 };
 
 }  // namespace sv

@@ -62,7 +62,7 @@ void UploadCore::handle_push(std::uint32_t file_index, Endpoint to, const wire::
     ++stats_[kPushDuplicate];
     return;
   }
-  ConnId id{kCoreConnIdBit | (std::uint64_t{1} << 61) | next_push_++};
+  ConnId id = core_conn_id(ConnSpace::Upload, next_push_++);
   wire::gnutella::Giv giv;
   giv.file_index = file_index;
   giv.servent_id = ours;
@@ -97,6 +97,11 @@ void UploadCore::learn_alts(const share::Sha1& sha, std::string_view header, std
     if (list.size() > kPerUrn) list.pop_back();
     ++stats_[kAltLocsLearned];
   }
+}
+
+void UploadCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Instant now) {
+  handle_connected(id, now);
+  if (dir == Direction::Inbound) set_remote(id, remote);
 }
 
 void UploadCore::handle_connected(ConnId id, Instant now) {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "http/request_parser.hpp"
+#include "servent/core/core.hpp"
 #include "servent/core/types.hpp"
 #include "share/library.hpp"
 #include "wire/gnutella/giv.hpp"
@@ -30,7 +31,7 @@ struct UploadConfig {
   std::uint32_t retry_after_s = 30;
 };
 
-class UploadCore {
+class UploadCore final : public Core {
  public:
   enum Stat : std::size_t {
     kConnections,
@@ -60,6 +61,9 @@ class UploadCore {
   UploadCore(const share::Library& library, UploadConfig config = {});
 
   void handle_connected(ConnId conn, Instant now);
+  // Core: an inbound HTTP connection (the remote is kept for X-Alt), or our
+  // push connection is up.
+  void handle_connected(ConnId conn, Endpoint remote, Direction dir, Instant now) override;
   // The peer's address, when the driver knows it (alternate locations skip it).
   void set_remote(ConnId conn, Endpoint remote);
   // A Push naming our ServentID arrived (0.4 spec §"Firewalled Servents"):
@@ -67,14 +71,15 @@ class UploadCore {
   // that comes back on that connection. Pushes for files we do not share,
   // bad addresses and repeats are dropped and counted.
   void handle_push(std::uint32_t file_index, Endpoint to, const wire::gnutella::ServentId& ours, Instant now);
-  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now);
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) override;
   // The driver finished (ok) or abandoned a SendFile.
-  void handle_send_done(ConnId conn, bool ok, Instant now);
+  void handle_send_done(ConnId conn, bool ok, Instant now) override;
   void handle_closed(ConnId conn, Instant now);
-  void handle_timeout(Instant now);
+  void handle_closed(ConnId conn, CloseReason, Instant now) override { handle_closed(conn, now); }
+  void handle_timeout(Instant now) override;
 
-  std::optional<Action> poll_action();
-  std::optional<Instant> poll_timeout() const;
+  std::optional<Action> poll_action() override;
+  std::optional<Instant> poll_timeout() const override;
 
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }

@@ -1,34 +1,32 @@
 #include "servent/uv/driver.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace sv {
 
 namespace {
 
 constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
-    "accepted",        "refused_over_limit", "refused_per_ip", "connects_ok",   "connects_failed",
-    "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",
-    "bytes_in",        "bytes_out",          "file_bytes_sent", "file_errors", "file_swapped", "control_refused_user",
+    "accepted",        "refused_over_limit", "refused_per_ip",   "connects_ok",       "connects_failed",
+    "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",     "bytes_in",
+    "bytes_out",       "file_bytes_sent",    "file_errors",      "file_swapped",      "control_refused_user",
+    "datagrams_in",    "datagrams_out",      "datagrams_dropped", "conn_id_collisions",
 };
 
 constexpr std::size_t kReadBuffer = 64 * 1024;
 constexpr std::size_t kFileChunk = 256 * 1024;
 constexpr std::size_t kFileHighWater = 1024 * 1024;  // queued bytes before reading more
-
-constexpr std::string_view kSniffGnutella = "GNUTELLA CONNECT";
-constexpr std::string_view kSniffGet = "GET ";
-constexpr std::string_view kSniffHead = "HEAD ";
-constexpr std::string_view kSniffGiv = "GIV ";
 
 Endpoint endpoint_of(const sockaddr_storage& ss) {
   Endpoint e;
@@ -40,10 +38,27 @@ Endpoint endpoint_of(const sockaddr_storage& ss) {
   return e;
 }
 
+sockaddr_in sockaddr_of(Endpoint e) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(e.port);
+  addr.sin_addr.s_addr = htonl(e.ip);
+  return addr;
+}
+
 // true: `have` could still become `magic` (or already starts with it).
 bool prefix_compatible(std::string_view have, std::string_view magic) {
   const std::size_t n = std::min(have.size(), magic.size());
   return have.substr(0, n) == magic.substr(0, n);
+}
+
+sockaddr_in parse_ipv4(const std::string& host, std::uint16_t port, std::string_view what) {
+  sockaddr_in addr{};
+  if (uv_ip4_addr(host.c_str(), port, &addr) != 0) {
+    throw std::runtime_error(std::string("cannot ") + std::string(what) + " on " + host + ":" + std::to_string(port) +
+                             ": not an IPv4 address");
+  }
+  return addr;
 }
 
 }  // namespace
@@ -60,10 +75,32 @@ struct Driver::FileSend {
   std::uint64_t dev = 0, ino = 0;  // what the path must still be
 };
 
+// A listening socket: TCP (bound to a core, or to the sniffing table) or a
+// Unix domain socket (bound to a core, own user only).
+struct Driver::Listener {
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  };
+  Driver* driver = nullptr;
+  Core* core = nullptr;  // null: sniff
+  bool is_pipe = false;
+  Listener() { std::memset(static_cast<void*>(&pipe), 0, std::max(sizeof pipe, sizeof tcp)); }
+  uv_handle_t* handle() { return is_pipe ? reinterpret_cast<uv_handle_t*>(&pipe) : reinterpret_cast<uv_handle_t*>(&tcp); }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(handle()); }
+};
+
+struct Driver::Udp {
+  uv_udp_t handle{};
+  Driver* driver = nullptr;
+  Core* core = nullptr;
+  SocketId id;
+};
+
 struct Driver::Conn {
   Driver* driver = nullptr;
   ConnId id;
-  // A TCP connection, or a control-socket connection (Unix domain).
+  // A TCP connection, or a Unix-domain one (the control socket).
   union {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
@@ -72,11 +109,11 @@ struct Driver::Conn {
   Conn() { std::memset(static_cast<void*>(&pipe), 0, std::max(sizeof pipe, sizeof tcp)); }
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(is_pipe ? static_cast<void*>(&pipe) : static_cast<void*>(&tcp)); }
   uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(stream()); }
-  Driver::Owner owner = Driver::Owner::Sniffing;
+  Core* owner = nullptr;  // null while its first bytes are sniffed
   Direction dir = Direction::Inbound;
   Endpoint remote;
   bool counted_ip = false;  // in inbound_per_ip_
-  std::vector<SharedBuffer> pending_out;  // Gnutella bytes not yet handed to libuv (see Driver::write)
+  std::vector<SharedBuffer> pending_out;  // bytes not yet handed to libuv (see Driver::write)
   Buffer sniff;
   bool connecting = false;
   bool closing = false;
@@ -106,13 +143,16 @@ struct WriteReq {
   std::size_t size = 0;
 };
 
+struct UdpSendReq {
+  uv_udp_send_t req{};
+  SharedBuffer bytes;
+};
+
 struct ConnectReq {
   uv_connect_t req{};
 };
 
 struct Driver::Impl {
-  static uv_loop_t* loop(Driver& d) { return d.loop_; }
-
   static void on_alloc(uv_handle_t*, std::size_t, uv_buf_t* buf) {
     // One buffer for all reads: each read is consumed before the next.
     static thread_local std::array<char, kReadBuffer> storage;
@@ -130,7 +170,14 @@ struct Driver::Impl {
     }
     if (n == 0) return;
     d.stats_[kBytesIn] += static_cast<std::uint64_t>(n);
-    d.on_read(c, reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n));
+    const auto* data = reinterpret_cast<const std::uint8_t*>(buf->base);
+    const auto len = static_cast<std::size_t>(n);
+    if (c->owner) {
+      c->owner->handle_bytes(c->id, {data, len}, d.now());
+    } else {
+      c->sniff.insert(c->sniff.end(), data, data + len);
+      d.sniff(c);
+    }
     d.pump();
   }
 
@@ -159,7 +206,8 @@ struct Driver::Impl {
   static void on_close(uv_handle_t* h) { delete static_cast<Conn*>(h->data); }
 
   static void on_connection(uv_stream_t* server, int status) {
-    Driver& d = *static_cast<Driver*>(server->data);
+    auto* l = static_cast<Listener*>(server->data);
+    Driver& d = *l->driver;
     if (status < 0 || d.stopping_) return;
     auto* c = new Conn;
     c->driver = &d;
@@ -190,14 +238,21 @@ struct Driver::Impl {
     c->id = ConnId{d.next_inbound_++};
     c->dir = Direction::Inbound;
     uv_tcp_nodelay(&c->tcp, 1);
-    maybe_learn_address(d, c);
-    c->deadline = d.now() + d.config_.sniff_timeout;
+    d.offer_local_address(c);
     d.conns_[c->id.value] = c;
     uv_read_start(c->stream(), on_alloc, on_read);
+    if (l->core) {
+      c->owner = l->core;
+      c->owner->handle_connected(c->id, c->remote, Direction::Inbound, d.now());
+      d.pump();
+    } else {
+      c->deadline = d.now() + d.config_.sniff_timeout;
+    }
   }
 
-  static void on_control_connection(uv_stream_t* server, int status) {
-    Driver& d = *static_cast<Driver*>(server->data);
+  static void on_unix_connection(uv_stream_t* server, int status) {
+    auto* l = static_cast<Listener*>(server->data);
+    Driver& d = *l->driver;
     if (status < 0 || d.stopping_) return;
     auto* c = new Conn;
     c->driver = &d;
@@ -219,10 +274,11 @@ struct Driver::Impl {
       return;
     }
     c->id = ConnId{d.next_inbound_++};
-    c->owner = Owner::Control;
+    c->owner = l->core;
     d.conns_[c->id.value] = c;
-    d.control_->handle_connected(c->id, d.now());
+    c->owner->handle_connected(c->id, Endpoint{}, Direction::Inbound, d.now());
     uv_read_start(c->stream(), on_alloc, on_read);
+    d.pump();
   }
 
   static void on_connect(uv_connect_t* req, int status) {
@@ -239,37 +295,44 @@ struct Driver::Impl {
     }
     ++d.stats_[kConnectsOk];
     uv_tcp_nodelay(&c->tcp, 1);
-    maybe_learn_address(d, c);
+    d.offer_local_address(c);
     uv_read_start(c->stream(), on_alloc, on_read);
-    switch (c->owner) {
-      case Owner::Download: d.download_->handle_connected(c->id, d.now()); break;
-      case Owner::Upload: d.upload_->handle_connected(c->id, d.now()); break;
-      default: d.gnutella_.handle_connected(c->id, c->remote, Direction::Outbound, d.now()); break;
-    }
+    c->owner->handle_connected(c->id, c->remote, Direction::Outbound, d.now());
     d.pump();
   }
 
-  // With no configured address (listening on 0.0.0.0), advertise the local
-  // address peers reach us on, preferring a non-loopback one.
-  static void maybe_learn_address(Driver& d, Conn* c) {
-    const Endpoint adv = d.gnutella_.config().advertised;
-    auto loopback = [](std::uint32_t ip) { return (ip >> 24) == 127; };
-    if (adv.ip != 0 && !(d.learned_address_ && loopback(adv.ip))) return;
+  static void on_udp_recv(uv_udp_t* h, ssize_t n, const uv_buf_t* buf, const sockaddr* addr, unsigned) {
+    auto* u = static_cast<Udp*>(h->data);
+    if (!u || n <= 0 || !addr || addr->sa_family != AF_INET) return;  // 0 with no address: nothing more to read
+    Driver& d = *u->driver;
+    if (d.stopping_) return;
+    ++d.stats_[kDatagramsIn];
+    d.stats_[kBytesIn] += static_cast<std::uint64_t>(n);
     sockaddr_storage ss{};
-    int len = sizeof ss;
-    if (uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
-    Endpoint local = endpoint_of(ss);
-    if (local.ip == 0 || (adv.ip != 0 && loopback(local.ip))) return;
-    d.gnutella_.set_advertised(Endpoint{local.ip, adv.port});
-    d.learned_address_ = true;
+    std::memcpy(&ss, addr, sizeof(sockaddr_in));
+    u->core->handle_datagram(u->id, endpoint_of(ss),
+                             {reinterpret_cast<const std::uint8_t*>(buf->base), static_cast<std::size_t>(n)}, d.now());
+    d.pump();
+  }
+
+  static void on_udp_send(uv_udp_send_t* req, int status) {
+    auto* r = reinterpret_cast<UdpSendReq*>(req);
+    auto* u = static_cast<Udp*>(req->handle->data);
+    if (u) {
+      if (status < 0) {
+        ++u->driver->stats_[kDatagramsDropped];
+      } else {
+        ++u->driver->stats_[kDatagramsOut];
+        u->driver->stats_[kBytesOut] += r->bytes->size();
+      }
+    }
+    delete r;
   }
 
   static void on_core_timer(uv_timer_t* t) {
     Driver& d = *static_cast<Driver*>(t->data);
     const Instant now = d.now();
-    d.gnutella_.handle_timeout(now);
-    if (d.upload_) d.upload_->handle_timeout(now);
-    if (d.download_) d.download_->handle_timeout(now);
+    for (Core* core : d.cores_) core->handle_timeout(now);
     d.pump();
   }
 
@@ -381,8 +444,7 @@ struct Driver::Impl {
   }
 };
 
-Driver::Driver(GnutellaCore& gnutella, UploadCore* upload, DriverConfig config)
-    : gnutella_(gnutella), upload_(upload), config_(config), loop_(new uv_loop_t) {
+Driver::Driver(DriverConfig config) : config_(config), loop_(new uv_loop_t) {
   uv_loop_init(loop_);
   auto* t = new uv_timer_t;
   uv_timer_init(loop_, t);
@@ -423,9 +485,18 @@ Driver::~Driver() {
 
 Instant Driver::now() const { return Instant{Duration(uv_now(loop_))}; }
 
-void Driver::listen_control(ControlCore& control, const std::string& path) {
-  control_ = &control;
-  // A socket file left by a servent that died: remove it, unless someone answers.
+void Driver::add_core(Core& core) {
+  if (std::find(cores_.begin(), cores_.end(), &core) == cores_.end()) cores_.push_back(&core);
+}
+
+void Driver::sniff(std::string_view prefix, Core& core) {
+  add_core(core);
+  sniffers_.emplace_back(std::string(prefix), &core);
+}
+
+void Driver::listen_unix(const std::string& path, Core& core) {
+  add_core(core);
+  // A socket file left by a process that died: remove it, unless someone answers.
   sockaddr_un probe{};
   probe.sun_family = AF_UNIX;
   if (path.size() >= sizeof probe.sun_path) throw std::runtime_error("control socket path too long: " + path);
@@ -437,38 +508,61 @@ void Driver::listen_control(ControlCore& control, const std::string& path) {
   }
   if (fd >= 0) ::close(fd);
   ::unlink(path.c_str());
-  auto* p = new uv_pipe_t;
-  uv_pipe_init(loop_, p, 0);
-  p->data = this;
-  control_listener_ = p;
+  auto* l = new Listener;
+  l->driver = this;
+  l->core = &core;
+  l->is_pipe = true;
+  uv_pipe_init(loop_, &l->pipe, 0);
+  l->pipe.data = l;
+  listeners_.push_back(l);
   const mode_t old = ::umask(0077);  // created 0600 from the start
-  int rc = uv_pipe_bind(p, path.c_str());
+  int rc = uv_pipe_bind(&l->pipe, path.c_str());
   ::umask(old);
   if (rc == 0) rc = ::chmod(path.c_str(), 0600) == 0 ? 0 : UV_EPERM;
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(p), 16, Impl::on_control_connection);
+  if (rc == 0) rc = uv_listen(l->stream(), 16, Impl::on_unix_connection);
   if (rc != 0) throw std::runtime_error("cannot open the control socket " + path + ": " + uv_strerror(rc));
-  control_path_ = path;
+  unix_paths_.push_back(path);
 }
 
-Endpoint Driver::listen(const std::string& host, std::uint16_t port) {
-  sockaddr_in addr{};
-  if (uv_ip4_addr(host.c_str(), port, &addr) != 0) {
-    throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": not an IPv4 address");
-  }
-  auto* l = new uv_tcp_t;
-  uv_tcp_init(loop_, l);
-  l->data = this;
-  listener_ = l;
-  int rc = uv_tcp_bind(l, reinterpret_cast<const sockaddr*>(&addr), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(l), 128, Impl::on_connection);
+Endpoint Driver::listen_tcp(const std::string& host, std::uint16_t port, Core* core) {
+  sockaddr_in addr = parse_ipv4(host, port, "listen");
+  if (core) add_core(*core);
+  auto* l = new Listener;
+  l->driver = this;
+  l->core = core;
+  uv_tcp_init(loop_, &l->tcp);
+  l->tcp.data = l;
+  listeners_.push_back(l);
+  int rc = uv_tcp_bind(&l->tcp, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_listen(l->stream(), 128, Impl::on_connection);
   if (rc != 0) {
     throw std::runtime_error("cannot listen on " + host + ":" + std::to_string(port) + ": " + uv_strerror(rc));
   }
   sockaddr_storage ss{};
   int len = sizeof ss;
-  uv_tcp_getsockname(l, reinterpret_cast<sockaddr*>(&ss), &len);
-  Endpoint bound = endpoint_of(ss);
-  return bound;
+  uv_tcp_getsockname(&l->tcp, reinterpret_cast<sockaddr*>(&ss), &len);
+  return endpoint_of(ss);
+}
+
+Driver::UdpSocket Driver::listen_udp(const std::string& host, std::uint16_t port, Core& core) {
+  sockaddr_in addr = parse_ipv4(host, port, "bind UDP");
+  add_core(core);
+  auto* u = new Udp;
+  u->driver = this;
+  u->core = &core;
+  u->id = SocketId{static_cast<std::uint32_t>(udps_.size() + 1)};
+  uv_udp_init(loop_, &u->handle);
+  u->handle.data = u;
+  udps_.push_back(u);
+  int rc = uv_udp_bind(&u->handle, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) rc = uv_udp_recv_start(&u->handle, Impl::on_alloc, Impl::on_udp_recv);
+  if (rc != 0) {
+    throw std::runtime_error("cannot bind UDP on " + host + ":" + std::to_string(port) + ": " + uv_strerror(rc));
+  }
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  uv_udp_getsockname(&u->handle, reinterpret_cast<sockaddr*>(&ss), &len);
+  return UdpSocket{u->id, endpoint_of(ss)};
 }
 
 int Driver::run() {
@@ -487,17 +581,26 @@ int Driver::run() {
 void Driver::stop() {
   if (stopping_) return;
   stopping_ = true;
-  // Goodbyes first: a Bye to each 0.6 peer that understands it, written now
-  // (non-blocking) since the connections close right after.
-  gnutella_.shutdown(now());
-  while (auto a = gnutella_.poll_action()) {
-    const auto* send = std::get_if<action::Send>(&*a);
-    if (!send) continue;
-    auto it = conns_.find(send->conn.value);
-    if (it == conns_.end() || it->second->closing || it->second->queued > 0) continue;
-    uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(send->bytes->data())),
-                               static_cast<unsigned>(send->bytes->size()));
-    uv_try_write(it->second->stream(), &buf, 1);
+  // Goodbyes first (a Gnutella 0.6 Bye, say): each core queues them, and a
+  // goodbye for a connection with nothing queued is written now
+  // (non-blocking), since every connection closes right after.
+  const Instant t = now();
+  for (Core* core : cores_) {
+    core->handle_shutdown(t);
+    while (auto a = core->poll_action()) {
+      const auto* send = std::get_if<action::Send>(&*a);
+      if (!send) {
+        execute(*a, *core);
+        continue;
+      }
+      auto it = conns_.find(send->conn.value);
+      if (it == conns_.end() || it->second->closing || it->second->queued > 0 || !it->second->pending_out.empty()) {
+        continue;
+      }
+      uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(send->bytes->data())),
+                                 static_cast<unsigned>(send->bytes->size()));
+      uv_try_write(it->second->stream(), &buf, 1);
+    }
   }
   std::vector<Conn*> all;
   for (auto& [_, c] : conns_) all.push_back(c);
@@ -506,7 +609,6 @@ void Driver::stop() {
     if (!h) return;
     uv_close(static_cast<uv_handle_t*>(h), [](uv_handle_t* hh) {
       switch (hh->type) {
-        case UV_TCP: delete reinterpret_cast<uv_tcp_t*>(hh); break;
         case UV_TIMER: delete reinterpret_cast<uv_timer_t*>(hh); break;
         case UV_ASYNC: delete reinterpret_cast<uv_async_t*>(hh); break;
         case UV_SIGNAL: delete reinterpret_cast<uv_signal_t*>(hh); break;
@@ -515,12 +617,21 @@ void Driver::stop() {
     });
     h = nullptr;
   };
-  close_handle(listener_);
-  if (control_listener_) {
-    uv_close(static_cast<uv_handle_t*>(control_listener_), [](uv_handle_t* h) { delete reinterpret_cast<uv_pipe_t*>(h); });
-    control_listener_ = nullptr;
-    ::unlink(control_path_.c_str());
+  for (Listener* l : listeners_) {
+    l->handle()->data = l;
+    uv_close(l->handle(), [](uv_handle_t* h) { delete static_cast<Listener*>(h->data); });
   }
+  listeners_.clear();
+  for (const auto& path : unix_paths_) ::unlink(path.c_str());
+  unix_paths_.clear();
+  for (Udp* u : udps_) {
+    uv_udp_recv_stop(&u->handle);
+    uv_close(reinterpret_cast<uv_handle_t*>(&u->handle), [](uv_handle_t* h) {
+      // Sends still queued complete (cancelled) before this callback.
+      delete static_cast<Udp*>(h->data);
+    });
+  }
+  udps_.clear();
   close_handle(core_timer_);
   close_handle(house_timer_);
   {
@@ -529,8 +640,8 @@ void Driver::stop() {
   }
   close_handle(sig_int_);
   close_handle(sig_term_);
-  for (Timer* t : timers_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&t->handle), [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
+  for (Timer* tm : timers_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tm->handle), [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
   }
   timers_.clear();
   // Pool work that has not started is cancelled; running work finishes.
@@ -569,71 +680,53 @@ void Driver::after(Duration delay, std::function<void()> fn) {
   uv_timer_start(&t->handle, Impl::on_user_timer, static_cast<std::uint64_t>(delay.count()), 0);
 }
 
-void Driver::on_read(Conn* c, const std::uint8_t* data, std::size_t n) {
-  const Instant now = this->now();
-  switch (c->owner) {
-    case Owner::Sniffing:
-      c->sniff.insert(c->sniff.end(), data, data + n);
-      sniff(c);
-      return;
-    case Owner::Gnutella: gnutella_.handle_bytes(c->id, {data, n}, now); return;
-    case Owner::Upload: upload_->handle_bytes(c->id, {data, n}, now); return;
-    case Owner::Download: download_->handle_bytes(c->id, {data, n}, now); return;
-    case Owner::Control: control_->handle_bytes(c->id, {data, n}, now); return;
-  }
-}
-
 void Driver::sniff(Conn* c) {
   std::string_view have(reinterpret_cast<const char*>(c->sniff.data()), c->sniff.size());
-  const Instant now = this->now();
-  Buffer first = c->sniff;
-  if (have.starts_with(kSniffGnutella)) {
-    c->owner = Owner::Gnutella;
-    c->sniff.clear();
-    c->sniff.shrink_to_fit();
-    gnutella_.handle_connected(c->id, c->remote, Direction::Inbound, now);
-    gnutella_.handle_bytes(c->id, first, now);
-    return;
+  bool possible = false;
+  for (const auto& [prefix, core] : sniffers_) {
+    if (have.starts_with(prefix)) {
+      c->owner = core;
+      const Buffer first = std::exchange(c->sniff, {});
+      const Instant now = this->now();
+      core->handle_connected(c->id, c->remote, Direction::Inbound, now);
+      if (!c->closing) core->handle_bytes(c->id, first, now);
+      return;
+    }
+    possible = possible || prefix_compatible(have, prefix);
   }
-  if (upload_ && (have.starts_with(kSniffGet) || have.starts_with(kSniffHead))) {
-    c->owner = Owner::Upload;
-    c->sniff.clear();
-    c->sniff.shrink_to_fit();
-    upload_->handle_connected(c->id, now);
-    upload_->set_remote(c->id, c->remote);
-    upload_->handle_bytes(c->id, first, now);
-    return;
-  }
-  if (download_ && have.starts_with(kSniffGiv)) {
-    c->owner = Owner::Download;
-    c->sniff.clear();
-    c->sniff.shrink_to_fit();
-    download_->handle_inbound_giv(c->id, now);
-    download_->handle_bytes(c->id, first, now);
-    return;
-  }
-  bool possible = prefix_compatible(have, kSniffGnutella) ||
-                  (upload_ && (prefix_compatible(have, kSniffGet) || prefix_compatible(have, kSniffHead))) ||
-                  (download_ && prefix_compatible(have, kSniffGiv));
   if (!possible) {
     ++stats_[kSniffUnknown];
     close_conn(c, CloseReason::NotOurProtocol);
   }
 }
 
+void Driver::offer_local_address(Conn* c) {
+  std::optional<Endpoint> local;
+  for (Core* core : cores_) {
+    if (!core->wants_local_address()) continue;
+    if (!local) {
+      sockaddr_storage ss{};
+      int len = sizeof ss;
+      if (uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+      local = endpoint_of(ss);
+    }
+    core->handle_local_address(*local);
+  }
+}
+
 void Driver::write(Conn* c, SharedBuffer bytes, bool batch) {
   if (c->closing || bytes->empty()) return;
-  if (c->owner == Owner::Gnutella && c->queued + bytes->size() > config_.max_write_queue) {
+  if (c->queued + bytes->size() > config_.max_write_queue) {
     // A peer that does not read is dropped rather than buffered forever.
     ++stats_[kWriteQueueFull];
     close_conn(c, CloseReason::WriteQueueFull);
     return;
   }
   c->queued += bytes->size();
-  if (c->owner == Owner::Gnutella && (batch || !c->pending_out.empty())) {
-    // Relayed descriptors for one peer are gathered while the cores run and
-    // go out in one writev at the end of pump(): a syscall per batch, not per
-    // descriptor. A Send behind them waits too, so the order stays; one
+  if (batch || !c->pending_out.empty()) {
+    // Broadcast bytes for one connection are gathered while the cores run
+    // and go out in one writev at the end of pump(): a syscall per batch,
+    // not per message. A Send behind them waits too, so the order stays; one
     // alone (a handshake, a reply) goes at once, in its own segment.
     if (c->pending_out.empty()) dirty_.push_back(c->id.value);
     c->pending_out.push_back(std::move(bytes));
@@ -679,7 +772,7 @@ void Driver::flush_writes() {
   }
 }
 
-void Driver::execute(const Action& a, Owner from) {
+void Driver::execute(const Action& a, Core& from) {
   std::visit(
       [&](const auto& act) {
         using T = std::decay_t<decltype(act)>;
@@ -690,6 +783,32 @@ void Driver::execute(const Action& a, Owner from) {
           for (ConnId id : act.conns) {
             auto it = conns_.find(id.value);
             if (it != conns_.end()) write(it->second, act.bytes, true);
+          }
+        } else if constexpr (std::is_same_v<T, action::SendTo>) {
+          if (act.socket.value == 0 || act.socket.value > udps_.size() || act.bytes->empty()) {
+            ++stats_[kDatagramsDropped];
+            return;
+          }
+          Udp* u = udps_[act.socket.value - 1];
+          const sockaddr_in to = sockaddr_of(act.to);
+          uv_buf_t buf = uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(act.bytes->data())),
+                                     static_cast<unsigned>(act.bytes->size()));
+          const int rc = uv_udp_try_send(&u->handle, &buf, 1, reinterpret_cast<const sockaddr*>(&to));
+          if (rc >= 0) {
+            ++stats_[kDatagramsOut];
+            stats_[kBytesOut] += act.bytes->size();
+            return;
+          }
+          if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
+            ++stats_[kDatagramsDropped];
+            return;
+          }
+          // The socket is busy: queue it (the request keeps the bytes alive).
+          auto* r = new UdpSendReq;
+          r->bytes = act.bytes;
+          if (uv_udp_send(&r->req, &u->handle, &buf, 1, reinterpret_cast<const sockaddr*>(&to), Impl::on_udp_send) != 0) {
+            ++stats_[kDatagramsDropped];
+            delete r;
           }
         } else if constexpr (std::is_same_v<T, action::SendFile>) {
           auto it = conns_.find(act.conn.value);
@@ -729,29 +848,26 @@ void Driver::execute(const Action& a, Owner from) {
           }
         } else if constexpr (std::is_same_v<T, action::Connect>) {
           if (stopping_) {
-            if (from == Owner::Download) {
-              download_->handle_closed(act.conn, CloseReason::Shutdown, now());
-            } else if (from == Owner::Upload) {
-              upload_->handle_closed(act.conn, now());
-            } else {
-              gnutella_.handle_closed(act.conn, CloseReason::Shutdown, now());
-            }
+            from.handle_closed(act.conn, CloseReason::Shutdown, now());
+            return;
+          }
+          if (conns_.count(act.conn.value) != 0) {
+            // A core reused an id that is still open: refuse the new one.
+            ++stats_[kConnIdCollisions];
+            from.handle_closed(act.conn, CloseReason::ConnectFailed, now());
             return;
           }
           auto* c = new Conn;
           c->driver = this;
           c->id = act.conn;
           c->dir = Direction::Outbound;
-          c->owner = from;
+          c->owner = &from;
           c->remote = act.to;
           c->connecting = true;
           uv_tcp_init(loop_, &c->tcp);
           c->tcp.data = c;
           conns_[c->id.value] = c;
-          sockaddr_in addr{};
-          addr.sin_family = AF_INET;
-          addr.sin_port = htons(act.to.port);
-          addr.sin_addr.s_addr = htonl(act.to.ip);
+          const sockaddr_in addr = sockaddr_of(act.to);
           auto* req = new ConnectReq;
           int rc = uv_tcp_connect(&req->req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), Impl::on_connect);
           if (rc != 0) {
@@ -783,14 +899,7 @@ void Driver::close_conn(Conn* c, CloseReason reason) {
     c->file = nullptr;
   }
   uv_close(c->handle(), Impl::on_close);
-  const Instant now = this->now();
-  switch (c->owner) {
-    case Owner::Gnutella: gnutella_.handle_closed(c->id, reason, now); break;
-    case Owner::Upload: upload_->handle_closed(c->id, now); break;
-    case Owner::Download: download_->handle_closed(c->id, reason, now); break;
-    case Owner::Control: control_->handle_closed(c->id, now); break;
-    case Owner::Sniffing: break;
-  }
+  if (c->owner) c->owner->handle_closed(c->id, reason, now());
 }
 
 void Driver::file_step(Conn* c) {
@@ -819,7 +928,7 @@ void Driver::file_finish(Conn* c, bool ok) {
   c->file = nullptr;
   Impl::close_fd(f->fd);
   delete f;
-  if (upload_) upload_->handle_send_done(c->id, ok, now());
+  if (c->owner) c->owner->handle_send_done(c->id, ok, now());
   if (!ok) close_conn(c, CloseReason::IoError);
 }
 
@@ -827,7 +936,7 @@ void Driver::housekeeping() {
   const Instant now = this->now();
   std::vector<Conn*> expired;
   for (auto& [_, c] : conns_) {
-    if (c->owner == Owner::Sniffing && !c->connecting && c->deadline <= now) expired.push_back(c);
+    if (!c->owner && !c->connecting && c->deadline <= now) expired.push_back(c);
     if (c->close_after_flush && c->deadline <= now) expired.push_back(c);
   }
   for (Conn* c : expired) {
@@ -847,40 +956,13 @@ void Driver::pump() {
   pumping_ = true;
   for (;;) {
     bool any = false;
-    while (auto a = gnutella_.poll_action()) {
-      any = true;
-      execute(*a, Owner::Gnutella);
-    }
-    if (upload_) {
-      while (auto a = upload_->poll_action()) {
+    for (Core* core : cores_) {
+      while (auto a = core->poll_action()) {
         any = true;
-        execute(*a, Owner::Upload);
+        execute(*a, *core);
       }
     }
-    if (control_) {
-      while (auto r = control_->poll_request()) {
-        any = true;
-        if (on_control_request) on_control_request(*r);
-      }
-      while (auto a = control_->poll_action()) {
-        any = true;
-        execute(*a, Owner::Control);
-      }
-    }
-    if (download_) {
-      while (auto a = download_->poll_action()) {
-        any = true;
-        execute(*a, Owner::Download);
-      }
-      while (auto e = download_->poll_event()) {
-        any = true;
-        if (on_download_event) on_download_event(*e);
-      }
-    }
-    while (auto e = gnutella_.poll_event()) {
-      any = true;
-      if (on_event) on_event(*e);
-    }
+    for (auto& hook : hooks_) any = hook() || any;
     if (!any) break;
   }
   flush_writes();
@@ -890,14 +972,10 @@ void Driver::pump() {
 
 void Driver::arm_timer() {
   if (!core_timer_ || stopping_) return;
-  std::optional<Instant> next = gnutella_.poll_timeout();
-  if (upload_) {
-    auto u = upload_->poll_timeout();
-    if (u && (!next || *u < *next)) next = u;
-  }
-  if (download_) {
-    auto u = download_->poll_timeout();
-    if (u && (!next || *u < *next)) next = u;
+  std::optional<Instant> next;
+  for (const Core* core : cores_) {
+    auto due = core->poll_timeout();
+    if (due && (!next || *due < *next)) next = due;
   }
   auto* t = static_cast<uv_timer_t*>(core_timer_);
   if (!next) {
@@ -907,14 +985,6 @@ void Driver::arm_timer() {
   const Instant now = this->now();
   const auto delay = *next > now ? (*next - now).count() : 0;
   uv_timer_start(t, Impl::on_core_timer, static_cast<std::uint64_t>(delay), 0);
-}
-
-std::vector<ConnId> Driver::control_connections() const {
-  std::vector<ConnId> out;
-  for (const auto& [id, c] : conns_) {
-    if (c->owner == Owner::Control && !c->closing) out.push_back(c->id);
-  }
-  return out;
 }
 
 std::vector<Counter> Driver::counters() const {

@@ -1,24 +1,33 @@
 // The Driver: the only code that includes <uv.h>. One libuv loop owns every
-// socket, timer and file read; it feeds the cores events with the current time
-// and executes the actions they return.
+// socket, timer and file read; it feeds cores (servent/core/core.hpp) events
+// with the current time and executes the actions they return. It knows no
+// protocol: main() registers the cores, binds listeners to them, and fills
+// the sniffing table.
 //
-// Inbound connections are sniffed by their first bytes: "GNUTELLA CONNECT" goes
-// to the GnutellaCore, "GET " / "HEAD " to the UploadCore; anything else is
-// closed (counted). Files are streamed with asynchronous reads of
-// kFileChunk bytes, at most a few chunks in flight per connection.
+//   driver.add_core(gnutella);  driver.add_core(upload);
+//   driver.sniff("GNUTELLA CONNECT", gnutella);  driver.sniff("GET ", upload);
+//   driver.listen_tcp("0.0.0.0", 6346);          // a listener on the sniffing table
+//   driver.listen_tcp("0.0.0.0", 8888, &napster) // a listener bound to one core
+//   driver.listen_udp("0.0.0.0", 4000, chord);
+//
+// An inbound connection on a sniffing listener is held until its first bytes
+// match one registered prefix (then the core gets handle_connected and those
+// bytes) or can match none (closed, counted); a silent one is closed after
+// sniff_timeout. Files are streamed with asynchronous reads of kFileChunk
+// bytes, a few chunks in flight per connection. Every connection's output
+// queue is bounded (max_write_queue): a peer that does not read is dropped.
 #pragma once
 
+#include <array>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
-#include "servent/control/control_core.hpp"
-#include "servent/download/download_core.hpp"
-#include "servent/gnutella/gnutella_core.hpp"
-#include "servent/upload/upload_core.hpp"
+#include "servent/core/core.hpp"
 
 struct uv_loop_s;
 
@@ -26,8 +35,8 @@ namespace sv {
 
 struct DriverConfig {
   std::size_t max_connections = 1024;          // all sockets together
-  std::size_t max_per_ip = 16;                 // inbound connections from one address (downloads + Gnutella)
-  std::size_t max_write_queue = 4 * 1024 * 1024;  // per Gnutella connection
+  std::size_t max_per_ip = 16;                 // inbound TCP connections from one address
+  std::size_t max_write_queue = 4 * 1024 * 1024;  // per connection
   Duration sniff_timeout = 10s;                // first bytes of an inbound connection
   Duration flush_timeout = 10s;                // for a close that waits for queued bytes
   bool handle_signals = true;                  // stop on SIGINT/SIGTERM
@@ -51,38 +60,66 @@ class Driver {
     kFileErrors,
     kFileSwapped,
     kControlRefusedUser,
+    kDatagramsIn,
+    kDatagramsOut,
+    kDatagramsDropped,
+    kConnIdCollisions,
     kStatCount
   };
 
-  // `upload` may be null (no file serving, e.g. a short-lived search node).
-  Driver(GnutellaCore& gnutella, UploadCore* upload, DriverConfig config = {});
+  explicit Driver(DriverConfig config = {});
   ~Driver();
   Driver(const Driver&) = delete;
   Driver& operator=(const Driver&) = delete;
 
-  // Binds and listens; returns the bound endpoint (port 0 picks a free one).
-  // Throws std::runtime_error with a one-line message on failure.
-  Endpoint listen(const std::string& host, std::uint16_t port);
+  // Hosts `core`: its actions are executed, its timeouts run. Before run().
+  void add_core(Core& core);
+  // Inbound connections on sniffing listeners whose first bytes start with
+  // `prefix` go to `core` (added with add_core if it was not).
+  void sniff(std::string_view prefix, Core& core);
+
+  // Binds and listens on TCP; returns the bound endpoint (port 0 picks a free
+  // one). With `core`, every connection goes to it directly; without, to the
+  // sniffing table. Throws std::runtime_error with a one-line message.
+  Endpoint listen_tcp(const std::string& host, std::uint16_t port, Core* core = nullptr);
+  // Binds a UDP socket for `core`: datagrams arrive through handle_datagram,
+  // action::SendTo with the returned id sends from it. Throws like listen_tcp.
+  struct UdpSocket {
+    SocketId id;
+    Endpoint bound;
+  };
+  UdpSocket listen_udp(const std::string& host, std::uint16_t port, Core& core);
+  // A Unix domain socket at `path`, mode 0600, accepting only processes of
+  // our own user (SO_PEERCRED); connections go to `core`. A stale socket file
+  // is replaced; one that answers means another process owns it (throws).
+  void listen_unix(const std::string& path, Core& core);
 
   // Runs the loop until stop(); returns the uv_loop_close() result (0 when
   // every handle was closed).
   int run();
-  // Stops: closes every connection and handle. Loop thread only.
+  // Stops: every core says goodbye (handle_shutdown), then every connection
+  // and handle is closed. Loop thread only.
   void stop();
   // Asks the loop to stop from any other thread.
   void request_stop();
   bool stopping() const { return stopping_; }
 
-  // Called for every event the GnutellaCore emits, from the loop thread.
-  std::function<void(const Event&)> on_event;
-  // Downloads run on this driver when set (before run()).
-  void set_download_core(DownloadCore* d) { download_ = d; }
-  // The control socket: a Unix domain socket at `path`, mode 0600, accepting
-  // only processes of our own user. Its requests go to on_control_request.
-  // Throws std::runtime_error with a one-line message on failure.
-  void listen_control(ControlCore& control, const std::string& path);
-  std::function<void(const ControlRequest&)> on_control_request;
-  std::function<void(const DownloadEvent&)> on_download_event;
+  // Hooks run by pump() after the cores' actions, until cores and hooks are
+  // all quiet; a hook returns whether it did anything. This is how a front
+  // end takes a core's events (see forward()).
+  void add_pump_hook(std::function<bool()> hook) { hooks_.push_back(std::move(hook)); }
+  // Hands every item `poll()` yields (an optional) to `handle`, from pump().
+  template <typename Poll, typename Handle>
+  void forward(Poll poll, Handle handle) {
+    add_pump_hook([poll = std::move(poll), handle = std::move(handle)]() mutable {
+      bool any = false;
+      while (auto item = poll()) {
+        any = true;
+        handle(*item);
+      }
+      return any;
+    });
+  }
   // Runs `fn` on the loop after `delay` (one shot).
   void after(Duration delay, std::function<void()> fn);
   // Runs `work` on libuv's thread pool, then `done` on the loop. Work not yet
@@ -96,21 +133,19 @@ class Driver {
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
   std::size_t connection_count() const { return conns_.size(); }
-  std::vector<ConnId> control_connections() const;
 
   struct Impl;  // libuv callbacks live here
 
  private:
   struct Conn;
+  struct Listener;
+  struct Udp;
   struct FileSend;
   struct Timer;
   struct Work;
-  enum class Owner { Sniffing, Gnutella, Upload, Download, Control };
-  void execute(const Action& a, Owner from);
+  void execute(const Action& a, Core& from);
   void close_conn(Conn* c, CloseReason reason);
-  void do_close(Conn* c);
   void arm_timer();
-  void on_read(Conn* c, const std::uint8_t* data, std::size_t n);
   void sniff(Conn* c);
   void write(Conn* c, SharedBuffer bytes, bool batch = false);
   void submit(Conn* c, std::vector<SharedBuffer> bufs);
@@ -118,19 +153,19 @@ class Driver {
   void housekeeping();
   void file_step(Conn* c);
   void file_finish(Conn* c, bool ok);
+  void offer_local_address(Conn* c);
 
-  GnutellaCore& gnutella_;
-  UploadCore* upload_;
-  DownloadCore* download_ = nullptr;
-  ControlCore* control_ = nullptr;
-  void* control_listener_ = nullptr;  // uv_pipe_t*
-  std::string control_path_;
   DriverConfig config_;
   uv_loop_s* loop_;
+  std::vector<Core*> cores_;
+  std::vector<std::pair<std::string, Core*>> sniffers_;
+  std::vector<std::function<bool()>> hooks_;
+  std::vector<Listener*> listeners_;
+  std::vector<Udp*> udps_;
+  std::vector<std::string> unix_paths_;  // removed on stop
   std::unordered_map<std::uint64_t, Conn*> conns_;
   std::unordered_map<std::uint32_t, std::size_t> inbound_per_ip_;  // open inbound TCP connections per address
   std::uint64_t next_inbound_ = 1;
-  void* listener_ = nullptr;  // uv_tcp_t*
   void* core_timer_ = nullptr;
   void* house_timer_ = nullptr;
   void* async_ = nullptr;
@@ -142,7 +177,6 @@ class Driver {
   bool stopping_ = false;
   bool pumping_ = false;
   std::vector<std::uint64_t> dirty_;  // connections with pending_out, in order
-  bool learned_address_ = false;
   std::array<std::uint64_t, kStatCount> stats_{};
   friend struct Impl;
 };

@@ -8,11 +8,16 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <thread>
 
 #include "http/text.hpp"
 #include "integration/socket_client.hpp"
 #include "share/sha1.hpp"
+#include "servent/control/control_core.hpp"
+#include "servent/download/download_core.hpp"
+#include "servent/gnutella/gnutella_core.hpp"
+#include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/framer.hpp"
 
@@ -85,8 +90,12 @@ struct Node {
       tweak(g, d);
       core = std::make_unique<GnutellaCore>(lib, g, 1234);
     }
-    driver = std::make_unique<Driver>(*core, upload.get(), d);
-    port = driver->listen("127.0.0.1", 0).port;
+    driver = std::make_unique<Driver>(d);
+    driver->sniff("GNUTELLA CONNECT", *core);
+    driver->sniff("GET ", *upload);
+    driver->sniff("HEAD ", *upload);
+    driver->forward([this] { return core->poll_event(); }, [](const Event&) {});
+    port = driver->listen_tcp("127.0.0.1", 0).port;
     core->set_advertised(Endpoint{0x7f000001, port});
     thread = std::thread([this] { loop_close_rc = driver->run(); });
   }
@@ -244,16 +253,17 @@ TEST_CASE("two_drivers_connect_and_search_over_loopback") {
   GnutellaCore core(empty, GnutellaConfig{}, 99);
   DriverConfig d;
   d.handle_signals = false;
-  Driver driver(core, nullptr, d);
+  Driver driver(d);
+  driver.add_core(core);
   core.add_peer(Endpoint{0x7f000001, a.port}, driver.now());
   std::vector<event::Hit> hits;
-  driver.on_event = [&](const Event& e) {
+  driver.forward([&] { return core.poll_event(); }, [&](const Event& e) {
     if (std::holds_alternative<event::PeerUp>(e)) core.search(Search{"software song", 3, {}}, driver.now());
     if (auto* h = std::get_if<event::Hit>(&e)) {
       hits.push_back(*h);
       driver.stop();
     }
-  };
+  });
   driver.after(5s, [&] { driver.stop(); });  // bound, should not be reached
   CHECK(driver.run() == 0);
   REQUIRE(hits.size() == 1);
@@ -463,4 +473,118 @@ TEST_CASE("nothing_outside_the_shared_folder_is_readable_by_any_request") {
   // file inside the folder by path, and only the inode check catches it.
   CHECK(n.driver->stat(Driver::kFileSwapped) == 1);
   fs::remove_all(outside);
+}
+
+namespace {
+
+// A network the Driver has never heard of: echoes TCP bytes with a prefix,
+// answers datagrams, and can start datagrams and connections of its own.
+class EchoCore final : public Core {
+ public:
+  explicit EchoCore(std::string tag) : tag_(std::move(tag)) {}
+  void handle_connected(ConnId conn, Endpoint, Direction dir, Instant) override {
+    connected.push_back({conn, dir});
+    if (dir == Direction::Outbound) send(conn, "hello from " + tag_);
+  }
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant) override {
+    received.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (echo) send(conn, tag_ + ":" + std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  }
+  void handle_closed(ConnId conn, CloseReason, Instant) override { closed.push_back(conn); }
+  void handle_datagram(SocketId socket, Endpoint from, wire::ByteView bytes, Instant) override {
+    std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    datagrams.push_back(text);
+    if (text.starts_with("ping ")) {
+      const std::string reply = "pong " + text.substr(5);
+      actions_.push_back(action::SendTo{socket, from, std::make_shared<Buffer>(reply.begin(), reply.end())});
+    }
+  }
+  void handle_timeout(Instant) override {}
+  std::optional<Action> poll_action() override { return take_front(actions_); }
+  std::optional<Instant> poll_timeout() const override { return std::nullopt; }
+
+  void send(ConnId conn, const std::string& text) {
+    actions_.push_back(action::Send{conn, std::make_shared<Buffer>(text.begin(), text.end())});
+  }
+  void send_to(SocketId s, Endpoint to, const std::string& text) {
+    actions_.push_back(action::SendTo{s, to, std::make_shared<Buffer>(text.begin(), text.end())});
+  }
+  void connect(ConnId id, Endpoint to) { actions_.push_back(action::Connect{id, to}); }
+
+  bool echo = true;
+  std::vector<std::pair<ConnId, Direction>> connected;
+  std::vector<ConnId> closed;
+  std::string received;
+  std::vector<std::string> datagrams;
+
+ private:
+  std::string tag_;
+  std::deque<Action> actions_;
+};
+
+}  // namespace
+
+TEST_CASE("driver_hosts_any_core_by_sniffing_by_listener_and_over_udp") {
+  DriverConfig d;
+  d.handle_signals = false;
+  Driver driver(d);
+  EchoCore sniffed("sniffed"), bound("bound"), udp_a("a"), udp_b("b"), dialer("dialer");
+  dialer.echo = false;
+  // Registration is all a new network needs: a prefix, a listener, a socket.
+  driver.sniff("ECHO ", sniffed);
+  const Endpoint shared = driver.listen_tcp("127.0.0.1", 0);
+  const Endpoint own = driver.listen_tcp("127.0.0.1", 0, &bound);
+  const auto sa = driver.listen_udp("127.0.0.1", 0, udp_a);
+  const auto sb = driver.listen_udp("127.0.0.1", 0, udp_b);
+  driver.add_core(dialer);
+  // UDP: a datagram from a to b, b answers from its own socket; and the
+  // dialer's own outgoing connection to the bound listener.
+  driver.after(0ms, [&] {
+    udp_a.send_to(sa.id, sb.bound, "ping 42");
+    dialer.connect(core_conn_id(ConnSpace::NapsterClient, 1), own);
+  });
+  std::promise<void> both;
+  bool done = false;
+  driver.add_pump_hook([&] {  // on the loop thread, after every event
+    if (!done && !udp_a.datagrams.empty() && dialer.received.find("bound:hello from dialer") != std::string::npos) {
+      done = true;
+      both.set_value();
+    }
+    return false;
+  });
+  int rc = -1;
+  std::thread loop([&] { rc = driver.run(); });
+
+  // Sniffed: the first bytes pick the core, and it gets them whole.
+  {
+    SocketClient c(shared.port);
+    REQUIRE(c.send("ECHO one"));
+    CHECK(c.read_until("sniffed:ECHO one", 5s).find("sniffed:ECHO one") != std::string::npos);
+  }
+  // A prefix nobody registered is closed and counted.
+  {
+    SocketClient c(shared.port);
+    REQUIRE(c.send("NOPE"));
+    CHECK(c.read_at_least(1, 5s).empty());
+  }
+  // Bound: no sniffing; any first bytes go to the core.
+  {
+    SocketClient c(own.port);
+    REQUIRE(c.send("\x01\x02 anything"));
+    CHECK(c.read_until("bound:", 5s).find("bound:") != std::string::npos);
+  }
+  const bool arrived = both.get_future().wait_for(5s) == std::future_status::ready;
+  driver.request_stop();
+  loop.join();
+  CHECK(rc == 0);
+  CHECK(arrived);
+  CHECK(udp_b.datagrams == std::vector<std::string>{"ping 42"});
+  CHECK(udp_a.datagrams == std::vector<std::string>{"pong 42"});
+  CHECK(dialer.received.find("bound:hello from dialer") != std::string::npos);
+  REQUIRE(!dialer.connected.empty());
+  CHECK(dialer.connected[0].second == Direction::Outbound);
+  CHECK(driver.stat(Driver::kSniffUnknown) == 1);
+  CHECK(driver.stat(Driver::kDatagramsIn) == 2);
+  CHECK(driver.stat(Driver::kDatagramsOut) == 2);
+  CHECK(sniffed.closed.size() == 1);
 }
