@@ -1,6 +1,9 @@
 #include "servent/cli/common.hpp"
 
+#include "servent/cli/args.hpp"
+
 #include <fmt/core.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -49,5 +52,27 @@ void print_counters(const char* who, const std::vector<Counter>& cs) {
   if (!line.empty()) fmt::print(stderr, "{}:{}\n", who, line);
 }
 
+
+ListenAddress parse_listen(const std::string& text, const std::string& what) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) throw UsageError(what + ": expected HOST:PORT, got '" + text + "'");
+  ListenAddress out;
+  out.host = text.substr(0, colon);
+  if (out.host == "localhost") out.host = "127.0.0.1";
+  if (!Endpoint::parse((out.host.empty() ? "0.0.0.0" : out.host) + text.substr(colon))) {
+    throw UsageError(what + ": expected an IPv4 address and a port, got '" + text + "'");
+  }
+  if (out.host.empty()) out.host = "0.0.0.0";
+  out.port = static_cast<std::uint16_t>(parse_int(text.substr(colon + 1), 0, 65535, what));
+  return out;
+}
+
+void raise_fd_limit() {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
 
 }  // namespace sv::cli

@@ -21,5 +21,16 @@ void print_counters(const char* who, const std::vector<Counter>& cs);
 
 int cmd_get(const std::vector<std::string>& argv);
 int cmd_tui(const std::vector<std::string>& argv);
+int cmd_napster_server(const std::vector<std::string>& argv);
+
+// "HOST:PORT" for a listener: an IPv4 address (or localhost) and a port
+// (0 picks a free one). Throws UsageError naming `what`.
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0;
+};
+ListenAddress parse_listen(const std::string& text, const std::string& what);
+// Raises the open-file limit to the hard limit (a server with many clients).
+void raise_fd_limit();
 
 }  // namespace sv::cli

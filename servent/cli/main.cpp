@@ -19,6 +19,7 @@
 #include "servent/control/control_core.hpp"
 #include "servent/download/download_core.hpp"
 #include "servent/gnutella/gnutella_core.hpp"
+#include "servent/napster/napster_server.hpp"
 #include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
@@ -33,7 +34,7 @@ constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kMainHelp = R"(usage: servent COMMAND [OPTIONS]
 
-A Gnutella 0.4/0.6 servent.
+A Gnutella 0.4/0.6 servent; also a Napster (OpenNap protocol) server and client.
 
 commands:
   run      share folders and take part in the network (the main job)
@@ -41,6 +42,8 @@ commands:
   get      download a file: a URL, a magnet link or a hit printed by search
   tui      search, download and watch the node from a terminal UI
   pcap     decode a capture, or check it for spec violations
+  napster-server
+           run a Napster (OpenNap protocol) directory server alone
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -49,6 +52,7 @@ constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--liste
                    [--state-dir DIR] [--max-ttl N] [--max-connections N]
                    [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
                    [--min-peers N] [--max-per-ip N] [--query-rate N] [--route-table N] [--no-deflate]
+                   [--napster-server HOST:PORT]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -81,6 +85,9 @@ options:
   --firewalled          accept no connections (no listener): hits carry the push
                         flag and uploads go out over connections we open in
                         answer to Pushes (GIV)
+  --napster-server HOST:PORT
+                        also run a Napster (OpenNap protocol) directory server
+                        on this address, on the same loop
 )";
 
 constexpr const char* kSearchHelp = R"(usage: servent search QUERY [--connect HOST:PORT | --node STATE_DIR] [--ttl N] [--timeout SECONDS]
@@ -103,16 +110,10 @@ options:
 )";
 
 int cmd_run(const std::vector<std::string>& argv) {
-  {
-    // A node with many peers needs many descriptors: up to the hard limit.
-    rlimit r{};
-    if (::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
-      r.rlim_cur = r.rlim_max;
-      ::setrlimit(RLIMIT_NOFILE, &r);
-    }
-  }
+  raise_fd_limit();  // a node with many peers needs many descriptors
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
-                   "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate", "--route-table"},
+                   "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate", "--route-table",
+                   "--napster-server"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
   Args a;
   try {
@@ -133,14 +134,13 @@ int cmd_run(const std::vector<std::string>& argv) {
   std::uint16_t listen_port = 6346;
   std::vector<Endpoint> peers;
   std::optional<Endpoint> advertise;
+  std::optional<ListenAddress> napster_server_at;
   try {
+    if (auto v = a.last("--napster-server")) napster_server_at = parse_listen(*v, "--napster-server");
     if (auto l = a.last("--listen")) {
-      auto colon = l->rfind(':');
-      if (colon == std::string::npos) throw UsageError("--listen: expected HOST:PORT, got '" + *l + "'");
-      listen_host = l->substr(0, colon);
-      if (listen_host == "localhost") listen_host = "127.0.0.1";
-      if (!Endpoint::parse("0.0.0.0" + l->substr(colon))) throw UsageError("--listen: bad port in '" + *l + "'");
-      listen_port = static_cast<std::uint16_t>(parse_int(l->substr(colon + 1), 0, 65535, "--listen"));
+      const auto la = parse_listen(*l, "--listen");
+      listen_host = la.host;
+      listen_port = la.port;
     }
     for (const auto& c : a.all("--connect")) peers.push_back(parse_endpoint(c, "--connect"));
     if (auto v = a.last("--max-ttl")) gcfg.max_ttl = static_cast<std::uint8_t>(parse_int(*v, 1, 255, "--max-ttl"));
@@ -229,6 +229,18 @@ int cmd_run(const std::vector<std::string>& argv) {
     fmt::print(stderr, "servent run: {}\n", e.what());
     return 1;
   }
+  // A Napster directory server next to the servent, on its own port.
+  std::optional<NapsterServer> napster_server;
+  Endpoint napster_bound;
+  if (napster_server_at) {
+    napster_server.emplace();
+    try {
+      napster_bound = driver.listen_tcp(napster_server_at->host, napster_server_at->port, &*napster_server);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent run: --napster-server: {}\n", e.what());
+      return 1;
+    }
+  }
   ControlGlue glue(control, core, upload, downloads, library, driver, home_dir() + "/Downloads");
   driver.forward([&] { return control.poll_request(); }, [&](const ControlRequest& r) { glue.on_request(r); });
   driver.forward([&] { return downloads.poll_event(); }, [&](const DownloadEvent& e) {
@@ -304,8 +316,10 @@ int cmd_run(const std::vector<std::string>& argv) {
   for (const auto& r : library.roots()) roots += (roots.empty() ? "" : ", ") + r;
   const std::string where =
       firewalled ? std::string("firewalled (not listening; uploads by push)") : fmt::format("listening on {}:{}", listen_host, bound.port);
-  fmt::print("servent {}: {}, sharing {} file{} ({}) from {}; state in {}; control socket {}\n", kVersion, where,
-             report.files, report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, state_dir, control_path);
+  std::string also;
+  if (napster_server) also += fmt::format("; Napster server on {}:{}", napster_server_at->host, napster_bound.port);
+  fmt::print("servent {}: Gnutella {}, sharing {} file{} ({}) from {}{}; state in {}; control socket {}\n", kVersion, where,
+             report.files, report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, also, state_dir, control_path);
   std::fflush(stdout);
   int rc = driver.run();
   library.save_hash_cache();
@@ -321,6 +335,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   print_counters("driver", driver.counters());
   print_counters("downloads", downloads.counters());
   print_counters("control", control.counters());
+  if (napster_server) print_counters("napster-server", napster_server->counters());
   fmt::print("servent: stopped{}\n", rc == 0 ? "" : " (loop not fully closed)");
   return rc == 0 ? 0 : 1;
 }
@@ -442,5 +457,6 @@ int main(int argc, char** argv) {
   if (cmd == "get") return cmd_get(rest);
   if (cmd == "tui") return cmd_tui(rest);
   if (cmd == "pcap") return sv::pcap::cmd_pcap(rest);
+  if (cmd == "napster-server") return cmd_napster_server(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }
