@@ -1,6 +1,7 @@
-// For the benches: a `servent run` child on 127.0.0.1 (a free port, a fresh
-// share and state folder in /tmp), its stdout drained so it never blocks,
-// stopped with SIGTERM and its folder removed on destruction.
+// For the benches: a `servent run` (or other listening command) child on
+// 127.0.0.1 (a free port, a fresh share and state folder in /tmp), its stdout
+// drained so it never blocks, stopped with SIGTERM and its folder removed on
+// destruction.
 #pragma once
 
 #include <poll.h>
@@ -41,13 +42,21 @@ class ServentProcess {
  public:
   // Starts `servent run --listen 127.0.0.1:0 --min-peers 0 --share ... --state-dir ...` plus `extra`;
   // port() is 0 when it did not start.
-  explicit ServentProcess(const std::string& name, const std::vector<std::string>& extra) {
+  // With `command` other than "run" (e.g. "napster-server"), starts
+  // `servent COMMAND --listen 127.0.0.1:0` plus `extra` instead.
+  explicit ServentProcess(const std::string& name, const std::vector<std::string>& extra,
+                          const std::string& command = "run") {
     dir_ = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_ / "share");
     int out[2];
     if (::pipe(out) != 0) return;
-    std::vector<std::string> args = {SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--min-peers", "0",
-                                     "--share", (dir_ / "share").string(), "--state-dir", (dir_ / "state").string()};
+    std::vector<std::string> args = {SERVENT_BIN, command, "--listen", "127.0.0.1:0"};
+    if (command == "run") {
+      for (std::string a : {"--min-peers", "0", "--share"}) args.push_back(a);
+      args.push_back((dir_ / "share").string());
+      args.push_back("--state-dir");
+      args.push_back((dir_ / "state").string());
+    }
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = ::fork();
     if (pid_ == 0) {

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 
 namespace sv {
 
@@ -47,6 +49,30 @@ std::string pending_key(std::string_view sharer, std::string_view downloader, st
 
 }  // namespace
 
+// One 201 frame, written straight into `out` (the hot path of a search):
+// "<name>" <md5> then the share's stored tail " <size> <bitrate> <freq>
+// <length> <nick> <ip> <link>", fixed while its owner is logged in.
+void NapsterServer::append_result(Buffer& out, const napster::ShareRecord& r) {
+  const std::string_view name = r.name(), tail = r.extra();
+  const std::size_t len = std::min<std::size_t>(name.size() + 3 + kZeroMd5.size() + tail.size(), 0xffff);
+  const std::size_t at = out.size();
+  out.resize(at + nap::kHeaderSize + len);
+  std::uint8_t* p = out.data() + at;
+  p[0] = static_cast<std::uint8_t>(len);
+  p[1] = static_cast<std::uint8_t>(len >> 8);
+  p[2] = static_cast<std::uint8_t>(nap::kSearchResult & 0xff);
+  p[3] = static_cast<std::uint8_t>(nap::kSearchResult >> 8);
+  p += nap::kHeaderSize;
+  *p++ = '"';
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = '"';
+  *p++ = ' ';
+  std::memcpy(p, kZeroMd5.data(), kZeroMd5.size());
+  p += kZeroMd5.size();
+  std::memcpy(p, tail.data(), tail.size());
+}
+
 NapsterServer::NapsterServer(NapsterServerConfig config) : config_(std::move(config)), index_(config_.index_path_depth) {
   index_.on_compacted = [this] { rebuild_user_shares(); };
 }
@@ -54,6 +80,7 @@ NapsterServer::NapsterServer(NapsterServerConfig config) : config_(std::move(con
 std::vector<Counter> NapsterServer::counters() const {
   std::vector<Counter> out;
   for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  out.push_back({"napster_index_candidates", index_.candidates()});
   return out;
 }
 
@@ -168,7 +195,7 @@ void NapsterServer::on_frame(ConnId id, Conn& c, const nap::Frame& f, Instant no
       if (!name) return unparsable();
       for (std::size_t i = 0; i < u.shares.size(); ++i) {
         const auto* r = index_.get(u.shares[i]);
-        if (r && r->name == *name) {
+        if (r && r->name() == *name) {
           ++stats_[kRemoves];
           const std::uint32_t sid = u.shares[i];
           u.shares.erase(u.shares.begin() + static_cast<std::ptrdiff_t>(i));
@@ -311,14 +338,9 @@ void NapsterServer::add_share(User& u, nap::ShareEntry e) {
     }
     return;
   }
-  napster::ShareRecord r;
-  r.name = std::move(e.name);
-  r.size = e.size;
-  r.owner = slot_of(u);
-  r.bitrate = e.bitrate;
-  r.freq = e.freq;
-  r.length = e.length;
-  u.shares.push_back(index_.add(std::move(r)));
+  const std::string tail = fmt::format(" {} {} {} {} {} {} {}", e.size, e.bitrate, e.freq, e.length, u.nick,
+                                       nap::to_napster_ip(u.ip), u.link);
+  u.shares.push_back(index_.add(napster::ShareRecord(e.name, tail, e.size, slot_of(u), e.bitrate, e.freq, e.length)));
   ++stats_[kShares];
 }
 
@@ -358,17 +380,12 @@ void NapsterServer::on_search(User& u, Conn& c, std::string_view payload, Instan
   }
   const std::uint32_t limit = std::min(q->max_results == 0 ? config_.max_results : q->max_results, config_.max_results);
   std::uint32_t n = 0;
-  std::string line;
+  out.reserve(std::min<std::size_t>(limit, 128) * 192);
   index_.search(words, [&](std::uint32_t, const napster::ShareRecord& r) {
-    const User& owner = users_[r.owner];
     if (q->bitrate && !q->bitrate->accepts(r.bitrate)) return true;
     if (q->freq && !q->freq->accepts(r.freq)) return true;
-    if (q->linespeed && !q->linespeed->accepts(owner.link)) return true;
-    // Written straight into the buffer: no per-result objects.
-    line.clear();
-    fmt::format_to(std::back_inserter(line), "\"{}\" {} {} {} {} {} {} {} {}", r.name, kZeroMd5, r.size, r.bitrate,
-                   r.freq, r.length, owner.nick, nap::to_napster_ip(owner.ip), owner.link);
-    nap::append_frame(out, nap::kSearchResult, line);
+    if (q->linespeed && !q->linespeed->accepts(users_[r.owner].link)) return true;
+    append_result(out, r);
     return ++n < limit;
   });
   stats_[kSearchResults] += n;
@@ -425,7 +442,7 @@ void NapsterServer::on_upload_accept(User& sharer, std::string_view payload) {
   // The share must exist (checked here, as opennap-ng does, not on the 203).
   const bool shared = std::any_of(sharer.shares.begin(), sharer.shares.end(), [&](std::uint32_t sid) {
     const auto* r = index_.get(sid);
-    return r && r->name == acc->name;
+    return r && r->name() == acc->name;
   });
   if (!shared) {
     ++stats_[kDownloadErrors];
@@ -463,7 +480,7 @@ void NapsterServer::on_browse(User& u, std::string_view payload) {
       const auto* r = index_.get(sid);
       if (!r) continue;
       line.clear();
-      fmt::format_to(std::back_inserter(line), "{} \"{}\" {} {} {} {} {}", who->nick, r->name, kZeroMd5, r->size,
+      fmt::format_to(std::back_inserter(line), "{} \"{}\" {} {} {} {} {}", who->nick, r->name(), kZeroMd5, r->size,
                      r->bitrate, r->freq, r->length);
       nap::append_frame(out, nap::kBrowseResult, line);
     }

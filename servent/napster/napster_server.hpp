@@ -146,6 +146,7 @@ class NapsterServer final : public Core {
   void on_browse(User& u, std::string_view payload);
   void on_whois(User& u, std::string_view payload, Instant now);
   void add_share(User& u, wire::napster::ShareEntry e);
+  static void append_result(Buffer& out, const napster::ShareRecord& r);
   void logout(std::uint32_t slot, Instant now);
   User* find_online(std::string_view nick);
   std::uint32_t slot_of(const User& u) const { return static_cast<std::uint32_t>(&u - users_.data()); }

@@ -9,11 +9,14 @@
 //   by galloping. A removed share is a tombstone until more than half of the
 //   table is dead; then live shares are renumbered densely and the postings
 //   rebuilt (amortised O(1) per removal; on_compacted tells the owner).
+// - A common word (in more than 1/32 of the shares) also has a bitmap over
+//   ids (no bigger than its list), so intersecting with it costs a bit test.
 // - md5s are not kept: servers send zeros in their place (201/204/212).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,12 +24,27 @@
 
 namespace sv::napster {
 
-struct ShareRecord {
-  std::string name;
+// One share: its name and a caller's text (the server keeps the rest of the
+// share's 201 line there, so a search copies bytes instead of formatting
+// them) in one allocation, and the numbers searches filter on. 32 bytes plus
+// the text.
+class ShareRecord {
+ public:
+  ShareRecord() = default;
+  ShareRecord(std::string_view name, std::string_view extra, std::uint64_t size, std::uint32_t owner,
+              std::uint32_t bitrate, std::uint32_t freq, std::uint32_t length);
+  std::string_view name() const;
+  std::string_view extra() const;
+  bool live() const { return text_ != nullptr; }
+  const void* text_address() const { return text_.get(); }  // for prefetching
+  void clear() { text_.reset(); }
+
   std::uint64_t size = 0;
   std::uint32_t owner = 0;  // the server's user slot
   std::uint32_t bitrate = 0, freq = 0, length = 0;
-  bool live = false;
+
+ private:
+  std::unique_ptr<char[]> text_;  // [u16 name length][u16 extra length][name][extra]
 };
 
 class ShareIndex {
@@ -51,6 +69,8 @@ class ShareIndex {
   std::size_t live() const { return live_; }
   std::uint64_t total_bytes() const { return bytes_; }
   std::size_t distinct_words() const { return dict_.size(); }
+  // Posting entries looked at by every search so far (the cost of searching).
+  std::uint64_t candidates() const { return candidates_; }
   // Compaction renumbered the shares: anything keyed by id must be rebuilt
   // (for_each gives every live share with its new id).
   std::function<void()> on_compacted;
@@ -69,7 +89,17 @@ class ShareIndex {
   std::size_t live_ = 0;
   std::uint64_t bytes_ = 0;
   std::unordered_map<std::string, std::uint32_t> dict_;
-  std::vector<std::vector<std::uint32_t>> postings_;
+  // A word's shares: their ids in order, and for a common word (more than
+  // one share in 32 has it) also a bitmap over ids, so that testing a
+  // candidate against it is one bit rather than a search in a long list.
+  struct Posting {
+    std::vector<std::uint32_t> ids;
+    std::vector<std::uint64_t> bits;
+    bool has(std::uint32_t id) const { return (id >> 6) < bits.size() && (bits[id >> 6] >> (id & 63) & 1); }
+  };
+  void add_posting(Posting& p, std::uint32_t id);
+  std::vector<Posting> postings_;
+  mutable std::uint64_t candidates_ = 0;
 };
 
 }  // namespace sv::napster
