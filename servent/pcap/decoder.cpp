@@ -3,6 +3,7 @@
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <cstdio>
@@ -19,10 +20,12 @@
 #include "wire/gnutella/giv.hpp"
 #include "wire/gnutella/handshake.hpp"
 #include "wire/gnutella/huge.hpp"
+#include "wire/napster/napster.hpp"
 
 namespace sv::pcap {
 
 namespace gn = wire::gnutella;
+namespace nap = wire::napster;
 
 std::string json_quote(std::string_view s) { return wire::json_quote(s); }
 
@@ -203,7 +206,7 @@ struct Decoder::Dir {
   Decoder* dec = nullptr;
   Conn* conn = nullptr;
   std::string src, dst;
-  enum class Mode { Unknown, Handshake, Gnutella, HttpRequests, HttpResponses, Giv, Dead };
+  enum class Mode { Unknown, Handshake, Gnutella, HttpRequests, HttpResponses, Giv, Napster, NapsterData, Dead };
   Mode mode = Mode::Unknown;
   bool is_connect_side = false;  // sent the CONNECT
   bool expect_final = false;     // 0.6 initiator: the final 200 block is still to come
@@ -221,6 +224,13 @@ struct Decoder::Dir {
   bool g2 = false;            // the handshake said Content-Type: application/x-gnutella2
   std::uint64_t g2_bytes = 0;
   std::unique_ptr<StreamReassembler> reasm;
+  // Napster peer transfer (napster.txt §"Client-Client"): the requesting side
+  // sends GET or SEND and a `nick "file" number` line; the other side starts
+  // with "1" and sends a number (the size for GET, the offset for SEND).
+  enum class DataStep { Hello, Request, Number, Data } data_step = DataStep::Hello;
+  bool data_requester = false;  // sent GET/SEND
+  bool data_send = false;       // the conversation is a SEND (data flows from the requester)
+  std::uint64_t data_bytes = 0;
 
   Message& base(std::string_view proto, std::string_view kind) const;
   void emit(Message& m);
@@ -232,6 +242,9 @@ struct Decoder::Dir {
   void gap(std::uint64_t missing, std::uint64_t fr);
   void end(std::uint64_t fr);
   void body_done(bool complete);
+  bool napster_frame();
+  bool napster_data();
+  Dir& other() const;
 };
 
 struct Decoder::Conn {
@@ -239,6 +252,125 @@ struct Decoder::Conn {
   Dir a, b;  // a: the first sender seen (the SYN's sender when there is one)
   std::deque<std::string> methods;  // requests awaiting a response (HEAD has no body)
 };
+
+namespace {
+
+// The first frame of a Napster client-server conversation: a login (2), a
+// new-user query or login (6, 7) from the client, or the server's answer
+// (0, 3, 8, 9, 10), at most 2048 bytes of printable text.
+bool napster_first_type(std::uint16_t t) { return t == 0 || t == 2 || t == 3 || (t >= 6 && t <= 10); }
+bool printable_text(wire::ByteView b) {
+  return std::all_of(b.begin(), b.end(), [](std::uint8_t c) { return c >= 0x20 && c < 0x7f; });
+}
+bool looks_like_napster(const wire::Bytes& buf) {
+  if (buf.size() < nap::kHeaderSize) return false;
+  const std::size_t len = wire::get_le16(buf.data());
+  const std::uint16_t type = wire::get_le16(buf.data() + 2);
+  if (!napster_first_type(type) || len > nap::kDefaultMaxPayload || buf.size() < nap::kHeaderSize + len) return false;
+  return printable_text(wire::ByteView(buf.data() + nap::kHeaderSize, len));
+}
+bool looks_like_napster_prefix(const wire::Bytes& buf) {
+  const std::size_t len = wire::get_le16(buf.data());
+  const std::uint16_t type = wire::get_le16(buf.data() + 2);
+  return napster_first_type(type) && len <= nap::kDefaultMaxPayload && buf.size() < nap::kHeaderSize + len &&
+         printable_text(wire::ByteView(buf.data() + nap::kHeaderSize, buf.size() - nap::kHeaderSize));
+}
+
+}  // namespace
+
+Decoder::Dir& Decoder::Dir::other() const { return this == &conn->a ? conn->b : conn->a; }
+
+// One Napster client-server frame from buf; false when more bytes are needed
+// (or the stream is given up).
+bool Decoder::Dir::napster_frame() {
+  std::size_t used = 0;
+  auto f = nap::decode_frame(buf, used, 0xffff);
+  if (f.need_more()) return false;
+  Message& m = base("napster", nap::type_name(f->type));
+  if (dec->options_.text) {
+    std::string d = nap::describe(*f);
+    const std::string name = nap::type_name(f->type);
+    m.info = printable(d.size() > name.size() ? std::string_view(d).substr(name.size() + 1) : std::string_view(), 200);
+  }
+  if (dec->options_.fields) {
+    m.fields.push_back({"type", num(f->type)});
+    m.fields.push_back({"payload", json_quote(f->payload)});
+  }
+  if (dec->options_.raw) m.block.assign(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
+  if (f->payload.size() > nap::kDefaultMaxPayload) {
+    m.violations.push_back({"napster-too-large", "payload over 2048 bytes (opennap-ng drops the client)"});
+  }
+  emit(m);
+  buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(used));
+  return true;
+}
+
+// One step of a Napster peer transfer; false when more bytes are needed.
+bool Decoder::Dir::napster_data() {
+  std::string_view s = wire::as_chars(buf);
+  switch (data_step) {
+    case DataStep::Hello: {
+      if (s.empty()) return false;
+      Message& m = base("napster-data", "hello");
+      m.info = s[0] == '1' ? "1" : "unexpected " + printable(s.substr(0, 1));
+      if (s[0] != '1') m.violations.push_back({"napster-bad-hello", "a transfer must start with the byte '1'"});
+      emit(m);
+      buf.erase(buf.begin());
+      data_step = DataStep::Number;
+      return true;
+    }
+    case DataStep::Request: {
+      const std::size_t verb = data_send ? 4 : 3;
+      // <nick> "<file>" <number>, the number running to the end of what came.
+      const std::size_t q2 = s.rfind('"');
+      if (q2 == std::string_view::npos || q2 + 2 > s.size() || s.size() == q2 + 2) return false;
+      std::size_t end = q2 + 2;
+      while (end < s.size() && s[end] >= '0' && s[end] <= '9') ++end;
+      if (end == q2 + 2) return false;
+      if (end == s.size() && !fin && !data_send) return false;  // the number may go on
+      auto parts = nap::split_around_name(s.substr(verb, end - verb), 1, 1);
+      Message& m = base("napster-data", data_send ? "SEND" : "GET");
+      if (!parts) {
+        m.info = "malformed request: " + printable(s.substr(0, end), 80);
+        m.violations.push_back({"napster-bad-request", "not <nick> \"<file>\" <number>"});
+      } else {
+        m.info = fmt::format("nick={} \"{}\" {}={}", printable((*parts)[0]), printable((*parts)[1]),
+                             data_send ? "size" : "offset", (*parts)[2]);
+      }
+      emit(m);
+      buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(end));
+      data_step = data_send ? DataStep::Data : DataStep::Number;
+      if (!data_send) mode = Mode::Dead;  // a GET says nothing more
+      return true;
+    }
+    case DataStep::Number: {
+      std::size_t end = 0;
+      while (end < s.size() && s[end] >= '0' && s[end] <= '9') ++end;
+      if (end == 0) {
+        if (s.empty()) return false;
+        Message& m = base("napster-data", "error");
+        m.info = printable(s, 80);
+        emit(m);
+        buf.clear();
+        mode = Mode::Dead;
+        return true;
+      }
+      if (end == s.size() && !fin) return false;
+      Message& m = base("napster-data", data_send ? "offset" : "size");
+      m.info = std::string(s.substr(0, end));
+      emit(m);
+      buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(end));
+      data_step = DataStep::Data;
+      if (data_send) mode = Mode::Dead;
+      return true;
+    }
+    case DataStep::Data:
+      data_bytes += buf.size();
+      buf.clear();
+      return false;
+  }
+  return false;
+}
 
 // One Message is reused for every message: its strings and vectors keep
 // their storage, so decoding allocates nothing per message (a consumer that
@@ -344,12 +476,28 @@ void Decoder::Dir::decode() {
         }
         if (s.starts_with("GNUTELLA")) {
           mode = Mode::Handshake;
+        } else if ((s.size() > 3 && s.starts_with("GET") && s[3] != ' ') || (s.size() > 4 && s.starts_with("SEND"))) {
+          // A Napster peer transfer request (no space after the verb).
+          mode = Mode::NapsterData;
+          data_requester = true;
+          data_step = DataStep::Request;
+          data_send = s.starts_with("SEND");
+          Dir& o = other();
+          if (o.mode == Mode::Unknown) {
+            o.mode = Mode::NapsterData;
+            o.data_send = data_send;
+            o.decode();
+          }
         } else if (s.starts_with("GET ") || s.starts_with("HEAD ") || s.starts_with("POST ")) {
           mode = Mode::HttpRequests;
         } else if (s.starts_with("HTTP/")) {
           mode = Mode::HttpResponses;
         } else if (s.starts_with("GIV ")) {
           mode = Mode::Giv;
+        } else if (looks_like_napster(buf)) {
+          mode = Mode::Napster;
+        } else if (buf.size() >= 4 && looks_like_napster_prefix(buf)) {
+          return;  // could still be a Napster frame
         } else if (buf.size() >= gn::kHeaderSize && gn::decode_header(buf)->payload_length <= gn::kDefaultMaxPayload) {
           // Mid-connection capture: descriptors without a handshake.
           mode = Mode::Gnutella;
@@ -364,6 +512,12 @@ void Decoder::Dir::decode() {
         }
         continue;
       }
+      case Mode::Napster:
+        if (!napster_frame()) return;
+        continue;
+      case Mode::NapsterData:
+        if (!napster_data()) return;
+        continue;
       case Mode::Handshake: {
         auto r = gn::decode_handshake(buf, 64 * 1024);
         if (r.need_more()) return;
@@ -842,6 +996,17 @@ void Decoder::Dir::end(std::uint64_t fr) {
     emit(m);
   }
   if (mode == Mode::HttpResponses && in_body) body_done(body_until_close);
+  if (mode == Mode::NapsterData) {
+    // Numbers that ran to the end of the stream, then the data count.
+    fin = true;
+    decode();
+    if (mode == Mode::NapsterData && data_step == DataStep::Data) {
+      Message& m = base("napster-data", "data");
+      m.info = num(data_bytes) + " bytes";
+      if (dec->options_.fields) m.fields.push_back({"bytes", num(data_bytes)});
+      emit(m);
+    }
+  }
 }
 
 Decoder::Decoder(std::function<void(Message&&)> out, DecodeOptions options)
@@ -914,6 +1079,9 @@ void Decoder::packet(const Packet& p, std::uint64_t frame, double time) {
       x->reasm = std::make_unique<StreamReassembler>(
           [x](wire::ByteView b, std::uint64_t fr) { x->bytes(b, fr); },
           [x](std::uint64_t missing, std::uint64_t fr) { x->gap(missing, fr); });
+    }
+    for (std::uint16_t port : options_.napster_ports) {
+      if (p.sport == port || p.dport == port) conn->a.mode = conn->b.mode = Dir::Mode::Napster;
     }
     c = conn.get();
     d = &c->a;

@@ -1,6 +1,6 @@
-// Decodes the Gnutella, HTTP and GIV conversations of a capture into
+// Decodes the Gnutella, HTTP, GIV and Napster conversations of a capture into
 // messages, one per handshake block, descriptor, HTTP head, body, GIV line,
-// UDP datagram or gap. TCP connections are numbered in order of appearance
+// Napster frame or transfer step, UDP datagram or gap. TCP connections are numbered in order of appearance
 // (like Wireshark's tcp.stream); a message carries the frame in which its last
 // byte arrived.
 #pragma once
@@ -28,12 +28,12 @@ struct Message {
   double time = 0;           // seconds since the first packet
   std::int64_t stream = -1;  // TCP stream number, -1 for UDP
   std::string src, dst;      // "ip:port"
-  std::string proto;         // gnutella, http, giv, tcp
+  std::string proto;         // gnutella, http, giv, napster, napster-data, tcp
   std::string kind;          // handshake, Ping, Pong, ..., request, response, body, GIV, gap
   std::string info;          // the rest of the text line
   std::vector<Field> fields; // for --json
   wire::Bytes raw;           // descriptors: header + payload exactly as captured
-  wire::Bytes block;         // handshakes and HTTP request heads: the bytes to replay them
+  wire::Bytes block;         // handshakes, HTTP request heads and Napster frames: the bytes to replay them
   std::optional<wire::gnutella::Guid> guid;  // descriptors
   bool deflated = false;     // arrived on a deflated link
   // Spec violations found in this message: (code, explanation).
@@ -51,6 +51,9 @@ struct DecodeOptions {
   bool fields = true;
   bool raw = true;
   bool text = true;  // the info line (check and replay do not need it)
+  // TCP ports whose conversations are Napster client-server frames from the
+  // first byte (without them, Napster is recognised by its first frame).
+  std::vector<std::uint16_t> napster_ports;
 };
 
 class Decoder {

@@ -1,5 +1,7 @@
 #include "servent/pcap/pcap_tool.hpp"
 
+#include <charconv>
+
 #include <fmt/compile.h>
 #include <fmt/format.h>
 
@@ -13,7 +15,7 @@ namespace sv::pcap {
 
 namespace {
 
-constexpr const char* kPcapHelp = R"(usage: servent pcap decode FILE [--json] [--stream N]
+constexpr const char* kPcapHelp = R"(usage: servent pcap decode FILE [--json] [--stream N] [--napster-port N]...
        servent pcap check FILE [--stream N]
        servent pcap replay FILE --to HOST:PORT [--stream N] [--wait SECONDS]
 
@@ -21,7 +23,10 @@ Reads a pcap or pcapng capture (Ethernet, Linux cooked SLL/SLL2, loopback/NULL
 or raw IP; IPv4 and IPv6), reassembles each TCP connection (out-of-order
 segments, retransmissions and overlaps handled, gaps reported), and decodes
 Gnutella handshakes and descriptors (also on deflated links), HTTP file
-transfers, GIV lines and Gnutella UDP datagrams.
+transfers, GIV lines, Gnutella UDP datagrams, and Napster (OpenNap protocol)
+client-server frames and peer transfers: a conversation is Napster when it
+starts with a login or a server's answer to one, or when it uses a port given
+with --napster-port (for captures that start mid-conversation).
 
   decode   one line per message (frame, time, #stream, source -> destination,
            protocol, message); --json: one object per message with every field
@@ -39,6 +44,8 @@ std::string_view proto_name(const std::string& p) {
   if (p == "http") return "HTTP";
   if (p == "giv") return "GIV";
   if (p == "tcp") return "TCP";
+  if (p == "napster") return "Napster";
+  if (p == "napster-data") return "Napster-data";
   return p;
 }
 
@@ -106,6 +113,7 @@ int cmd_pcap(const std::vector<std::string>& argv) {
   std::optional<std::int64_t> only_stream;
   std::optional<Endpoint> to;
   std::chrono::milliseconds wait{3000};
+  std::vector<std::uint16_t> napster_ports;
   for (std::size_t i = 1; i < argv.size(); ++i) {
     const std::string& a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -125,6 +133,15 @@ int cmd_pcap(const std::vector<std::string>& argv) {
       } catch (...) {
         return usage("--wait: not a number: '" + argv[i] + "'");
       }
+    } else if (a == "--napster-port") {
+      if (i + 1 >= argv.size()) return usage("--napster-port needs a port");
+      const std::string& v = argv[++i];
+      unsigned port = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), port);
+      if (ec != std::errc() || p != v.data() + v.size() || port == 0 || port > 65535) {
+        return usage("--napster-port: not a port: '" + v + "'");
+      }
+      napster_ports.push_back(static_cast<std::uint16_t>(port));
     } else if (a == "--stream") {
       if (i + 1 >= argv.size()) return usage("--stream needs a number");
       try {
@@ -150,6 +167,7 @@ int cmd_pcap(const std::vector<std::string>& argv) {
   options.fields = json;  // the text line needs none of them
   options.raw = false;
   options.text = sub == "decode" && !json;
+  options.napster_ports = napster_ports;
   // Lines are gathered in one buffer and written in large pieces.
   fmt::memory_buffer lines;
   auto flush = [&] {

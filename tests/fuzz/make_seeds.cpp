@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   if (argc < 2) return 2;
   const fs::path out = argv[1];
   std::map<std::string, std::string> streams;  // "stream/src" -> descriptors in order
+  std::map<std::string, std::string> napster;  // "stream/src" -> Napster frames in order
   for (int i = 2; i < argc; ++i) {
     sv::pcap::decode_file(argv[i], [&](sv::pcap::Message&& m) {
       if (!m.raw.empty()) {
@@ -36,7 +37,10 @@ int main(int argc, char** argv) {
       }
       if (!m.block.empty()) {
         const std::string b(m.block.begin(), m.block.end());
-        if (m.proto == "gnutella") {
+        if (m.proto == "napster") {
+          std::string& s = napster[std::to_string(i) + "/" + std::to_string(m.stream) + "/" + m.src];
+          if (s.size() < 16 * 1024) s += b;
+        } else if (m.proto == "gnutella") {
           write(out / "handshake", b);
         } else {
           write(out / "http", std::string(1, '\x07') + b);
@@ -48,6 +52,10 @@ int main(int argc, char** argv) {
   for (const auto& [key, s] : streams) {
     write(out / "descriptors", std::string(1, '\x17') + s);
     write(out / "cores", std::string(1, '\x00') + "GNUTELLA CONNECT/0.6\r\nX-Ultrapeer: False\r\n\r\nGNUTELLA/0.6 200 OK\r\n\r\n" + s);
+  }
+  for (const auto& [key, s] : napster) {
+    write(out / "napster", s);
+    write(out / "napster_server", s);
   }
   write(out / "handshake", "GIV 4:0123456789ABCDEF0123456789ABCDEF/song one.mp3\n\n");
   write(out / "http", std::string("\x05") + "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/100\r\nContent-Length: 10\r\n\r\n0123456789");

@@ -10,6 +10,7 @@
 #include "servent/pcap/recent_ids.hpp"
 #include "servent/pcap/writer.hpp"
 #include "wire/gnutella/descriptors.hpp"
+#include "wire/napster/napster.hpp"
 
 using namespace sv;
 namespace gn = sv::wire::gnutella;
@@ -206,4 +207,72 @@ TEST_CASE("recent_ids_remember_the_newest_and_stay_bounded") {
   ids.insert(id(5));
   CHECK(ids.contains(id(5)));
   CHECK_FALSE(ids.contains(id(123'456)));
+}
+
+namespace {
+
+// A Napster client-server conversation (search, results, end) with frames
+// cut into segments of `mss` bytes; `login` says whether it starts with the
+// login (sniffable) or in the middle (needs --napster-port).
+std::string napster_capture(std::size_t mss, bool login) {
+  namespace nap = sv::wire::napster;
+  wire::Bytes client, server;
+  if (login) nap::append_frame(client, nap::kLogin, R"(alice pw 6699 "a client 1.0" 4)");
+  if (login) nap::append_frame(server, nap::kLoginAck, "anon@127.0.0.1");
+  nap::append_frame(client, nap::kSearch, R"(FILENAME CONTAINS "free song" MAX_RESULTS 10)");
+  for (int i = 0; i < 3; ++i) {
+    nap::append_frame(server, nap::kSearchResult,
+                      nap::encode_search_result({{"C:\\m\\free " + std::to_string(i) + " song.mp3", "", 1000u + i, 128, 44100, 5},
+                                                 "bob", 0x7f000001, 8}));
+  }
+  nap::append_frame(server, nap::kSearchEnd, "");
+  pcap::PcapWriter w;
+  std::uint32_t t = 0, cseq = 100, sseq = 900;
+  auto send = [&](bool from_client, const wire::Bytes& data) {
+    for (std::size_t i = 0; i < data.size(); i += mss) {
+      auto piece = wire::as_chars(wire::ByteView(data).subspan(i, std::min(mss, data.size() - i)));
+      if (from_client) {
+        w.packet(t++, pcap::ipv4_tcp_packet(kClient, kClientPort, kServer, 8888, cseq, pcap::kTcpAck, piece));
+        cseq += static_cast<std::uint32_t>(piece.size());
+      } else {
+        w.packet(t++, pcap::ipv4_tcp_packet(kServer, 8888, kClient, kClientPort, sseq, pcap::kTcpAck, piece));
+        sseq += static_cast<std::uint32_t>(piece.size());
+      }
+    }
+  };
+  send(true, client);
+  send(false, server);
+  return w.take();
+}
+
+std::vector<std::string> napster_kinds(const std::string& cap, std::vector<std::uint16_t> ports = {}) {
+  std::vector<std::string> out;
+  pcap::DecodeOptions o;
+  o.napster_ports = std::move(ports);
+  pcap::decode_bytes(wire::as_bytes(cap), [&](pcap::Message&& m) { out.push_back(m.proto + " " + m.kind + " " + m.info); }, o);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("napster_frames_are_sniffed_by_their_login_and_cut_anywhere") {
+  const auto whole = napster_kinds(napster_capture(100000, true));
+  REQUIRE(whole.size() == 7);
+  CHECK(whole[0] == R"(napster login nick=alice port=6699 client="a client 1.0" link=4)");
+  CHECK(whole[3].starts_with(R"(napster search-result "C:\m\free 0 song.mp3" size=1000)"));
+  CHECK(whole[6] == "napster search-end ");
+  for (std::size_t mss : {1, 2, 3, 5, 7, 64}) {
+    CAPTURE(mss);
+    CHECK(napster_kinds(napster_capture(mss, true)) == whole);
+  }
+}
+
+TEST_CASE("napster_mid_conversation_needs_its_port") {
+  // Without a login at the start nothing says Napster...
+  for (const auto& line : napster_kinds(napster_capture(1000, false))) CHECK_FALSE(line.starts_with("napster"));
+  // ...unless the port is named.
+  const auto named = napster_kinds(napster_capture(1000, false), {8888});
+  REQUIRE(named.size() == 5);
+  CHECK(named[0].starts_with("napster search FILENAME CONTAINS"));
+  CHECK(named[4] == "napster search-end ");
 }
