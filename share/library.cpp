@@ -290,6 +290,44 @@ std::size_t Library::hash_all_now() {
   return n;
 }
 
+std::string Library::napster_name(const SharedFile& f) {
+  std::string root = f.root;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  const auto slash = root.rfind('/');
+  std::string out = slash == std::string::npos ? root : root.substr(slash + 1);
+  std::string rel = f.path.size() > f.root.size() ? f.path.substr(f.root.size()) : "/" + f.name;
+  if (!rel.starts_with('/')) rel.insert(rel.begin(), '/');
+  out += rel;
+  std::replace(out.begin(), out.end(), '/', '\\');
+  return out;
+}
+
+const SharedFile* Library::by_napster_name(std::string_view name) const {
+  // "<folder name>\<path below it>": a canonical path to look up, never opened here.
+  const auto sep = name.find('\\');
+  if (sep == std::string_view::npos || sep == 0) return nullptr;
+  const std::string_view folder = name.substr(0, sep);
+  std::string rel(name.substr(sep));
+  std::replace(rel.begin(), rel.end(), '\\', '/');
+  for (const auto& root : roots_) {
+    std::string r = root;
+    while (r.size() > 1 && r.back() == '/') r.pop_back();
+    const auto slash = r.rfind('/');
+    if ((slash == std::string::npos ? r : r.substr(slash + 1)) != folder) continue;
+    auto it = stable_.find(r + rel);  // canonical paths only: "..", "//" and the like match nothing
+    if (it == stable_.end()) continue;
+    if (const SharedFile* f = by_index(it->second); f && f->path == r + rel) return f;
+  }
+  return nullptr;
+}
+
+std::vector<const SharedFile*> Library::all() const {
+  std::vector<const SharedFile*> out;
+  out.reserve(files_.size());
+  for (const auto& [index, f] : files_) out.push_back(&f);
+  return out;
+}
+
 const SharedFile* Library::by_index(std::uint32_t index) const {
   auto it = files_.find(index);
   return it == files_.end() ? nullptr : &it->second;

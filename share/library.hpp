@@ -71,6 +71,14 @@ class Library {
 
   const SharedFile* by_index(std::uint32_t index) const;
   const SharedFile* by_sha1(const Sha1& sha1) const;
+  // The name a Napster client shares a file under (real clients send paths):
+  // its shared folder's own name and the path below it, '\'-separated, e.g.
+  // "Music\Artist\Song.mp3". by_napster_name() finds the file again; a name
+  // that is not exactly one of ours (traversal, another folder) finds nothing.
+  static std::string napster_name(const SharedFile& f);
+  const SharedFile* by_napster_name(std::string_view name) const;
+  // Every shared file, in index order.
+  std::vector<const SharedFile*> all() const;
 
   // Files rescan() found without a cached SHA-1. Each job is handed out once.
   std::vector<HashJob> take_hash_jobs();

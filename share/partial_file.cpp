@@ -211,6 +211,17 @@ bool PartialFile::save() {
   return true;
 }
 
+std::optional<wire::Bytes> PartialFile::read(std::uint64_t offset, std::size_t length) const {
+  wire::Bytes out(length);
+  std::size_t got = 0;
+  while (got < length) {
+    const ssize_t n = ::pread(fd_, out.data() + got, length - got, static_cast<off_t>(offset + got));
+    if (n <= 0) return std::nullopt;
+    got += static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
 std::optional<Sha1> PartialFile::hash() const {
   Sha1Hasher h;
   std::vector<char> buf(1 << 20);

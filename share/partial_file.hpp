@@ -55,6 +55,9 @@ class PartialFile {
   bool save();
   std::uint64_t unsaved_bytes() const { return unsaved_; }
 
+  // `length` bytes at `offset` of the .part file (only bytes it has are
+  // meaningful); nullopt on a short read or an I/O error.
+  std::optional<wire::Bytes> read(std::uint64_t offset, std::size_t length) const;
   // SHA-1 of the first `size` bytes of the .part file.
   std::optional<Sha1> hash() const;
   // Moves the complete file into `out_dir` under its name (" (1)", " (2)"...

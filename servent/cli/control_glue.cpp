@@ -11,6 +11,7 @@ using nlohmann::json;
 
 nlohmann::ordered_json hit_json(const event::Hit& h) {
   nlohmann::ordered_json j;
+  j["network"] = "gnutella";
   j["host"] = wire::gnutella::ipv4_to_string(h.source.ip);
   j["port"] = h.source.port;
   j["index"] = h.result.index;
@@ -36,10 +37,32 @@ nlohmann::ordered_json hit_json(const event::Hit& h) {
   return j;
 }
 
+nlohmann::ordered_json napster_hit_json(const wire::napster::SearchResult& r) {
+  nlohmann::ordered_json j;
+  j["network"] = "napster";
+  j["host"] = wire::gnutella::ipv4_to_string(r.ip);
+  j["port"] = 0;  // the server says which, when asked (203 -> 204)
+  j["nick"] = r.nick;
+  const auto slash = r.file.name.find_last_of("\\/");
+  j["name"] = slash == std::string::npos ? r.file.name : r.file.name.substr(slash + 1);
+  j["path"] = r.file.name;
+  j["size"] = r.file.size;
+  if (r.file.bitrate) j["bitrate"] = r.file.bitrate;
+  if (r.file.freq) j["freq"] = r.file.freq;
+  if (r.file.length) j["length"] = r.file.length;
+  j["link"] = r.link;
+  return j;
+}
+
 void print_hit(const nlohmann::ordered_json& j, bool as_json) {
   if (as_json) {
     std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     std::fwrite(line.data(), 1, line.size(), stdout);
+  } else if (j.value("network", "") == "napster") {
+    const std::string host = j.value("host", ""), nick = j.value("nick", ""), path = j.value("path", "");
+    std::printf("%-22s  %12llu  %s  napster://%s/%s\n", (nick + "@" + host).c_str(),
+                static_cast<unsigned long long>(j.value("size", std::uint64_t{0})), j.value("name", "").c_str(),
+                http::percent_encode(nick).c_str(), http::percent_encode(path).c_str());
   } else {
     const std::string host = j.value("host", ""), name = j.value("name", "");
     const int port = j.value("port", 0);
@@ -129,6 +152,14 @@ void ControlGlue::on_request(const ControlRequest& r) {
         list.back()["uptime"] = std::chrono::duration_cast<std::chrono::seconds>(driver_.now() - *p.since).count();
       }
     }
+    if (napster_) {
+      list.push_back({{"address", napster_->config().server.to_string()},
+                      {"direction", "out"},
+                      {"established", napster_->logged_in()},
+                      {"protocol", "napster"},
+                      {"user_agent", "Napster server"},
+                      {"network", "napster"}});
+    }
     return control_.reply(r.conn, r.id, {{"peers", list}});
   }
   if (r.cmd == "stats") return control_.reply(r.conn, r.id, {{"stats", stats()}});
@@ -171,6 +202,10 @@ void ControlGlue::search(const ControlRequest& r) {
   }
   const std::string id = gnutella_.search(s, driver_.now()).hex();
   searches_[id].subscribers.insert(r.conn);
+  // The same words to the Napster server (not urns: Napster has none).
+  if (napster_ && !s.criteria.empty()) {
+    if (const auto nid = napster_->search(s.criteria, driver_.now())) napster_searches_[nid] = id;
+  }
   control_.reply(r.conn, r.id, {{"search", id}});
 }
 
@@ -182,11 +217,27 @@ void ControlGlue::download(const ControlRequest& r) {
     if (!src) return control_.error(r.conn, r.id, "not an http://HOST:PORT/... URL");
     spec.sources.push_back(*src);
     spec.name = name_from_target(src->target);
+    if (src->napster) {
+      if (!napster_) return control_.error(r.conn, r.id, "this node is not on a Napster server (servent run --napster)");
+      spec.name = src->napster->file.substr(src->napster->file.find_last_of("\\/") + 1);
+    }
     if (spec.name.empty()) spec.name = "download";
   } else if (a.contains("magnet") && a["magnet"].is_string()) {
     auto m = spec_from_magnet(a["magnet"].get<std::string>());
     if (!m) return control_.error(r.conn, r.id, "magnet link without urn:sha1 or source");
     spec = *m;
+  } else if (a.contains("result") && a["result"].is_object() && a["result"].value("network", "") == "napster") {
+    const json& h = a["result"];
+    try {
+      DownloadSource src;
+      src.napster = DownloadSource::NapsterVia{h.at("nick").get<std::string>(), h.at("path").get<std::string>()};
+      spec.name = h.at("name").get<std::string>();
+      spec.size = h.at("size").get<std::uint64_t>();
+      spec.sources.push_back(std::move(src));
+    } catch (const std::exception&) {
+      return control_.error(r.conn, r.id, "\"result\" must be a hit as 'servent search --json' prints it");
+    }
+    if (!napster_) return control_.error(r.conn, r.id, "this node is not on a Napster server (servent run --napster)");
   } else if (a.contains("result") && a["result"].is_object()) {
     const json& h = a["result"];
     try {
@@ -247,6 +298,19 @@ void ControlGlue::on_hit(const event::Hit& h) {
   for (ConnId c : st.subscribers) control_.event(c, j);
 }
 
+void ControlGlue::on_napster_result(const napster_event::Result& r) {
+  auto nid = napster_searches_.find(r.search);
+  if (nid == napster_searches_.end()) return;
+  auto it = searches_.find(nid->second);
+  if (it == searches_.end()) return;
+  SearchState& st = it->second;
+  json j = json::parse(napster_hit_json(r.result).dump(-1, ' ', false, json::error_handler_t::replace));
+  if (st.results.size() < kMaxResults) st.results.push_back(j);
+  j["event"] = "result";
+  j["search"] = it->first;
+  for (ConnId c : st.subscribers) control_.event(c, j);
+}
+
 void ControlGlue::on_download_event(const DownloadEvent& e) {
   json j;
   if (const auto* d = std::get_if<event::DownloadDone>(&e)) {
@@ -271,6 +335,8 @@ json ControlGlue::stats() const {
           {"control", group(control_.counters())},
           {"driver", group(driver_.counters())},
           {"library", {{"files", library_.file_count()}, {"bytes", library_.total_bytes()}, {"hashed", library_.hashed_count()}}},
+          {"napster", napster_ ? group(napster_->counters()) : json::object()},
+          {"napster_server", napster_server_ ? group(napster_server_->counters()) : json::object()},
           {"peers", gnutella_.established()}};
 }
 

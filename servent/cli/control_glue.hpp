@@ -10,6 +10,8 @@
 #include "servent/control/control_core.hpp"
 #include "servent/download/download_core.hpp"
 #include "servent/gnutella/gnutella_core.hpp"
+#include "servent/napster/napster_client.hpp"
+#include "servent/napster/napster_server.hpp"
 #include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
 
@@ -19,8 +21,16 @@ class ControlGlue {
  public:
   ControlGlue(ControlCore& control, GnutellaCore& gnutella, UploadCore& upload, DownloadCore& downloads,
               share::Library& library, Driver& driver, std::string default_out);
+  // The Napster networks this node is on, when it is: searches go there too,
+  // results come back with "network": "napster", downloads of them go through
+  // the same download store.
+  void set_napster(NapsterClient* client, const NapsterServer* server) {
+    napster_ = client;
+    napster_server_ = server;
+  }
   void on_request(const ControlRequest& r);
   void on_hit(const event::Hit& h);
+  void on_napster_result(const napster_event::Result& r);
   void on_download_event(const DownloadEvent& e);
   // Results kept per search, at most this many.
   static constexpr std::size_t kMaxResults = 1000;
@@ -43,11 +53,17 @@ class ControlGlue {
   Driver& driver_;
   std::string default_out_;
   std::map<std::string, SearchState> searches_;  // by GUID hex
+  NapsterClient* napster_ = nullptr;
+  const NapsterServer* napster_server_ = nullptr;
+  std::map<std::uint64_t, std::string> napster_searches_;  // Napster search id -> our search id
 };
 
 // The JSON object `servent search --json` prints for a hit (also streamed as
 // "result" events on the control socket).
 nlohmann::ordered_json hit_json(const event::Hit& h);
+// The same for a Napster result ("network": "napster", "nick", "path": the
+// name as shared, "name": its last component).
+nlohmann::ordered_json napster_hit_json(const wire::napster::SearchResult& r);
 // One hit as `servent search` prints it (text or --json).
 void print_hit(const nlohmann::ordered_json& hit, bool as_json);
 

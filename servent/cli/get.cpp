@@ -79,6 +79,18 @@ std::optional<std::string> json_value(std::string_view line, std::string_view ke
 }
 
 std::optional<DownloadSpec> spec_from_result(std::string_view line) {
+  if (json_value(line, "network") == "napster") {
+    // Through a running node that is on that Napster server.
+    auto nick = json_value(line, "nick"), path = json_value(line, "path"), name = json_value(line, "name");
+    if (!nick || !path || !name) return std::nullopt;
+    DownloadSpec spec;
+    spec.name = *name;
+    DownloadSource src;
+    src.napster = DownloadSource::NapsterVia{*nick, *path};
+    spec.sources.push_back(std::move(src));
+    if (auto size = json_value(line, "size")) spec.size = std::strtoull(size->c_str(), nullptr, 10);
+    return spec;
+  }
   auto host = json_value(line, "host"), port = json_value(line, "port"), index = json_value(line, "index"),
        name = json_value(line, "name");
   if (!host || !port || !index || !name) return std::nullopt;
@@ -219,6 +231,7 @@ int cmd_get(const std::vector<std::string>& argv) {
       if (!src) throw UsageError("not an http://HOST:PORT/... URL with an IPv4 host: '" + what + "'");
       spec.sources.push_back(*src);
       spec.name = name_from_target(src->target);
+      if (src->napster) spec.name = src->napster->file.substr(src->napster->file.find_last_of("\\/") + 1);
       if (auto q = src->target.find("urn:sha1:"); q != std::string::npos) {
         spec.sha1 = share::parse_sha1_urn(src->target.substr(q));
       }
@@ -241,6 +254,11 @@ int cmd_get(const std::vector<std::string>& argv) {
       fmt::print(stderr, "servent get: no running node answers at {}\n", node.path());
       return 1;
     }
+  }
+  if (!spec.sources.empty() && spec.sources.front().napster) {
+    fmt::print(stderr, "servent get: a Napster file comes through a running node on that server "
+                       "(servent run --napster HOST:PORT); none answers\n");
+    return 1;
   }
 
   DownloadConfig dcfg;

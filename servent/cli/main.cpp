@@ -19,6 +19,7 @@
 #include "servent/control/control_core.hpp"
 #include "servent/download/download_core.hpp"
 #include "servent/gnutella/gnutella_core.hpp"
+#include "servent/napster/napster_client.hpp"
 #include "servent/napster/napster_server.hpp"
 #include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
@@ -52,7 +53,8 @@ constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--liste
                    [--state-dir DIR] [--max-ttl N] [--max-connections N]
                    [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
                    [--min-peers N] [--max-per-ip N] [--query-rate N] [--route-table N] [--no-deflate]
-                   [--napster-server HOST:PORT]
+                   [--napster-server HOST:PORT] [--napster HOST:PORT] [--napster-nick NICK]
+                   [--napster-password PW] [--napster-data-port N]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -88,6 +90,13 @@ options:
   --napster-server HOST:PORT
                         also run a Napster (OpenNap protocol) directory server
                         on this address, on the same loop
+  --napster HOST:PORT   also log in to this Napster server and share the same
+                        folders there; searches go to both networks
+  --napster-nick NICK   the nick there (default: made up once, kept with the
+                        password in STATE/napster-login)
+  --napster-password PW
+  --napster-data-port N where Napster peers fetch our files (default 6699; 0,
+                        or --firewalled, for none: uploads then go out by SEND)
 )";
 
 constexpr const char* kSearchHelp = R"(usage: servent search QUERY [--connect HOST:PORT | --node STATE_DIR] [--ttl N] [--timeout SECONDS]
@@ -113,7 +122,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   raise_fd_limit();  // a node with many peers needs many descriptors
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
                    "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate", "--route-table",
-                   "--napster-server"},
+                   "--napster-server", "--napster", "--napster-nick", "--napster-password", "--napster-data-port"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
   Args a;
   try {
@@ -135,8 +144,19 @@ int cmd_run(const std::vector<std::string>& argv) {
   std::vector<Endpoint> peers;
   std::optional<Endpoint> advertise;
   std::optional<ListenAddress> napster_server_at;
+  std::optional<Endpoint> napster_at;
+  std::uint16_t napster_data_port = 6699;
   try {
     if (auto v = a.last("--napster-server")) napster_server_at = parse_listen(*v, "--napster-server");
+    if (auto v = a.last("--napster")) napster_at = parse_endpoint(*v, "--napster");
+    if (auto v = a.last("--napster-data-port")) {
+      napster_data_port = static_cast<std::uint16_t>(parse_int(*v, 0, 65535, "--napster-data-port"));
+    }
+    if (auto v = a.last("--napster-nick")) {
+      if (v->empty() || v->size() > 32 || v->find_first_of(" \"") != std::string::npos) {
+        throw UsageError("--napster-nick: 1 to 32 characters, no space or quote");
+      }
+    }
     if (auto l = a.last("--listen")) {
       const auto la = parse_listen(*l, "--listen");
       listen_host = la.host;
@@ -208,12 +228,31 @@ int cmd_run(const std::vector<std::string>& argv) {
 
   share::Library library(shares, state_dir);
   auto report = library.rescan();
+  // Who we are on Napster servers: given, or made up once and kept in the
+  // state directory (a nick is registered on its first login).
+  std::string napster_nick, napster_password;
+  if (napster_at) {
+    const auto login_file = fs::path(state_dir) / "napster-login";
+    std::ifstream in(login_file);
+    in >> napster_nick >> napster_password;
+    if (napster_nick.empty() || napster_password.empty()) {
+      const std::uint64_t r = random_seed();
+      napster_nick = fmt::format("servent{:05}", r % 100000);
+      napster_password = fmt::format("{:016x}", r * 0x9e3779b97f4a7c15ull);
+      std::ofstream out(login_file, std::ios::trunc);
+      out << napster_nick << " " << napster_password << "\n";
+    }
+    if (auto v = a.last("--napster-nick")) napster_nick = *v;
+    if (auto v = a.last("--napster-password")) napster_password = *v;
+    ucfg.napster_nick = napster_nick;
+  }
   GnutellaCore core(library, gcfg, random_seed());
   UploadCore upload(library, ucfg);
   // Downloads asked through the control socket.
   DownloadConfig dcfg;
   dcfg.state_dir = state_dir;
   dcfg.user_agent = gcfg.user_agent;
+  if (napster_at) dcfg.napster_nick = napster_nick;
   DownloadCore downloads(dcfg);
   ControlCore control;
   // The networks on this loop: each core, and the first bytes that name it.
@@ -241,14 +280,73 @@ int cmd_run(const std::vector<std::string>& argv) {
       return 1;
     }
   }
+  // A Napster client: logged in to a server, sharing the same folders, its
+  // transfers on our data port (a listener of its own that says "1" first).
+  std::optional<NapsterClient> napster;
+  Endpoint napster_data_bound;
+  if (napster_at) {
+    NapsterClientConfig ncfg;
+    ncfg.server = *napster_at;
+    ncfg.nick = napster_nick;
+    ncfg.password = napster_password;
+    ncfg.client = fmt::format("servent {}", kVersion);
+    if (!firewalled && napster_data_port != 0) {
+      constexpr int kNapsterData = 1;  // the data port's sniffing table
+      driver.sniff("GET", upload, kNapsterData);
+      driver.sniff("SEND", downloads, kNapsterData);
+      try {
+        napster_data_bound = driver.listen_tcp(listen_host, napster_data_port, nullptr, ListenOptions{kNapsterData, "1"});
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "servent run: --napster-data-port: {}\n", e.what());
+        return 1;
+      }
+      ncfg.data_port = napster_data_bound.port;
+    }
+    napster.emplace(library, ncfg);
+    driver.add_core(*napster);
+  }
   ControlGlue glue(control, core, upload, downloads, library, driver, home_dir() + "/Downloads");
+  glue.set_napster(napster ? &*napster : nullptr, napster_server ? &*napster_server : nullptr);
   driver.forward([&] { return control.poll_request(); }, [&](const ControlRequest& r) { glue.on_request(r); });
   driver.forward([&] { return downloads.poll_event(); }, [&](const DownloadEvent& e) {
     if (const auto* p = std::get_if<event::PushNeeded>(&e)) {
       core.send_push(p->servent, p->index, core.config().advertised, driver.now());
     }
+    if (const auto* n = std::get_if<event::NapsterNeeded>(&e)) {
+      if (!napster || !napster->download(n->nick, n->file)) {
+        downloads.napster_failed(n->nick, n->file, napster ? "not logged in to the Napster server" : "not on Napster",
+                                 driver.now());
+      }
+    }
     glue.on_download_event(e);
   });
+  if (napster) {
+    driver.forward([&] { return napster->poll_event(); }, [&](const NapsterEvent& ev) {
+      std::visit(
+          [&](const auto& e) {
+            using T = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<T, napster_event::LoggedIn>) {
+              fmt::print("napster: logged in to {} as {}\n", e.server, napster->config().nick);
+            } else if constexpr (std::is_same_v<T, napster_event::LoginFailed>) {
+              fmt::print("napster: login refused: {}\n", e.reason);
+            } else if constexpr (std::is_same_v<T, napster_event::Disconnected>) {
+              fmt::print("napster: disconnected ({})\n", e.reason);
+            } else if constexpr (std::is_same_v<T, napster_event::Result>) {
+              glue.on_napster_result(e);
+            } else if constexpr (std::is_same_v<T, napster_event::DownloadReady>) {
+              downloads.napster_ready(e.nick, e.file, e.at, driver.now());
+            } else if constexpr (std::is_same_v<T, napster_event::DownloadError>) {
+              downloads.napster_failed(e.nick, e.file, e.reason, driver.now());
+            } else if constexpr (std::is_same_v<T, napster_event::PushUpload>) {
+              upload.napster_push(e.file, e.to, driver.now());
+            } else if constexpr (std::is_same_v<T, napster_event::ServerMessage>) {
+              fmt::print("napster: server says: {}\n", json_string(e.text));
+            }
+          },
+          ev);
+      std::fflush(stdout);
+    });
+  }
   Endpoint bound;
   if (!firewalled) {
     try {
@@ -318,9 +416,15 @@ int cmd_run(const std::vector<std::string>& argv) {
       firewalled ? std::string("firewalled (not listening; uploads by push)") : fmt::format("listening on {}:{}", listen_host, bound.port);
   std::string also;
   if (napster_server) also += fmt::format("; Napster server on {}:{}", napster_server_at->host, napster_bound.port);
+  if (napster) {
+    also += fmt::format("; Napster client of {} as {} ({})", napster_at->to_string(), napster_nick,
+                        napster_data_bound.port ? fmt::format("data port {}", napster_data_bound.port)
+                                                : std::string("firewalled"));
+  }
   fmt::print("servent {}: Gnutella {}, sharing {} file{} ({}) from {}{}; state in {}; control socket {}\n", kVersion, where,
              report.files, report.files == 1 ? "" : "s", human_bytes(report.bytes), roots, also, state_dir, control_path);
   std::fflush(stdout);
+  if (napster) napster->start(driver.now());
   int rc = driver.run();
   library.save_hash_cache();
   {
@@ -336,6 +440,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   print_counters("downloads", downloads.counters());
   print_counters("control", control.counters());
   if (napster_server) print_counters("napster-server", napster_server->counters());
+  if (napster) print_counters("napster", napster->counters());
   fmt::print("servent: stopped{}\n", rc == 0 ? "" : " (loop not fully closed)");
   return rc == 0 ? 0 : 1;
 }
@@ -374,7 +479,8 @@ int cmd_search(const std::vector<std::string>& argv) {
     auto on_event = [&](const nlohmann::json& ev) {
       if (ev.value("event", "") != "result") return;
       nlohmann::ordered_json hit;
-      for (const char* k : {"host", "port", "index", "name", "size", "servent_id", "speed", "urn", "push"}) {
+      for (const char* k : {"network", "host", "port", "nick", "index", "name", "path", "size", "servent_id", "speed",
+                            "urn", "push", "bitrate", "freq", "length", "link"}) {
         if (ev.contains(k)) hit[k] = ev[k];
       }
       print_hit(hit, json);

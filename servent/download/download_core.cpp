@@ -7,6 +7,7 @@
 #include "http/range.hpp"
 #include "http/text.hpp"
 #include "wire/gnutella/giv.hpp"
+#include "wire/napster/napster.hpp"
 
 namespace sv {
 
@@ -23,11 +24,27 @@ constexpr std::array<std::string_view, DownloadCore::kStatCount> kStatNames = {
 }  // namespace
 
 std::string DownloadSource::url() const {
+  if (napster) return "napster://" + http::percent_encode(napster->nick) + "/" + http::percent_encode(napster->file);
   if (push) return "push://" + push->servent.hex() + target;
   return "http://" + endpoint.to_string() + target;
 }
 
 std::optional<DownloadSource> DownloadSource::from_url(std::string_view url) {
+  constexpr std::string_view kNapster = "napster://";
+  if (url.starts_with(kNapster)) {
+    url.remove_prefix(kNapster.size());
+    const auto slash = url.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    auto nick = http::percent_decode(url.substr(0, slash));
+    auto file = http::percent_decode(url.substr(slash + 1));
+    if (!nick || !file || nick->empty() || file->empty() || nick->find_first_of(" \"\r\n") != std::string::npos ||
+        file->find_first_of("\"\r\n") != std::string::npos) {
+      return std::nullopt;
+    }
+    DownloadSource s;
+    s.napster = NapsterVia{*nick, *file};
+    return s;
+  }
   constexpr std::string_view kPush = "push://";
   if (url.starts_with(kPush) && url.size() > kPush.size() + 32) {
     // push://<ServentID hex>/get/<index>/<name>
@@ -75,9 +92,29 @@ struct DownloadCore::Conn {
   std::uint64_t download = 0;
   std::size_t source = 0;
   // AwaitGiv: a placeholder for a push source (no socket yet); Giv: an
-  // inbound connection whose GIV line is being read.
-  enum class Phase { Connecting, AwaitGiv, Giv, AwaitHead, Body, Idle, Closing } phase = Phase::Connecting;
+  // inbound connection whose GIV (or Napster SEND) line is being read.
+  // AwaitNapster: a placeholder until the Napster server says where the
+  // sharer is; NapHello/NapSize/NapCheck: the Napster transfer before its data.
+  enum class Phase {
+    Connecting,
+    AwaitGiv,
+    Giv,
+    AwaitNapster,
+    NapHello,
+    NapSize,
+    NapCheck,
+    AwaitHead,
+    Body,
+    Idle,
+    Closing
+  } phase = Phase::Connecting;
   wire::Bytes giv_buf;
+  bool napster = false;              // a Napster transfer (no HTTP, no keep-alive)
+  std::uint64_t nap_offset = 0;      // the offset we sent (may be before asked.first: the overlap)
+  std::string nap_digits;            // the size (or an error line) as it arrives
+  wire::Bytes overlap, head;         // what [nap_offset, asked.first) and [0, that many) hold on disk
+  std::size_t checked = 0;           // overlap bytes compared so far
+  bool same_as_overlap = true, same_as_head = true;
   http::ResponseParser parser;
   share::Interval asked;        // what the request asked for (end exclusive; end 0 = open)
   std::uint64_t pos = 0;        // file offset of the next body byte
@@ -315,6 +352,8 @@ bool DownloadCore::assign(Download& d, Source& s, Instant now) {
       const std::uint64_t missing = meta.size - meta.have.total();
       std::uint64_t chunk = std::clamp<std::uint64_t>(missing / std::max<std::size_t>(usable, 1), config_.chunk_min,
                                                       config_.chunk_max);
+      // A Napster transfer runs to the end of the file: give it a whole gap.
+      if (s.src.napster) chunk = gap->end - gap->first;
       range = {gap->first, std::min(gap->end, gap->first + chunk)};
     }
   }
@@ -334,7 +373,12 @@ bool DownloadCore::assign(Download& d, Source& s, Instant now) {
     conn->last_activity = now;
     c = conn.get();
     conns_.emplace(conn->id, std::move(conn));
-    if (s.src.push) {
+    if (s.src.napster) {
+      // The server has to tell us where the sharer is (or bring it to us).
+      c->phase = Conn::Phase::AwaitNapster;
+      c->napster = true;
+      events_.push_back(event::NapsterNeeded{d.id, s.src.napster->nick, s.src.napster->file});
+    } else if (s.src.push) {
       // Firewalled: it has to come to us. The GIV finds this placeholder.
       c->phase = Conn::Phase::AwaitGiv;
       ++stats_[kPushesAsked];
@@ -396,6 +440,11 @@ void DownloadCore::handle_connected(ConnId id, Instant now) {
     close_conn(c, CloseReason::Normal);
     return;
   }
+  if (c.napster) {
+    c.phase = Conn::Phase::NapHello;  // the sharer speaks first: "1"
+    c.last_activity = now;
+    return;
+  }
   request(*dit->second, c, now);
 }
 
@@ -413,6 +462,10 @@ void DownloadCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
   if (it->second->phase == Conn::Phase::Giv) {
     Conn& g = *it->second;
     g.giv_buf.insert(g.giv_buf.end(), bytes.begin(), bytes.end());
+    if (wire::as_chars(g.giv_buf).starts_with("SEND")) {
+      napster_send_line(id, g, now);
+      return;
+    }
     auto giv = wire::gnutella::decode_giv(g.giv_buf);
     if (giv.need_more()) return;
     if (!giv) {
@@ -462,6 +515,10 @@ void DownloadCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
     // Bytes nobody asked for on an idle keep-alive connection.
     source_failed(d, d.sources[c.source], kSourcesLying, "unsolicited bytes", true, now);
     close_conn(c, CloseReason::PayloadMalformed);
+    return;
+  }
+  if (c.napster && c.phase != Conn::Phase::Body) {
+    napster_bytes(d, c, bytes, now);
     return;
   }
   if (c.phase == Conn::Phase::AwaitHead) {
@@ -635,7 +692,7 @@ void DownloadCore::on_body(Download& d, Conn& c, wire::ByteView bytes, Instant n
     d.next_save = now + config_.save_interval;
   }
   progress(d);
-  if (c.pos >= c.assigned_end && c.remaining && *c.remaining > 0) {
+  if (c.pos >= c.assigned_end && (c.remaining ? *c.remaining > 0 : c.napster)) {
     // Our part is done but the response goes on (its tail went to another
     // source): this connection cannot be reused.
     release(d, c);
@@ -674,6 +731,12 @@ void DownloadCore::release(Download& d, Conn& c) {
 
 void DownloadCore::close_conn(Conn& c, CloseReason reason) {
   if (c.phase == Conn::Phase::Closing) return;
+  if (c.phase == Conn::Phase::AwaitGiv || c.phase == Conn::Phase::AwaitNapster) {
+    // A placeholder: no socket to close; forget it at the next timeout.
+    c.phase = Conn::Phase::Closing;
+    stale_.push_back(c.id);
+    return;
+  }
   c.phase = Conn::Phase::Closing;
   actions_.push_back(action::Close{c.id, reason, false});
 }
@@ -822,7 +885,9 @@ void DownloadCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
   // Cut mid-transfer, refused, or never connected: keep what arrived, retry later.
   const std::string why = c->phase == Conn::Phase::Connecting ? "cannot connect"
                           : c->phase == Conn::Phase::AwaitGiv ? "no GIV in answer to our Push"
-                                                              : std::string(to_string(reason));
+                          : c->phase == Conn::Phase::NapHello || c->phase == Conn::Phase::NapSize
+                              ? "the Napster peer closed before sending data"
+                              : std::string(to_string(reason));
   source_failed(d, s, kSourceFailures, why, false, now);
   d.file->save();
   schedule(d, now);
@@ -838,7 +903,7 @@ void DownloadCore::handle_timeout(Instant now) {
       continue;
     }
     auto dit = downloads_.find(c->download);
-    if (c->phase == Conn::Phase::AwaitGiv) {
+    if (c->phase == Conn::Phase::AwaitGiv || c->phase == Conn::Phase::AwaitNapster) {
       c->phase = Conn::Phase::Closing;
       stale_.push_back(c->id);  // no socket: forget it after this loop
     } else {
@@ -849,7 +914,10 @@ void DownloadCore::handle_timeout(Instant now) {
     release(d, *c);
     source_failed(d, d.sources[c->source], kSourceFailures, "stalled", false, now);
   }
-  for (ConnId id : std::exchange(stale_, {})) conns_.erase(id);
+  for (ConnId id : std::exchange(stale_, {})) {
+    auto sit = conns_.find(id);
+    if (sit != conns_.end() && sit->second->phase == Conn::Phase::Closing) conns_.erase(sit);
+  }
   for (auto& [id, d] : downloads_) {
     if (d->finished) continue;
     if (now >= d->next_save) {
@@ -935,6 +1003,219 @@ std::optional<DownloadSpec> spec_from_magnet(std::string_view magnet) {
   if (!spec.sha1 && spec.sources.empty()) return std::nullopt;
   if (spec.name.empty() && spec.sha1) spec.name = share::base32_encode(spec.sha1->data(), spec.sha1->size());
   return spec;
+}
+
+}  // namespace sv
+
+// --- Napster transfers (napster.txt, "Client-Client"; what opennap-ng's
+// clients do in ../shared/captures/napster) ------------------------------------
+//
+// GET (we connect): the sharer sends "1"; we send "GET", then
+// `<our nick> "<file>" <offset>`; it answers the file's FULL size in ASCII,
+// then the data from the offset to the end. SEND (a firewalled sharer
+// connects to our data port, where the driver has sent "1"): it sends "SEND",
+// then `<its nick> "<file>" <size>`; we answer the offset in ASCII; the data
+// follows. Some clients (TekNap) ignore the offset and send from byte 0, so a
+// resume asks for `napster_overlap` bytes we already have and compares them:
+// the same bytes say the offset was honoured; the file's first bytes say it
+// was ignored (the stream is then skipped up to where we need it); anything
+// else is a source sending another file.
+namespace sv {
+
+DownloadCore::Conn* DownloadCore::napster_placeholder(std::string_view nick, std::string_view file) {
+  for (auto& [cid, c] : conns_) {
+    if (c->phase != Conn::Phase::AwaitNapster) continue;
+    auto dit = downloads_.find(c->download);
+    if (dit == downloads_.end()) continue;
+    const auto& src = dit->second->sources[c->source].src;
+    if (src.napster && src.napster->nick == nick && src.napster->file == file) return c.get();
+  }
+  return nullptr;
+}
+
+void DownloadCore::napster_ready(std::string_view nick, std::string_view file, Endpoint at, Instant now) {
+  Conn* c = napster_placeholder(nick, file);
+  if (!c || at.ip == 0 || at.port == 0) return;
+  c->phase = Conn::Phase::Connecting;
+  c->last_activity = now;
+  actions_.push_back(action::Connect{c->id, at});
+}
+
+void DownloadCore::napster_failed(std::string_view nick, std::string_view file, const std::string& reason, Instant now) {
+  while (Conn* c = napster_placeholder(nick, file)) {
+    Download& d = *downloads_.at(c->download);
+    release(d, *c);
+    c->phase = Conn::Phase::Closing;
+    stale_.push_back(c->id);
+    drop_source(d, d.sources[c->source], kSourcesDropped, reason);
+    schedule(d, now);
+  }
+}
+
+void DownloadCore::napster_send_line(ConnId id, Conn& g, Instant now) {
+  // "SEND" then <nick> "<file>" <size>: complete once the size is followed by
+  // nothing (the sharer waits for our offset) and matches the size we expect.
+  std::string_view s = wire::as_chars(g.giv_buf);
+  if (s.size() > 4096) {
+    ++stats_[kGivMalformed];
+    close_conn(g, CloseReason::HandshakeMalformed);
+    return;
+  }
+  const std::size_t q2 = s.rfind('"');
+  if (q2 == std::string_view::npos || q2 + 2 >= s.size() || s[q2 + 1] != ' ') return;  // more to come
+  const std::string_view digits = s.substr(q2 + 2);
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos) {
+    ++stats_[kGivMalformed];
+    close_conn(g, CloseReason::HandshakeMalformed);
+    return;
+  }
+  auto parts = wire::napster::split_around_name(s.substr(4), 1, 1);
+  if (!parts) return;
+  Conn* waiting = napster_placeholder((*parts)[0], (*parts)[1]);
+  if (!waiting) {
+    ++stats_[kGivUnknown];
+    close_conn(g, CloseReason::HandshakeRefused);
+    return;
+  }
+  Download& d = *downloads_.at(waiting->download);
+  const auto& meta = d.file->meta();
+  auto size = wire::napster::parse_u64(digits);
+  if (meta.size_known && (!size || *size != meta.size)) {
+    if (std::to_string(meta.size).starts_with(digits)) return;  // the size is still arriving
+    ++stats_[kGivMalformed];
+    close_conn(g, CloseReason::HandshakeMalformed);
+    return;
+  }
+  if (!size || *size == 0) return;
+  ++stats_[kGivMatched];
+  // The inbound connection takes the placeholder's place (as for a GIV).
+  auto placeholder = conns_.find(waiting->id);
+  std::unique_ptr<Conn> moved = std::move(placeholder->second);
+  conns_.erase(placeholder);
+  if (auto a = d.assigned.find(moved->asked.first); a != d.assigned.end() && a->second == moved->id) a->second = id;
+  moved->id = id;
+  conns_[id] = std::move(moved);
+  Conn& c = *conns_[id];
+  c.last_activity = now;
+  const std::uint64_t overlap = std::min(config_.napster_overlap, c.asked.first);
+  const std::uint64_t offset = c.asked.first - overlap;
+  const std::string text = std::to_string(offset);
+  actions_.push_back(action::Send{id, std::make_shared<Buffer>(text.begin(), text.end())});
+  napster_start_body(d, c, *size, offset, now);
+}
+
+void DownloadCore::napster_bytes(Download& d, Conn& c, wire::ByteView bytes, Instant now) {
+  Source& s = d.sources[c.source];
+  auto lying = [&](const std::string& why) {
+    release(d, c);
+    drop_source(d, s, kSourcesLying, why);
+    close_conn(c, CloseReason::PayloadMalformed);
+    schedule(d, now);
+  };
+  if (c.phase == Conn::Phase::NapHello) {
+    if (bytes.empty()) return;
+    if (bytes[0] != '1') return lying("no \"1\" at the start of the transfer");
+    bytes = bytes.subspan(1);
+    // GET, then the request line (two writes, as real clients send them).
+    const std::uint64_t overlap = std::min(config_.napster_overlap, c.asked.first);
+    c.nap_offset = c.asked.first - overlap;
+    const std::string line = config_.napster_nick + " " + wire::napster::quote(s.src.napster->file) + " " +
+                             std::to_string(c.nap_offset);
+    actions_.push_back(action::Send{c.id, std::make_shared<Buffer>(Buffer{'G', 'E', 'T'})});
+    actions_.push_back(action::Send{c.id, std::make_shared<Buffer>(line.begin(), line.end())});
+    ++stats_[kRequests];
+    c.phase = Conn::Phase::NapSize;
+    c.nap_digits.clear();
+  }
+  if (c.phase == Conn::Phase::NapSize) {
+    // The size in ASCII, then the data: the size ends where a non-digit
+    // starts, or where the file's known size (the server told us) ends.
+    const auto& meta = d.file->meta();
+    const std::string expect = meta.size_known ? std::to_string(meta.size) : std::string();
+    std::size_t used = 0;
+    while (used < bytes.size() && bytes[used] >= '0' && bytes[used] <= '9' &&
+           (expect.empty() || c.nap_digits.size() < expect.size()) && c.nap_digits.size() < 20) {
+      c.nap_digits.push_back(static_cast<char>(bytes[used++]));
+    }
+    if (c.nap_digits.empty()) {
+      if (used == bytes.size()) return;
+      // A text answer: "INVALID REQUEST", "FILE NOT SHARED", ...
+      std::string why(wire::as_chars(bytes.subspan(0, std::min<std::size_t>(bytes.size(), 60))));
+      release(d, c);
+      drop_source(d, s, kSourcesDropped, "the Napster peer answered: " + why);
+      close_conn(c, CloseReason::Normal);
+      schedule(d, now);
+      return;
+    }
+    const bool complete = used < bytes.size() || (!expect.empty() && c.nap_digits.size() == expect.size()) ||
+                          c.nap_digits.size() == 20;
+    if (!complete) return;
+    auto total = wire::napster::parse_u64(c.nap_digits);
+    if (!total || *total == 0) return lying("a size of " + c.nap_digits);
+    if (meta.size_known && *total != meta.size) return lying("size " + c.nap_digits + " is not the file's size");
+    napster_start_body(d, c, *total, c.nap_offset, now);
+    if (c.phase == Conn::Phase::Closing) return;
+    bytes = bytes.subspan(used);
+  }
+  if (c.phase == Conn::Phase::NapCheck) {
+    // Compare the overlap with what we have there, and with the file's start.
+    const std::size_t n = std::min(bytes.size(), c.overlap.size() - c.checked);
+    for (std::size_t i = 0; i < n; ++i) {
+      c.same_as_overlap = c.same_as_overlap && bytes[i] == c.overlap[c.checked + i];
+      c.same_as_head = c.same_as_head && bytes[i] == c.head[c.checked + i];
+    }
+    c.checked += n;
+    stats_[kBytesReceived] += n;
+    bytes = bytes.subspan(n);
+    if (c.checked < c.overlap.size()) return;
+    if (c.same_as_overlap) {
+      c.skip = 0;  // the offset was honoured: what follows is asked.first onwards
+    } else if (c.same_as_head) {
+      c.skip = c.asked.first - c.overlap.size();  // from byte 0: skip to where we need it
+    } else {
+      return lying("the bytes before the resume point differ from ours (another file?)");
+    }
+    c.phase = Conn::Phase::Body;
+  }
+  if (c.phase == Conn::Phase::Body && !bytes.empty()) on_body(d, c, bytes, now);
+}
+
+void DownloadCore::napster_start_body(Download& d, Conn& c, std::uint64_t total, std::uint64_t offset_sent, Instant) {
+  auto& meta = d.file->meta();
+  if (!meta.size_known) d.file->set_size(total);
+  if (c.assigned_end == UINT64_MAX || c.assigned_end > total) c.assigned_end = total;
+  Source& s = d.sources[c.source];
+  s.failures = 0;
+  s.backoff = Duration(0);
+  c.keep_alive = false;
+  c.remaining.reset();  // to the end of the connection
+  c.pos = c.asked.first;
+  c.skip = 0;
+  const std::size_t overlap = static_cast<std::size_t>(c.asked.first - offset_sent);
+  if (overlap == 0 && c.asked.first > 0) {
+    // Nothing to compare (never for our own requests, which always overlap).
+    c.phase = Conn::Phase::Body;
+    return;
+  }
+  if (offset_sent == 0) {
+    // Asked from byte 0: honoured or not, the stream starts there.
+    c.skip = c.asked.first;
+    c.phase = Conn::Phase::Body;
+    return;
+  }
+  auto have = d.file->read(offset_sent, overlap);
+  auto head = d.file->read(0, overlap);
+  if (!have || !head) {
+    // Cannot read our own bytes back: ask from the start instead next time.
+    c.skip = 0;
+    c.phase = Conn::Phase::Body;
+    return;
+  }
+  c.overlap = std::move(*have);
+  c.head = std::move(*head);
+  c.checked = 0;
+  c.same_as_overlap = c.same_as_head = true;
+  c.phase = Conn::Phase::NapCheck;
 }
 
 }  // namespace sv

@@ -38,7 +38,16 @@ struct DownloadSource {
     std::uint32_t index = 0;
   };
   std::optional<PushVia> push;
-  // "http://a.b.c.d:port/target", or "push://<ServentID hex>/get/<i>/<name>".
+  // A Napster sharer: the server tells us where it is (203 -> 204), or it
+  // comes to us with SEND when it is firewalled; the transfer protocol is
+  // Napster's (napster.txt "Client-Client"), not HTTP.
+  struct NapsterVia {
+    std::string nick;
+    std::string file;  // the name as shared
+  };
+  std::optional<NapsterVia> napster = std::nullopt;
+  // "http://a.b.c.d:port/target", "push://<ServentID hex>/get/<i>/<name>",
+  // or "napster://<nick>/<file>" (both percent-encoded).
   std::string url() const;
   // The forms url() writes; nullopt for anything else.
   static std::optional<DownloadSource> from_url(std::string_view url);
@@ -64,6 +73,8 @@ struct DownloadConfig {
   std::uint64_t max_skip = 64 * 1024 * 1024;  // bytes to discard when a source ignores Range
   Duration save_interval = 1s;
   std::string user_agent = "servent/0.1";
+  std::string napster_nick = "servent";   // who we are in Napster GET lines
+  std::uint64_t napster_overlap = 4096;   // bytes re-asked on a Napster resume, to see the offset honoured
 };
 
 namespace event {
@@ -88,6 +99,12 @@ struct PushNeeded {
   wire::gnutella::ServentId servent;
   std::uint32_t index;
 };
+// A Napster source must be asked for through its server (203): call
+// napster_ready() with the address the server gives, or napster_failed().
+struct NapsterNeeded {
+  std::uint64_t id;
+  std::string nick, file;
+};
 struct SourceDropped {
   std::uint64_t id;
   std::string url;
@@ -95,7 +112,7 @@ struct SourceDropped {
 };
 }  // namespace event
 using DownloadEvent = std::variant<event::DownloadProgress, event::DownloadDone, event::DownloadFailed,
-                                   event::SourceDropped, event::PushNeeded>;
+                                   event::SourceDropped, event::PushNeeded, event::NapsterNeeded>;
 
 class DownloadCore final : public Core {
  public:
@@ -139,8 +156,13 @@ class DownloadCore final : public Core {
 
   void handle_connected(ConnId conn, Instant now);
   // An inbound connection that starts with "GIV " (a firewalled source
-  // answering our Push); its bytes follow through handle_bytes.
+  // answering our Push), or with "SEND" (a firewalled Napster sharer on our
+  // data port); its bytes follow through handle_bytes.
   void handle_inbound_giv(ConnId conn, Instant now);
+  // The Napster server told us where `nick` serves `file` (204): connect.
+  void napster_ready(std::string_view nick, std::string_view file, Endpoint at, Instant now);
+  // The Napster server could not put us in touch (206, both firewalled...).
+  void napster_failed(std::string_view nick, std::string_view file, const std::string& reason, Instant now);
   // Core: Outbound is one of our requests connecting, Inbound a GIV.
   void handle_connected(ConnId conn, Endpoint, Direction dir, Instant now) override {
     if (dir == Direction::Inbound) {
@@ -183,6 +205,10 @@ class DownloadCore final : public Core {
   void request(Download& d, Conn& c, Instant now);
   void on_head(Download& d, Conn& c, Instant now);
   void on_body(Download& d, Conn& c, wire::ByteView bytes, Instant now);
+  void napster_bytes(Download& d, Conn& c, wire::ByteView bytes, Instant now);
+  void napster_send_line(ConnId id, Conn& c, Instant now);
+  void napster_start_body(Download& d, Conn& c, std::uint64_t total, std::uint64_t offset_sent, Instant now);
+  Conn* napster_placeholder(std::string_view nick, std::string_view file);
   void response_done(Download& d, Conn& c, Instant now);
   void release(Download& d, Conn& c);
   void source_failed(Download& d, Source& s, Stat why, const std::string& reason, bool fatal, Instant now);

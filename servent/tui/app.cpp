@@ -11,7 +11,8 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kViewNames[] = {"Search", "Downloads", "Uploads", "Network", "Stats"};
-constexpr const char* kColumnNames[] = {"Filename", "Size", "Kbps", "kHz", "Length", "Src", "Host", "Speed"};
+constexpr const char* kColumnNames[] = {"Filename", "Size", "Kbps", "kHz", "Length", "Src", "Host", "Speed", "Network"};
+constexpr const char* kShortNetwork = "Net";
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -77,17 +78,21 @@ void append_utf8(std::string& s, char32_t cp) {
 }
 
 struct Layout {
-  int width[kColumns] = {0, 8, 5, 5, 6, 4, 21, 6};
-  bool shown[kColumns] = {true, true, true, true, true, true, true, true};
+  int width[kColumns] = {0, 8, 5, 5, 6, 4, 21, 6, 8};
+  bool shown[kColumns] = {true, true, true, true, true, true, true, true, true};
 };
 
 // Column widths for a screen `w` wide: the name takes what is left; narrow
 // screens lose the least useful columns first.
 Layout layout(int w) {
   Layout l;
-  if (w < 100) l.width[static_cast<int>(Column::Host)] = 16;
+  if (w < 100) {
+    l.width[static_cast<int>(Column::Host)] = 16;
+    l.width[static_cast<int>(Column::Network)] = 3;  // "Gnu" / "Nap"
+  }
   if (w < 90) l.shown[static_cast<int>(Column::Speed)] = false;  // names need the room more
-  const Column drop_order[] = {Column::Host, Column::Freq, Column::Speed, Column::Length, Column::Bitrate, Column::Sources};
+  const Column drop_order[] = {Column::Host,    Column::Freq,    Column::Speed,  Column::Length,
+                               Column::Bitrate, Column::Network, Column::Sources};
   for (std::size_t d = 0;; ++d) {
     int used = 0;
     for (int c = 1; c < kColumns; ++c) {
@@ -266,8 +271,9 @@ void App::add_hit(Tab& t, const json& j) {
   h.bitrate = num<std::uint32_t>(j, "bitrate");
   h.freq = num<std::uint32_t>(j, "freq");
   h.length = num<std::uint32_t>(j, "length");
-  // Files are grouped by content: urn:sha1 when the hit has one, else name and size.
-  std::string key = h.urn.empty() ? h.name + '\0' + std::to_string(h.size) : h.urn;
+  h.network = str(j, "network") == "napster" ? "Napster" : "Gnutella";
+  // Files are grouped by content: urn:sha1 when the hit has one, else network, name and size.
+  std::string key = h.urn.empty() ? h.network + '\0' + h.name + '\0' + std::to_string(h.size) : h.urn;
   auto found = t.by_key.find(key);
   if (found != t.by_key.end()) {
     Group& g = t.groups[found->second];
@@ -286,7 +292,8 @@ void App::add_hit(Tab& t, const json& j) {
   Group g;
   g.name = h.name;
   g.lower_name = lower(h.name);
-  g.host = h.host + ":" + std::to_string(h.port);
+  g.host = h.network == "Napster" ? str(j, "nick") + "@" + h.host : h.host + ":" + std::to_string(h.port);
+  g.network = h.network;
   g.urn = h.urn;
   g.size = h.size;
   g.bitrate = h.bitrate;
@@ -329,6 +336,7 @@ void App::rebuild(const Tab& t) const {
       case Column::Length: return x.length < y.length;
       case Column::Sources: return x.sources < y.sources;
       case Column::Host: return x.host < y.host;
+      case Column::Network: return x.network < y.network;
       case Column::Speed: return x.speed < y.speed;
     }
     return false;
@@ -450,7 +458,7 @@ void App::key_search(std::int32_t k) {
     case kKeyRight: case ']': tab_ = (tab_ + 1) % tabs_.size(); return;
     case 's':
       t.sort = static_cast<Column>((static_cast<int>(t.sort) + 1) % kColumns);
-      t.descending = t.sort != Column::Name && t.sort != Column::Host;
+      t.descending = t.sort != Column::Name && t.sort != Column::Host && t.sort != Column::Network;
       t.dirty = true;
       return;
     case 'S':
@@ -576,9 +584,9 @@ void App::draw_search(Screen& s) const {
   x = 0;
   for (int c = 0; c < kColumns; ++c) {
     if (!l.shown[c]) continue;
-    std::string h = kColumnNames[c];
+    std::string h = c == static_cast<int>(Column::Network) && l.width[c] < 8 ? kShortNetwork : kColumnNames[c];
     if (static_cast<int>(t.sort) == c) h += t.descending ? (s.utf8() ? "\u25bc" : "v") : (s.utf8() ? "\u25b2" : "^");
-    if (c == 0 || c == static_cast<int>(Column::Host)) {
+    if (c == 0 || c == static_cast<int>(Column::Host) || c == static_cast<int>(Column::Network)) {
       s.put(x, 3, h, Attr::Header, l.width[c]);
     } else {
       s.put_right(x, 3, h, Attr::Header, l.width[c]);
@@ -616,8 +624,9 @@ void App::draw_search(Screen& s) const {
         case Column::Sources: cell = std::to_string(g.sources); break;
         case Column::Host: cell = g.sources > 1 ? g.host + " +" + std::to_string(g.sources - 1) : g.host; break;
         case Column::Speed: cell = std::to_string(g.speed); break;
+        case Column::Network: cell = l.width[c] < 8 ? g.network.substr(0, 3) : g.network; break;
       }
-      if (c == 0 || c == static_cast<int>(Column::Host)) {
+      if (c == 0 || c == static_cast<int>(Column::Host) || c == static_cast<int>(Column::Network)) {
         s.put(x, y, cell, a, l.width[c]);
       } else {
         s.put_right(x, y, cell, a, l.width[c]);

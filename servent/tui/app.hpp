@@ -40,9 +40,9 @@ enum Key : std::int32_t {
 
 enum class View { Search, Downloads, Uploads, Network, Stats };
 
-// Result table columns (the Napster client's, plus sources).
-enum class Column { Name, Size, Bitrate, Freq, Length, Sources, Host, Speed };
-inline constexpr int kColumns = 8;
+// Result table columns (the Napster client's, plus sources and the network).
+enum class Column { Name, Size, Bitrate, Freq, Length, Sources, Host, Speed, Network };
+inline constexpr int kColumns = 9;
 
 using Clock = std::chrono::steady_clock;
 
@@ -75,7 +75,7 @@ class App {
 
   struct Hit {
     nlohmann::json raw;  // as the node sent it: handed back to download it
-    std::string host, name, urn;
+    std::string host, name, urn, network;
     int port = 0;
     std::uint64_t size = 0;
     std::uint32_t speed = 0, bitrate = 0, freq = 0, length = 0;
@@ -83,7 +83,7 @@ class App {
 
  private:
   struct Group {
-    std::string name, lower_name, host, urn;
+    std::string name, lower_name, host, urn, network;
     std::uint64_t size = 0;
     std::uint32_t bitrate = 0, freq = 0, length = 0, speed = 0;
     std::uint32_t sources = 0;

@@ -1,5 +1,7 @@
 #include "servent/upload/upload_core.hpp"
 
+#include "wire/napster/napster.hpp"
+
 #include <algorithm>
 #include <charconv>
 
@@ -15,6 +17,7 @@ constexpr std::array<std::string_view, UploadCore::kStatCount> kStatNames = {
     "http_501",         "http_503_busy",          "http_header_timeouts", "http_idle_timeouts",
     "http_traversal_rejected", "uploads_completed", "uploads_failed", "push_connects", "push_unknown_file",
     "push_bad_address", "push_duplicate", "push_connect_failed", "alt_locs_learned",
+    "napster_gets", "napster_sends", "napster_refused",
 };
 }  // namespace
 
@@ -105,6 +108,20 @@ void UploadCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Ins
 }
 
 void UploadCore::handle_connected(ConnId id, Instant now) {
+  if (auto np = napster_pushes_.find(id.value); np != napster_pushes_.end()) {
+    // Our SEND connection: the downloader speaks first ("1").
+    const share::SharedFile* f = library_.by_napster_name(np->second);
+    napster_pushes_.erase(np);
+    auto& c = conns_[id];
+    c.parser = std::make_unique<http::RequestParser>(config_.max_header_bytes);
+    c.deadline = now + config_.header_timeout;
+    c.fresh = false;
+    c.nap = Conn::Nap::SendHello;
+    c.nap_file = f;
+    ++stats_[kConnections];
+    if (!f) close(id, c, CloseReason::Normal);
+    return;
+  }
   if (auto p = pushes_.find(id); p != pushes_.end()) {
     // Our own connection in answer to a Push: GIV first, then it is an
     // ordinary upload connection.
@@ -142,6 +159,21 @@ void UploadCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
 }
 
 void UploadCore::process(ConnId id, Conn& c, Instant now) {
+  if (c.nap == Conn::Nap::SendHello || c.nap == Conn::Nap::SendOffset) {
+    napster_send(id, c, now);
+    return;
+  }
+  if (c.fresh && !c.pending.empty()) {
+    // "GET " is HTTP; "GET" followed by a nick is a Napster GET.
+    std::string_view p = wire::as_chars(c.pending);
+    if (p.size() < 4 && std::string_view("GET ").starts_with(p)) return;  // cannot tell yet
+    c.fresh = false;
+    if (p.starts_with("GET") && p[3] != ' ') c.nap = Conn::Nap::Get;
+  }
+  if (c.nap == Conn::Nap::Get) {
+    napster_get(id, c, now);
+    return;
+  }
   while (!c.sending && !c.closing && !c.pending.empty()) {
     if (c.idle) {
       // The first byte of a request starts the header clock.
@@ -336,7 +368,7 @@ void UploadCore::handle_send_done(ConnId id, bool ok, Instant now) {
 }
 
 void UploadCore::handle_closed(ConnId id, Instant) {
-  if (pushes_.erase(id)) ++stats_[kPushConnectFailed];
+  if (pushes_.erase(id) || napster_pushes_.erase(id.value)) ++stats_[kPushConnectFailed];
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   if (it->second.sending) {
@@ -374,6 +406,121 @@ std::vector<Counter> UploadCore::counters() const {
   std::vector<Counter> out;
   for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
   return out;
+}
+
+// --- Napster (napster.txt "Client-Client") ------------------------------------
+
+void UploadCore::napster_push(std::string_view file, Endpoint to, Instant) {
+  if (to.ip == 0 || to.port == 0) {
+    ++stats_[kPushBadAddress];
+    return;
+  }
+  if (!library_.by_napster_name(file)) {
+    ++stats_[kNapsterRefused];
+    return;
+  }
+  if (napster_pushes_.size() >= config_.max_pending_pushes) {
+    ++stats_[kPushDuplicate];
+    return;
+  }
+  ConnId id = core_conn_id(ConnSpace::Upload, next_push_++);
+  napster_pushes_.emplace(id.value, std::string(file));
+  ++stats_[kPushConnects];
+  actions_.push_back(action::Connect{id, to});
+}
+
+void UploadCore::napster_get(ConnId id, Conn& c, Instant now) {
+  // "GET" <nick> "<file>" <offset>: whole once a digit follows the last quote
+  // (downloaders send it in one piece and then wait).
+  std::string_view s = wire::as_chars(c.pending);
+  if (s.size() > config_.max_header_bytes) {
+    ++stats_[kNapsterRefused];
+    close(id, c, CloseReason::HttpBadRequest);
+    return;
+  }
+  const std::size_t q2 = s.rfind('"');
+  if (q2 == std::string_view::npos || q2 + 2 >= s.size() || s[q2 + 1] != ' ') return;
+  auto parts = wire::napster::split_around_name(s.substr(3), 1, 1);
+  auto offset = parts ? wire::napster::parse_u64((*parts)[2]) : std::nullopt;
+  if (!offset) return;  // not whole yet (or never: the header timeout ends it)
+  ++stats_[kRequests];
+  ++stats_[kNapsterGets];
+  const std::string name((*parts)[1]);
+  c.pending.clear();
+  const share::SharedFile* f = library_.by_napster_name(name);
+  std::optional<std::uint64_t> size;
+  if (f) size = library_.verify_servable(*f);
+  auto refuse = [&] {
+    ++stats_[kNapsterRefused];
+    const std::string text = "INVALID REQUEST";  // what opennap-ng's clients answer
+    actions_.push_back(action::Send{id, std::make_shared<Buffer>(text.begin(), text.end())});
+    close(id, c, CloseReason::Normal);
+  };
+  if (!size || *offset > *size) return refuse();
+  if (active_ >= config_.slots) {
+    ++stats_[kStatus503];
+    close(id, c, CloseReason::Normal);  // busy: the downloader retries later
+    return;
+  }
+  // The FULL size, then the data from the offset (as opennap-ng's clients do).
+  const std::string text = std::to_string(*size);
+  actions_.push_back(action::Send{id, std::make_shared<Buffer>(text.begin(), text.end())});
+  napster_serve(id, c, *f, *size, *offset, now);
+}
+
+void UploadCore::napster_send(ConnId id, Conn& c, Instant now) {
+  if (c.nap == Conn::Nap::SendHello) {
+    if (c.pending.empty()) return;
+    if (c.pending[0] != '1' || !c.nap_file) {
+      close(id, c, CloseReason::HandshakeMalformed);
+      return;
+    }
+    c.pending.erase(c.pending.begin());
+    auto size = library_.verify_servable(*c.nap_file);
+    if (!size) {
+      close(id, c, CloseReason::Normal);
+      return;
+    }
+    const std::string line = config_.napster_nick + " " + wire::napster::quote(share::Library::napster_name(*c.nap_file)) +
+                             " " + std::to_string(*size);
+    actions_.push_back(action::Send{id, std::make_shared<Buffer>(Buffer{'S', 'E', 'N', 'D'})});
+    actions_.push_back(action::Send{id, std::make_shared<Buffer>(line.begin(), line.end())});
+    c.nap = Conn::Nap::SendOffset;
+    c.deadline = now + config_.header_timeout;
+  }
+  if (c.nap == Conn::Nap::SendOffset) {
+    std::string_view s = wire::as_chars(c.pending);
+    if (s.empty()) return;
+    auto offset = wire::napster::parse_u64(s);
+    auto size = library_.verify_servable(*c.nap_file);
+    if (!offset || !size || *offset > *size) {
+      ++stats_[kNapsterRefused];
+      close(id, c, CloseReason::HandshakeMalformed);
+      return;
+    }
+    ++stats_[kNapsterSends];
+    c.pending.clear();
+    if (active_ >= config_.slots) {
+      ++stats_[kStatus503];
+      close(id, c, CloseReason::Normal);
+      return;
+    }
+    napster_serve(id, c, *c.nap_file, *size, *offset, now);
+  }
+}
+
+void UploadCore::napster_serve(ConnId id, Conn& c, const share::SharedFile& f, std::uint64_t size, std::uint64_t offset,
+                               Instant now) {
+  c.keep_alive = false;
+  c.nap = Conn::Nap::None;
+  if (size == offset) {
+    close(id, c, CloseReason::Normal);
+    return;
+  }
+  c.sending = true;
+  c.current = UploadInfo{c.remote, f.name, offset, size - offset, f.size, now};
+  ++active_;
+  actions_.push_back(action::SendFile{id, f.path, offset, size - offset, f.dev, f.ino});
 }
 
 }  // namespace sv

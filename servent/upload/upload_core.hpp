@@ -29,6 +29,7 @@ struct UploadConfig {
   std::string server = "servent/0.1";
   std::size_t max_pending_pushes = 16;
   std::uint32_t retry_after_s = 30;
+  std::string napster_nick = "servent";  // who we are in Napster SEND lines
 };
 
 class UploadCore final : public Core {
@@ -55,6 +56,9 @@ class UploadCore final : public Core {
     kPushDuplicate,
     kPushConnectFailed,
     kAltLocsLearned,
+    kNapsterGets,
+    kNapsterSends,
+    kNapsterRefused,
     kStatCount
   };
 
@@ -71,6 +75,13 @@ class UploadCore final : public Core {
   // that comes back on that connection. Pushes for files we do not share,
   // bad addresses and repeats are dropped and counted.
   void handle_push(std::uint32_t file_index, Endpoint to, const wire::gnutella::ServentId& ours, Instant now);
+  // Napster: besides HTTP, a connection may carry a Napster GET (after the
+  // driver's "1": "GET" then `<nick> "<file>" <offset>`, answered with the
+  // file's size in ASCII and the data from the offset; the file is named as
+  // Library::napster_name). napster_push() is the firewalled side (a 501 from
+  // the server): connect to `to`, read "1", send "SEND" and
+  // `<our nick> "<file>" <size>`, read the offset, send the data.
+  void napster_push(std::string_view file, Endpoint to, Instant now);
   void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) override;
   // The driver finished (ok) or abandoned a SendFile.
   void handle_send_done(ConnId conn, bool ok, Instant now) override;
@@ -117,7 +128,14 @@ class UploadCore final : public Core {
     bool idle = true;  // waiting for a request's first byte
     std::optional<Endpoint> remote;
     UploadInfo current;  // while sending
+    bool fresh = true;   // nothing received yet: HTTP or a Napster GET?
+    enum class Nap { None, Get, SendHello, SendOffset } nap = Nap::None;
+    const share::SharedFile* nap_file = nullptr;  // for SEND
   };
+  void napster_get(ConnId id, Conn& c, Instant now);
+  void napster_send(ConnId id, Conn& c, Instant now);
+  void napster_serve(ConnId id, Conn& c, const share::SharedFile& f, std::uint64_t size, std::uint64_t offset, Instant now);
+  std::map<std::uint64_t, std::string> napster_pushes_;  // conn id -> file name
   void process(ConnId id, Conn& c, Instant now);
   void respond(ConnId id, Conn& c, const http::Request& req, Instant now);
   void respond_error(ConnId id, Conn& c, int status, bool close, Instant now);

@@ -85,6 +85,8 @@ struct Driver::Listener {
   Driver* driver = nullptr;
   Core* core = nullptr;  // null: sniff
   bool is_pipe = false;
+  int table = 0;
+  SharedBuffer greeting;
   Listener() { std::memset(static_cast<void*>(&pipe), 0, std::max(sizeof pipe, sizeof tcp)); }
   uv_handle_t* handle() { return is_pipe ? reinterpret_cast<uv_handle_t*>(&pipe) : reinterpret_cast<uv_handle_t*>(&tcp); }
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(handle()); }
@@ -110,6 +112,7 @@ struct Driver::Conn {
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(is_pipe ? static_cast<void*>(&pipe) : static_cast<void*>(&tcp)); }
   uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(stream()); }
   Core* owner = nullptr;  // null while its first bytes are sniffed
+  int table = 0;          // the sniffing table of its listener
   Direction dir = Direction::Inbound;
   Endpoint remote;
   bool counted_ip = false;  // in inbound_per_ip_
@@ -241,6 +244,8 @@ struct Driver::Impl {
     d.offer_local_address(c);
     d.conns_[c->id.value] = c;
     uv_read_start(c->stream(), on_alloc, on_read);
+    c->table = l->table;
+    if (l->greeting) d.write(c, l->greeting);
     if (l->core) {
       c->owner = l->core;
       c->owner->handle_connected(c->id, c->remote, Direction::Inbound, d.now());
@@ -489,9 +494,9 @@ void Driver::add_core(Core& core) {
   if (std::find(cores_.begin(), cores_.end(), &core) == cores_.end()) cores_.push_back(&core);
 }
 
-void Driver::sniff(std::string_view prefix, Core& core) {
+void Driver::sniff(std::string_view prefix, Core& core, int table) {
   add_core(core);
-  sniffers_.emplace_back(std::string(prefix), &core);
+  sniffers_.push_back(Sniffer{table, std::string(prefix), &core});
 }
 
 void Driver::listen_unix(const std::string& path, Core& core) {
@@ -524,12 +529,14 @@ void Driver::listen_unix(const std::string& path, Core& core) {
   unix_paths_.push_back(path);
 }
 
-Endpoint Driver::listen_tcp(const std::string& host, std::uint16_t port, Core* core) {
+Endpoint Driver::listen_tcp(const std::string& host, std::uint16_t port, Core* core, ListenOptions options) {
   sockaddr_in addr = parse_ipv4(host, port, "listen");
   if (core) add_core(*core);
   auto* l = new Listener;
   l->driver = this;
   l->core = core;
+  l->table = options.table;
+  if (!options.greeting.empty()) l->greeting = std::make_shared<Buffer>(options.greeting.begin(), options.greeting.end());
   uv_tcp_init(loop_, &l->tcp);
   l->tcp.data = l;
   listeners_.push_back(l);
@@ -683,7 +690,8 @@ void Driver::after(Duration delay, std::function<void()> fn) {
 void Driver::sniff(Conn* c) {
   std::string_view have(reinterpret_cast<const char*>(c->sniff.data()), c->sniff.size());
   bool possible = false;
-  for (const auto& [prefix, core] : sniffers_) {
+  for (const auto& [table, prefix, core] : sniffers_) {
+    if (table != c->table) continue;
     if (have.starts_with(prefix)) {
       c->owner = core;
       const Buffer first = std::exchange(c->sniff, {});

@@ -42,6 +42,12 @@ struct DriverConfig {
   bool handle_signals = true;                  // stop on SIGINT/SIGTERM
 };
 
+// How a TCP listener treats what it accepts.
+struct ListenOptions {
+  int table = 0;         // the sniffing table (when the listener is not bound to a core)
+  std::string greeting;  // sent at once on every accepted connection (Napster's data port says "1")
+};
+
 class Driver {
  public:
   enum Stat : std::size_t {
@@ -74,14 +80,15 @@ class Driver {
 
   // Hosts `core`: its actions are executed, its timeouts run. Before run().
   void add_core(Core& core);
-  // Inbound connections on sniffing listeners whose first bytes start with
-  // `prefix` go to `core` (added with add_core if it was not).
-  void sniff(std::string_view prefix, Core& core);
+  // Inbound connections on sniffing listeners (of sniffing table `table`)
+  // whose first bytes start with `prefix` go to `core` (added with add_core
+  // if it was not).
+  void sniff(std::string_view prefix, Core& core, int table = 0);
 
   // Binds and listens on TCP; returns the bound endpoint (port 0 picks a free
   // one). With `core`, every connection goes to it directly; without, to the
   // sniffing table. Throws std::runtime_error with a one-line message.
-  Endpoint listen_tcp(const std::string& host, std::uint16_t port, Core* core = nullptr);
+  Endpoint listen_tcp(const std::string& host, std::uint16_t port, Core* core = nullptr, ListenOptions options = {});
   // Binds a UDP socket for `core`: datagrams arrive through handle_datagram,
   // action::SendTo with the returned id sends from it. Throws like listen_tcp.
   struct UdpSocket {
@@ -158,7 +165,12 @@ class Driver {
   DriverConfig config_;
   uv_loop_s* loop_;
   std::vector<Core*> cores_;
-  std::vector<std::pair<std::string, Core*>> sniffers_;
+  struct Sniffer {
+    int table;
+    std::string prefix;
+    Core* core;
+  };
+  std::vector<Sniffer> sniffers_;
   std::vector<std::function<bool()>> hooks_;
   std::vector<Listener*> listeners_;
   std::vector<Udp*> udps_;
