@@ -38,7 +38,7 @@ std::optional<DownloadSource> DownloadSource::from_url(std::string_view url) {
     auto nick = http::percent_decode(url.substr(0, slash));
     auto file = http::percent_decode(url.substr(slash + 1));
     if (!nick || !file || nick->empty() || file->empty() || nick->find_first_of(" \"\r\n") != std::string::npos ||
-        file->find_first_of("\"\r\n") != std::string::npos) {
+        file->find_first_of("\r\n") != std::string::npos) {
       return std::nullopt;
     }
     DownloadSource s;
