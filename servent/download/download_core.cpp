@@ -1168,10 +1168,13 @@ void DownloadCore::napster_bytes(Download& d, Conn& c, wire::ByteView bytes, Ins
     stats_[kBytesReceived] += n;
     bytes = bytes.subspan(n);
     if (c.checked < c.overlap.size()) return;
+    const std::uint64_t total = d.file->meta().size;
     if (c.same_as_overlap) {
       c.skip = 0;  // the offset was honoured: what follows is asked.first onwards
+      c.remaining = total - c.asked.first;
     } else if (c.same_as_head) {
       c.skip = c.asked.first - c.overlap.size();  // from byte 0: skip to where we need it
+      c.remaining = total - c.overlap.size();
     } else {
       return lying("the bytes before the resume point differ from ours (another file?)");
     }
@@ -1188,7 +1191,8 @@ void DownloadCore::napster_start_body(Download& d, Conn& c, std::uint64_t total,
   s.failures = 0;
   s.backoff = Duration(0);
   c.keep_alive = false;
-  c.remaining.reset();  // to the end of the connection
+  // The data runs to the end of the file: a connection that ends before is cut.
+  c.remaining = total - offset_sent;
   c.pos = c.asked.first;
   c.skip = 0;
   const std::size_t overlap = static_cast<std::size_t>(c.asked.first - offset_sent);
