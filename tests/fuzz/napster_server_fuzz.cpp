@@ -23,7 +23,8 @@ struct Outbox {
   std::size_t quiet_results = 0;
 };
 
-void drain(NapsterServer& s, Outbox& box) {
+// Executes like the driver: a Close is followed at once by handle_closed.
+void drain(NapsterServer& s, Outbox& box, Instant now) {
   while (auto a = s.poll_action()) {
     auto check_bytes = [&](ConnId c, const Buffer& b) {
       FUZZ_CHECK(c == kFuzzed || c == kQuiet);
@@ -42,7 +43,7 @@ void drain(NapsterServer& s, Outbox& box) {
     } else if (auto* b = std::get_if<action::Broadcast>(&*a)) {
       for (ConnId c : b->conns) check_bytes(c, *b->bytes);
     } else if (auto* c = std::get_if<action::Close>(&*a)) {
-      box.closed.insert(c->conn.value);
+      if (box.closed.insert(c->conn.value).second) s.handle_closed(c->conn, c->reason, now);
     }
   }
 }
@@ -59,22 +60,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   s.handle_bytes(kQuiet, nap::encode_frame(nap::kLogin, R"(quiet pw 6699 "q" 4)"), now);
   s.handle_bytes(kQuiet, nap::encode_frame(nap::kShare, R"("C:\q\zebra quiet.mp3" 0 100 128 44100 5)"), now);
   s.handle_connected(kFuzzed, Endpoint{0x7f000001, 5001}, Direction::Inbound, now);
-  drain(s, box);
+  drain(s, box, now);
   // The fuzzed bytes, in a few pieces, with time moving on.
   const std::size_t third = size / 3 + 1;
   for (std::size_t i = 0; i < size; i += third) {
     if (box.closed.count(kFuzzed.value)) break;
     s.handle_bytes(kFuzzed, sv::wire::ByteView(data + i, std::min(third, size - i)), now);
-    drain(s, box);
+    drain(s, box, now);
     now = now + 31s;
     s.handle_timeout(now);
-    drain(s, box);
+    drain(s, box, now);
   }
   if (!box.closed.count(kFuzzed.value)) s.handle_closed(kFuzzed, CloseReason::PeerClosed, now);
-  drain(s, box);
+  drain(s, box, now);
   const std::size_t before = box.quiet_results;
   s.handle_bytes(kQuiet, nap::encode_frame(nap::kSearch, R"(FILENAME CONTAINS "zebra quiet" MAX_RESULTS 100)"), now);
-  drain(s, box);
+  drain(s, box, now);
   FUZZ_CHECK(box.quiet_results >= before + 1);
   FUZZ_CHECK(!box.closed.count(kQuiet.value));
   return 0;

@@ -455,3 +455,29 @@ TEST_CASE("napster_uploads_by_get_and_by_send_and_nothing_outside_the_share") {
   up.napster_push("Music\\..\\secret.txt", Endpoint{0x7f000008, 6699}, now);
   CHECK(drain(up).empty());
 }
+
+TEST_CASE("napster_peer_that_says_1_and_then_nothing_is_given_up_and_retried") {
+  DownloadRig rig;
+  std::string error;
+  REQUIRE(rig.core.start(napster_spec(rig.dir, 1000), rig.now, error) != 0);
+  rig.take_events();
+  rig.core.napster_ready("bob", "C:\\m\\\"Quoted\" Song.mp3", Endpoint{0x7f000002, 6699}, rig.now);
+  const ConnId conn = std::get<action::Connect>(drain(rig.core).at(0)).conn;
+  rig.core.handle_connected(conn, rig.now);
+  rig.core.handle_bytes(conn, wire::as_bytes("1"), rig.now);
+  CHECK(sent_text(drain(rig.core)).starts_with("GET"));
+  // ... and then nothing: the stall timeout closes it and the source waits.
+  rig.now = rig.now + 31s;
+  rig.core.handle_timeout(rig.now);
+  bool closed = false;
+  for (const auto& a : drain(rig.core)) closed = closed || std::holds_alternative<action::Close>(a);
+  CHECK(closed);
+  CHECK(rig.core.stat(DownloadCore::kStalls) == 1);
+  rig.core.handle_closed(conn, CloseReason::HttpIdle, rig.now);
+  rig.take_events();
+  CHECK_FALSE(rig.last<event::DownloadFailed>());  // not given up: asked for again later
+  rig.events.clear();
+  rig.retry();
+  rig.take_events();
+  CHECK(rig.last<event::NapsterNeeded>());
+}
