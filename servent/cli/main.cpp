@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <random>
 
@@ -308,11 +309,23 @@ int cmd_run(const std::vector<std::string>& argv) {
   ControlGlue glue(control, core, upload, downloads, library, driver, home_dir() + "/Downloads");
   glue.set_napster(napster ? &*napster : nullptr, napster_server ? &*napster_server : nullptr);
   driver.forward([&] { return control.poll_request(); }, [&](const ControlRequest& r) { glue.on_request(r); });
+  // Downloads from Napster peers, told to the server as they start and end (218/219).
+  std::set<std::uint64_t> napster_downloads, napster_transferring;
   driver.forward([&] { return downloads.poll_event(); }, [&](const DownloadEvent& e) {
     if (const auto* p = std::get_if<event::PushNeeded>(&e)) {
       core.send_push(p->servent, p->index, core.config().advertised, driver.now());
     }
+    std::optional<std::uint64_t> ended;
+    if (const auto* d = std::get_if<event::DownloadDone>(&e)) ended = d->id;
+    if (const auto* f = std::get_if<event::DownloadFailed>(&e)) ended = f->id;
+    if (ended && napster && napster_transferring.erase(*ended)) napster->transfer_ended(false);
+    if (const auto* pr = std::get_if<event::DownloadProgress>(&e)) {
+      if (napster && pr->have > 0 && napster_downloads.count(pr->id) && napster_transferring.insert(pr->id).second) {
+        napster->transfer_started(false);
+      }
+    }
     if (const auto* n = std::get_if<event::NapsterNeeded>(&e)) {
+      napster_downloads.insert(n->id);
       if (!napster || !napster->download(n->nick, n->file)) {
         downloads.napster_failed(n->nick, n->file, napster ? "not logged in to the Napster server" : "not on Napster",
                                  driver.now());

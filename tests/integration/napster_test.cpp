@@ -6,11 +6,13 @@
 // server and clients searching and downloading from each other by GET and by
 // SEND (firewalled), with a resume.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <algorithm>
 #include <regex>
 #include <thread>
 
@@ -220,11 +222,10 @@ TEST_CASE("servent_napster_clients_search_and_download_through_a_servent_napster
     REQUIRE(p->wait_for(std::regex("^napster: logged in to " + at + " as " + name), 10s));
     return p;
   };
-  // Data ports (0 would mean firewalled): two free-looking ones per test run.
-  const int base = 20000 + static_cast<int>(::getpid() % 20000) * 2 % 40000;
-  auto open = node("opensharer", "open", {"--napster-data-port", std::to_string(base)});
+  // Data ports (0 would mean firewalled).
+  auto open = node("opensharer", "open", {"--napster-data-port", std::to_string(test::free_port())});
   auto fw = node("fwsharer", "fw", {"--firewalled"});
-  auto getter = node("getter", "empty", {"--napster-data-port", std::to_string(base + 1)});
+  auto getter = node("getter", "empty", {"--napster-data-port", std::to_string(test::free_port())});
   const std::string node_dir = (dir.path / "state-getter").string();
 
   // Search through the downloader's node: results from Napster, with the network.
@@ -254,4 +255,137 @@ TEST_CASE("servent_napster_clients_search_and_download_through_a_servent_napster
   // The server saw it all, and the nodes stop cleanly.
   for (auto* p : {getter.get(), fw.get(), open.get()}) CHECK(p->terminate() == 0);
   CHECK(server.terminate() == 0);
+}
+
+namespace {
+
+// The Napster kinds of each stream of a capture, MOTD runs collapsed to one,
+// keyed by the client's nick (from its login) and, for peer transfers, by
+// "transfer".
+std::map<std::string, std::vector<std::string>> kinds_by_client(const std::string& capture) {
+  std::map<std::int64_t, std::string> who;
+  std::map<std::int64_t, std::vector<std::string>> by_stream;
+  pcap::decode_file(capture, [&](pcap::Message&& m) {
+    if (m.proto != "napster" && m.proto != "napster-data") return;
+    if (m.kind == "login") who[m.stream] = m.info.substr(5, m.info.find(' ') - 5);  // "nick=NAME ..."
+    if (m.proto == "napster-data") who[m.stream] = "transfer";
+    auto& v = by_stream[m.stream];
+    if (m.kind == "motd" && !v.empty() && v.back() == "motd") return;
+    v.push_back(m.kind);
+  });
+  std::map<std::string, std::vector<std::string>> out;
+  for (auto& [stream, kinds] : by_stream) {
+    if (who.count(stream)) out[who[stream] + "#" + std::to_string(stream)] = kinds;
+  }
+  return out;
+}
+
+std::vector<std::string> first_of(const std::map<std::string, std::vector<std::string>>& m, const std::string& prefix) {
+  for (const auto& [k, v] : m) {
+    if (k.starts_with(prefix + "#")) return v;
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("our_napster_client_and_server_on_the_wire_look_like_the_real_session") {
+  if (!test::have_tool("dumpcap")) {
+    MESSAGE("SKIPPED: dumpcap is not installed (scripts/test installs it)");
+    return;
+  }
+  if (!fs::exists(kFixture)) {
+    MESSAGE("SKIPPED: " << kFixture << " is missing");
+    return;
+  }
+  TempDir dir;
+  const std::uint16_t ps = test::free_port(), pd = test::free_port(), pg = test::free_port();
+  const std::string cap = (dir.path / "own-napster.pcapng").string();
+  test::Process dump({"dumpcap", "-i", "lo", "-q", "-f",
+                      "tcp port " + std::to_string(ps) + " or tcp port " + std::to_string(pd) + " or tcp port " +
+                          std::to_string(pg),
+                      "-w", cap},
+                     "-");
+  if (!dump.wait_for(std::regex("Capturing on"), 10s)) {
+    MESSAGE("SKIPPED: cannot capture on the loopback interface here (needs CAP_NET_RAW)");
+    return;
+  }
+  {
+    // Packets flow once a knock on a filtered port shows up in the file (bounded).
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    bool seen = false;
+    while (!seen && std::chrono::steady_clock::now() < deadline) {
+      try {
+        SocketClient knock(pg);  // nothing listens yet: refused, but on the wire
+      } catch (...) {
+      }
+      std::this_thread::sleep_for(100ms);  // polling a file another process writes, bounded
+      seen = pcap::decode_file(cap, [](pcap::Message&&) {}).frames > 0;
+    }
+    REQUIRE(seen);
+  }
+  const std::string song = random_bytes(83'400, 3);
+  fs::create_directories(dir.path / "share");
+  fs::create_directories(dir.path / "none");
+  std::ofstream(dir.path / "share" / "Teknap Artist - Shared Tune.mp3", std::ios::binary) << song;
+  test::Process server({SERVENT_BIN, "napster-server", "--listen", "127.0.0.1:" + std::to_string(ps)},
+                       (dir.path / "server.err").string());
+  REQUIRE(server.wait_for(std::regex("listening on"), 10s));
+  const std::string at = "127.0.0.1:" + std::to_string(ps);
+  auto node = [&](const std::string& nick, const std::string& share, std::uint16_t data) {
+    auto p = std::make_unique<test::Process>(
+        std::vector<std::string>{SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--share", (dir.path / share).string(),
+                                 "--state-dir", (dir.path / ("state-" + nick)).string(), "--min-peers", "0",
+                                 "--napster", at, "--napster-nick", nick, "--napster-data-port", std::to_string(data)},
+        (dir.path / (nick + ".err")).string());
+    REQUIRE(p->wait_for(std::regex("^napster: logged in"), 10s));
+    return p;
+  };
+  auto sharer = node("sharer", "share", pd);
+  auto getter = node("getter", "none", pg);
+  const std::string node_dir = (dir.path / "state-getter").string();
+  auto found = test::run({SERVENT_BIN, "search", "shared tune", "--node", node_dir, "--timeout", "1", "--json"}, 15s);
+  REQUIRE(found.out.find("napster") != std::string::npos);
+  auto got = test::run({SERVENT_BIN, "get", found.out.substr(0, found.out.find('\n')), "--node", node_dir, "-o",
+                        (dir.path / "out").string()},
+                       30s);
+  REQUIRE(got.status == 0);
+  CHECK(slurp(dir.path / "out" / "Teknap Artist - Shared Tune.mp3") == song);
+  CHECK(getter->terminate() == 0);
+  CHECK(sharer->terminate() == 0);
+  CHECK(server.terminate() == 0);
+  {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+      int data = 0;
+      pcap::decode_file(cap, [&](pcap::Message&& m) { data += m.kind == "data"; });
+      if (data >= 1 || std::chrono::steady_clock::now() > deadline) break;
+      std::this_thread::sleep_for(100ms);  // polling a file another process writes, bounded
+    }
+  }
+  dump.stop_with(SIGINT);
+
+  const auto ours = kinds_by_client(cap);
+  const auto real = kinds_by_client(kFixture);
+  for (const auto& [k, v] : ours) {
+    std::string line;
+    for (const auto& x : v) line += x + " ";
+    MESSAGE("ours " << k << ": " << line);
+  }
+  // The downloader: the real session's searching client (nap.py, probeget,
+  // stream #2) and ours say the same things in the same order, up to the end
+  // of its first download.
+  auto real_getter = first_of(real, "probeget");
+  auto our_getter = first_of(ours, "getter");
+  REQUIRE(real_getter.size() >= 11);
+  real_getter.resize(11);  // login ... download-done (then it downloads again)
+  CHECK(our_getter == real_getter);
+  // The sharer: the real session's spec-written sharer (probeshare, stream #7).
+  CHECK(first_of(ours, "sharer") == first_of(real, "probeshare"));
+  // The transfer: the same steps (their order in the decode depends on timing).
+  // (stream #3 of the real session: probeget's GET from TekNap)
+  auto our_transfer = first_of(ours, "transfer"), real_transfer = real.at("transfer#3");
+  std::sort(our_transfer.begin(), our_transfer.end());
+  std::sort(real_transfer.begin(), real_transfer.end());
+  CHECK(our_transfer == real_transfer);
 }

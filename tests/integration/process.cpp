@@ -1,5 +1,9 @@
 #include "integration/process.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -131,6 +135,22 @@ RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout) 
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   r.status = p.wait(std::max(left, std::chrono::milliseconds(100)));
   return r;
+}
+
+bool have_tool(const char* tool) {
+  return run({"sh", "-c", std::string("command -v ") + tool}, std::chrono::seconds(5)).status == 0;
+}
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 }  // namespace sv::test

@@ -52,5 +52,9 @@ struct RunResult {
   std::string out;
 };
 RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout);
+// True when `tool` is on the PATH.
+bool have_tool(const char* tool);
+// A TCP port on 127.0.0.1 that was free a moment ago (for a child to listen on).
+std::uint16_t free_port();
 
 }  // namespace sv::test

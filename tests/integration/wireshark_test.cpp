@@ -24,10 +24,6 @@ using sv::test::Process;
 
 namespace {
 
-bool have(const char* tool) {
-  auto r = sv::test::run({"sh", "-c", std::string("command -v ") + tool}, 5s);
-  return r.status == 0;
-}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -91,22 +87,11 @@ std::multiset<Row> our_descriptors(const std::string& file, const std::vector<in
   return rows;
 }
 
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 }  // namespace
 
 TEST_CASE("wireshark_decodes_the_gtk_gnutella_captures_as_we_do") {
-  if (!have("tshark")) {
+  if (!sv::test::have_tool("tshark")) {
     MESSAGE("SKIPPED: tshark is not installed (scripts/test installs it)");
     return;
   }
@@ -133,13 +118,13 @@ TEST_CASE("wireshark_decodes_the_gtk_gnutella_captures_as_we_do") {
 }
 
 TEST_CASE("wireshark_decodes_our_own_servents_traffic_captured_on_loopback") {
-  if (!have("tshark") || !have("dumpcap")) {
+  if (!sv::test::have_tool("tshark") || !sv::test::have_tool("dumpcap")) {
     MESSAGE("SKIPPED: tshark/dumpcap are not installed (scripts/test installs them)");
     return;
   }
   char tmpl[] = "/tmp/servent-ws-XXXXXX";
   const fs::path root = mkdtemp(tmpl);
-  const std::uint16_t pa = free_port(), pb = free_port(), pc = free_port();
+  const std::uint16_t pa = sv::test::free_port(), pb = sv::test::free_port(), pc = sv::test::free_port();
   const std::string cap = (root / "own.pcapng").string();
   Process dump({"dumpcap", "-i", "lo", "-q", "-f",
                 "tcp port " + std::to_string(pa) + " or tcp port " + std::to_string(pb) + " or tcp port " +
