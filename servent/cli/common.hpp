@@ -22,6 +22,7 @@ void print_counters(const char* who, const std::vector<Counter>& cs);
 int cmd_get(const std::vector<std::string>& argv);
 int cmd_tui(const std::vector<std::string>& argv);
 int cmd_napster_server(const std::vector<std::string>& argv);
+int cmd_browse(const std::vector<std::string>& argv);
 
 // "HOST:PORT" for a listener: an IPv4 address (or localhost) and a port
 // (0 picks a free one). Throws UsageError naming `what`.

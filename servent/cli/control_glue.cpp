@@ -90,6 +90,17 @@ void ControlGlue::on_request(const ControlRequest& r) {
     return std::nullopt;
   };
   if (r.cmd == "search") return search(r);
+  if (r.cmd == "browse") {
+    // A Napster user's shared files (211 -> 212... 213), as "browse-result"
+    // events, then "browse-end".
+    auto nick = str("nick");
+    if (!nick || nick->empty()) return control_.error(r.conn, r.id, "browse needs \"nick\": \"NICK\"");
+    if (!napster_ || !napster_->browse(*nick)) {
+      return control_.error(r.conn, r.id, "not logged in to a Napster server (servent run --napster)");
+    }
+    browses_[*nick].insert(r.conn);
+    return control_.reply(r.conn, r.id, {{"browse", *nick}});
+  }
   if (r.cmd == "results" || r.cmd == "stop-search") {
     auto id = str("search");
     auto it = id ? searches_.find(*id) : searches_.end();
@@ -309,6 +320,23 @@ void ControlGlue::on_napster_result(const napster_event::Result& r) {
   j["event"] = "result";
   j["search"] = it->first;
   for (ConnId c : st.subscribers) control_.event(c, j);
+}
+
+void ControlGlue::on_napster_browse(const NapsterEvent& e) {
+  if (const auto* r = std::get_if<napster_event::BrowseResult>(&e)) {
+    auto it = browses_.find(r->nick);
+    if (it == browses_.end()) return;
+    wire::napster::SearchResult sr{r->file, r->nick, 0, 0};
+    json j = json::parse(napster_hit_json(sr).dump(-1, ' ', false, json::error_handler_t::replace));
+    j.erase("host");
+    j["event"] = "browse-result";
+    for (ConnId c : it->second) control_.event(c, j);
+  } else if (const auto* d = std::get_if<napster_event::BrowseDone>(&e)) {
+    auto it = browses_.find(d->nick);
+    if (it == browses_.end()) return;
+    for (ConnId c : it->second) control_.event(c, {{"event", "browse-end"}, {"nick", d->nick}});
+    browses_.erase(it);
+  }
 }
 
 void ControlGlue::on_download_event(const DownloadEvent& e) {

@@ -31,6 +31,7 @@ class ControlGlue {
   void on_request(const ControlRequest& r);
   void on_hit(const event::Hit& h);
   void on_napster_result(const napster_event::Result& r);
+  void on_napster_browse(const NapsterEvent& e);
   void on_download_event(const DownloadEvent& e);
   // Results kept per search, at most this many.
   static constexpr std::size_t kMaxResults = 1000;
@@ -56,6 +57,7 @@ class ControlGlue {
   NapsterClient* napster_ = nullptr;
   const NapsterServer* napster_server_ = nullptr;
   std::map<std::uint64_t, std::string> napster_searches_;  // Napster search id -> our search id
+  std::map<std::string, std::set<ConnId>> browses_;        // nick -> who asked
 };
 
 // The JSON object `servent search --json` prints for a hit (also streamed as

@@ -46,6 +46,7 @@ commands:
   pcap     decode a capture, or check it for spec violations
   napster-server
            run a Napster (OpenNap protocol) directory server alone
+  browse   list a Napster user's files (through the running node)
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -346,6 +347,9 @@ int cmd_run(const std::vector<std::string>& argv) {
               fmt::print("napster: disconnected ({})\n", e.reason);
             } else if constexpr (std::is_same_v<T, napster_event::Result>) {
               glue.on_napster_result(e);
+            } else if constexpr (std::is_same_v<T, napster_event::BrowseResult> ||
+                                 std::is_same_v<T, napster_event::BrowseDone>) {
+              glue.on_napster_browse(ev);
             } else if constexpr (std::is_same_v<T, napster_event::DownloadReady>) {
               downloads.napster_ready(e.nick, e.file, e.at, driver.now());
             } else if constexpr (std::is_same_v<T, napster_event::DownloadError>) {
@@ -577,5 +581,6 @@ int main(int argc, char** argv) {
   if (cmd == "tui") return cmd_tui(rest);
   if (cmd == "pcap") return sv::pcap::cmd_pcap(rest);
   if (cmd == "napster-server") return cmd_napster_server(rest);
+  if (cmd == "browse") return cmd_browse(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }

@@ -4,6 +4,8 @@
 
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
+#include "servent/cli/control_glue.hpp"
+#include "servent/cli/node_client.hpp"
 #include "servent/napster/napster_server.hpp"
 #include "servent/uv/driver.hpp"
 
@@ -36,7 +38,72 @@ options:
   --motd TEXT               a line of the message of the day (repeatable)
 )";
 
+constexpr const char* kBrowseHelp = R"(usage: servent browse NICK [--node STATE_DIR] [--timeout SECONDS] [--json]
+
+Lists the files a Napster user shares (211 -> 212... 213), through the running
+node that is logged in to that user's server (servent run --napster), one per
+line, or one JSON object per file with --json (the same fields as a Napster
+search result, so a line can be given to 'servent get').
+)";
+
 }  // namespace
+
+int cmd_browse(const std::vector<std::string>& argv) {
+  OptionSpec spec{{"--node", "--timeout"}, {"--json", "--help", "-h"}};
+  Args a;
+  Duration timeout = 10s;
+  try {
+    a = parse_args(argv, spec);
+    if (a.has("--help") || a.has("-h")) {
+      fmt::print("{}", kBrowseHelp);
+      return 0;
+    }
+    if (a.positional.size() != 1) throw UsageError("one NICK");
+    if (auto t = a.last("--timeout")) timeout = parse_duration(*t, "--timeout");
+  } catch (const UsageError& e) {
+    usage_error("browse", e.what());
+  }
+  const std::string nick = a.positional.front();
+  const bool json = a.has("--json");
+  NodeClient node(a.last("--node").value_or(default_state_dir()));
+  if (!node.ok()) {
+    fmt::print(stderr, "servent browse: no running node answers at {} (start 'servent run --napster HOST:PORT')\n",
+               node.path());
+    return 1;
+  }
+  std::size_t files = 0;
+  bool done = false;
+  auto on_event = [&](const nlohmann::json& ev) {
+    if (ev.value("nick", "") != nick) return;
+    if (ev.value("event", "") == "browse-end") {
+      done = true;
+      return;
+    }
+    if (ev.value("event", "") != "browse-result") return;
+    nlohmann::ordered_json hit;
+    for (const char* k : {"network", "nick", "name", "path", "size", "bitrate", "freq", "length"}) {
+      if (ev.contains(k)) hit[k] = ev[k];
+    }
+    hit["host"] = "";
+    print_hit(hit, json);
+    ++files;
+  };
+  auto r = node.call({{"cmd", "browse"}, {"nick", nick}}, 5s, on_event);
+  if (!r || !r->value("ok", false)) {
+    fmt::print(stderr, "servent browse: the node refused: {}\n", r ? r->value("error", "?") : "no answer");
+    return 1;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    auto ev = node.next(left);
+    if (!ev) break;
+    on_event(*ev);
+  }
+  if (!json) fmt::print(stderr, "servent browse: {} file{}{}\n", files, files == 1 ? "" : "s", done ? "" : " (timed out)");
+  return done ? 0 : 1;
+}
 
 int cmd_napster_server(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--listen", "--max-users", "--max-shares-per-user", "--max-results", "--search-rate", "--max-payload",

@@ -7,7 +7,7 @@
 //   event:    {"event": "result", "search": "<guid>", "host": ..., ...}
 //
 // Commands: search, results, stop-search, download, downloads, cancel,
-// uploads, peers, stats, rescan, connect, quit. This core checks the framing
+// uploads, peers, stats, rescan, connect, quit, browse (a Napster user's files). This core checks the framing
 // and the command names; the node that owns it carries the commands out.
 // Malformed JSON, unknown commands and lines over max_line get an error
 // object and the connection stays open.

@@ -243,6 +243,11 @@ TEST_CASE("servent_napster_clients_search_and_download_through_a_servent_napster
   CHECK(get.status == 0);
   CHECK(slurp(dir.path / "out" / "Free Software Song.mp3") == open_song);
 
+  // Browse the sharer (211 -> 212... 213) through the node.
+  auto browse = test::run({SERVENT_BIN, "browse", "fwsharer", "--node", node_dir, "--json"}, 15s);
+  CHECK(browse.status == 0);
+  CHECK(browse.out.find(R"("path":"fw\\Pushed \"Quoted\" Tune.mp3")") != std::string::npos);
+
   // The firewalled sharer comes to us (500 -> 607/608 -> 501 -> SEND).
   auto search2 = test::run({SERVENT_BIN, "search", "pushed quoted", "--node", node_dir, "--timeout", "2", "--json"}, 15s);
   REQUIRE(search2.out.find(R"("nick":"fwsharer")") != std::string::npos);

@@ -291,3 +291,42 @@ TEST_CASE("every_screen_draws_at_80x24_and_when_resized") {
   app.key('q', kT0);
   CHECK(app.quitting());
 }
+
+TEST_CASE("results_from_both_networks_show_their_network_and_download_as_given") {
+  App app;
+  start_search(app, "free software", "S1");
+  app.message(hit("S1", "free software song.ogg", 3'000'000, "10.0.0.1"), kT0);
+  json nap = {{"event", "result"}, {"search", "S1"},  {"network", "napster"}, {"host", "10.0.0.5"},
+              {"port", 0},         {"nick", "bob"},   {"name", "Free Software Song.mp3"},
+              {"path", "C:\\Music\\Free Software Song.mp3"}, {"size", 4'000'000}, {"bitrate", 128},
+              {"freq", 44100},     {"length", 240}};
+  app.message(nap, kT0);
+  CHECK(app.group_count(0) == 2);
+  Screen wide(120, 24);
+  app.draw(wide);
+  const std::string text = screen_text(wide);
+  CHECK(wide.row_text(3).find("Network") != std::string::npos);
+  CHECK(text.find("Napster") != std::string::npos);
+  CHECK(text.find("Gnutella") != std::string::npos);
+  CHECK(text.find("bob@10.0.0.5") != std::string::npos);
+  Screen narrow(80, 24);
+  app.draw(narrow);
+  const std::string small = screen_text(narrow);
+  CHECK(narrow.row_text(3).find("Net") != std::string::npos);
+  CHECK(small.find("Nap") != std::string::npos);
+  CHECK(small.find("Gnu") != std::string::npos);
+  // Enter on the Napster row hands its result back as the node sent it.
+  int row = -1;
+  for (int y = 4; y < 24; ++y) {
+    if (narrow.row_text(y).find("Free Software Song.mp3") != std::string::npos) row = y;
+  }
+  REQUIRE(row >= 4);
+  app.take_requests();
+  if (row == 5) app.key(kKeyDown, kT0);
+  app.key(kKeyEnter, kT0);
+  auto req = app.take_requests();
+  REQUIRE(req.size() == 1);
+  CHECK(req[0]["cmd"] == "download");
+  CHECK(req[0]["result"]["network"] == "napster");
+  CHECK(req[0]["result"]["path"] == "C:\\Music\\Free Software Song.mp3");
+}
