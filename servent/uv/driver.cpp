@@ -20,7 +20,7 @@ namespace {
 constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
     "accepted",        "refused_over_limit", "refused_per_ip",   "connects_ok",       "connects_failed",
     "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",     "bytes_in",
-    "bytes_out",       "file_bytes_sent",    "file_errors",      "file_swapped",      "control_refused_user",
+    "bytes_out",       "file_bytes_sent",    "file_errors",      "file_swapped",      "unix_refused_user",
     "datagrams_in",    "datagrams_out",      "datagrams_dropped", "conn_id_collisions",
 };
 
@@ -102,7 +102,7 @@ struct Driver::Udp {
 struct Driver::Conn {
   Driver* driver = nullptr;
   ConnId id;
-  // A TCP connection, or a Unix-domain one (the control socket).
+  // A TCP connection, or a Unix-domain one (listen_unix).
   union {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
@@ -274,7 +274,7 @@ struct Driver::Impl {
     socklen_t len = sizeof cred;
     if (uv_fileno(c->handle(), &fd) != 0 || ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
         cred.uid != ::getuid()) {
-      ++d.stats_[kControlRefusedUser];
+      ++d.stats_[kUnixRefusedUser];
       uv_close(c->handle(), on_close);
       return;
     }
@@ -504,7 +504,7 @@ void Driver::listen_unix(const std::string& path, Core& core) {
   // A socket file left by a process that died: remove it, unless someone answers.
   sockaddr_un probe{};
   probe.sun_family = AF_UNIX;
-  if (path.size() >= sizeof probe.sun_path) throw std::runtime_error("control socket path too long: " + path);
+  if (path.size() >= sizeof probe.sun_path) throw std::runtime_error("socket path too long: " + path);
   std::memcpy(probe.sun_path, path.c_str(), path.size() + 1);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&probe), sizeof probe) == 0) {
@@ -525,7 +525,7 @@ void Driver::listen_unix(const std::string& path, Core& core) {
   ::umask(old);
   if (rc == 0) rc = ::chmod(path.c_str(), 0600) == 0 ? 0 : UV_EPERM;
   if (rc == 0) rc = uv_listen(l->stream(), 16, Impl::on_unix_connection);
-  if (rc != 0) throw std::runtime_error("cannot open the control socket " + path + ": " + uv_strerror(rc));
+  if (rc != 0) throw std::runtime_error("cannot open the Unix socket " + path + ": " + uv_strerror(rc));
   unix_paths_.push_back(path);
 }
 

@@ -65,7 +65,7 @@ class Driver {
     kFileBytesSent,
     kFileErrors,
     kFileSwapped,
-    kControlRefusedUser,
+    kUnixRefusedUser,
     kDatagramsIn,
     kDatagramsOut,
     kDatagramsDropped,
