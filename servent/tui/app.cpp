@@ -380,7 +380,9 @@ void App::key(std::int32_t k, Clock::time_point now) {
     case kKeyBackTab: view_ = static_cast<View>((static_cast<int>(view_) + 4) % 5); next_poll_ = now; return;
     default: break;
   }
-  if (k >= '1' && k <= '5' && view_ != View::Search) {
+  // The header's promise holds on every screen: a digit is text only while
+  // a search or a filter is typed (key_input, above).
+  if (k >= '1' && k <= '5') {
     view_ = static_cast<View>(k - '1');
     next_poll_ = now;
     return;

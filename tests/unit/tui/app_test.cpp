@@ -330,3 +330,25 @@ TEST_CASE("results_from_both_networks_show_their_network_and_download_as_given")
   CHECK(req[0]["result"]["network"] == "napster");
   CHECK(req[0]["result"]["path"] == "C:\\Music\\Free Software Song.mp3");
 }
+
+TEST_CASE("digits_switch_screens_everywhere_but_are_text_while_typing") {
+  App app;
+  start_search(app, "track 5", "S1");  // the digit was text while typing
+  CHECK(app.view() == View::Search);
+  for (auto [key, view] : {std::pair{'2', View::Downloads}, std::pair{'3', View::Uploads}, std::pair{'4', View::Network},
+                           std::pair{'5', View::Stats}, std::pair{'1', View::Search}}) {
+    app.key(key, kT0);
+    CHECK(app.view() == view);
+  }
+  // From the Search screen itself (with results), and while filtering.
+  app.message(hit("S1", "track 5.mp3", 1000, "10.0.0.1"), kT0);
+  app.key('3', kT0);
+  CHECK(app.view() == View::Uploads);
+  app.key('1', kT0);
+  app.key('f', kT0);
+  app.key('2', kT0);  // text of the filter
+  CHECK(app.view() == View::Search);
+  app.key(kKeyEnter, kT0);
+  app.key('2', kT0);
+  CHECK(app.view() == View::Downloads);
+}
