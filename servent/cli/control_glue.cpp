@@ -138,6 +138,7 @@ void ControlGlue::on_request(const ControlRequest& r) {
                       {"name", u.name},
                       {"first", u.first},
                       {"length", u.length},
+                      {"sent", u.sent},
                       {"file_size", u.file_size},
                       {"seconds", std::chrono::duration_cast<std::chrono::seconds>(driver_.now() - u.started).count()}});
     }

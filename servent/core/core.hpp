@@ -39,6 +39,9 @@ class Core {
   virtual void handle_datagram(SocketId /*socket*/, Endpoint /*from*/, wire::ByteView /*bytes*/, Instant /*now*/) {}
   // An action::SendFile finished (ok) or was abandoned.
   virtual void handle_send_done(ConnId /*conn*/, bool /*ok*/, Instant /*now*/) {}
+  // How far an action::SendFile has got: `bytes` of it are in the socket's
+  // queue (the queue is bounded, so this trails the wire by little).
+  virtual void handle_send_progress(ConnId /*conn*/, std::uint64_t /*bytes*/, Instant /*now*/) {}
   virtual void handle_timeout(Instant now) = 0;
   // The host is stopping: queue goodbyes now; the host writes the Sends this
   // produces without waiting, then closes every connection.

@@ -251,6 +251,27 @@ void App::message(const json& j, Clock::time_point now) {
     peers_ = j.value("peers", json::array());
   } else if (purpose == "uploads") {
     uploads_ = j;
+    // Rates from two polls, smoothed as the downloads' are; finished uploads are forgotten.
+    std::map<std::string, UploadRate> next;
+    for (const auto& u : uploads_.value("list", json::array())) {
+      const std::string key = str(u, "peer") + '\0' + str(u, "name") + '\0' + std::to_string(num<std::uint64_t>(u, "first"));
+      UploadRate r;
+      r.sent = num<std::uint64_t>(u, "sent");
+      r.at = now;
+      if (auto old = upload_rates_.find(key); old != upload_rates_.end()) {
+        const double secs = std::chrono::duration<double>(now - old->second.at).count();
+        if (secs > 0 && r.sent >= old->second.sent) {
+          const double inst = static_cast<double>(r.sent - old->second.sent) / secs;
+          r.rate = old->second.rate == 0 ? inst : 0.6 * old->second.rate + 0.4 * inst;
+        } else {
+          r.rate = old->second.rate;
+          r.at = old->second.at;
+          r.sent = old->second.sent;
+        }
+      }
+      next.emplace(key, r);
+    }
+    upload_rates_ = std::move(next);
   } else if (purpose == "stats") {
     stats_ = j.value("stats", json::object());
   } else if (purpose == "download") {
@@ -709,15 +730,19 @@ void App::draw_uploads(Screen& s) const {
   s.put(0, 1, "Active " + n("active") + " of " + n("slots") + " slots   completed " + n("completed") + "   failed " + n("failed"),
         Attr::Normal);
   s.fill(0, 2, s.width(), Attr::Header);
-  const int name_w = std::max(8, s.width() - (21 + 1 + 21 + 1 + 10 + 1 + 8));
+  // Peer, file, progress bar and %, bytes sent of the range, rate, time.
+  const int bar = s.width() >= 100 ? 20 : 10;
+  const int name_w = std::max(8, s.width() - (21 + 1 + bar + 1 + 4 + 1 + 19 + 1 + 10 + 1 + 8));
   int x = 0;
   s.put(x, 2, "Peer", Attr::Header, 21);
   x += 22;
   s.put(x, 2, "File", Attr::Header, name_w);
   x += name_w + 1;
-  s.put(x, 2, "Range", Attr::Header, 21);
-  x += 22;
-  s.put_right(x, 2, "Bytes", Attr::Header, 10);
+  s.put(x, 2, "Progress", Attr::Header, bar + 5);
+  x += bar + 6;
+  s.put_right(x, 2, "Sent", Attr::Header, 19);
+  x += 20;
+  s.put_right(x, 2, "Rate", Attr::Header, 10);
   x += 11;
   s.put_right(x, 2, "Time", Attr::Header, 8);
   const auto list = uploads_.value("list", json::array());
@@ -726,15 +751,23 @@ void App::draw_uploads(Screen& s) const {
   for (std::size_t r = 0; r < rows && up_top_ + r < list.size(); ++r) {
     const json& u = list[up_top_ + r];
     const int y = 3 + static_cast<int>(r);
-    const auto first = num<std::uint64_t>(u, "first"), length = num<std::uint64_t>(u, "length");
+    const auto length = num<std::uint64_t>(u, "length"), sent = std::min(num<std::uint64_t>(u, "sent"), length);
+    const std::string key = str(u, "peer") + '\0' + str(u, "name") + '\0' + std::to_string(num<std::uint64_t>(u, "first"));
+    const auto rate = upload_rates_.find(key);
     x = 0;
     s.put(x, y, str(u, "peer"), Attr::Normal, 21);
     x += 22;
     s.put(x, y, str(u, "name"), Attr::Normal, name_w);
     x += name_w + 1;
-    s.put(x, y, std::to_string(first) + "-" + std::to_string(first + length - (length ? 1 : 0)), Attr::Normal, 21);
-    x += 22;
-    s.put_right(x, y, human_size(length), Attr::Normal, 10);
+    const double frac = length ? static_cast<double>(sent) / static_cast<double>(length) : 1.0;
+    const int filled = static_cast<int>(frac * bar + 0.5);
+    for (int i = 0; i < bar; ++i) s.put(x + i, y, i < filled ? "#" : ".", i < filled ? Attr::Bar : Attr::Dim, 1);
+    x += bar + 1;
+    s.put_right(x, y, std::to_string(static_cast<int>(frac * 100)) + "%", Attr::Normal, 4);
+    x += 5;
+    s.put_right(x, y, human_size(sent) + " of " + human_size(length), Attr::Normal, 19);
+    x += 20;
+    s.put_right(x, y, rate != upload_rates_.end() && rate->second.rate > 0 ? human_rate(rate->second.rate) : "", Attr::Normal, 10);
     x += 11;
     s.put_right(x, y, clock_text(num<std::uint64_t>(u, "seconds")), Attr::Normal, 8);
   }

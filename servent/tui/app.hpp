@@ -142,6 +142,13 @@ class App {
   std::set<std::uint64_t> paused_;
   nlohmann::json peers_ = nlohmann::json::array();
   nlohmann::json uploads_ = nlohmann::json::object();
+  // Per upload (peer, file, first byte): the last bytes sent and when, and the rate.
+  struct UploadRate {
+    std::uint64_t sent = 0;
+    Clock::time_point at{};
+    double rate = 0;
+  };
+  std::map<std::string, UploadRate> upload_rates_;
   nlohmann::json stats_ = nlohmann::json::object();
   std::size_t net_top_ = 0, stats_top_ = 0, up_top_ = 0;
   std::string status_;

@@ -336,7 +336,7 @@ void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant n
     return;
   }
   c.sending = true;
-  c.current = UploadInfo{c.remote, file->name, range.first, length, file->size, now};
+  c.current = UploadInfo{c.remote, file->name, range.first, length, file->size, now, 0};
   ++active_;
   actions_.push_back(action::SendFile{id, file->path, range.first, length, file->dev, file->ino});
 }
@@ -347,6 +347,11 @@ std::vector<UploadCore::UploadInfo> UploadCore::uploads() const {
     if (c.sending) out.push_back(c.current);
   }
   return out;
+}
+
+void UploadCore::handle_send_progress(ConnId id, std::uint64_t bytes, Instant) {
+  auto it = conns_.find(id);
+  if (it != conns_.end() && it->second.sending) it->second.current.sent = std::min(bytes, it->second.current.length);
 }
 
 void UploadCore::handle_send_done(ConnId id, bool ok, Instant now) {
@@ -518,7 +523,7 @@ void UploadCore::napster_serve(ConnId id, Conn& c, const share::SharedFile& f, s
     return;
   }
   c.sending = true;
-  c.current = UploadInfo{c.remote, f.name, offset, size - offset, f.size, now};
+  c.current = UploadInfo{c.remote, f.name, offset, size - offset, f.size, now, 0};
   ++active_;
   actions_.push_back(action::SendFile{id, f.path, offset, size - offset, f.dev, f.ino});
 }

@@ -85,6 +85,7 @@ class UploadCore final : public Core {
   void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) override;
   // The driver finished (ok) or abandoned a SendFile.
   void handle_send_done(ConnId conn, bool ok, Instant now) override;
+  void handle_send_progress(ConnId conn, std::uint64_t bytes, Instant now) override;
   void handle_closed(ConnId conn, Instant now);
   void handle_closed(ConnId conn, CloseReason, Instant now) override { handle_closed(conn, now); }
   void handle_timeout(Instant now) override;
@@ -102,6 +103,7 @@ class UploadCore final : public Core {
     std::string name;
     std::uint64_t first = 0, length = 0, file_size = 0;
     Instant started;
+    std::uint64_t sent = 0;  // of `length`, so far
   };
   std::vector<UploadInfo> uploads() const;
 

@@ -69,6 +69,7 @@ struct Driver::FileSend {
   uv_file fd = -1;
   std::uint64_t offset = 0;
   std::uint64_t remaining = 0;
+  std::uint64_t done = 0;  // bytes read and queued so far
   bool busy = false;     // an fs request is in flight
   std::shared_ptr<Buffer> chunk;
   std::string path;
@@ -434,9 +435,11 @@ struct Driver::Impl {
     f->chunk->resize(n);
     f->offset += n;
     f->remaining -= n;
+    f->done += n;
     d.stats_[kFileBytesSent] += n;
     SharedBuffer out = std::move(f->chunk);
     d.write(c, std::move(out));
+    if (c->owner && !c->closing) c->owner->handle_send_progress(c->id, f->done, d.now());
     d.file_step(c);
     d.pump();
   }

@@ -588,3 +588,60 @@ TEST_CASE("driver_hosts_any_core_by_sniffing_by_listener_and_over_udp") {
   CHECK(driver.stat(Driver::kDatagramsOut) == 2);
   CHECK(sniffed.closed.size() == 1);
 }
+
+namespace {
+
+// Streams one file to whoever connects, and keeps the progress it is told.
+class FileCore final : public Core {
+ public:
+  FileCore(std::string path, std::uint64_t size) : path_(std::move(path)), size_(size) {}
+  void handle_connected(ConnId conn, Endpoint, Direction, Instant) override {
+    actions_.push_back(action::SendFile{conn, path_, 0, size_, 0, 0});
+  }
+  void handle_bytes(ConnId, wire::ByteView, Instant) override {}
+  void handle_closed(ConnId, CloseReason, Instant) override {}
+  void handle_send_progress(ConnId, std::uint64_t bytes, Instant) override { progress.push_back(bytes); }
+  void handle_send_done(ConnId conn, bool ok, Instant) override {
+    done_ok = ok;
+    actions_.push_back(action::Close{conn, CloseReason::Normal, true});
+  }
+  void handle_timeout(Instant) override {}
+  std::optional<Action> poll_action() override { return take_front(actions_); }
+  std::optional<Instant> poll_timeout() const override { return std::nullopt; }
+  std::vector<std::uint64_t> progress;
+  bool done_ok = false;
+
+ private:
+  std::string path_;
+  std::uint64_t size_;
+  std::deque<Action> actions_;
+};
+
+}  // namespace
+
+TEST_CASE("driver_tells_a_core_how_far_a_file_send_has_got") {
+  char t[] = "/tmp/servent-drv-file-XXXXXX";
+  const fs::path dir = mkdtemp(t);
+  const std::uint64_t size = 3 * 1024 * 1024 + 17;
+  std::ofstream(dir / "big.bin", std::ios::binary) << std::string(size, 'z');
+  FileCore core((dir / "big.bin").string(), size);
+  DriverConfig d;
+  d.handle_signals = false;
+  Driver driver(d);
+  const Endpoint at = driver.listen_tcp("127.0.0.1", 0, &core);
+  int rc = -1;
+  std::thread loop([&] { rc = driver.run(); });
+  {
+    SocketClient c(at.port);
+    CHECK(c.read_at_least(size, 10s).size() == size);
+    CHECK(c.wait_closed(5s));
+  }
+  driver.request_stop();
+  loop.join();
+  CHECK(rc == 0);
+  CHECK(core.done_ok);
+  REQUIRE(core.progress.size() >= 2);  // several chunks, each reported
+  CHECK(std::is_sorted(core.progress.begin(), core.progress.end()));
+  CHECK(core.progress.back() == size);
+  fs::remove_all(dir);
+}

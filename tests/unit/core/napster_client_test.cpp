@@ -421,6 +421,11 @@ TEST_CASE("napster_uploads_by_get_and_by_send_and_nothing_outside_the_share") {
   CHECK(sf->offset == 4000);
   CHECK(sf->length == 6000);
   CHECK(up.active_uploads() == 1);
+  // The driver tells how far the file has got; the uploads list shows it.
+  up.handle_send_progress(ConnId{1}, 3000, now);
+  REQUIRE(up.uploads().size() == 1);
+  CHECK(up.uploads()[0].sent == 3000);
+  CHECK(up.uploads()[0].length == 6000);
   up.handle_send_done(ConnId{1}, true, now);
   drain(up);
   std::uint64_t next = 10;

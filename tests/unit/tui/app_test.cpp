@@ -352,3 +352,40 @@ TEST_CASE("digits_switch_screens_everywhere_but_are_text_while_typing") {
   app.key('2', kT0);
   CHECK(app.view() == View::Downloads);
 }
+
+TEST_CASE("uploads_show_live_progress_and_rate") {
+  App app;
+  app.key('3', kT0);
+  REQUIRE(app.view() == View::Uploads);
+  auto reply = [&](Clock::time_point at, std::uint64_t sent) {
+    app.tick(at);
+    bool answered = false;
+    for (const auto& r : app.take_requests()) {
+      if (r["cmd"] != "uploads") continue;
+      app.message({{"id", r["id"]},
+                   {"ok", true},
+                   {"active", 1},
+                   {"slots", 4},
+                   {"completed", 0},
+                   {"failed", 0},
+                   {"list",
+                    {{{"peer", "10.0.0.7:40000"}, {"name", "album.mp3"}, {"first", 0}, {"length", 4'000'000},
+                      {"file_size", 4'000'000}, {"seconds", 2}, {"sent", sent}}}}},
+                  at);
+      answered = true;
+    }
+    REQUIRE(answered);
+  };
+  reply(kT0, 1'000'000);
+  reply(kT0 + std::chrono::seconds(2), 3'000'000);  // 2 MB in 2 s
+  Screen s(100, 24);
+  app.draw(s);
+  check_safe(s);
+  CHECK(s.row_text(2).find("Progress") != std::string::npos);
+  const std::string row = s.row_text(3);
+  CHECK(row.find("album.mp3") != std::string::npos);
+  CHECK(row.find("75%") != std::string::npos);
+  CHECK(row.find("###############.....") != std::string::npos);  // 75 % of twenty cells
+  CHECK(row.find("2.9 MB of 3.8 MB") != std::string::npos);
+  CHECK(row.find("976.6 KB/s") != std::string::npos);
+}
