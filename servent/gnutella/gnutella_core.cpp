@@ -57,6 +57,7 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "connect_fallback_04",
     "handshakes_04",
     "handshakes_06",
+    "pongs_withheld",
 };
 
 constexpr std::uint8_t kRoutePing = 0;
@@ -479,6 +480,26 @@ void GnutellaCore::on_ping(Conn& c, const gn::Header& h, wire::ByteView payload,
     return;
   }
   // Answer for ourselves (0.4 §"Pong"): the reply needs hops+1 to get back.
+  // Not when nobody can connect to us (a short-lived search, --firewalled):
+  // a Pong saying port 0 would send peers to a port nobody listens on.
+  if (reachable()) {
+    send_own_pong(c, h);
+  } else {
+    ++stats_[kPongsWithheld];
+  }
+  if (h.ttl > 1 && answer_from_cache(c, h, now)) {
+    ++stats_[kPingsNotFlooded];
+    return;
+  }
+  if (h.ttl > 1) {
+    gn::Header fwd = h;
+    fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
+    fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
+    flood(&c, fwd, payload);  // GGEP (e.g. SCP) travels on unchanged
+  }
+}
+
+void GnutellaCore::send_own_pong(Conn& c, const gn::Header& h) {
   gn::Pong pong;
   pong.port = config_.advertised.port;
   pong.ip = config_.advertised.ip;
@@ -490,16 +511,6 @@ void GnutellaCore::on_ping(Conn& c, const gn::Header& h, wire::ByteView payload,
                  static_cast<std::uint8_t>(std::min<int>(h.hops + 1, config_.max_ttl)), 0, 0};
   send(c, encode_shared(out, pong_payload));
   ++stats_[kPongsSent];
-  if (h.ttl > 1 && answer_from_cache(c, h, now)) {
-    ++stats_[kPingsNotFlooded];
-    return;
-  }
-  if (h.ttl > 1) {
-    gn::Header fwd = h;
-    fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
-    fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
-    flood(&c, fwd, payload);  // GGEP (e.g. SCP) travels on unchanged
-  }
 }
 
 void GnutellaCore::on_pong(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
@@ -587,7 +598,7 @@ void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q
   hit.servent_id = servent_id_;
   // Open data (BearShare trailer): byte 0 carries the push flag value, byte 1
   // says the push flag is meaningful. Same layout as gtk-gnutella's "2c 21".
-  hit.trailer = gn::HitTrailer{kVendor, {static_cast<std::uint8_t>(config_.firewalled ? 0x01 : 0x00), 0x01}, {}};
+  hit.trailer = gn::HitTrailer{kVendor, {static_cast<std::uint8_t>(reachable() ? 0x00 : 0x01), 0x01}, {}};
   std::size_t payload_size = 11 + 4 + 1 + 2 + 16;
   auto flush = [&] {
     if (hit.results.empty()) return;

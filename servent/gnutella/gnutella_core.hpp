@@ -154,6 +154,7 @@ class GnutellaCore final : public Core {
     kConnectFallback04,
     kHandshakes04,
     kHandshakes06,
+    kPongsWithheld,  // a Ping answered without our own Pong: we have no listener to offer
     kStatCount
   };
 
@@ -199,6 +200,10 @@ class GnutellaCore final : public Core {
     learned_address_ = false;
   }
   const GnutellaConfig& config() const { return config_; }
+  // Whether peers can connect to us: a listener (a port to advertise) and
+  // not --firewalled. Otherwise no Pong of ours offers an address, and our
+  // hits carry the push flag.
+  bool reachable() const { return !config_.firewalled && config_.advertised.port != 0; }
 
   struct PeerInfo {
     ConnId conn;
@@ -285,6 +290,7 @@ class GnutellaCore final : public Core {
   void close(Conn& c, CloseReason reason, Stat stat);
   // A Bye (0.6 draft §3.4) with `code`, then close; plain close if the peer
   // does not speak Bye.
+  void send_own_pong(Conn& c, const gn::Header& h);
   void bye(Conn& c, std::uint16_t code, std::string_view message, CloseReason reason, Stat stat);
   void feed_established(Conn& c, wire::ByteView bytes, Instant now);
   bool ggep_ok(wire::ByteView block);

@@ -260,6 +260,68 @@ TEST_CASE("ping_is_answered_with_own_pong_and_flooded_to_others") {
   }
 }
 
+TEST_CASE("a_node_nobody_can_reach_offers_no_pong_of_its_own_and_marks_its_hits") {
+  // A short-lived search node (no listener: port 0) and a --firewalled one.
+  for (bool firewalled : {false, true}) {
+    CAPTURE(firewalled);
+    share::Library lib;
+    lib.add_virtual("song.mp3", 1234);
+    GnutellaConfig cfg;
+    cfg.firewalled = firewalled;
+    cfg.advertised = Endpoint{0x7f000001, static_cast<std::uint16_t>(firewalled ? 6346 : 0)};
+    GnutellaCore core(lib, cfg, 7);
+    ConnId a{1}, b{2};
+    Outbox out;
+    auto drain = [&] {
+      while (auto act = core.poll_action()) {
+        if (auto* snd = std::get_if<action::Send>(&*act)) {
+          auto& v = out.sent[snd->conn.value];
+          v.insert(v.end(), snd->bytes->begin(), snd->bytes->end());
+        } else if (auto* bc = std::get_if<action::Broadcast>(&*act)) {
+          for (ConnId c : bc->conns) {
+            auto& v = out.sent[c.value];
+            v.insert(v.end(), bc->bytes->begin(), bc->bytes->end());
+          }
+        }
+      }
+    };
+    Instant now{Duration(1000)};
+    for (ConnId c : {a, b}) {
+      core.handle_connected(c, Endpoint{0x7f000002, static_cast<std::uint16_t>(40000 + c.value)}, Direction::Inbound, now);
+      core.handle_bytes(c, wire::as_bytes("GNUTELLA CONNECT/0.6\r\nUser-Agent: t/1\r\nX-Ultrapeer: True\r\n\r\n"), now);
+      core.handle_bytes(c, wire::as_bytes("GNUTELLA/0.6 200 OK\r\n\r\n"), now);
+    }
+    drain();
+    out.sent.clear();
+    core.handle_bytes(a, descriptor(gn::Type::Ping, 3, 0, {}), now);
+    core.handle_bytes(a, descriptor(gn::Type::Query, 3, 0, query_payload("song"), 9), now);
+    drain();
+    gn::Framer f;
+    f.feed(out.sent[a.value]);
+    int pongs = 0, hits = 0;
+    while (auto r = f.next()) {
+      pongs += r->header.type == 0x01;
+      if (r->header.type == 0x81) {
+        ++hits;
+        auto qh = gn::decode_query_hit(r->payload);
+        REQUIRE(qh.ok());
+        REQUIRE(qh->trailer);
+        REQUIRE(qh->trailer->open_data.size() >= 2);
+        CHECK((qh->trailer->open_data[0] & 0x01) == 0x01);  // push flag: reach us by Push only
+      }
+    }
+    CHECK(pongs == 0);
+    CHECK(hits == 1);
+    CHECK(core.stat(GnutellaCore::kPongsWithheld) == 1);
+    // The Ping still travels on to the other peer.
+    gn::Framer fb;
+    fb.feed(out.sent[b.value]);
+    bool forwarded = false;
+    while (auto r = fb.next()) forwarded = forwarded || r->header.type == 0x00;
+    CHECK(forwarded);
+  }
+}
+
 TEST_CASE("duplicate_descriptor_is_dropped_not_forwarded_twice") {
   Harness h;
   auto a = h.peer(), b = h.peer(), c = h.peer();
