@@ -176,13 +176,15 @@ void ControlGlue::on_request(const ControlRequest& r) {
   }
   if (r.cmd == "stats") return control_.reply(r.conn, r.id, {{"stats", stats()}});
   if (r.cmd == "rescan") {
+    // The scan here; the hashing on the thread pool, so a large new file
+    // stalls no connection. The reply comes at once; stats show the progress.
     auto rep = library_.rescan();
     auto jobs = library_.take_hash_jobs();
-    for (const auto& job : jobs) {
-      if (auto h = share::sha1_of_file(job.path)) library_.apply_hash(job, *h);  // rescans are rare: hash here
-    }
-    library_.save_hash_cache();
-    return control_.reply(r.conn, r.id, {{"files", rep.files}, {"bytes", rep.bytes}, {"hashed", jobs.size()}});
+    const std::size_t to_hash = jobs.size();
+    hash_in_pool(std::move(jobs));
+    if (napster_) napster_->reshare();  // the Napster server's copy of our list
+    return control_.reply(r.conn, r.id,
+                          {{"files", rep.files}, {"bytes", rep.bytes}, {"to_hash", to_hash}, {"hashed", library_.hashed_count()}});
   }
   if (r.cmd == "connect") {
     auto addr = str("address");
@@ -310,6 +312,28 @@ void ControlGlue::on_hit(const event::Hit& h) {
   for (ConnId c : st.subscribers) control_.event(c, j);
 }
 
+void ControlGlue::hash_in_pool(std::vector<share::HashJob> jobs, std::function<void(std::size_t)> done) {
+  if (jobs.empty()) {
+    if (done) done(0);
+    return;
+  }
+  hashing_total_ += jobs.size();
+  auto pending = std::make_shared<std::size_t>(jobs.size());
+  const std::size_t total = jobs.size();
+  for (auto& job : jobs) {
+    auto result = std::make_shared<std::optional<share::Sha1>>();
+    driver_.run_in_pool([job, result] { *result = share::sha1_of_file(job.path); },
+                        [this, job, result, pending, total, done] {
+                          if (*result) library_.apply_hash(job, **result);
+                          ++hashing_done_;
+                          if (--*pending == 0) {
+                            library_.save_hash_cache();
+                            if (done) done(total);
+                          }
+                        });
+  }
+}
+
 void ControlGlue::on_napster_result(const napster_event::Result& r) {
   auto nid = napster_searches_.find(r.search);
   if (nid == napster_searches_.end()) return;
@@ -363,7 +387,12 @@ json ControlGlue::stats() const {
           {"downloads", group(downloads_.counters())},
           {"control", group(control_.counters())},
           {"driver", group(driver_.counters())},
-          {"library", {{"files", library_.file_count()}, {"bytes", library_.total_bytes()}, {"hashed", library_.hashed_count()}}},
+          {"library",
+           {{"files", library_.file_count()},
+            {"bytes", library_.total_bytes()},
+            {"hashed", library_.hashed_count()},
+            {"hashing_done", hashing_done_},
+            {"hashing_total", hashing_total_}}},
           {"napster", napster_ ? group(napster_->counters()) : json::object()},
           {"napster_server", napster_server_ ? group(napster_server_->counters()) : json::object()},
           {"peers", gnutella_.established()}};

@@ -29,6 +29,11 @@ class ControlGlue {
     napster_server_ = server;
   }
   void on_request(const ControlRequest& r);
+  // Hashes files on the driver's thread pool (one job per file), applies the
+  // results on the loop, saves the cache when the batch is done, then calls
+  // `done` with how many there were. Progress shows in `stats` (library:
+  // hashing_done / hashing_total).
+  void hash_in_pool(std::vector<share::HashJob> jobs, std::function<void(std::size_t)> done = {});
   void on_hit(const event::Hit& h);
   void on_napster_result(const napster_event::Result& r);
   void on_napster_browse(const NapsterEvent& e);
@@ -58,6 +63,7 @@ class ControlGlue {
   const NapsterServer* napster_server_ = nullptr;
   std::map<std::uint64_t, std::string> napster_searches_;  // Napster search id -> our search id
   std::map<std::string, std::set<ConnId>> browses_;        // nick -> who asked
+  std::uint64_t hashing_done_ = 0, hashing_total_ = 0;
 };
 
 // The JSON object `servent search --json` prints for a hit (also streamed as

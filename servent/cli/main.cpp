@@ -389,20 +389,11 @@ int cmd_run(const std::vector<std::string>& argv) {
 
   // urn:sha1 for files not in the cache: hashed on the thread pool, one job
   // per file, so the servent answers (by name) while it hashes.
-  auto jobs = library.take_hash_jobs();
-  auto pending = std::make_shared<std::size_t>(jobs.size());
-  for (const auto& job : jobs) {
-    auto result = std::make_shared<std::optional<share::Sha1>>();
-    driver.run_in_pool([job, result] { *result = share::sha1_of_file(job.path); },
-                       [&library, job, result, pending, total = jobs.size()] {
-                         if (*result) library.apply_hash(job, **result);
-                         if (--*pending == 0) {
-                           library.save_hash_cache();
-                           fmt::print("hashed {} file{}\n", total, total == 1 ? "" : "s");
-                           std::fflush(stdout);
-                         }
-                       });
-  }
+  glue.hash_in_pool(library.take_hash_jobs(), [](std::size_t total) {
+    if (total == 0) return;
+    fmt::print("hashed {} file{}\n", total, total == 1 ? "" : "s");
+    std::fflush(stdout);
+  });
 
   driver.forward([&] { return core.poll_event(); }, [&](const Event& ev) {
     std::visit(

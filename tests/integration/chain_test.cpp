@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <sstream>
+#include <thread>
 
 #include "http/text.hpp"
 #include "integration/process.hpp"
@@ -322,5 +324,74 @@ TEST_CASE("control_socket_search_get_and_hostile_clients") {
   CHECK(b->terminate() == 0);
   CHECK(a->terminate() == 0);
   CHECK_FALSE(fs::exists(sock));  // removed on exit
+  fs::remove_all(root);
+}
+
+namespace {
+
+// One request on a node's control socket; the reply line (bounded wait).
+std::string control_call(const fs::path& sock, const std::string& request) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  const std::string line = request + "\n";
+  ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (got.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 500) <= 0) continue;
+    char buf[65536];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return got.substr(0, got.find('\n'));
+}
+
+}  // namespace
+
+TEST_CASE("rescan_answers_at_once_and_hashes_on_the_thread_pool") {
+  char tmpl[] = "/tmp/servent-rescan-XXXXXX";
+  const fs::path root = mkdtemp(tmpl);
+  fs::create_directories(root / "share");
+  auto node = std::make_unique<Process>(std::vector<std::string>{SERVENT_BIN, "run", "--min-peers", "0", "--listen",
+                                                                  "127.0.0.1:0", "--share", (root / "share").string(),
+                                                                  "--state-dir", (root / "state").string()},
+                                        (root / "err").string());
+  REQUIRE(node->wait_for(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s));
+  const auto sock = root / "state" / "control.sock";
+  // A large new file (sparse: hashing it still reads every byte).
+  {
+    std::ofstream big(root / "share" / "new big file.bin", std::ios::binary);
+    big.seekp(256 * 1024 * 1024 - 1);
+    big.put('!');
+  }
+  // The reply names the file to hash instead of waiting for it.
+  const std::string reply = control_call(sock, R"({"id":1,"cmd":"rescan"})");
+  INFO(reply);
+  CHECK(reply.find(R"("ok":true)") != std::string::npos);
+  CHECK(reply.find(R"("files":1)") != std::string::npos);
+  CHECK(reply.find(R"("to_hash":1)") != std::string::npos);
+  // The node answers while it hashes, and the stats say when it is done.
+  bool hashed = false;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!hashed && std::chrono::steady_clock::now() < deadline) {
+    const std::string stats = control_call(sock, R"({"id":2,"cmd":"stats"})");
+    REQUIRE(stats.find(R"("ok":true)") != std::string::npos);
+    hashed = stats.find(R"("hashing_done":1)") != std::string::npos && stats.find(R"("hashing_total":1)") != std::string::npos;
+    if (!hashed) std::this_thread::sleep_for(50ms);  // polling a state another process changes, bounded
+  }
+  CHECK(hashed);
+  // Its urn:sha1 is known now: the library counts it as hashed.
+  const std::string stats = control_call(sock, R"({"id":3,"cmd":"stats"})");
+  CHECK(stats.find(R"("hashed":1)") != std::string::npos);
+  CHECK(node->terminate() == 0);
   fs::remove_all(root);
 }
