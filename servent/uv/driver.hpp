@@ -7,8 +7,8 @@
 //   driver.add_core(gnutella);  driver.add_core(upload);
 //   driver.sniff("GNUTELLA CONNECT", gnutella);  driver.sniff("GET ", upload);
 //   driver.listen_tcp("0.0.0.0", 6346);          // a listener on the sniffing table
-//   driver.listen_tcp("0.0.0.0", 8888, &napster) // a listener bound to one core
-//   driver.listen_udp("0.0.0.0", 4000, chord);
+//   driver.listen_tcp("0.0.0.0", 8888, &server)  // a listener bound to one core
+//   driver.listen_udp("0.0.0.0", 4000, dht);
 //
 // An inbound connection on a sniffing listener is held until its first bytes
 // match one registered prefix (then the core gets handle_connected and those
@@ -45,7 +45,7 @@ struct DriverConfig {
 // How a TCP listener treats what it accepts.
 struct ListenOptions {
   int table = 0;         // the sniffing table (when the listener is not bound to a core)
-  std::string greeting;  // sent at once on every accepted connection (Napster's data port says "1")
+  std::string greeting;  // sent at once on every accepted connection (for protocols where the listener speaks first)
 };
 
 class Driver {
