@@ -27,19 +27,6 @@
 namespace gn = sv::wire::gnutella;
 using Clock = std::chrono::steady_clock;
 
-namespace {
-
-std::size_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   const std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10000;
   rlimit r{};
@@ -59,7 +46,7 @@ int main(int argc, char** argv) {
   const pid_t pid = servent.pid();
   const int port = servent.port();
   ::usleep(300'000);  // let it settle before the baseline
-  const std::size_t rss0 = rss_kib(pid);
+  const std::size_t rss0 = sv::bench::rss_kib(pid);
 
   std::vector<int> fds;
   fds.reserve(n);
@@ -91,7 +78,7 @@ int main(int argc, char** argv) {
   }
   const double connect_s = std::chrono::duration<double>(Clock::now() - t0).count();
   ::usleep(1'000'000);  // every handshake processed
-  const std::size_t rss1 = rss_kib(pid);
+  const std::size_t rss1 = sv::bench::rss_kib(pid);
   const double per_conn = fds.empty() ? 0 : static_cast<double>(rss1 - std::min(rss0, rss1)) * 1024.0 / fds.size();
 
   // Ping round trips through the loaded node, from random connections.

@@ -42,15 +42,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::size_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
 int dial(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
@@ -195,7 +186,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  const std::size_t rss_users = rss_kib(server.pid());
+  const std::size_t rss_users = sv::bench::rss_kib(server.pid());
 
   // Shares: every user sends its list in one go; the rate is counted until
   // the server reports every file in its stats.
@@ -240,7 +231,7 @@ int main(int argc, char** argv) {
     }
   }
   const double load_s = std::chrono::duration<double>(Clock::now() - load_start).count();
-  const std::size_t rss_loaded = rss_kib(server.pid());
+  const std::size_t rss_loaded = sv::bench::rss_kib(server.pid());
   const double per_share = static_cast<double>(rss_loaded - rss_users) * 1024.0 / static_cast<double>(total);
   std::printf("napster: loading %zu shares took %.2f s: %.0f shares/s (opennap-ng 118,000-120,000/s; ratio %.1f)\n",
               total, load_s, static_cast<double>(total) / load_s, static_cast<double>(total) / load_s / 119000.0);

@@ -13,12 +13,23 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 namespace sv::bench {
+
+// Resident memory of a process, in KiB (0 when unknown).
+inline std::size_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
 
 // Reads from `fd` (a socket or a pipe) until `buf` holds `marker`; false on
 // end of file or after `timeout_ms`.

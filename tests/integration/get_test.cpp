@@ -27,25 +27,10 @@ using sv::test::read_file;
 
 namespace {
 
-std::string random_content(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (auto& c : s) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c = static_cast<char>(x);
-  }
-  return s;
-}
+std::string random_content(std::size_t n, unsigned seed) { return sv::test::random_bytes(n, seed); }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char t[] = "/tmp/servent-get-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : sv::test::TempDir {
+  TempDir() : sv::test::TempDir("servent-get") {}
 };
 
 // Bytes the partial file's metadata claims (0 when there is none yet).

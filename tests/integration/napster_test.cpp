@@ -18,6 +18,7 @@
 
 #include "integration/process.hpp"
 #include "integration/socket_client.hpp"
+#include "support/files.hpp"
 #include "servent/napster/napster_server.hpp"
 #include "servent/pcap/capture.hpp"
 #include "servent/uv/driver.hpp"
@@ -169,34 +170,13 @@ TEST_CASE("napster_server_answers_the_captured_teknap_session_as_opennap_ng_did"
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char t[] = "/tmp/servent-napster-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("servent-napster") {}
 };
 
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::string s(n, '\0');
-  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-  for (auto& c : s) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c = static_cast<char>(x);
-  }
-  return s;
-}
+std::string random_bytes(std::size_t n, unsigned seed) { return test::random_bytes(n, seed); }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string slurp(const fs::path& p) { return test::read_file(p); }
 
 }  // namespace
 

@@ -20,16 +20,8 @@ namespace nap = sv::wire::napster;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char t[] = "/tmp/servent-napc-XXXXXX";
-    path = mkdtemp(t);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("servent-napc") {}
 };
 
 std::string bytes_of(std::size_t n, unsigned seed) {
