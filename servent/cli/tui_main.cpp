@@ -6,7 +6,6 @@
 #include <curses.h>
 #include <fcntl.h>
 #include <langinfo.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -224,9 +223,9 @@ int cmd_tui(const std::vector<std::string>& argv) {
   tui::App app;
   auto last_draw = tui::Clock::time_point{};
   bool dirty = true, gone = false;
+  node->watch_input(0);
   while (!app.quitting() && !g_stop) {
-    pollfd fds[2] = {{0, POLLIN, 0}, {node->fd(), POLLIN, 0}};
-    ::poll(fds, gone ? 1 : 2, 100);
+    node->wait(std::chrono::milliseconds(100));  // a key, a line from the node, or the next tick
     const auto now = tui::Clock::now();
     wint_t ch = 0;
     int kind;

@@ -62,6 +62,7 @@ enum class ConnSpace : std::uint8_t {
   Gnutella = 0,
   NapsterClient = 1,
   NapsterTransfer = 2,
+  StreamClient = 3,  // servent/uv/stream_client
   Upload = 32,    // (1 << 61)
   Download = 64,  // (1 << 62)
 };

@@ -108,6 +108,7 @@ struct Close {
 struct Connect {
   ConnId conn;  // allocated by the core, with kCoreConnIdBit
   Endpoint to;
+  std::string unix_path = {};  // when set: a Unix-domain stream socket at this path instead of `to`
 };
 // One datagram from a UDP socket of the core's (best effort: dropped and
 // counted when the socket cannot take it).

@@ -1,11 +1,8 @@
 // servent pcap replay: plays the client side of a captured Gnutella or HTTP
 // conversation against a live servent and compares the answers structurally.
-#include <arpa/inet.h>
+// The replaying side is a client on the Driver (StreamClient), like every
+// other connection the servent makes.
 #include <fmt/core.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <map>
@@ -14,6 +11,7 @@
 #include "http/response_parser.hpp"
 #include "servent/pcap/capture.hpp"
 #include "servent/pcap/replay.hpp"
+#include "servent/uv/stream_client.hpp"
 #include "wire/common/zlib_stream.hpp"
 #include "wire/gnutella/framer.hpp"
 #include "wire/gnutella/handshake.hpp"
@@ -21,54 +19,8 @@
 namespace sv::pcap {
 
 namespace gn = wire::gnutella;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-class Socket {
- public:
-  Socket(Endpoint to, std::string& error) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(to.port);
-    a.sin_addr.s_addr = htonl(to.ip);
-    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      error = "cannot connect to " + to.to_string();
-      if (fd_ >= 0) ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~Socket() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool ok() const { return fd_ >= 0; }
-  bool send(wire::ByteView b) {
-    while (!b.empty()) {
-      ssize_t n = ::send(fd_, b.data(), b.size(), MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      b = b.subspan(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-  // Appends what arrives until `done(buffer)` or the deadline; false on close/timeout.
-  bool read_until(wire::Bytes& buf, Clock::time_point deadline, const std::function<bool(const wire::Bytes&)>& done) {
-    while (!done(buf)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-      if (left <= 0) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
-      std::uint8_t tmp[65536];
-      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-      if (n <= 0) return false;
-      buf.insert(buf.end(), tmp, tmp + n);
-    }
-    return true;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct Report {
   int differences = 0;
@@ -91,10 +43,9 @@ std::string replies(const std::vector<std::string>& kinds) {
 int replay_gnutella(const std::vector<Message>& client, const std::vector<Message>& server, Endpoint to,
                     std::chrono::milliseconds wait) {
   Report rep;
-  std::string error;
-  Socket s(to, error);
-  if (!s.ok()) {
-    fmt::print(stderr, "servent pcap replay: {}\n", error);
+  StreamClient s;
+  if (!s.connect(to, 10s)) {
+    fmt::print(stderr, "servent pcap replay: {}\n", s.error());
     return 1;
   }
   std::vector<const Message*> blocks, server_blocks;
@@ -108,17 +59,16 @@ int replay_gnutella(const std::vector<Message>& client, const std::vector<Messag
     fmt::print(stderr, "servent pcap replay: the stream has no handshake to replay\n");
     return 1;
   }
-  const auto deadline = Clock::now() + std::chrono::seconds(10);
-  wire::Bytes in;
+  wire::Bytes& in = s.received();
   s.send(blocks[0]->block);
   const std::string first(blocks[0]->block.begin(), blocks[0]->block.end());
   const bool v04 = first.starts_with("GNUTELLA CONNECT/0.4");
   std::optional<gn::Handshake> answer;
-  s.read_until(in, deadline, [&](const wire::Bytes& b) {
+  s.read_until([&](const wire::Bytes& b) {
     auto r = gn::decode_handshake(b);
     if (r) answer = *r;
     return !r.need_more();
-  });
+  }, 10s);
   const std::string captured_status =
       server_blocks.empty() ? "no answer" : server_blocks[0]->info.substr(0, server_blocks[0]->info.find(" ("));
   std::string live_status = "no answer";
@@ -184,10 +134,10 @@ int replay_gnutella(const std::vector<Message>& client, const std::vector<Messag
     in.clear();
   };
   consume();
-  s.read_until(in, Clock::now() + wait, [&](const wire::Bytes& b) {
+  s.read_until([&](const wire::Bytes& b) {
     if (!b.empty()) consume();
     return false;
-  });
+  }, wait);
   consume();
   for (const Message* req : requests) {
     std::vector<std::string> captured_kinds, live_kinds;
@@ -218,23 +168,20 @@ int replay_http(const std::vector<Message>& client, const std::vector<Message>& 
   std::size_t i = 0;
   for (const auto& req : client) {
     if (req.kind != "request") continue;
-    std::string error;
-    Socket s(to, error);  // one connection per request: simplest to compare
-    if (!s.ok()) {
-      fmt::print(stderr, "servent pcap replay: {}\n", error);
+    StreamClient s;  // one connection per request: simplest to compare
+    if (!s.connect(to, 10s)) {
+      fmt::print(stderr, "servent pcap replay: {}\n", s.error());
       return 1;
     }
     s.send(req.block);
-    wire::Bytes in;
-    http::ResponseParser parser;
     std::optional<http::Response> resp;
-    s.read_until(in, Clock::now() + std::chrono::seconds(10), [&](const wire::Bytes& b) {
+    s.read_until([&](const wire::Bytes& b) {
       std::size_t used = 0;
       http::ResponseParser p;
       auto st = p.feed(b, used);
       if (st == http::ResponseParser::State::Complete) resp = p.response();
       return st != http::ResponseParser::State::NeedMore;
-    });
+    }, 10s);
     auto summary = [](int status, std::optional<std::uint64_t> len) {
       return std::to_string(status) + (len ? ", " + std::to_string(*len) + " bytes" : "");
     };

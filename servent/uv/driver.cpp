@@ -141,6 +141,12 @@ struct Driver::Work {
   std::function<void()> done;
 };
 
+struct Driver::Watch {
+  uv_poll_t handle{};
+  Driver* driver = nullptr;
+  std::function<void()> fn;
+};
+
 struct WriteReq {
   uv_write_t req{};
   std::vector<SharedBuffer> bytes;  // one writev
@@ -300,8 +306,10 @@ struct Driver::Impl {
       return;
     }
     ++d.stats_[kConnectsOk];
-    uv_tcp_nodelay(&c->tcp, 1);
-    d.offer_local_address(c);
+    if (!c->is_pipe) {
+      uv_tcp_nodelay(&c->tcp, 1);
+      d.offer_local_address(c);
+    }
     uv_read_start(c->stream(), on_alloc, on_read);
     c->owner->handle_connected(c->id, c->remote, Direction::Outbound, d.now());
     d.pump();
@@ -356,6 +364,16 @@ struct Driver::Impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&tm->handle),
              [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
     if (fn && !d.stopping_) fn();
+    d.pump();
+  }
+
+  static void on_wait_timer(uv_timer_t* t) { static_cast<Driver*>(t->data)->wait_expired_ = true; }
+
+  static void on_watch(uv_poll_t* p, int, int) {
+    auto* w = static_cast<Watch*>(p->data);
+    Driver& d = *w->driver;
+    if (d.stopping_) return;
+    w->fn();
     d.pump();
   }
 
@@ -644,6 +662,12 @@ void Driver::stop() {
   udps_.clear();
   close_handle(core_timer_);
   close_handle(house_timer_);
+  close_handle(wait_timer_);
+  for (Watch* w : watches_) {
+    uv_poll_stop(&w->handle);
+    uv_close(reinterpret_cast<uv_handle_t*>(&w->handle), [](uv_handle_t* h) { delete static_cast<Watch*>(h->data); });
+  }
+  watches_.clear();
   {
     std::lock_guard<std::mutex> lock(async_mutex_);
     close_handle(async_);
@@ -688,6 +712,46 @@ void Driver::after(Duration delay, std::function<void()> fn) {
   t->handle.data = t;
   timers_.push_back(t);
   uv_timer_start(&t->handle, Impl::on_user_timer, static_cast<std::uint64_t>(delay.count()), 0);
+}
+
+bool Driver::run_until(const std::function<bool()>& done, Duration timeout) {
+  pump();
+  if (done() || stopping_) return done();
+  if (!wait_timer_) {
+    auto* t = new uv_timer_t;
+    uv_timer_init(loop_, t);
+    t->data = this;
+    wait_timer_ = t;
+  }
+  auto* t = static_cast<uv_timer_t*>(wait_timer_);
+  wait_expired_ = false;
+  uv_timer_start(t, Impl::on_wait_timer, static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count())), 0);
+  while (!done() && !wait_expired_ && !stopping_) uv_run(loop_, UV_RUN_ONCE);
+  if (wait_timer_) uv_timer_stop(t);
+  return done();
+}
+
+bool Driver::watch_readable(int fd, std::function<void()> on_ready) {
+  if (stopping_) return false;
+  auto* w = new Watch;
+  w->driver = this;
+  w->fn = std::move(on_ready);
+  w->handle.data = w;
+  if (uv_poll_init(loop_, &w->handle, fd) != 0) {
+    delete w;
+    return false;
+  }
+  watches_.push_back(w);
+  uv_poll_start(&w->handle, UV_READABLE, Impl::on_watch);
+  return true;
+}
+
+std::size_t Driver::pending_bytes(ConnId conn) const {
+  auto it = conns_.find(conn.value);
+  if (it == conns_.end()) return 0;
+  std::size_t n = it->second->queued;
+  for (const auto& b : it->second->pending_out) n += b->size();
+  return n;
 }
 
 void Driver::sniff(Conn* c) {
@@ -875,12 +939,20 @@ void Driver::execute(const Action& a, Core& from) {
           c->owner = &from;
           c->remote = act.to;
           c->connecting = true;
-          uv_tcp_init(loop_, &c->tcp);
-          c->tcp.data = c;
           conns_[c->id.value] = c;
-          const sockaddr_in addr = sockaddr_of(act.to);
           auto* req = new ConnectReq;
-          int rc = uv_tcp_connect(&req->req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), Impl::on_connect);
+          int rc = 0;
+          if (!act.unix_path.empty()) {
+            c->is_pipe = true;
+            uv_pipe_init(loop_, &c->pipe, 0);
+            c->pipe.data = c;
+            uv_pipe_connect(&req->req, &c->pipe, act.unix_path.c_str(), Impl::on_connect);  // errors come to on_connect
+          } else {
+            uv_tcp_init(loop_, &c->tcp);
+            c->tcp.data = c;
+            const sockaddr_in addr = sockaddr_of(act.to);
+            rc = uv_tcp_connect(&req->req, &c->tcp, reinterpret_cast<const sockaddr*>(&addr), Impl::on_connect);
+          }
           if (rc != 0) {
             delete req;
             ++stats_[kConnectsFailed];

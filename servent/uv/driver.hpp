@@ -136,6 +136,17 @@ class Driver {
   // actions are executed.
   void pump();
 
+  // For short-lived clients that drive the loop from straight-line code (the
+  // command-line clients, pcap replay): runs the loop until `done()` holds,
+  // `timeout` passes or the driver stops; returns done(). Not from inside a
+  // loop callback.
+  bool run_until(const std::function<bool()>& done, Duration timeout);
+  // Calls `on_ready` on the loop whenever `fd` (a terminal, a pipe) has input
+  // to read; false when the descriptor cannot be watched.
+  bool watch_readable(int fd, std::function<void()> on_ready);
+  // Bytes written to `conn` and not yet taken by the kernel.
+  std::size_t pending_bytes(ConnId conn) const;
+
   Instant now() const;
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
@@ -150,6 +161,7 @@ class Driver {
   struct FileSend;
   struct Timer;
   struct Work;
+  struct Watch;
   void execute(const Action& a, Core& from);
   void close_conn(Conn* c, CloseReason reason);
   void arm_timer();
@@ -181,6 +193,9 @@ class Driver {
   void* core_timer_ = nullptr;
   void* house_timer_ = nullptr;
   void* async_ = nullptr;
+  void* wait_timer_ = nullptr;  // run_until's deadline
+  bool wait_expired_ = false;
+  std::vector<Watch*> watches_;
   std::mutex async_mutex_;
   void* sig_int_ = nullptr;
   void* sig_term_ = nullptr;

@@ -19,6 +19,8 @@
 #include "servent/gnutella/gnutella_core.hpp"
 #include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
+#include "servent/uv/stream_client.hpp"
+#include "support/files.hpp"
 #include "wire/gnutella/framer.hpp"
 
 namespace fs = std::filesystem;
@@ -510,6 +512,7 @@ class EchoCore final : public Core {
     actions_.push_back(action::SendTo{s, to, std::make_shared<Buffer>(text.begin(), text.end())});
   }
   void connect(ConnId id, Endpoint to) { actions_.push_back(action::Connect{id, to}); }
+  void actions_close(ConnId id) { actions_.push_back(action::Close{id, CloseReason::Normal, true}); }
 
   bool echo = true;
   std::vector<std::pair<ConnId, Direction>> connected;
@@ -644,4 +647,64 @@ TEST_CASE("driver_tells_a_core_how_far_a_file_send_has_got") {
   CHECK(std::is_sorted(core.progress.begin(), core.progress.end()));
   CHECK(core.progress.back() == size);
   fs::remove_all(dir);
+}
+
+TEST_CASE("stream_client_runs_straight_line_clients_on_a_driver_over_tcp_and_unix") {
+  DriverConfig d;
+  d.handle_signals = false;
+  Driver server(d);
+  EchoCore tcp_core("tcp"), unix_core("unix");
+  const Endpoint at = server.listen_tcp("127.0.0.1", 0, &tcp_core);
+  test::TempDir dir("stream-client");
+  const std::string path = (dir.path / "echo.sock").string();
+  server.listen_unix(path, unix_core);
+  int rc = -1;
+  std::thread loop([&] { rc = server.run(); });
+
+  auto text = [](const wire::Bytes& b) { return std::string(b.begin(), b.end()); };
+  auto bytes = [](std::string_view s) { return wire::ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()); };
+  {
+    StreamClient c;
+    REQUIRE(c.connect(at, 5s));
+    REQUIRE(c.send(bytes("one")));
+    CHECK(c.read_until([&](wire::Bytes& in) { return text(in) == "tcp:one"; }, 5s));
+    c.received().clear();
+    // A second exchange on the same connection, and what the peer sends is
+    // kept until the caller consumes it.
+    REQUIRE(c.send(bytes("two")));
+    CHECK(c.read_until([&](wire::Bytes& in) { return text(in) == "tcp:two"; }, 5s));
+    CHECK(c.driver().stat(Driver::kConnectsOk) == 1);
+    CHECK(c.driver().stat(Driver::kBytesOut) == 6);
+  }
+  {
+    StreamClient c;
+    REQUIRE(c.connect_unix(path, 5s));
+    REQUIRE(c.send(bytes("three")));
+    CHECK(c.read_until([&](wire::Bytes& in) { return text(in) == "unix:three"; }, 5s));
+  }
+  {
+    // Nobody there: a clear error at once, counted by the client's driver.
+    StreamClient c;
+    CHECK_FALSE(c.connect_unix((dir.path / "nobody.sock").string(), 5s));
+    CHECK(c.error().find("cannot connect") != std::string::npos);
+    CHECK(c.closed());
+    CHECK(c.driver().stat(Driver::kConnectsFailed) == 1);
+    CHECK_FALSE(c.send(bytes("lost")));
+  }
+  {
+    // The peer closes: read_until returns at once, not at its deadline.
+    StreamClient c;
+    REQUIRE(c.connect(at, 5s));
+    server.after(0ms, [&] {
+      for (const auto& [conn, direction] : tcp_core.connected) tcp_core.actions_close(conn);
+    });
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_FALSE(c.read_until([](wire::Bytes&) { return false; }, 20s));
+    CHECK(std::chrono::steady_clock::now() - start < 15s);
+    CHECK(c.closed());
+    CHECK(c.close_reason() == CloseReason::PeerClosed);
+  }
+  server.request_stop();
+  loop.join();
+  CHECK(rc == 0);
 }
