@@ -16,7 +16,7 @@ nlohmann::ordered_json hit_json(const event::Hit& h) {
   j["port"] = h.source.port;
   j["index"] = h.result.index;
   j["name"] = h.result.name;
-  j["size"] = h.result.size;
+  j["size"] = wire::gnutella::result_size(h.result.size, h.result.extensions);  // GGEP LF past 4 GiB
   j["servent_id"] = h.servent_id.hex();
   j["speed"] = h.speed;
   for (const auto& u : wire::gnutella::decode_extensions(h.result.extensions).urns) {

@@ -610,7 +610,6 @@ void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q
     payload_size = 11 + 4 + 1 + 2 + 16;
   };
   for (const auto* f : files) {
-    if (f->size > UINT32_MAX) continue;  // 0.4 sizes are 32-bit
     wire::Bytes ext;
     if (f->sha1) wire::put_string(ext, share::sha1_urn(*f->sha1));  // HUGE 0.94 §3.2
     if (f->audio) {
@@ -618,12 +617,14 @@ void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q
       if (!ext.empty()) ext.push_back(gn::kExtensionSeparator);
       wire::put_string(ext, share::audio_summary(*f->audio));
     }
+    // 4 GiB and over: 0xFFFFFFFF in the 32-bit field, the size in GGEP "LF".
+    if (gn::size32_for(f->size) == gn::kSize32Escape) gn::append_lf(ext, f->size);
     const std::size_t entry = 8 + f->name.size() + 2 + ext.size();
     if (!hit.results.empty() &&
         (payload_size + entry > config_.max_hit_payload || hit.results.size() >= config_.max_results_per_hit)) {
       flush();
     }
-    hit.results.push_back(gn::HitResult{f->index, static_cast<std::uint32_t>(f->size), f->name, std::move(ext)});
+    hit.results.push_back(gn::HitResult{f->index, gn::size32_for(f->size), f->name, std::move(ext)});
     payload_size += entry;
   }
   flush();

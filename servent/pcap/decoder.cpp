@@ -868,7 +868,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
           t.chr(' ');
           t.quoted(r.name, 80);
           t.chr(' ');
-          t.uint(r.size);
+          t.uint(gn::result_size(r.size, r.extensions));
           t.chr(']');
         }
         std::string urn;
@@ -879,7 +879,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         }
         if (!full) continue;
         if (results.size() > 1) results += ",";
-        results += "{\"index\":" + num(r.index) + ",\"size\":" + num(r.size) + ",\"name\":" + json_quote(r.name) +
+        results += "{\"index\":" + num(r.index) + ",\"size\":" + num(gn::result_size(r.size, r.extensions)) + ",\"name\":" + json_quote(r.name) +
                    (urn.empty() ? "" : ",\"urn\":" + json_quote(urn)) + "}";
       }
       if (full) {

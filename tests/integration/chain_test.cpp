@@ -20,6 +20,7 @@
 #include "http/text.hpp"
 #include "integration/process.hpp"
 #include "support/files.hpp"
+#include "support/json_line.hpp"
 #include "share/sha1.hpp"
 
 namespace fs = std::filesystem;
@@ -31,13 +32,7 @@ using sv::test::read_file;
 namespace {
 
 // The value of "key": in one flat JSON object line (strings or numbers).
-std::string json_field(const std::string& line, const std::string& key) {
-  auto k = line.find("\"" + key + "\":");
-  REQUIRE(k != std::string::npos);
-  auto v = k + key.size() + 3;
-  if (line[v] == '"') return line.substr(v + 1, line.find('"', v + 1) - v - 1);
-  return line.substr(v, line.find_first_of(",}", v) - v);
-}
+using sv::test::json_field;
 
 struct Servent {
   std::unique_ptr<Process> proc;

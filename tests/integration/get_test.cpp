@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <regex>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "integration/http_source.hpp"
 #include "integration/process.hpp"
 #include "support/files.hpp"
+#include "support/json_line.hpp"
 #include "share/partial_file.hpp"
 #include "share/sha1.hpp"
 #include "wire/common/bytes.hpp"
@@ -195,4 +197,98 @@ TEST_CASE("get_from_a_firewalled_source_by_push_and_giv") {
   CHECK(fw.wait_for(std::regex("^push for file 1 from 127\\.0\\.0\\.1:"), 5s));
   CHECK(fw.terminate() == 0);
   CHECK(hub.terminate() == 0);
+}
+
+TEST_CASE("a_file_over_4_gib_is_found_with_its_real_size_ranged_and_resumed") {
+  // Sparse: 4 GiB + 3 MiB + 123 bytes, random at both ends, a hole between.
+  const std::uint64_t four_gib = std::uint64_t{1} << 32;
+  const std::uint64_t size = four_gib + 3 * 1024 * 1024 + 123;
+  const std::string head = random_content(64 * 1024, 11);
+  const std::string tail = random_content(static_cast<std::size_t>(size - four_gib), 12);
+  TempDir dir;
+  const auto share = dir.path / "share";
+  fs::create_directories(share);
+  const auto big = share / "big disk image.iso";
+  {
+    std::ofstream f(big, std::ios::binary);
+    f.write(head.data(), static_cast<std::streamsize>(head.size()));
+    f.seekp(static_cast<std::streamoff>(four_gib));
+    f.write(tail.data(), static_cast<std::streamsize>(tail.size()));
+  }
+  REQUIRE(fs::file_size(big) == size);
+  Process node({SERVENT_BIN, "run", "--min-peers", "0", "--listen", "127.0.0.1:0", "--share", share.string(),
+                "--state-dir", (dir.path / "node").string()},
+               (dir.path / "node.err").string());
+  auto m = node.wait_for(std::regex(R"(listening on 127\.0\.0\.1:(\d+))"), 10s);
+  REQUIRE(m);
+  const std::string port = (*m)[1];
+  REQUIRE(node.wait_for(std::regex("^hashed 1 file"), 120s));
+
+  // Searched: the hit carries the real size (GGEP LF), not 0xFFFFFFFF.
+  auto found = sv::test::run({SERVENT_BIN, "search", "disk", "image", "--connect", "127.0.0.1:" + port, "--timeout",
+                              "2s", "--json"},
+                             30s);
+  REQUIRE(found.status == 0);
+  const std::string line = found.out.substr(0, found.out.find('\n'));
+  INFO(line);
+  CHECK(sv::test::json_field(line, "size") == std::to_string(size));
+  const std::string urn = sv::test::json_field(line, "urn");
+  const auto sha1 = sv::share::parse_sha1_urn(urn);
+  REQUIRE(sha1);
+  const std::string url = "http://127.0.0.1:" + port + "/uri-res/N2R?" + urn;
+
+  // A range across the 4 GiB mark: 6 bytes of the hole, then the tail.
+  if (sv::test::have_tool("curl")) {
+    const auto piece = dir.path / "piece";
+    auto r = sv::test::run({"curl", "-s", "-o", piece.string(), "-r",
+                            std::to_string(four_gib - 6) + "-" + std::to_string(four_gib + 9), url},
+                           20s);
+    CHECK(r.status == 0);
+    CHECK(read_file(piece) == std::string(6, '\0') + tail.substr(0, 10));
+  }
+
+  // Resumed past 4 GiB: a download that already has everything up to
+  // 4 GiB + 1 MiB asks for the rest only and ends verified.
+  const auto state = dir.path / "state";
+  const std::uint64_t have = four_gib + 1024 * 1024;
+  {
+    sv::share::DownloadMeta meta;
+    meta.name = "big disk image.iso";
+    meta.size = size;
+    meta.size_known = true;
+    meta.sha1 = *sha1;
+    meta.have.add(0, have);
+    meta.sources.push_back(url);
+    std::string error;
+    auto part = sv::share::PartialFile::open((state / "downloads").string(),
+                                             sv::share::base32_encode(sha1->data(), sha1->size()), meta, error);
+    REQUIRE(part);
+    REQUIRE(part->write(0, sv::wire::as_bytes(head)));
+    REQUIRE(part->write(four_gib, sv::wire::as_bytes(std::string_view(tail).substr(0, 1024 * 1024))));
+    REQUIRE(part->save());
+    // The hole between is the source's hole too: claim it as a crash after
+    // writing it would have left the metadata.
+    std::ofstream(state / "downloads" / (part->key() + ".meta"), std::ios::trunc)
+        << sv::share::PartialFile::meta_to_text(meta);
+  }
+  const auto out = dir.path / "out";
+  auto got = sv::test::run({SERVENT_BIN, "get", url, "-o", out.string(), "--state-dir", state.string(), "--json"}, 120s);
+  INFO(got.out);
+  CHECK(got.status == 0);
+  CHECK(got.out.find("\"verified\":true") != std::string::npos);
+  // Its first progress already counts what the partial file held.
+  const auto first = got.out.find("\"have\":");
+  REQUIRE(first != std::string::npos);
+  CHECK(std::stoull(got.out.substr(first + 7)) >= have);
+  const auto file = out / "big disk image.iso";
+  REQUIRE(fs::exists(file));
+  CHECK(fs::file_size(file) == size);
+  std::ifstream in(file, std::ios::binary);
+  std::string got_head(head.size(), '\0'), got_tail(tail.size(), '\0');
+  in.read(got_head.data(), static_cast<std::streamsize>(got_head.size()));
+  in.seekg(static_cast<std::streamoff>(four_gib));
+  in.read(got_tail.data(), static_cast<std::streamsize>(got_tail.size()));
+  CHECK(got_head == head);
+  CHECK(got_tail == tail);
+  CHECK(node.terminate() == 0);
 }

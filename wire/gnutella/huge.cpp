@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "wire/gnutella/ggep.hpp"
+
 namespace sv::wire::gnutella {
 
 Extensions decode_extensions(ByteView block) {
@@ -46,6 +48,40 @@ Bytes encode_extensions(const Extensions& e) {
     put_bytes(out, *e.ggep);
   }
   return out;
+}
+
+Bytes encode_lf(std::uint64_t size) {
+  Bytes out;
+  do {
+    out.push_back(static_cast<std::uint8_t>(size & 0xff));
+    size >>= 8;
+  } while (size != 0);
+  return out;
+}
+
+std::optional<std::uint64_t> decode_lf(ByteView data) {
+  if (data.empty() || data.size() > 8) return std::nullopt;
+  std::uint64_t v = 0;
+  for (std::size_t i = data.size(); i-- > 0;) v = (v << 8) | data[i];
+  return v;
+}
+
+void append_lf(Bytes& extensions, std::uint64_t size) {
+  GgepExtension lf{"LF", encode_lf(size), false, false};
+  lf.cobs = std::find(lf.data.begin(), lf.data.end(), 0) != lf.data.end();
+  if (!extensions.empty()) extensions.push_back(kExtensionSeparator);
+  encode_ggep(extensions, {lf});
+}
+
+std::uint64_t result_size(std::uint32_t size32, ByteView extensions) {
+  const auto ext = decode_extensions(extensions);
+  if (!ext.ggep) return size32;
+  auto block = decode_ggep(*ext.ggep);
+  if (!block) return size32;
+  if (const auto* lf = block->find("LF")) {
+    if (auto v = decode_lf(lf->data)) return *v;
+  }
+  return size32;
 }
 
 }  // namespace sv::wire::gnutella

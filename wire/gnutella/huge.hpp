@@ -25,4 +25,24 @@ struct Extensions {
 Extensions decode_extensions(ByteView block);
 Bytes encode_extensions(const Extensions& e);
 
+// Files of 4 GiB and more. A QueryHit result's size field is 32 bits (0.4
+// §"QueryHit"); for a file that does not fit, it holds 0xFFFFFFFF and the
+// result's GGEP block carries "LF" (large file): the 64-bit size in
+// little-endian with its high zero bytes stripped (1..8 bytes), COBS-encoded
+// when a byte is zero, since the block sits between NULs. This is what
+// gtk-gnutella sends (and reads) and LimeWire's GGEP extension list names.
+inline constexpr std::uint32_t kSize32Escape = 0xFFFFFFFF;
+constexpr std::uint32_t size32_for(std::uint64_t size) {
+  return size >= kSize32Escape ? kSize32Escape : static_cast<std::uint32_t>(size);
+}
+Bytes encode_lf(std::uint64_t size);
+// nullopt when empty or longer than 8 bytes.
+std::optional<std::uint64_t> decode_lf(ByteView data);
+// Appends a GGEP block with "LF" for `size` to a result's extension block
+// (after a 0x1C separator when the block has items already).
+void append_lf(Bytes& extensions, std::uint64_t size);
+// A result's real size: LF when its block carries a valid one, else the
+// 32-bit field.
+std::uint64_t result_size(std::uint32_t size32, ByteView extensions);
+
 }  // namespace sv::wire::gnutella

@@ -910,3 +910,27 @@ TEST_CASE("hits_for_mp3s_carry_bitrate_frequency_and_length") {
   CHECK(std::string(ext.other[0].begin(), ext.other[0].end()) == "128 kbps 44.1 kHz 0:26");
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a_file_of_4_gib_or_more_is_answered_with_ggep_lf") {
+  Harness h;
+  const std::uint64_t big = (std::uint64_t{5} << 30) + 7;  // 5 GiB + 7
+  h.lib.add_virtual("big image.iso", big);
+  h.lib.add_virtual("small image.iso", 0xFFFFFFFEull);
+  auto a = h.peer(true);
+  h.feed(a, descriptor(gn::Type::Query, 3, 0, query_payload("image"), 1));
+  auto d = h.take_descriptors(a);
+  REQUIRE(d.size() == 1);
+  auto hit = gn::decode_query_hit(d[0].second);
+  REQUIRE(hit);
+  REQUIRE(hit->results.size() == 2);
+  for (const auto& r : hit->results) {
+    CAPTURE(r.name);
+    if (r.name == "big image.iso") {
+      CHECK(r.size == gn::kSize32Escape);
+      CHECK(gn::result_size(r.size, r.extensions) == big);
+    } else {
+      CHECK(r.size == 0xFFFFFFFEu);
+      CHECK_FALSE(gn::decode_extensions(r.extensions).ggep);
+    }
+  }
+}

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "unit/wire/vectors.hpp"
 #include "wire/gnutella/descriptors.hpp"
 #include "wire/gnutella/huge.hpp"
@@ -38,4 +40,47 @@ TEST_CASE("extensions_keep_unknown_items_and_round_trip") {
   CHECK(back.other == e.other);
   CHECK(back.ggep == e.ggep);
   CHECK(decode_extensions({}).urns.empty());
+}
+
+TEST_CASE("ggep_lf_carries_sizes_of_4_gib_and_over") {
+  using wire::Bytes;
+  // Little-endian, high zero bytes stripped (gtk-gnutella's vlint).
+  CHECK(encode_lf(0) == Bytes{0x00});
+  CHECK(encode_lf(0x1234) == Bytes{0x34, 0x12});
+  const std::uint64_t five_gb = 5'000'000'000;  // 0x1_2A05_F200
+  CHECK(encode_lf(five_gb) == Bytes{0x00, 0xf2, 0x05, 0x2a, 0x01});
+  CHECK(decode_lf(encode_lf(five_gb)) == five_gb);
+  CHECK(decode_lf(encode_lf(UINT64_MAX)) == UINT64_MAX);
+  CHECK_FALSE(decode_lf(Bytes{}));
+  CHECK_FALSE(decode_lf(Bytes(9, 0x01)));
+  // The 32-bit field: the size below 0xFFFFFFFF, the escape from there on.
+  CHECK(size32_for(0xFFFFFFFEull) == 0xFFFFFFFEu);
+  CHECK(size32_for(0xFFFFFFFFull) == kSize32Escape);
+  CHECK(size32_for(five_gb) == kSize32Escape);
+
+  // In a result: after the urn, a GGEP block whose LF is COBS-encoded (the
+  // size has a zero byte, and the block lies between NULs).
+  const std::string urn = "urn:sha1:DDYNWMEKM4DXLFRYVF2FJQJWVMM4DADB";
+  Bytes ext(urn.begin(), urn.end());
+  append_lf(ext, five_gb);
+  CHECK(std::find(ext.begin(), ext.end(), 0) == ext.end());
+  const Bytes expected_block = {0xc3, 0x80 | 0x40 | 2, 'L', 'F', 0x40 | 6, 0x01, 0x05, 0xf2, 0x05, 0x2a, 0x01};
+  const auto e = decode_extensions(ext);
+  REQUIRE(e.ggep);
+  CHECK(*e.ggep == expected_block);
+  CHECK(e.urns.size() == 1);
+  CHECK(result_size(kSize32Escape, ext) == five_gb);
+  // The whole hit round-trips and keeps both sizes.
+  QueryHit h;
+  h.results.push_back(HitResult{3, size32_for(five_gb), "big.iso", ext});
+  Bytes payload;
+  encode_query_hit(payload, h);
+  auto back = decode_query_hit(payload);
+  REQUIRE(back);
+  CHECK(back->results.at(0).size == kSize32Escape);
+  CHECK(result_size(back->results[0].size, back->results[0].extensions) == five_gb);
+  // Without LF, or with a broken one, the 32-bit field stands.
+  CHECK(result_size(1234, {}) == 1234);
+  Bytes bad = {0xc3, 0x80 | 2, 'L', 'F', 0x40 | 0};
+  CHECK(result_size(kSize32Escape, bad) == kSize32Escape);
 }
