@@ -103,7 +103,11 @@ bool StreamClient::send(wire::ByteView bytes, Duration timeout) {
   if (!link_->up) return false;
   link_->out.push_back(action::Send{link_->conn, std::make_shared<const Buffer>(bytes.begin(), bytes.end())});
   const ConnId c = link_->conn;
-  return driver_->run_until([&] { return !link_->up || driver_->pending_bytes(c) == 0; }, timeout) && link_->up;
+  driver_->run_until([&] { return !link_->up || driver_->pending_bytes(c) == 0; }, timeout);
+  if (link_->up) return driver_->pending_bytes(c) == 0;
+  // Closed meanwhile: by the peer after reading (an answer and a close, say)
+  // is fine; a write error is not.
+  return link_->reason == CloseReason::PeerClosed;
 }
 
 bool StreamClient::read_until(const std::function<bool(wire::Bytes&)>& done, Duration timeout) {

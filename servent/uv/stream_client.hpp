@@ -36,7 +36,8 @@ class StreamClient {
   CloseReason close_reason() const;
 
   // Queues `bytes` and runs the loop until the kernel has taken them; false
-  // when the connection is gone or `timeout` passed first.
+  // when the connection was not up, failed writing, or `timeout` passed
+  // first (a peer that closes once it has read is no failure).
   bool send(wire::ByteView bytes, Duration timeout = 10s);
   // Runs the loop until `done(received())` holds, the connection closes or
   // `timeout` passes; returns done's last answer. `done` may consume bytes.

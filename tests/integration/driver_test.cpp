@@ -490,6 +490,10 @@ class EchoCore final : public Core {
   }
   void handle_bytes(ConnId conn, wire::ByteView bytes, Instant) override {
     received.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (close_on_bytes) {
+      actions_.push_back(action::Close{conn, CloseReason::Normal, true});
+      return;
+    }
     if (echo) send(conn, tag_ + ":" + std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   }
   void handle_closed(ConnId conn, CloseReason, Instant) override { closed.push_back(conn); }
@@ -512,9 +516,9 @@ class EchoCore final : public Core {
     actions_.push_back(action::SendTo{s, to, std::make_shared<Buffer>(text.begin(), text.end())});
   }
   void connect(ConnId id, Endpoint to) { actions_.push_back(action::Connect{id, to}); }
-  void actions_close(ConnId id) { actions_.push_back(action::Close{id, CloseReason::Normal, true}); }
 
   bool echo = true;
+  bool close_on_bytes = false;
   std::vector<std::pair<ConnId, Direction>> connected;
   std::vector<ConnId> closed;
   std::string received;
@@ -653,8 +657,10 @@ TEST_CASE("stream_client_runs_straight_line_clients_on_a_driver_over_tcp_and_uni
   DriverConfig d;
   d.handle_signals = false;
   Driver server(d);
-  EchoCore tcp_core("tcp"), unix_core("unix");
+  EchoCore tcp_core("tcp"), unix_core("unix"), closer("closer");
+  closer.close_on_bytes = true;
   const Endpoint at = server.listen_tcp("127.0.0.1", 0, &tcp_core);
+  const Endpoint closing = server.listen_tcp("127.0.0.1", 0, &closer);
   test::TempDir dir("stream-client");
   const std::string path = (dir.path / "echo.sock").string();
   server.listen_unix(path, unix_core);
@@ -694,10 +700,8 @@ TEST_CASE("stream_client_runs_straight_line_clients_on_a_driver_over_tcp_and_uni
   {
     // The peer closes: read_until returns at once, not at its deadline.
     StreamClient c;
-    REQUIRE(c.connect(at, 5s));
-    server.after(0ms, [&] {
-      for (const auto& [conn, direction] : tcp_core.connected) tcp_core.actions_close(conn);
-    });
+    REQUIRE(c.connect(closing, 5s));
+    REQUIRE(c.send(bytes("close me")));
     const auto start = std::chrono::steady_clock::now();
     CHECK_FALSE(c.read_until([](wire::Bytes&) { return false; }, 20s));
     CHECK(std::chrono::steady_clock::now() - start < 15s);
