@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
     GnutellaConfig cfg;
     cfg.max_connections = 64;
     cfg.compress = false;
+    cfg.requery_threshold = 0s;  // an asker drawn twice floods again: every flood is measured whole
     net.add_node(libs[i], cfg);
   }
   std::set<std::pair<std::size_t, std::size_t>> edges;
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
       if (h->type == 0x81) answered.insert(from);
     };
     const auto w0 = Clock::now();
-    net.with_core(asker, [&](GnutellaCore& c) { id = c.search(Search{"rare bench", 7, {}}, net.now()); });
+    net.with_core(asker, [&](GnutellaCore& c) { id = c.search(Search{"rare bench", 7, {}}, net.now()).guid; });
     net.run_for(2s, 500'000'000);
     const double wall = std::chrono::duration<double>(Clock::now() - w0).count();
     net.on_send = nullptr;

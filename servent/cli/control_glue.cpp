@@ -107,7 +107,7 @@ void ControlGlue::on_request(const ControlRequest& r) {
     if (it == searches_.end()) return control_.error(r.conn, r.id, "no such search");
     if (r.cmd == "results") return control_.reply(r.conn, r.id, {{"search", *id}, {"results", it->second.results}});
     it->second.subscribers.erase(r.conn);
-    if (it->second.subscribers.empty() && !it->second.feeds_download) searches_.erase(it);
+    prune_searches();
     return control_.reply(r.conn, r.id, json::object());
   }
   if (r.cmd == "download") return download(r);
@@ -214,13 +214,53 @@ void ControlGlue::search(const ControlRequest& r) {
   if (a.contains("ttl") && a["ttl"].is_number_unsigned()) {
     s.ttl = static_cast<std::uint8_t>(std::clamp<std::uint64_t>(a["ttl"].get<std::uint64_t>(), 1, 7));
   }
-  const std::string id = gnutella_.search(s, driver_.now()).hex();
-  searches_[id].subscribers.insert(r.conn);
-  // The same words to the Napster server (not urns: Napster has none).
-  if (napster_ && !s.criteria.empty()) {
-    if (const auto nid = napster_->search(s.criteria, driver_.now())) napster_searches_[nid] = id;
+  const Instant now = driver_.now();
+  prune_searches();
+  const SearchSent sent = gnutella_.search(s, now);
+  const std::string id = sent.guid.hex();
+  SearchState& st = searches_[id];
+  st.subscribers.insert(r.conn);
+  st.keep_until = std::max(st.keep_until, sent.full_requery_at);
+  // The same words to the Napster server (not urns: Napster has none); a
+  // repeat already has those results.
+  if (napster_ && !s.criteria.empty() && !sent.repeat) {
+    if (const auto nid = napster_->search(s.criteria, now)) napster_searches_[nid] = id;
   }
-  control_.reply(r.conn, r.id, {{"search", id}});
+  json reply = {{"search", id}, {"links", sent.links}};
+  if (sent.repeat) {
+    // The identical query went out less than requery_threshold ago: the links
+    // that carried it would drop it now. What it found comes at once, marked.
+    reply["repeat"] = true;
+    reply["held_back"] = sent.held_back;
+    reply["earlier"] = st.results.size();
+    reply["requery_in"] = std::chrono::duration_cast<std::chrono::seconds>(sent.full_requery_at - now).count();
+  }
+  control_.reply(r.conn, r.id, reply);
+  if (!sent.repeat) return;
+  for (json j : st.results) {
+    j["event"] = "result";
+    j["search"] = id;
+    j["earlier"] = true;
+    control_.event(r.conn, j);
+  }
+}
+
+void ControlGlue::prune_searches() {
+  const Instant now = driver_.now();
+  // Control clients that went away without stop-search (a killed `servent search`).
+  for (auto& [id, st] : searches_) std::erase_if(st.subscribers, [&](ConnId c) { return !control_.connected(c); });
+  auto idle = [&](const SearchState& st) { return st.subscribers.empty() && !st.feeds_download; };
+  std::erase_if(searches_, [&](const auto& kv) { return idle(kv.second) && kv.second.keep_until <= now; });
+  std::size_t kept = 0;
+  for (const auto& [id, st] : searches_) kept += idle(st);
+  while (kept > kMaxKeptSearches) {
+    auto oldest = searches_.end();
+    for (auto it = searches_.begin(); it != searches_.end(); ++it) {
+      if (idle(it->second) && (oldest == searches_.end() || it->second.keep_until < oldest->second.keep_until)) oldest = it;
+    }
+    searches_.erase(oldest);
+    --kept;
+  }
 }
 
 void ControlGlue::download(const ControlRequest& r) {
@@ -283,7 +323,7 @@ void ControlGlue::download(const ControlRequest& r) {
     // More sources: ask the network for the same urn.
     Search s;
     wire::put_string(s.extensions, share::sha1_urn(*spec.sha1));
-    const std::string sid = gnutella_.search(s, driver_.now()).hex();
+    const std::string sid = gnutella_.search(s, driver_.now()).guid.hex();
     searches_[sid].feeds_download = id;
     searches_[sid].sha1 = spec.sha1;
   }

@@ -50,7 +50,13 @@ class ControlGlue {
     std::vector<nlohmann::json> results;
     std::optional<std::uint64_t> feeds_download;  // a urn search finding sources for a download
     std::optional<share::Sha1> sha1;
+    // Kept (with its results) until then even with nobody subscribed: an
+    // identical search before it shows these instead of a query the
+    // ultrapeers would drop (GnutellaConfig::requery_threshold).
+    Instant keep_until;
   };
+  static constexpr std::size_t kMaxKeptSearches = 256;  // idle ones, the oldest go first
+  void prune_searches();
   ControlCore& control_;
   GnutellaCore& gnutella_;
   UploadCore& upload_;

@@ -109,6 +109,11 @@ Sends the query and prints each hit as it arrives, until the timeout (default
 $XDG_STATE_HOME/servent), or with --connect as a short-lived node joining the
 network through the given peer(s). QUERY may be a urn:sha1:... .
 
+Through a node, the same search again within 28 minutes is not sent again to
+the peers that carried it (gtk-gnutella ultrapeers drop a leaf's identical
+query for that long): the node prints the results the first one found,
+marked "earlier": true in --json, and says when a full re-query is possible.
+
 options:
   --connect HOST:PORT   a peer to join through (repeatable)
   --node STATE_DIR      the running node to ask (default: the default state dir)
@@ -116,7 +121,7 @@ options:
   --timeout SECONDS     how long to wait for hits: 10, 10s, 500ms (default 10s)
   --json                one JSON object per hit and line, with the keys host,
                         port, index, name, size, servent_id, speed (and urn,
-                        push when known)
+                        push, earlier when known)
   --no-deflate          a plain link (no deflate compression)
 )";
 
@@ -488,7 +493,7 @@ int cmd_search(const std::vector<std::string>& argv) {
       if (ev.value("event", "") != "result") return;
       nlohmann::ordered_json hit;
       for (const char* k : {"network", "host", "port", "nick", "index", "name", "path", "size", "servent_id", "speed",
-                            "urn", "push", "bitrate", "freq", "length", "link"}) {
+                            "urn", "push", "bitrate", "freq", "length", "link", "earlier"}) {
         if (ev.contains(k)) hit[k] = ev[k];
       }
       print_hit(hit, json);
@@ -500,6 +505,17 @@ int cmd_search(const std::vector<std::string>& argv) {
       return 1;
     }
     const std::string id = r->value("search", "");
+    if (r->value("repeat", false)) {
+      // Ultrapeers drop an identical query from us for a while; the node
+      // shows what the first one found instead (marked "earlier").
+      const auto mins = (r->value("requery_in", std::int64_t{0}) + 59) / 60;
+      fmt::print(stderr,
+                 "servent search: the same search went out less than {} min ago: {} earlier result{} below; "
+                 "sent again on {} link{} that had not carried it; a full re-query is possible in {} min\n",
+                 std::chrono::duration_cast<std::chrono::minutes>(GnutellaConfig{}.requery_threshold).count(),
+                 r->value("earlier", 0), r->value("earlier", 0) == 1 ? "" : "s",
+                 r->value("links", 0), r->value("links", 0) == 1 ? "" : "s", mins);
+    }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());

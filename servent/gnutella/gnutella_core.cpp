@@ -58,6 +58,7 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "handshakes_04",
     "handshakes_06",
     "pongs_withheld",
+    "queries_held_back",
 };
 
 constexpr std::uint8_t kRoutePing = 0;
@@ -755,19 +756,60 @@ void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, wire::Byte
   broadcast(from, variant(speed & gn::kQueryFlagMarker ? 0 : speed), true);
 }
 
-gn::Guid GnutellaCore::search(const Search& s, Instant now) {
-  gn::Guid id = new_guid();
-  routes_.insert({id, kRouteQuery}, kSelf, now);
-  gn::Query q;
-  q.min_speed = gn::kQueryFlagMarker;
-  if (config_.firewalled) q.min_speed |= gn::kQueryFlagFirewalled;
-  q.criteria = s.criteria;
-  q.extensions = s.extensions;
+SearchSent GnutellaCore::search(const Search& s, Instant now) {
+  // What gtk-gnutella remembers per leaf: "urn:sha1:..." when the query has
+  // one, else the query text as sent.
+  std::string key = s.criteria;
+  for (const auto& urn : gn::decode_extensions(s.extensions).urns) {
+    if (auto sha = share::parse_sha1_urn(urn)) {
+      key = share::sha1_urn(*sha);
+      break;
+    }
+  }
+  const Duration threshold = config_.requery_threshold;
+  std::erase_if(own_queries_, [&](const auto& kv) { return kv.second.last_sent + threshold <= now; });
+  SearchSent out;
+  auto [it, fresh] = own_queries_.try_emplace(key);
+  OwnQuery& q = it->second;
+  if (fresh) {
+    q.guid = new_guid();
+  } else {
+    out.repeat = true;
+    std::erase_if(q.sent_on, [&](const auto& kv) { return kv.second + threshold <= now || !find(kv.first); });
+  }
+  out.guid = q.guid;
+  routes_.insert({q.guid, kRouteQuery}, kSelf, now);
+  gn::Query query;
+  query.min_speed = gn::kQueryFlagMarker;
+  if (config_.firewalled) query.min_speed |= gn::kQueryFlagFirewalled;
+  query.criteria = s.criteria;
+  query.extensions = s.extensions;
   const std::uint8_t ttl = std::min(s.ttl, config_.max_ttl);
   wire::Bytes payload;
-  gn::encode_query(payload, q);
-  flood_query(nullptr, gn::Header{id, static_cast<std::uint8_t>(gn::Type::Query), ttl, 0, 0}, payload);
-  return id;
+  gn::encode_query(payload, query);
+  const gn::Header h{q.guid, static_cast<std::uint8_t>(gn::Type::Query), ttl, 0, 0};
+  // MinSpeed as flags on 0.6 links, a plain speed (0) on 0.4 ones (see flood_query).
+  SharedBuffer flags, plain;
+  for (Conn* c : live_) {
+    if (q.sent_on.count(c->id) != 0) {
+      ++out.held_back;
+      ++stats_[kQueriesHeldBack];
+      continue;
+    }
+    SharedBuffer& bytes = c->v04 ? plain : flags;
+    if (!bytes) {
+      auto b = std::make_shared<Buffer>(gn::encode_descriptor(h, payload));
+      if (c->v04) (*b)[gn::kHeaderSize] = (*b)[gn::kHeaderSize + 1] = 0;
+      bytes = std::move(b);
+    }
+    send(*c, bytes);
+    q.sent_on[c->id] = now;
+    ++out.links;
+  }
+  if (out.links > 0 || fresh) q.last_sent = now;
+  out.full_requery_at = now;
+  for (const auto& [conn, at] : q.sent_on) out.full_requery_at = std::max(out.full_requery_at, at + threshold);
+  return out;
 }
 
 void GnutellaCore::ping(std::uint8_t ttl, Instant now) {

@@ -56,6 +56,10 @@ struct GnutellaConfig {
   bool firewalled = false;                  // push flag in our QueryHits
   bool compress = true;                     // offer/accept deflate link compression
   std::size_t max_hits_per_search = 1000;   // results kept for one of our queries
+  // An identical query of ours (same text, or same urn:sha1) goes to a link
+  // at most once in this time: gtk-gnutella's node_requery_threshold, after
+  // which an ultrapeer drops a leaf's repeated query as throttled.
+  Duration requery_threshold = 1700s;
   double max_inflate_ratio = 250;           // a deflated link expanding more is a bomb
   std::size_t min_peers = 0;                // connect to cached hosts while below this
   Duration ping_interval = 60s;             // refresh of the pong cache
@@ -102,6 +106,15 @@ struct Search {
   std::string criteria;
   std::uint8_t ttl = 7;
   wire::Bytes extensions;
+};
+
+// What GnutellaCore::search did.
+struct SearchSent {
+  gn::Guid guid;             // the query's DescriptorID (a repeat keeps the first one's)
+  std::size_t links = 0;     // links it went out on now
+  std::size_t held_back = 0; // links that carried the identical query less than requery_threshold ago
+  bool repeat = false;       // the identical query went out before, within the threshold
+  Instant full_requery_at;   // from then on every link may carry it again
 };
 
 class GnutellaCore final : public Core {
@@ -155,6 +168,7 @@ class GnutellaCore final : public Core {
     kHandshakes04,
     kHandshakes06,
     kPongsWithheld,  // a Ping answered without our own Pong: we have no listener to offer
+    kQueriesHeldBack,  // links an own repeated query was not sent on (requery_threshold)
     kStatCount
   };
 
@@ -174,8 +188,11 @@ class GnutellaCore final : public Core {
   // Commands (from CLI / TUI / control socket).
   // Keep a connection to `peer` (reconnecting with backoff).
   void add_peer(Endpoint peer, Instant now);
-  // Floods a Query to every established peer; returns its DescriptorID.
-  gn::Guid search(const Search& s, Instant now);
+  // Sends a Query to every established peer that has not carried the
+  // identical query (same text, or same urn:sha1: what gtk-gnutella compares)
+  // within requery_threshold; a repeat keeps the first query's DescriptorID,
+  // so late hits and new ones come back under one id.
+  SearchSent search(const Search& s, Instant now);
   void ping(std::uint8_t ttl, Instant now);
   // Says goodbye (0.6 Bye, code 200) to every peer that understands it; the
   // driver writes these before closing the connections.
@@ -316,6 +333,14 @@ class GnutellaCore final : public Core {
   ExpiringMap<RouteKey, ConnId, RouteKeyHash> routes_;
   ExpiringMap<gn::ServentId, ConnId, gn::Id16Hash> push_routes_;
   ExpiringMap<gn::Guid, std::size_t, gn::Id16Hash> own_hits_;  // results seen per own query
+  // Our own queries of the last requery_threshold, by text or urn: when each
+  // link carried them.
+  struct OwnQuery {
+    gn::Guid guid;
+    std::unordered_map<ConnId, Instant, ConnIdHash> sent_on;
+    Instant last_sent;
+  };
+  std::unordered_map<std::string, OwnQuery> own_queries_;
   HostCache hosts_;
   std::deque<CachedPong> pong_cache_;
   Instant next_ping_{Duration(0)};

@@ -170,6 +170,7 @@ void App::open_search_for_test(const std::string& search_id, const std::string& 
 }
 
 void App::tick(Clock::time_point now) {
+  now_ = std::max(now_, now);
   if (now < next_poll_ || !connected_) return;
   next_poll_ = now + std::chrono::seconds(1);
   // Only what is waiting to be answered is not asked again.
@@ -186,13 +187,17 @@ void App::tick(Clock::time_point now) {
 }
 
 void App::message(const json& j, Clock::time_point now) {
+  now_ = std::max(now_, now);
   if (!j.is_object()) return;
   if (j.contains("event")) {
     const std::string ev = str(j, "event");
     if (ev == "result") {
       const std::string sid = str(j, "search");
+      // Earlier results of a repeated search go only to the tab opened for
+      // the repeat: a tab that was already there has them.
+      const bool earlier = j.value("earlier", false);
       for (auto& t : tabs_) {
-        if (t.search_id == sid) add_hit(t, j);
+        if (t.search_id == sid && (!earlier || t.wants_earlier)) add_hit(t, j);
       }
     } else if (ev == "download-done") {
       status("downloaded " + str(j, "path"), now);
@@ -214,10 +219,29 @@ void App::message(const json& j, Clock::time_point now) {
   if (purpose == "search") {
     auto q = pending_query_.find(id);
     if (q == pending_query_.end()) return;
-    Tab t;
-    t.search_id = str(j, "search");
-    t.query = q->second;
+    const std::string query = q->second;
     pending_query_.erase(q);
+    const bool repeat = j.value("repeat", false);
+    for (auto& t : tabs_) t.wants_earlier = false;
+    if (repeat) {
+      // Ultrapeers drop an identical query for a while (gtk-gnutella: 1,700 s);
+      // the node answers with what the first one found.
+      const auto mins = (j.value("requery_in", std::int64_t{0}) + 59) / 60;
+      status("same search as before: " + std::to_string(j.value("earlier", 0)) + " earlier results; full re-query in " +
+                 std::to_string(mins) + " min (ultrapeers drop repeats)",
+             now);
+    }
+    const std::string sid = str(j, "search");
+    for (std::size_t i = 0; i < tabs_.size(); ++i) {
+      if (tabs_[i].search_id == sid) {
+        tab_ = i;  // the search is open already: go to it
+        return;
+      }
+    }
+    Tab t;
+    t.search_id = sid;
+    t.query = query;
+    t.wants_earlier = repeat;
     if (tabs_.size() >= kMaxTabs) {
       send({{"cmd", "stop-search"}, {"search", tabs_.front().search_id}}, "stop-search");
       tabs_.erase(tabs_.begin());
@@ -388,6 +412,7 @@ void App::move(std::size_t& selected, std::size_t& top, std::size_t count, long 
 }
 
 void App::key(std::int32_t k, Clock::time_point now) {
+  now_ = std::max(now_, now);
   if (input_ != Input::None) return key_input(k);
   if (help_) {
     help_ = false;  // any key closes the help
@@ -848,7 +873,7 @@ void App::draw_help(Screen& s) const {
   static const char* kLines[] = {
       "Keys",
       "",
-      "Tab / Shift-Tab    next / previous screen (1-5 outside Search)",
+      "1-5 Tab Shift-Tab  go to a screen / next / previous",
       "Up Down j k        move;  PgUp PgDn Home End",
       "/                  new search (Enter starts it, Esc cancels)",
       "f                  filter the results as you type (Esc clears)",
@@ -874,7 +899,7 @@ void App::draw_status(Screen& s) const {
   std::size_t active = 0;
   for (const auto& d : downloads_) active += d.state != "done" && d.state != "failed" && d.state != "cancelled";
   right = std::to_string(active) + " downloading ";
-  const bool show = !status_.empty() && Clock::now() < status_until_;
+  const bool show = !status_.empty() && now_ < status_until_;
   const char* hints = view_ == View::Search      ? "/ search  f filter  s sort  Enter get  [ ] tabs  ? help  q quit"
                       : view_ == View::Downloads ? "p pause/resume  c cancel  Tab screens  ? help  q quit"
                                                  : "Tab screens  ? help  q quit";

@@ -69,6 +69,7 @@ class App {
   // For tests and the status line.
   View view() const { return view_; }
   std::size_t tab_count() const { return tabs_.size(); }
+  std::size_t current_tab() const { return tab_; }
   std::size_t group_count(std::size_t tab) const { return tabs_.at(tab).groups.size(); }
   std::uint64_t dropped_count(std::size_t tab) const { return tabs_.at(tab).dropped; }
   void open_search_for_test(const std::string& search_id, const std::string& query);
@@ -99,6 +100,7 @@ class App {
     Column sort = Column::Sources;
     bool descending = true;
     std::string filter;
+    bool wants_earlier = false;  // opened for a repeated search: takes its earlier results
     mutable std::size_t selected = 0, top = 0;  // in `view`
     mutable std::uint32_t selected_group = UINT32_MAX;  // kept selected while rows move
   };
@@ -154,6 +156,7 @@ class App {
   std::string status_;
   bool status_bad_ = false;
   Clock::time_point status_until_{};
+  Clock::time_point now_{};  // the latest time given to key/message/tick: what draw() shows the status against
   Clock::time_point next_poll_{};
   std::uint64_t next_id_ = 1;
   std::map<std::uint64_t, std::string> pending_;  // request id -> what it was for

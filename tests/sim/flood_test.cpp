@@ -41,6 +41,7 @@ struct World {
       GnutellaConfig cfg;
       cfg.max_connections = 64;
       cfg.compress = compress;  // the tracer reads plain descriptors off the links
+      cfg.requery_threshold = 0s;  // the same words flood again at each TTL measured
       net.add_node(libs[i], cfg);
     }
     std::set<std::pair<std::size_t, std::size_t>> edges;
@@ -93,7 +94,7 @@ Trace run_query(World& w, std::size_t asker, std::uint8_t ttl) {
       t.hits[hit->servent_id].emplace_back(from, to);
     }
   };
-  w.net.with_core(asker, [&](GnutellaCore& c) { id = c.search(Search{"shared thing", ttl, {}}, w.net.now()); });
+  w.net.with_core(asker, [&](GnutellaCore& c) { id = c.search(Search{"shared thing", ttl, {}}, w.net.now()).guid; });
   REQUIRE(w.net.run_for(10s));
   w.net.on_send = nullptr;
   return t;

@@ -371,7 +371,7 @@ TEST_CASE("query_min_speed_is_rewritten_per_link_version") {
 TEST_CASE("own_search_sets_flag_bit_and_receives_hits") {
   Harness h;
   auto a = h.peer();
-  gn::Guid id = h.core.search(Search{"song", 5, {}}, h.now);
+  gn::Guid id = h.core.search(Search{"song", 5, {}}, h.now).guid;
   h.drain();
   auto d = h.take_descriptors(a);
   REQUIRE(d.size() == 1);
@@ -750,7 +750,7 @@ TEST_CASE("ten_thousand_hits_for_one_query_are_capped_and_counted") {
   cfg.max_hits_per_search = 500;
   Harness h(cfg);
   auto a = h.peer();
-  gn::Guid id = h.core.search(Search{"x", 3, {}}, h.now);
+  gn::Guid id = h.core.search(Search{"x", 3, {}}, h.now).guid;
   h.drain();
   std::size_t events = 0;
   for (int i = 0; i < 400; ++i) {
@@ -933,4 +933,67 @@ TEST_CASE("a_file_of_4_gib_or_more_is_answered_with_ggep_lf") {
       CHECK_FALSE(gn::decode_extensions(r.extensions).ggep);
     }
   }
+}
+
+TEST_CASE("an_identical_search_is_not_sent_again_on_a_link_within_the_requery_threshold") {
+  Harness h;
+  auto a = h.peer();
+  auto b = h.peer(true);
+  auto queries = [&](ConnId c) {
+    std::vector<gn::Header> v;
+    for (auto& [hd, payload] : h.take_descriptors(c)) {
+      if (hd.type == static_cast<std::uint8_t>(gn::Type::Query)) v.push_back(hd);
+    }
+    return v;
+  };
+  const auto first = h.core.search(Search{"free song", 7, {}}, h.now);
+  h.drain();
+  CHECK_FALSE(first.repeat);
+  CHECK(first.links == 2);
+  CHECK(queries(a).size() == 1);
+  CHECK(queries(b).size() == 1);
+
+  // A minute later, the same words: no link gets them again; same id.
+  h.now = h.now + 60s;
+  const auto again = h.core.search(Search{"free song", 7, {}}, h.now);
+  h.drain();
+  CHECK(again.repeat);
+  CHECK(again.guid == first.guid);
+  CHECK(again.links == 0);
+  CHECK(again.held_back == 2);
+  CHECK(again.full_requery_at == Instant{Duration(1000)} + 1700s);
+  CHECK(queries(a).empty());
+  CHECK(queries(b).empty());
+  CHECK(h.core.stat(GnutellaCore::kQueriesHeldBack) == 2);
+
+  // Other words still go everywhere; a link that came up since gets the
+  // repeat (it never carried it), under the first query's id.
+  CHECK(h.core.search(Search{"other words", 7, {}}, h.now).links == 2);
+  h.drain();
+  CHECK(queries(a).size() == 1);
+  auto c = h.peer();
+  const auto third = h.core.search(Search{"free song", 7, {}}, h.now);
+  h.drain();
+  CHECK(third.links == 1);
+  CHECK(third.held_back == 2);
+  auto to_c = queries(c);
+  REQUIRE(to_c.size() == 1);
+  CHECK(to_c[0].id == first.guid);
+  CHECK(queries(a).empty());
+
+  // The same urn:sha1 is the same query whatever the text around it.
+  const std::string urn = "urn:sha1:DDYNWMEKM4DXLFRYVF2FJQJWVMM4DADB";
+  Search by_urn{"", 7, wire::Bytes(urn.begin(), urn.end())};
+  Search by_urn_and_words{"some name", 7, wire::Bytes(urn.begin(), urn.end())};
+  CHECK(h.core.search(by_urn, h.now).links == 3);
+  h.drain();
+  CHECK(h.core.search(by_urn_and_words, h.now).links == 0);
+
+  // Once the threshold has passed for every link, it is a new query again.
+  h.now = h.now + 1700s;
+  const auto later = h.core.search(Search{"free song", 7, {}}, h.now);
+  h.drain();
+  CHECK_FALSE(later.repeat);
+  CHECK(later.links == 3);
+  CHECK(later.guid != first.guid);
 }

@@ -389,3 +389,51 @@ TEST_CASE("uploads_show_live_progress_and_rate") {
   CHECK(row.find("2.9 MB of 3.8 MB") != std::string::npos);
   CHECK(row.find("976.6 KB/s") != std::string::npos);
 }
+
+TEST_CASE("a_repeated_search_shows_its_earlier_results_and_when_a_requery_is_allowed") {
+  auto repeat_reply = [](const json& req, const std::string& sid) {
+    return json{{"id", req["id"]}, {"ok", true}, {"search", sid}, {"repeat", true}, {"links", 0},
+                {"held_back", 2},  {"earlier", 1}, {"requery_in", 1640}};
+  };
+  auto earlier = [](json j) {
+    j["earlier"] = true;
+    return j;
+  };
+  SUBCASE("its tab is still open: the App goes back to it, nothing counted twice") {
+    App app;
+    start_search(app, "free song", "S1");
+    start_search(app, "other", "S2");
+    app.message(hit("S1", "free song.mp3", 1000, "10.0.0.1"), kT0);
+    CHECK(app.current_tab() == 1);
+    app.key('/', kT0);
+    type(app, "free song");
+    app.key(kKeyEnter, kT0);
+    auto req = app.take_requests();
+    REQUIRE(req.size() == 1);
+    app.message(repeat_reply(req[0], "S1"), kT0);
+    app.message(earlier(hit("S1", "free song.mp3", 1000, "10.0.0.1")), kT0);
+    CHECK(app.tab_count() == 2);
+    CHECK(app.current_tab() == 0);
+    CHECK(app.group_count(0) == 1);
+    Screen s(100, 24, true);
+    app.draw(s);
+    const std::string text = screen_text(s);
+    CHECK(text.find("1 earlier results") != std::string::npos);
+    CHECK(text.find("re-query in 28 min") != std::string::npos);
+    INFO(text);
+    CHECK(text.find("1/1 files, 1 hits") != std::string::npos);  // the earlier one is not counted again
+  }
+  SUBCASE("no tab has it: a new tab takes the earlier results") {
+    App app;
+    app.key('/', kT0);
+    type(app, "free song");
+    app.key(kKeyEnter, kT0);
+    auto req = app.take_requests();
+    REQUIRE(req.size() == 1);
+    app.message(repeat_reply(req[0], "S1"), kT0);
+    app.message(earlier(hit("S1", "free song.mp3", 1000, "10.0.0.1")), kT0);
+    app.message(hit("S1", "free song live.mp3", 2000, "10.0.0.2"), kT0);  // a new one
+    CHECK(app.tab_count() == 1);
+    CHECK(app.group_count(0) == 2);
+  }
+}
