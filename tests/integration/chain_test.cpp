@@ -2,15 +2,19 @@
 // at one end finds a file at the other, and curl (a real client) downloads it
 // byte-identical, whole, by Range and resumed.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -22,9 +26,13 @@
 #include "support/files.hpp"
 #include "support/json_line.hpp"
 #include "share/sha1.hpp"
+#include "wire/gnutella/descriptors.hpp"
+#include "wire/gnutella/framer.hpp"
+#include "wire/gnutella/huge.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+namespace gn = sv::wire::gnutella;
 using sv::test::Process;
 
 using sv::test::read_file;
@@ -389,4 +397,141 @@ TEST_CASE("rescan_answers_at_once_and_hashes_on_the_thread_pool") {
   CHECK(stats.find(R"("hashed":1)") != std::string::npos);
   CHECK(node->terminate() == 0);
   fs::remove_all(root);
+}
+
+namespace {
+
+// An ultrapeer that applies gtk-gnutella's rule to its leaf: an identical
+// query (same text, or same urn:sha1) again within 1,700 s is dropped and
+// counted as throttled. Any other query is answered with one hit.
+class ThrottlingUltrapeer {
+ public:
+  ThrottlingUltrapeer() {
+    listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(listen_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(listen_, 4) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listen_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ThrottlingUltrapeer() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_);
+  }
+  std::uint16_t port() const { return port_; }
+  int answered() const { return answered_; }
+  int throttled() const { return throttled_; }
+
+ private:
+  void serve() {
+    int fd = -1;
+    std::string in;
+    bool established = false;
+    std::map<std::string, std::chrono::steady_clock::time_point> seen;
+    while (!stop_) {
+      pollfd p{fd >= 0 ? fd : listen_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      if (fd < 0) {
+        fd = ::accept(listen_, nullptr, nullptr);
+        continue;
+      }
+      char buf[65536];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      in.append(buf, static_cast<std::size_t>(n));
+      if (!established) {
+        // Its CONNECT, then (after our 200) its own 200: two header blocks.
+        const auto end = in.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        const bool connect = in.starts_with("GNUTELLA CONNECT");
+        in.erase(0, end + 4);
+        if (connect) {
+          const std::string ok = "GNUTELLA/0.6 200 OK\r\nUser-Agent: throttling-up/1\r\nX-Ultrapeer: True\r\n\r\n";
+          ::send(fd, ok.data(), ok.size(), MSG_NOSIGNAL);
+          continue;
+        }
+        established = true;
+      }
+      gn::Framer framer;
+      framer.feed(sv::wire::as_bytes(in));
+      std::size_t used = 0;
+      while (auto f = framer.next()) {
+        used += gn::kHeaderSize + f->payload.size();
+        if (f->header.type != static_cast<std::uint8_t>(gn::Type::Query) || f->header.hops != 0) continue;
+        auto q = gn::decode_query(f->payload);
+        if (!q) continue;
+        std::string key = q->criteria;
+        for (const auto& u : gn::decode_extensions(q->extensions).urns) {
+          if (u.starts_with("urn:sha1:")) key = u;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        auto it = seen.find(key);
+        if (it != seen.end() && now - it->second < 1700s) {
+          ++throttled_;
+          continue;
+        }
+        seen[key] = now;
+        ++answered_;
+        gn::QueryHit hit;
+        hit.port = 6346;
+        hit.ip = 0x7f000063;  // 127.0.0.99
+        hit.speed = 100;
+        hit.results.push_back(gn::HitResult{5, 4242, "wanted file.mp3", {}});
+        hit.servent_id.bytes.fill(0x5a);
+        sv::wire::Bytes payload;
+        gn::encode_query_hit(payload, hit);
+        const auto bytes = gn::encode_descriptor(
+            gn::Header{f->header.id, static_cast<std::uint8_t>(gn::Type::QueryHit), 7, 0, 0}, payload);
+        ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      }
+      in.erase(0, used);
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  int listen_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> answered_{0}, throttled_{0};
+};
+
+}  // namespace
+
+TEST_CASE("a_repeated_search_still_lists_the_file_behind_an_ultrapeer_that_drops_repeats") {
+  ThrottlingUltrapeer up;
+  sv::test::TempDir dir("servent-requery");
+  auto node = std::make_unique<Process>(
+      std::vector<std::string>{SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--connect",
+                               "127.0.0.1:" + std::to_string(up.port()), "--state-dir", (dir.path / "state").string()},
+      (dir.path / "err").string());
+  REQUIRE(node->wait_for(std::regex("^peer up 127\\.0\\.0\\.1:" + std::to_string(up.port())), 10s));
+  auto search = [&] {
+    return sv::test::run({SERVENT_BIN, "search", "wanted", "file", "--node", (dir.path / "state").string(), "--timeout",
+                          "1500ms", "--json"},
+                         20s);
+  };
+  const auto first = search();
+  CHECK(first.status == 0);
+  CHECK(first.out.find("\"name\":\"wanted file.mp3\"") != std::string::npos);
+  CHECK(first.out.find("\"earlier\"") == std::string::npos);
+  // The same search again: still listed (from the first query), and the
+  // ultrapeer never saw a repeat to throttle.
+  const auto second = search();
+  CHECK(second.status == 0);
+  CHECK(second.out.find("\"name\":\"wanted file.mp3\"") != std::string::npos);
+  CHECK(second.out.find("\"earlier\":true") != std::string::npos);
+  CHECK(up.answered() == 1);
+  CHECK(up.throttled() == 0);
+  // Other words still reach it.
+  auto other = sv::test::run({SERVENT_BIN, "search", "other", "words", "--node", (dir.path / "state").string(),
+                              "--timeout", "1500ms", "--json"},
+                             20s);
+  CHECK(other.out.find("\"name\":\"wanted file.mp3\"") != std::string::npos);
+  CHECK(up.answered() == 2);
+  CHECK(node->terminate() == 0);
 }
