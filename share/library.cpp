@@ -360,11 +360,20 @@ std::vector<const SharedFile*> Library::search(std::string_view criteria, std::s
 }
 
 std::optional<std::uint64_t> Library::verify_servable(const SharedFile& file) const {
+  struct stat st {};
+  if (::lstat(file.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  if (file.ino != 0) {
+    // The path still names the very inode the scan found inside the shared
+    // folder (whatever a directory on the way was swapped for): one lstat,
+    // no realpath per request. The driver checks the same on the opened file.
+    if (static_cast<std::uint64_t>(st.st_dev) != file.dev || static_cast<std::uint64_t>(st.st_ino) != file.ino) {
+      return std::nullopt;
+    }
+    return static_cast<std::uint64_t>(st.st_size);
+  }
   std::error_code ec;
   auto real = fs::canonical(file.path, ec);
   if (ec || real.string() != file.path || !path_within(file.path, file.root)) return std::nullopt;
-  struct stat st {};
-  if (::lstat(file.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   return static_cast<std::uint64_t>(st.st_size);
 }
 

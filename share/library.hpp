@@ -96,9 +96,10 @@ class Library {
   std::uint64_t total_bytes() const { return total_bytes_; }
   const std::vector<std::string>& roots() const { return roots_; }
 
-  // Re-checks at serving time that `file` still is a regular file whose real
-  // path lies inside its shared folder (a symlink may have been swapped in
-  // since the scan). Returns its current size.
+  // Re-checks at serving time that `file` still is the regular file the scan
+  // found inside its shared folder: its path names the same inode (a symlink
+  // may have been swapped in since; files without an inode, by realpath).
+  // Returns its current size.
   std::optional<std::uint64_t> verify_servable(const SharedFile& file) const;
 
   // Adds a file directly (tests and simulations, no filesystem involved).

@@ -98,6 +98,9 @@ struct SendFile {
   std::uint64_t length = 0;
   // The file the core validated: the opened file must be this one (0: any).
   std::uint64_t dev = 0, ino = 0;
+  // Bytes to send first (an HTTP response head): a small file goes out with
+  // them in one write.
+  SharedBuffer head = nullptr;
 };
 // Close after the bytes already queued are written (flush) or at once.
 struct Close {

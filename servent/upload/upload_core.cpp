@@ -114,7 +114,7 @@ void UploadCore::handle_connected(ConnId id, Instant now) {
     napster_pushes_.erase(np);
     auto& c = conns_[id];
     c.parser = std::make_unique<http::RequestParser>(config_.max_header_bytes);
-    c.deadline = now + config_.header_timeout;
+    arm(c, now + config_.header_timeout);
     c.fresh = false;
     c.nap = Conn::Nap::SendHello;
     c.nap_file = f;
@@ -129,14 +129,14 @@ void UploadCore::handle_connected(ConnId id, Instant now) {
     pushes_.erase(p);
     auto& c = conns_[id];
     c.parser = std::make_unique<http::RequestParser>(config_.max_header_bytes);
-    c.deadline = now + config_.header_timeout;
+    arm(c, now + config_.header_timeout);
     ++stats_[kConnections];
     actions_.push_back(action::Send{id, std::make_shared<Buffer>(giv.begin(), giv.end())});
     return;
   }
   auto& c = conns_[id];
   c.parser = std::make_unique<http::RequestParser>(config_.max_header_bytes);
-  c.deadline = now + config_.header_timeout;
+  arm(c, now + config_.header_timeout);
   ++stats_[kConnections];
 }
 
@@ -178,7 +178,7 @@ void UploadCore::process(ConnId id, Conn& c, Instant now) {
     if (c.idle) {
       // The first byte of a request starts the header clock.
       c.idle = false;
-      c.deadline = now + config_.header_timeout;
+      arm(c, now + config_.header_timeout);
     }
     std::size_t used = 0;
     auto state = c.parser->feed(c.pending, used);
@@ -323,22 +323,23 @@ void UploadCore::respond(ConnId id, Conn& c, const http::Request& req, Instant n
   h.add("Accept-Ranges", "bytes");
   h.add("Connection", keep_alive ? "keep-alive" : "close");
   auto out = http::build_response_head(status, h);
-  actions_.push_back(action::Send{id, std::make_shared<Buffer>(out.begin(), out.end())});
+  auto head = std::make_shared<Buffer>(out.begin(), out.end());
   c.keep_alive = keep_alive;
   if (head_only || length == 0) {
+    actions_.push_back(action::Send{id, std::move(head)});
     if (!keep_alive) {
       close(id, c, CloseReason::Normal);
     } else {
       c.parser->next();
       c.idle = true;
-      c.deadline = now + config_.idle_timeout;
+      arm(c, now + config_.idle_timeout);
     }
     return;
   }
   c.sending = true;
   c.current = UploadInfo{c.remote, file->name, range.first, length, file->size, now, 0};
   ++active_;
-  actions_.push_back(action::SendFile{id, file->path, range.first, length, file->dev, file->ino});
+  actions_.push_back(action::SendFile{id, file->path, range.first, length, file->dev, file->ino, std::move(head)});
 }
 
 std::vector<UploadCore::UploadInfo> UploadCore::uploads() const {
@@ -368,7 +369,7 @@ void UploadCore::handle_send_done(ConnId id, bool ok, Instant now) {
   }
   c.parser->next();
   c.idle = true;
-  c.deadline = now + config_.idle_timeout;
+  arm(c, now + config_.idle_timeout);
   process(id, c, now);
 }
 
@@ -394,17 +395,21 @@ void UploadCore::handle_timeout(Instant now) {
       close(id, c, CloseReason::HttpHeaderTimeout);
     }
   }
+  // The exact next deadline again (arm() only ever moves it earlier).
+  wake_.reset();
+  for (const auto& [id, c] : conns_) {
+    if (c.closing || c.sending) continue;
+    if (!wake_ || c.deadline < *wake_) wake_ = c.deadline;
+  }
 }
 
 std::optional<Action> UploadCore::poll_action() { return take_front(actions_); }
 
-std::optional<Instant> UploadCore::poll_timeout() const {
-  std::optional<Instant> t;
-  for (const auto& [id, c] : conns_) {
-    if (c.closing || c.sending) continue;
-    if (!t || c.deadline < *t) t = c.deadline;
-  }
-  return t;
+std::optional<Instant> UploadCore::poll_timeout() const { return wake_; }
+
+void UploadCore::arm(Conn& c, Instant at) {
+  c.deadline = at;
+  if (!wake_ || at < *wake_) wake_ = at;
 }
 
 std::vector<Counter> UploadCore::counters() const {
@@ -491,7 +496,7 @@ void UploadCore::napster_send(ConnId id, Conn& c, Instant now) {
     actions_.push_back(action::Send{id, std::make_shared<Buffer>(Buffer{'S', 'E', 'N', 'D'})});
     actions_.push_back(action::Send{id, std::make_shared<Buffer>(line.begin(), line.end())});
     c.nap = Conn::Nap::SendOffset;
-    c.deadline = now + config_.header_timeout;
+    arm(c, now + config_.header_timeout);
   }
   if (c.nap == Conn::Nap::SendOffset) {
     std::string_view s = wire::as_chars(c.pending);

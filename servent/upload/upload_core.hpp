@@ -142,11 +142,15 @@ class UploadCore final : public Core {
   void respond(ConnId id, Conn& c, const http::Request& req, Instant now);
   void respond_error(ConnId id, Conn& c, int status, bool close, Instant now);
   void close(ConnId id, Conn& c, CloseReason reason);
+  // Sets a connection's deadline; the core's wake-up time only moves earlier
+  // here (handle_timeout recomputes it), so poll_timeout() is O(1).
+  void arm(Conn& c, Instant at);
 
   const share::Library& library_;
   UploadConfig config_;
   std::unordered_map<ConnId, Conn, ConnIdHash> conns_;
   std::deque<Action> actions_;
+  std::optional<Instant> wake_;
   std::size_t active_ = 0;
   std::array<std::uint64_t, kStatCount> stats_{};
 };

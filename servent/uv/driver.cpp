@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
@@ -27,6 +28,14 @@ constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
 constexpr std::size_t kReadBuffer = 64 * 1024;
 constexpr std::size_t kFileChunk = 256 * 1024;
 constexpr std::size_t kFileHighWater = 1024 * 1024;  // queued bytes before reading more
+// A file range up to this size whose bytes are all in the page cache is read
+// on the loop itself (preadv2 with RWF_NOWAIT never waits for the disk) and
+// written with the response head in one writev; anything else goes through
+// the thread pool.
+constexpr std::size_t kInlineFile = 64 * 1024;
+// Descriptors of recently served files kept open, by inode (an open file
+// cache: a small file asked again and again costs no open/fstat/close).
+constexpr std::size_t kOpenFiles = 64;
 
 Endpoint endpoint_of(const sockaddr_storage& ss) {
   Endpoint e;
@@ -206,10 +215,7 @@ struct Driver::Impl {
       return;
     }
     d.stats_[kBytesOut] += size;
-    if (c->file) d.file_step(c);
-    if (c->close_after_flush && c->queued == 0 && !c->file) {
-      d.close_conn(c, c->flush_reason);
-    }
+    d.written(c);
     d.pump();
   }
 
@@ -660,6 +666,8 @@ void Driver::stop() {
     });
   }
   udps_.clear();
+  for (const auto& f : open_files_) ::close(f.fd);
+  open_files_.clear();
   close_handle(core_timer_);
   close_handle(house_timer_);
   close_handle(wait_timer_);
@@ -802,7 +810,8 @@ void Driver::write(Conn* c, SharedBuffer bytes, bool batch) {
     // Broadcast bytes for one connection are gathered while the cores run
     // and go out in one writev at the end of pump(): a syscall per batch,
     // not per message. A Send behind them waits too, so the order stays; one
-    // alone (a handshake, a reply) goes at once, in its own segment.
+    // alone (a handshake, a reply) goes at once, in its own segment, as
+    // real servents send it (Wireshark's dissector expects a handshake alone).
     if (c->pending_out.empty()) dirty_.push_back(c->id.value);
     c->pending_out.push_back(std::move(bytes));
     return;
@@ -813,20 +822,49 @@ void Driver::write(Conn* c, SharedBuffer bytes, bool batch) {
 }
 
 void Driver::submit(Conn* c, std::vector<SharedBuffer> bufs) {
-  auto* w = new WriteReq;
-  w->bytes = std::move(bufs);
   std::vector<uv_buf_t> iov;
-  iov.reserve(w->bytes.size());
-  for (const auto& b : w->bytes) {
+  iov.reserve(bufs.size());
+  std::size_t total = 0;
+  for (const auto& b : bufs) {
     iov.push_back(uv_buf_init(const_cast<char*>(reinterpret_cast<const char*>(b->data())), static_cast<unsigned>(b->size())));
-    w->size += b->size();
+    total += b->size();
   }
-  int rc = uv_write(&w->req, c->stream(), iov.data(), static_cast<unsigned>(iov.size()), Impl::on_write);
+  // Straight into the socket when it takes it all (the usual case): no write
+  // request, no completion callback, no epoll change. uv_try_write refuses
+  // while earlier writes are queued, so the order holds.
+  const int n = uv_try_write(c->stream(), iov.data(), static_cast<unsigned>(iov.size()));
+  if (n < 0 && n != UV_EAGAIN) {
+    c->queued -= total;
+    close_conn(c, CloseReason::IoError);
+    return;
+  }
+  std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
+  c->queued -= done;
+  stats_[kBytesOut] += done;
+  if (done == total) {
+    written(c);
+    return;
+  }
+  // The rest waits in libuv for the socket to drain.
+  std::size_t skip = done, first = 0;
+  while (skip >= iov[first].len) skip -= iov[first++].len;
+  iov[first].base += skip;
+  iov[first].len -= static_cast<unsigned>(skip);
+  auto* w = new WriteReq;
+  w->bytes = std::move(bufs);  // keeps every buffer alive until the callback
+  w->size = total - done;
+  int rc = uv_write(&w->req, c->stream(), iov.data() + first, static_cast<unsigned>(iov.size() - first), Impl::on_write);
   if (rc != 0) {
     c->queued -= w->size;
     delete w;
     close_conn(c, CloseReason::IoError);
   }
+}
+
+void Driver::written(Conn* c) {
+  if (c->closing) return;
+  if (c->file) file_step(c);
+  if (c->close_after_flush && c->queued == 0 && !c->file) close_conn(c, c->flush_reason);
 }
 
 void Driver::flush_writes() {
@@ -889,6 +927,9 @@ void Driver::execute(const Action& a, Core& from) {
           auto it = conns_.find(act.conn.value);
           if (it == conns_.end()) return;
           Conn* c = it->second;
+          if (act.length <= kInlineFile && !c->file && send_cached_file(c, act)) return;
+          if (act.head) write(c, act.head);
+          if (c->closing) return;
           auto* f = new FileSend;
           f->conn = c;
           f->offset = act.offset;
@@ -1003,6 +1044,58 @@ void Driver::file_step(Conn* c) {
     ++stats_[kFileErrors];
     file_finish(c, false);
   }
+}
+
+int Driver::cached_fd(const action::SendFile& act) {
+  if (act.ino != 0) {
+    for (auto it = open_files_.begin(); it != open_files_.end(); ++it) {
+      if (it->dev != act.dev || it->ino != act.ino) continue;
+      open_files_.splice(open_files_.begin(), open_files_, it);  // most recent first
+      return it->fd;
+    }
+  }
+  // The same checks as the pool's path (on_file_open): no symlink, no FIFO,
+  // the scanned inode.
+  const int fd = ::open(act.path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      (act.ino != 0 && (static_cast<std::uint64_t>(st.st_dev) != act.dev || static_cast<std::uint64_t>(st.st_ino) != act.ino))) {
+    ::close(fd);
+    return -1;
+  }
+  if (act.ino == 0) return fd;  // not kept: the caller closes it
+  open_files_.push_front(OpenFile{act.dev, act.ino, fd});
+  if (open_files_.size() > kOpenFiles) {
+    ::close(open_files_.back().fd);
+    open_files_.pop_back();
+  }
+  return fd;
+}
+
+bool Driver::send_cached_file(Conn* c, const action::SendFile& act) {
+  // Anything unexpected falls back to the pool's path, which then counts it.
+  const int fd = cached_fd(act);
+  if (fd < 0) return false;
+  auto chunk = std::make_shared<Buffer>(act.length);
+  bool ok = true;
+  if (act.length > 0) {
+    iovec iov{chunk->data(), chunk->size()};
+    const ssize_t n = ::preadv2(fd, &iov, 1, static_cast<off_t>(act.offset), RWF_NOWAIT);
+    ok = n == static_cast<ssize_t>(act.length);  // EAGAIN (not cached), short (shrunk), EOPNOTSUPP: the pool
+  }
+  if (act.ino == 0) ::close(fd);
+  if (!ok) return false;
+  stats_[kFileBytesSent] += act.length;
+  // The head and the bytes in one writev, one segment.
+  if (act.head) write(c, act.head, true);
+  write(c, std::move(chunk), true);
+  if (c->closing) return true;
+  if (c->owner) {
+    c->owner->handle_send_progress(c->id, act.length, now());
+    c->owner->handle_send_done(c->id, true, now());
+  }
+  return true;
 }
 
 void Driver::file_finish(Conn* c, bool ok) {

@@ -20,6 +20,7 @@
 
 #include <array>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -169,9 +170,16 @@ class Driver {
   void write(Conn* c, SharedBuffer bytes, bool batch = false);
   void submit(Conn* c, std::vector<SharedBuffer> bufs);
   void flush_writes();
+  // Bytes of `c` reached the socket: feed its file, or close it once flushed.
+  void written(Conn* c);
   void housekeeping();
   void file_step(Conn* c);
   void file_finish(Conn* c, bool ok);
+  // A small SendFile served at once from the page cache; false to use the pool.
+  bool send_cached_file(Conn* c, const action::SendFile& act);
+  // The file's descriptor from the open-file cache, or opened and checked
+  // (-1 when it is not the file the core validated).
+  int cached_fd(const action::SendFile& act);
   void offer_local_address(Conn* c);
 
   DriverConfig config_;
@@ -196,6 +204,11 @@ class Driver {
   void* wait_timer_ = nullptr;  // run_until's deadline
   bool wait_expired_ = false;
   std::vector<Watch*> watches_;
+  struct OpenFile {
+    std::uint64_t dev, ino;
+    int fd;
+  };
+  std::list<OpenFile> open_files_;  // most recently used first
   std::mutex async_mutex_;
   void* sig_int_ = nullptr;
   void* sig_term_ = nullptr;

@@ -111,6 +111,10 @@ void check_upload(const std::uint8_t* data, std::size_t size) {
         FUZZ_CHECK(head.starts_with("HTTP/1.1 ") || head.starts_with("HTTP/1.0 "));
       } else if (auto* f = std::get_if<action::SendFile>(&*a)) {
         FUZZ_CHECK(!closed && f->conn == kFuzzed);
+        if (f->head) {
+          const std::string_view head(reinterpret_cast<const char*>(f->head->data()), f->head->size());
+          FUZZ_CHECK(head.starts_with("HTTP/1.1 ") || head.starts_with("HTTP/1.0 "));
+        }
         // Only files of the shared folder, only bytes inside them.
         const std::string canon = fs::canonical(f->path).string();
         FUZZ_CHECK(canon.rfind(shared().root + "/", 0) == 0);

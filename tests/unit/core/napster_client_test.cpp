@@ -53,6 +53,7 @@ std::string sent_text(const std::vector<Action>& actions) {
   std::string out;
   for (const auto& a : actions) {
     if (const auto* s = std::get_if<action::Send>(&a)) out.append(s->bytes->begin(), s->bytes->end());
+    if (const auto* f = std::get_if<action::SendFile>(&a); f && f->head) out.append(f->head->begin(), f->head->end());
   }
   return out;
 }

@@ -40,7 +40,10 @@ struct Fixture {
   void drain() {
     while (auto a = core->poll_action()) {
       if (auto* s = std::get_if<action::Send>(&*a)) text.append(s->bytes->begin(), s->bytes->end());
-      if (auto* f = std::get_if<action::SendFile>(&*a)) files.push_back(*f);
+      if (auto* f = std::get_if<action::SendFile>(&*a)) {
+        if (f->head) text.append(f->head->begin(), f->head->end());  // the response head rides with the file
+        files.push_back(*f);
+      }
       if (auto* c = std::get_if<action::Close>(&*a)) closes.push_back(*c);
     }
   }
