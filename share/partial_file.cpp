@@ -135,9 +135,18 @@ std::unique_ptr<PartialFile> PartialFile::open(const std::string& dir, const std
   } else {
     initial.have.clear();
     p->meta_ = std::move(initial);
-    if (::ftruncate(p->fd_, 0) != 0) {
-      error = "cannot truncate " + part_path.string();
-      return nullptr;
+    // Data left without metadata is not trusted: start from an empty file.
+    // A new file rather than a truncate to 0, after which ext4 writes the
+    // whole file out when it is closed (auto_da_alloc), stalling the loop.
+    struct stat st {};
+    if (::fstat(p->fd_, &st) == 0 && st.st_size > 0) {
+      ::close(p->fd_);
+      ::unlink(part_path.c_str());
+      p->fd_ = ::open(part_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+      if (p->fd_ < 0) {
+        error = "cannot recreate " + part_path.string() + ": " + std::strerror(errno);
+        return nullptr;
+      }
     }
   }
   p->dirty_ = true;
@@ -166,6 +175,17 @@ bool PartialFile::write(std::uint64_t offset, wire::ByteView data) {
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
   }
+  // Bytes that extend the hashed prefix are hashed now, while they are at
+  // hand: a download received in order is verified by the time it ends.
+  if (offset < hashed_ && !data.empty()) {
+    // Hashed bytes written again (and maybe different): start over.
+    (void)hasher_.finish();
+    hashed_ = 0;
+  }
+  if (offset == hashed_) {
+    hasher_.update(data.data(), data.size());
+    hashed_ += data.size();
+  }
   meta_.have.add(offset, offset + data.size());
   unsaved_ += data.size();
   dirty_ = true;
@@ -189,6 +209,11 @@ bool PartialFile::add_source(const std::string& url) {
 }
 
 void PartialFile::forget(std::uint64_t first, std::uint64_t end) {
+  if (first < hashed_) {
+    // Those bytes will be fetched again: hash from the start then.
+    (void)hasher_.finish();
+    hashed_ = 0;
+  }
   meta_.have.remove(first, end);
   dirty_ = true;
   save();
@@ -222,18 +247,20 @@ std::optional<wire::Bytes> PartialFile::read(std::uint64_t offset, std::size_t l
   return out;
 }
 
-std::optional<Sha1> PartialFile::hash() const {
-  Sha1Hasher h;
-  std::vector<char> buf(1 << 20);
-  std::uint64_t pos = 0;
-  while (pos < meta_.size) {
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), meta_.size - pos));
-    ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(pos));
+std::optional<Sha1> PartialFile::hash() {
+  // The prefix hashed as it arrived, then what came out of order, read back.
+  std::vector<char> buf;
+  while (hashed_ < meta_.size) {
+    if (buf.empty()) buf.resize(1 << 20);
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), meta_.size - hashed_));
+    ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(hashed_));
     if (n <= 0) return std::nullopt;
-    h.update(buf.data(), static_cast<std::size_t>(n));
-    pos += static_cast<std::uint64_t>(n);
+    hasher_.update(buf.data(), static_cast<std::size_t>(n));
+    hashed_ += static_cast<std::uint64_t>(n);
   }
-  return h.finish();
+  const Sha1 h = hasher_.finish();
+  hashed_ = 0;  // a next call (after a failed check and a re-fetch) starts over
+  return h;
 }
 
 std::optional<std::string> PartialFile::finish(const std::string& out_dir, std::string& error) {

@@ -58,8 +58,10 @@ class PartialFile {
   // `length` bytes at `offset` of the .part file (only bytes it has are
   // meaningful); nullopt on a short read or an I/O error.
   std::optional<wire::Bytes> read(std::uint64_t offset, std::size_t length) const;
-  // SHA-1 of the first `size` bytes of the .part file.
-  std::optional<Sha1> hash() const;
+  // SHA-1 of the first `size` bytes of the .part file. Bytes written in
+  // order from the start were hashed as they came (write(), on another
+  // thread); only the rest is read back here.
+  std::optional<Sha1> hash();
   // Moves the complete file into `out_dir` under its name (" (1)", " (2)"...
   // added when taken) and removes the metadata. Returns the final path.
   std::optional<std::string> finish(const std::string& out_dir, std::string& error);
@@ -76,6 +78,8 @@ class PartialFile {
   DownloadMeta meta_;
   bool dirty_ = false;
   std::uint64_t unsaved_ = 0;
+  BackgroundSha1 hasher_;       // over [0, hashed_) of the .part file, on a thread of its own
+  std::uint64_t hashed_ = 0;
 };
 
 }  // namespace sv::share

@@ -4,6 +4,10 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "wire/common/bytes.hpp"
@@ -30,6 +34,68 @@ Sha1 Sha1Hasher::finish() {
   EVP_DigestFinal_ex(impl_->ctx, out.data(), &len);
   EVP_DigestInit_ex(impl_->ctx, EVP_sha1(), nullptr);
   return out;
+}
+
+struct BackgroundSha1::State {
+  std::mutex mutex;
+  std::condition_variable wake, drained;
+  std::deque<std::vector<std::uint8_t>> queue;
+  std::size_t queued = 0, max_queued = 0;
+  bool busy = false, stop = false;
+  Sha1Hasher hasher;
+  std::thread worker;
+
+  void run() {
+    std::unique_lock lock(mutex);
+    for (;;) {
+      wake.wait(lock, [&] { return stop || !queue.empty(); });
+      if (queue.empty()) return;  // stopping, nothing left
+      auto block = std::move(queue.front());
+      queue.pop_front();
+      busy = true;
+      lock.unlock();
+      hasher.update(block.data(), block.size());
+      lock.lock();
+      busy = false;
+      queued -= block.size();
+      drained.notify_all();
+    }
+  }
+};
+
+BackgroundSha1::BackgroundSha1(std::size_t max_queued) : state_(std::make_unique<State>()) {
+  state_->max_queued = max_queued;
+}
+
+BackgroundSha1::~BackgroundSha1() {
+  if (!state_->worker.joinable()) return;
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->stop = true;
+    state_->queue.clear();
+  }
+  state_->wake.notify_all();
+  state_->worker.join();
+}
+
+void BackgroundSha1::update(const void* data, std::size_t n) {
+  if (n == 0) return;
+  State& st = *state_;
+  if (!st.worker.joinable()) st.worker = std::thread([&st] { st.run(); });
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  std::unique_lock lock(st.mutex);
+  st.drained.wait(lock, [&] { return st.queued < st.max_queued; });
+  st.queue.emplace_back(p, p + n);
+  st.queued += n;
+  lock.unlock();
+  st.wake.notify_one();
+}
+
+Sha1 BackgroundSha1::finish() {
+  State& st = *state_;
+  std::unique_lock lock(st.mutex);
+  st.drained.wait(lock, [&] { return st.queue.empty() && !st.busy; });
+  return st.hasher.finish();
 }
 
 Sha1 sha1_of(std::string_view data) {

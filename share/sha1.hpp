@@ -27,6 +27,25 @@ class Sha1Hasher {
   std::unique_ptr<Impl> impl_;
 };
 
+// SHA-1 computed on a thread of its own: update() copies the bytes into a
+// queue and returns, so whoever receives them (the event loop) goes on while
+// another core hashes. The queue is bounded (max_queued bytes): past it,
+// update() waits for the hashing to catch up.
+class BackgroundSha1 {
+ public:
+  explicit BackgroundSha1(std::size_t max_queued = 64 * 1024 * 1024);
+  ~BackgroundSha1();
+  BackgroundSha1(const BackgroundSha1&) = delete;
+  BackgroundSha1& operator=(const BackgroundSha1&) = delete;
+  void update(const void* data, std::size_t n);
+  // Waits for what is queued and returns the digest; the hasher starts over.
+  Sha1 finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 Sha1 sha1_of(std::string_view data);
 // Hashes a file with 1 MiB reads; nullopt when it cannot be read.
 std::optional<Sha1> sha1_of_file(const std::string& path);
