@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -36,6 +37,10 @@ constexpr std::size_t kInlineFile = 64 * 1024;
 // Descriptors of recently served files kept open, by inode (an open file
 // cache: a small file asked again and again costs no open/fstat/close).
 constexpr std::size_t kOpenFiles = 64;
+// Larger files go from the page cache to the socket with sendfile(2), run in
+// the thread pool (a read from the disk never blocks the loop), up to this
+// much per call; when the socket is full the loop waits for it to drain.
+constexpr std::size_t kSendfileChunk = 16 * 1024 * 1024;
 
 Endpoint endpoint_of(const sockaddr_storage& ss) {
   Endpoint e;
@@ -83,6 +88,13 @@ struct Driver::FileSend {
   std::shared_ptr<Buffer> chunk;
   std::string path;
   std::uint64_t dev = 0, ino = 0;  // what the path must still be
+  bool sendfile = false;           // a TCP connection: the kernel copies the file (see kSendfileChunk)
+  int sock = -1;                   // its socket, for sendfile
+  struct Writable {
+    uv_poll_t handle{};
+    int dup = -1;  // libuv watches one handle per descriptor: the poll gets a dup of the socket
+  };
+  Writable* writable = nullptr;  // when a full socket has drained
 };
 
 // A listening socket: TCP (bound to a core, or to the sniffing table) or a
@@ -432,6 +444,11 @@ struct Driver::Impl {
       d.pump();
       return;
     }
+    uv_os_fd_t sock = -1;
+    if (!c->is_pipe && uv_fileno(c->handle(), &sock) == 0) {
+      f->sendfile = true;
+      f->sock = sock;
+    }
     d.file_step(c);
     d.pump();
   }
@@ -465,6 +482,30 @@ struct Driver::Impl {
     d.write(c, std::move(out));
     if (c->owner && !c->closing) c->owner->handle_send_progress(c->id, f->done, d.now());
     d.file_step(c);
+    d.pump();
+  }
+
+  // Frees a FileSend no request refers to any more.
+  static void release(FileSend* f) {
+    close_fd(f->fd);
+    if (f->writable) {
+      uv_poll_stop(&f->writable->handle);
+      f->writable->handle.data = f->writable;
+      uv_close(reinterpret_cast<uv_handle_t*>(&f->writable->handle), [](uv_handle_t* h) {
+        auto* w = static_cast<FileSend::Writable*>(h->data);
+        ::close(w->dup);  // the socket itself closes only when this copy does too
+        delete w;
+      });
+    }
+    delete f;
+  }
+
+  static void on_writable(uv_poll_t* p, int, int) {
+    auto* f = static_cast<FileSend*>(p->data);
+    uv_poll_stop(p);
+    if (!f->conn) return;
+    Driver& d = *f->conn->driver;
+    d.file_step(f->conn);
     d.pump();
   }
 
@@ -1016,10 +1057,7 @@ void Driver::close_conn(Conn* c, CloseReason reason) {
   if (c->file) {
     // An fs request in flight owns the FileSend until its callback.
     c->file->conn = nullptr;
-    if (!c->file->busy) {
-      Impl::close_fd(c->file->fd);
-      delete c->file;
-    }
+    if (!c->file->busy) Impl::release(c->file);
     c->file = nullptr;
   }
   uv_close(c->handle(), Impl::on_close);
@@ -1033,6 +1071,11 @@ void Driver::file_step(Conn* c) {
     if (c->queued == 0) file_finish(c, true);
     return;
   }
+  if (f->sendfile) {
+    if (c->queued > 0) return;  // the head goes first; written() comes back here
+    sendfile_step(c);
+    return;
+  }
   if (c->queued >= kFileHighWater) return;  // wait for the socket to drain
   const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kFileChunk, f->remaining));
   f->chunk = std::make_shared<Buffer>(n);
@@ -1044,6 +1087,66 @@ void Driver::file_step(Conn* c) {
     ++stats_[kFileErrors];
     file_finish(c, false);
   }
+}
+
+void Driver::sendfile_step(Conn* c) {
+  FileSend* f = c->file;
+  struct Result {
+    ssize_t n = 0;
+    int err = 0;
+  };
+  auto r = std::make_shared<Result>();
+  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kSendfileChunk, f->remaining));
+  const int sock = f->sock, fd = f->fd;
+  const off_t at = static_cast<off_t>(f->offset);
+  f->busy = true;
+  run_in_pool(
+      [r, sock, fd, at, want] {
+        off_t off = at;
+        r->n = ::sendfile(sock, fd, &off, want);
+        r->err = r->n < 0 ? errno : 0;
+      },
+      [this, f, r] {
+        f->busy = false;
+        if (!f->conn) {
+          Impl::release(f);
+          return;
+        }
+        Conn* conn = f->conn;
+        if (r->n > 0) {
+          const auto n = static_cast<std::uint64_t>(r->n);
+          f->offset += n;
+          f->remaining -= n;
+          f->done += n;
+          stats_[kFileBytesSent] += n;
+          stats_[kBytesOut] += n;
+          if (conn->owner) conn->owner->handle_send_progress(conn->id, f->done, now());
+          if (conn->file == f) file_step(conn);
+          return;
+        }
+        if (r->n < 0 && (r->err == EAGAIN || r->err == EWOULDBLOCK)) {
+          // The socket is full: on when it has drained.
+          if (!f->writable) {
+            auto* w = new FileSend::Writable;
+            w->dup = ::dup(f->sock);
+            if (w->dup < 0 || uv_poll_init(loop_, &w->handle, w->dup) != 0) {
+              if (w->dup >= 0) ::close(w->dup);
+              delete w;
+              ++stats_[kFileErrors];
+              file_finish(conn, false);
+              return;
+            }
+            w->handle.data = f;
+            f->writable = w;
+          }
+          uv_poll_start(&f->writable->handle, UV_WRITABLE, Impl::on_writable);
+          return;
+        }
+        // An error, or the file shrank under us: the response cannot be completed.
+        ++stats_[kFileErrors];
+        file_finish(conn, false);
+      });
+  if (stopping_) f->busy = false;  // not queued
 }
 
 int Driver::cached_fd(const action::SendFile& act) {
@@ -1102,8 +1205,7 @@ void Driver::file_finish(Conn* c, bool ok) {
   FileSend* f = c->file;
   if (!f) return;
   c->file = nullptr;
-  Impl::close_fd(f->fd);
-  delete f;
+  Impl::release(f);
   if (c->owner) c->owner->handle_send_done(c->id, ok, now());
   if (!ok) close_conn(c, CloseReason::IoError);
 }

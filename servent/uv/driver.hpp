@@ -175,6 +175,8 @@ class Driver {
   void housekeeping();
   void file_step(Conn* c);
   void file_finish(Conn* c, bool ok);
+  // The next sendfile(2) of a large file, in the pool.
+  void sendfile_step(Conn* c);
   // A small SendFile served at once from the page cache; false to use the pool.
   bool send_cached_file(Conn* c, const action::SendFile& act);
   // The file's descriptor from the open-file cache, or opened and checked

@@ -634,7 +634,7 @@ class FileCore final : public Core {
 TEST_CASE("driver_tells_a_core_how_far_a_file_send_has_got") {
   char t[] = "/tmp/servent-drv-file-XXXXXX";
   const fs::path dir = mkdtemp(t);
-  const std::uint64_t size = 3 * 1024 * 1024 + 17;
+  const std::uint64_t size = 40 * 1024 * 1024 + 17;  // more than one sendfile call (16 MiB each)
   std::ofstream(dir / "big.bin", std::ios::binary) << std::string(size, 'z');
   FileCore core((dir / "big.bin").string(), size);
   DriverConfig d;
