@@ -79,4 +79,9 @@ bool SocketClient::wait_closed(std::chrono::milliseconds timeout) {
   return true;
 }
 
+void SocketClient::shrink_receive_buffer() {
+  const int size = 4096;
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+}
+
 }  // namespace sv::test

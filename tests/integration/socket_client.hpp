@@ -27,6 +27,9 @@ class SocketClient {
   bool wait_closed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
   bool closed() const { return closed_; }
   std::string& buffer() { return buf_; }
+  // A small kernel receive buffer: a peer that does not read fills the other
+  // side's queues soon, not after megabytes.
+  void shrink_receive_buffer();
 
  private:
   bool fill(std::chrono::steady_clock::time_point deadline);
