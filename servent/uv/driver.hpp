@@ -13,9 +13,14 @@
 // An inbound connection on a sniffing listener is held until its first bytes
 // match one registered prefix (then the core gets handle_connected and those
 // bytes) or can match none (closed, counted); a silent one is closed after
-// sniff_timeout. Files are streamed with asynchronous reads of kFileChunk
-// bytes, a few chunks in flight per connection. Every connection's output
-// queue is bounded (max_write_queue): a peer that does not read is dropped.
+// sniff_timeout. A file (action::SendFile) goes out one of three ways: a
+// small range already in the page cache is read on the loop (preadv2 with
+// RWF_NOWAIT, descriptors kept in an open-file cache by inode) and written
+// with its head in one writev; a larger one on TCP with sendfile(2) in the
+// thread pool; anything else (a Unix socket) by reads in the pool. The opened
+// file must be the inode the core validated. Writes go straight to the
+// socket when it takes them; every connection's output queue is bounded
+// (max_write_queue): a peer that does not read is dropped.
 #pragma once
 
 #include <array>
