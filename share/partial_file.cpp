@@ -149,6 +149,7 @@ std::unique_ptr<PartialFile> PartialFile::open(const std::string& dir, const std
       }
     }
   }
+  p->hasher_ = std::make_unique<FileSha1>(p->fd_);
   p->dirty_ = true;
   if (!p->save()) {
     error = "cannot write " + meta_path.string();
@@ -158,6 +159,7 @@ std::unique_ptr<PartialFile> PartialFile::open(const std::string& dir, const std
 }
 
 PartialFile::~PartialFile() {
+  hasher_.reset();  // its thread maps fd_: stopped before fd_ closes
   if (fd_ >= 0) {
     save();
     ::close(fd_);
@@ -179,12 +181,12 @@ bool PartialFile::write(std::uint64_t offset, wire::ByteView data) {
   // hand: a download received in order is verified by the time it ends.
   if (offset < hashed_ && !data.empty()) {
     // Hashed bytes written again (and maybe different): start over.
-    (void)hasher_.finish();
+    hasher_->restart();
     hashed_ = 0;
   }
   if (offset == hashed_) {
-    hasher_.update(data.data(), data.size());
     hashed_ += data.size();
+    hasher_->advance(hashed_);  // written above: the hasher's mapping sees it
   }
   meta_.have.add(offset, offset + data.size());
   unsaved_ += data.size();
@@ -211,7 +213,7 @@ bool PartialFile::add_source(const std::string& url) {
 void PartialFile::forget(std::uint64_t first, std::uint64_t end) {
   if (first < hashed_) {
     // Those bytes will be fetched again: hash from the start then.
-    (void)hasher_.finish();
+    hasher_->restart();
     hashed_ = 0;
   }
   meta_.have.remove(first, end);
@@ -248,17 +250,9 @@ std::optional<wire::Bytes> PartialFile::read(std::uint64_t offset, std::size_t l
 }
 
 std::optional<Sha1> PartialFile::hash() {
-  // The prefix hashed as it arrived, then what came out of order, read back.
-  std::vector<char> buf;
-  while (hashed_ < meta_.size) {
-    if (buf.empty()) buf.resize(1 << 20);
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), meta_.size - hashed_));
-    ssize_t n = ::pread(fd_, buf.data(), want, static_cast<off_t>(hashed_));
-    if (n <= 0) return std::nullopt;
-    hasher_.update(buf.data(), static_cast<std::size_t>(n));
-    hashed_ += static_cast<std::uint64_t>(n);
-  }
-  const Sha1 h = hasher_.finish();
+  // The prefix was hashed as it arrived; what came out of order is hashed now.
+  hasher_->advance(meta_.size);
+  const auto h = hasher_->finish();
   hashed_ = 0;  // a next call (after a failed check and a re-fetch) starts over
   return h;
 }
@@ -289,6 +283,7 @@ std::optional<std::string> PartialFile::finish(const std::string& out_dir, std::
     }
     fs::remove(part_path, ec);
   }
+  hasher_.reset();
   ::close(fd_);
   fd_ = -1;
   fs::remove(fs::path(dir_) / (key_ + ".meta"), ec);
@@ -297,6 +292,7 @@ std::optional<std::string> PartialFile::finish(const std::string& out_dir, std::
 
 void PartialFile::discard() {
   std::error_code ec;
+  hasher_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   fs::remove(fs::path(dir_) / (key_ + ".part"), ec);

@@ -78,7 +78,7 @@ class PartialFile {
   DownloadMeta meta_;
   bool dirty_ = false;
   std::uint64_t unsaved_ = 0;
-  BackgroundSha1 hasher_;       // over [0, hashed_) of the .part file, on a thread of its own
+  std::unique_ptr<FileSha1> hasher_;  // over [0, hashed_) of the .part file, on a thread of its own
   std::uint64_t hashed_ = 0;
 };
 

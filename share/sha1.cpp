@@ -2,10 +2,10 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -36,67 +36,84 @@ Sha1 Sha1Hasher::finish() {
   return out;
 }
 
-struct BackgroundSha1::State {
+struct FileSha1::State {
+  int fd = -1;
   std::mutex mutex;
-  std::condition_variable wake, drained;
-  std::deque<std::vector<std::uint8_t>> queue;
-  std::size_t queued = 0, max_queued = 0;
-  bool busy = false, stop = false;
+  std::condition_variable wake, idle;
+  std::uint64_t target = 0, pos = 0;  // [0, pos) hashed, [pos, target) to hash
+  bool busy = false, stop = false, failed = false;
   Sha1Hasher hasher;
   std::thread worker;
 
+  static constexpr std::uint64_t kWindow = 8 * 1024 * 1024;
+
   void run() {
+    const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
     std::unique_lock lock(mutex);
     for (;;) {
-      wake.wait(lock, [&] { return stop || !queue.empty(); });
-      if (queue.empty()) return;  // stopping, nothing left
-      auto block = std::move(queue.front());
-      queue.pop_front();
+      wake.wait(lock, [&] { return stop || (target > pos && !failed); });
+      if (stop) return;
+      const std::uint64_t from = pos, len = std::min(target - pos, kWindow);
       busy = true;
       lock.unlock();
-      hasher.update(block.data(), block.size());
+      const std::uint64_t base = from - from % page, skip = from - base;
+      void* map = ::mmap(nullptr, static_cast<std::size_t>(len + skip), PROT_READ, MAP_SHARED, fd,
+                         static_cast<off_t>(base));
+      const bool ok = map != MAP_FAILED;
+      if (ok) {
+        ::madvise(map, static_cast<std::size_t>(len + skip), MADV_SEQUENTIAL);
+        hasher.update(static_cast<const std::uint8_t*>(map) + skip, static_cast<std::size_t>(len));
+        ::munmap(map, static_cast<std::size_t>(len + skip));
+      }
       lock.lock();
       busy = false;
-      queued -= block.size();
-      drained.notify_all();
+      if (ok) {
+        pos = from + len;
+      } else {
+        failed = true;
+      }
+      idle.notify_all();
     }
   }
 };
 
-BackgroundSha1::BackgroundSha1(std::size_t max_queued) : state_(std::make_unique<State>()) {
-  state_->max_queued = max_queued;
+FileSha1::FileSha1(int fd) : state_(std::make_unique<State>()) {
+  state_->fd = fd;
+  State& st = *state_;
+  st.worker = std::thread([&st] { st.run(); });
 }
 
-BackgroundSha1::~BackgroundSha1() {
-  if (!state_->worker.joinable()) return;
+FileSha1::~FileSha1() {
   {
     std::lock_guard lock(state_->mutex);
     state_->stop = true;
-    state_->queue.clear();
   }
   state_->wake.notify_all();
   state_->worker.join();
 }
 
-void BackgroundSha1::update(const void* data, std::size_t n) {
-  if (n == 0) return;
-  State& st = *state_;
-  if (!st.worker.joinable()) st.worker = std::thread([&st] { st.run(); });
-  const auto* p = static_cast<const std::uint8_t*>(data);
-  std::unique_lock lock(st.mutex);
-  st.drained.wait(lock, [&] { return st.queued < st.max_queued; });
-  st.queue.emplace_back(p, p + n);
-  st.queued += n;
-  lock.unlock();
-  st.wake.notify_one();
+void FileSha1::advance(std::uint64_t end) {
+  {
+    std::lock_guard lock(state_->mutex);
+    if (end <= state_->target) return;
+    state_->target = end;
+  }
+  state_->wake.notify_one();
 }
 
-Sha1 BackgroundSha1::finish() {
+std::optional<Sha1> FileSha1::finish() {
   State& st = *state_;
   std::unique_lock lock(st.mutex);
-  st.drained.wait(lock, [&] { return st.queue.empty() && !st.busy; });
-  return st.hasher.finish();
+  st.idle.wait(lock, [&] { return st.failed || (!st.busy && st.pos >= st.target); });
+  std::optional<Sha1> out;
+  if (!st.failed) out = st.hasher.finish();
+  st.hasher = Sha1Hasher();
+  st.pos = st.target = 0;
+  st.failed = false;
+  return out;
 }
+
+void FileSha1::restart() { (void)finish(); }
 
 Sha1 sha1_of(std::string_view data) {
   Sha1Hasher h;

@@ -27,19 +27,24 @@ class Sha1Hasher {
   std::unique_ptr<Impl> impl_;
 };
 
-// SHA-1 computed on a thread of its own: update() copies the bytes into a
-// queue and returns, so whoever receives them (the event loop) goes on while
-// another core hashes. The queue is bounded (max_queued bytes): past it,
-// update() waits for the hashing to catch up.
-class BackgroundSha1 {
+// SHA-1 of a file being written in order, computed on a thread of its own:
+// the writer says how far the file holds its bytes (advance) and goes on; the
+// thread hashes them through a read-only mapping of the file (the page cache
+// itself: no copy, no read-back pass at the end). The descriptor stays the
+// caller's and must stay open while the hasher lives.
+class FileSha1 {
  public:
-  explicit BackgroundSha1(std::size_t max_queued = 64 * 1024 * 1024);
-  ~BackgroundSha1();
-  BackgroundSha1(const BackgroundSha1&) = delete;
-  BackgroundSha1& operator=(const BackgroundSha1&) = delete;
-  void update(const void* data, std::size_t n);
-  // Waits for what is queued and returns the digest; the hasher starts over.
-  Sha1 finish();
+  explicit FileSha1(int fd);
+  ~FileSha1();
+  FileSha1(const FileSha1&) = delete;
+  FileSha1& operator=(const FileSha1&) = delete;
+  // Bytes [0, end) of the file are written.
+  void advance(std::uint64_t end);
+  // Waits until everything advanced is hashed: the digest of [0, end), or
+  // nullopt when the file could not be mapped. The hasher then starts over.
+  std::optional<Sha1> finish();
+  // Forgets what was hashed (the bytes are to be written again).
+  void restart();
 
  private:
   struct State;

@@ -26,7 +26,7 @@ constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
     "datagrams_in",    "datagrams_out",      "datagrams_dropped", "conn_id_collisions",
 };
 
-constexpr std::size_t kReadBuffer = 64 * 1024;
+constexpr std::size_t kReadBuffer = 256 * 1024;
 constexpr std::size_t kFileChunk = 256 * 1024;
 constexpr std::size_t kFileHighWater = 1024 * 1024;  // queued bytes before reading more
 // A file range up to this size whose bytes are all in the page cache is read
