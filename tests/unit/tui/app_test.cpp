@@ -58,8 +58,8 @@ void type(App& app, const std::string& text) {
   for (unsigned char c : text) app.key(c, kT0);
 }
 
-// A search typed and its reply from the node: the App then has a tab.
-void start_search(App& app, const std::string& query, const std::string& search_id) {
+// A search typed: the one request it makes of the node.
+json type_search(App& app, const std::string& query) {
   app.key('/', kT0);
   type(app, query);
   app.key(kKeyEnter, kT0);
@@ -67,7 +67,13 @@ void start_search(App& app, const std::string& query, const std::string& search_
   REQUIRE(req.size() == 1);
   CHECK(req[0]["cmd"] == "search");
   CHECK(req[0]["query"] == query);
-  app.message({{"id", req[0]["id"]}, {"ok", true}, {"search", search_id}}, kT0);
+  return req[0];
+}
+
+// A search typed and its reply from the node: the App then has a tab.
+void start_search(App& app, const std::string& query, const std::string& search_id) {
+  const json req = type_search(app, query);
+  app.message({{"id", req["id"]}, {"ok", true}, {"search", search_id}}, kT0);
 }
 
 }  // namespace
@@ -405,12 +411,7 @@ TEST_CASE("a_repeated_search_shows_its_earlier_results_and_when_a_requery_is_all
     start_search(app, "other", "S2");
     app.message(hit("S1", "free song.mp3", 1000, "10.0.0.1"), kT0);
     CHECK(app.current_tab() == 1);
-    app.key('/', kT0);
-    type(app, "free song");
-    app.key(kKeyEnter, kT0);
-    auto req = app.take_requests();
-    REQUIRE(req.size() == 1);
-    app.message(repeat_reply(req[0], "S1"), kT0);
+    app.message(repeat_reply(type_search(app, "free song"), "S1"), kT0);
     app.message(earlier(hit("S1", "free song.mp3", 1000, "10.0.0.1")), kT0);
     CHECK(app.tab_count() == 2);
     CHECK(app.current_tab() == 0);
@@ -425,12 +426,7 @@ TEST_CASE("a_repeated_search_shows_its_earlier_results_and_when_a_requery_is_all
   }
   SUBCASE("no tab has it: a new tab takes the earlier results") {
     App app;
-    app.key('/', kT0);
-    type(app, "free song");
-    app.key(kKeyEnter, kT0);
-    auto req = app.take_requests();
-    REQUIRE(req.size() == 1);
-    app.message(repeat_reply(req[0], "S1"), kT0);
+    app.message(repeat_reply(type_search(app, "free song"), "S1"), kT0);
     app.message(earlier(hit("S1", "free song.mp3", 1000, "10.0.0.1")), kT0);
     app.message(hit("S1", "free song live.mp3", 2000, "10.0.0.2"), kT0);  // a new one
     CHECK(app.tab_count() == 1);
