@@ -38,7 +38,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string max = std::to_string(n + 100);
-  sv::bench::ServentProcess servent("servent-bench-conn", {"--max-connections", max, "--max-per-ip", max});
+  // An ultrapeer taking every connection as a leaf.
+  sv::bench::ServentProcess servent(
+      "servent-bench-conn",
+      {"--mode", "ultrapeer", "--max-leaves", max, "--max-connections", max, "--max-per-ip", max});
   if (servent.port() == 0) {
     std::printf("connections: servent did not start\n");
     return 1;

@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   {
     share::Library lib;
     GnutellaConfig cfg;
+    cfg.mode = NodeMode::Ultrapeer;  // a relaying node
     cfg.query_rate = 1e12;
     cfg.query_burst = 1e12;
     GnutellaCore core(lib, cfg, 1);
@@ -117,7 +118,7 @@ int main(int argc, char** argv) {
   }
 
   // 2. Through a servent process, between real sockets.
-  bench::ServentProcess servent("servent-bench-relay", {"--query-rate", "1000000", "--no-deflate"});
+  bench::ServentProcess servent("servent-bench-relay", {"--mode", "ultrapeer", "--query-rate", "1000000", "--no-deflate"});
   if (servent.port() == 0) {
     std::printf("relay: servent did not start\n");
     return 1;

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   share::Library lib;
   for (int i = 0; i < 2000; ++i) lib.add_virtual("artist" + std::to_string(i % 300) + " track " + std::to_string(i) + ".mp3", 4'000'000);
   GnutellaConfig cfg;
+  cfg.mode = NodeMode::Ultrapeer;  // a relaying node
   cfg.max_connections = kConns + 1;
   GnutellaCore core(lib, cfg, 1);
   Instant now{Duration(1)};

@@ -118,6 +118,7 @@ void Library::save_indices() const {
 }
 
 ScanReport Library::rescan() {
+  ++generation_;
   ScanReport rep;
   std::map<std::uint32_t, SharedFile> found;
   for (const auto& root : roots_) {
@@ -234,6 +235,7 @@ ScanReport Library::rescan() {
 }
 
 void Library::add_virtual(std::string name, std::uint64_t size, std::optional<Sha1> sha1) {
+  ++generation_;
   SharedFile f;
   f.index = next_index_++;
   f.sha1 = sha1;
@@ -273,6 +275,7 @@ void Library::apply_hash(const HashJob& job, const Sha1& sha1) {
       it->second.mtime_ns != job.mtime_ns) {
     return;  // changed since the job was handed out; the next rescan sees it
   }
+  ++generation_;
   it->second.sha1 = sha1;
   by_sha1_[sha1] = job.index;
   hash_cache_[job.path] = CachedHash{job.size, job.mtime_ns, sha1};

@@ -93,6 +93,9 @@ class Library {
   std::vector<const SharedFile*> search(std::string_view criteria, std::size_t max) const;
 
   std::size_t file_count() const { return files_.size(); }
+  // Changes whenever what is shared may have changed (rescan, a new hash):
+  // what a QRP table built from the library depends on.
+  std::uint64_t generation() const { return generation_; }
   std::uint64_t total_bytes() const { return total_bytes_; }
   const std::vector<std::string>& roots() const { return roots_; }
 
@@ -118,6 +121,7 @@ class Library {
   std::map<std::uint32_t, SharedFile> files_;
   std::vector<std::pair<std::string, std::uint32_t>> word_index_;  // sorted (word, index)
   std::uint64_t total_bytes_ = 0;
+  std::uint64_t generation_ = 0;
   struct CachedHash {
     std::uint64_t size;
     std::int64_t mtime_ns;

@@ -267,6 +267,9 @@ int cmd_get(const std::vector<std::string>& argv) {
   share::Library empty;
   GnutellaConfig gcfg;
   gcfg.max_connections = peers.size() + 1;
+  // A short-lived leaf: the given peers are its ultrapeers.
+  gcfg.mode = NodeMode::Leaf;
+  gcfg.leaf_ultrapeers = std::max<std::size_t>(gcfg.leaf_ultrapeers, peers.size());
   GnutellaCore gnutella(empty, gcfg, random_seed());
   Driver driver;
   driver.add_core(gnutella);

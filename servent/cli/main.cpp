@@ -52,7 +52,8 @@ Run 'servent COMMAND --help' for the options of a command.
 )";
 
 constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--listen HOST:PORT] [--connect HOST:PORT]...
-                   [--state-dir DIR] [--max-ttl N] [--max-connections N]
+                   [--state-dir DIR] [--mode leaf|ultrapeer|auto] [--max-leaves N]
+                   [--max-ultrapeers N] [--max-ttl N] [--max-connections N]
                    [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
                    [--min-peers N] [--max-per-ip N] [--query-rate N] [--route-table N] [--no-deflate]
                    [--napster-server HOST:PORT] [--napster HOST:PORT] [--napster-nick NICK]
@@ -69,8 +70,15 @@ options:
   --connect HOST:PORT   a peer to stay connected to (repeatable)
   --state-dir DIR       state (file indices, ...); default $XDG_STATE_HOME/servent
                         or ~/.local/state/servent
+  --mode MODE           leaf: keep 3 ultrapeers, relay nothing, send them our
+                        QRP table; ultrapeer: hold leaves (routing queries to
+                        them by their QRP tables) and ultrapeer neighbours;
+                        auto (default): start as a leaf, become an ultrapeer
+                        when leaves need one and we are reachable
+  --max-leaves N        leaves an ultrapeer holds (default 30)
+  --max-ultrapeers N    ultrapeer links an ultrapeer holds (default 32)
   --max-ttl N           TTL+Hops cap for relayed descriptors (default 7)
-  --max-connections N   Gnutella connections (default 32)
+  --max-connections N   Gnutella connections of every kind (default 64)
   --upload-slots N      concurrent uploads (default 4)
   --advertise HOST:PORT the address put in Pongs and QueryHits (default: the
                         listening address, or the local address peers reach)
@@ -127,7 +135,8 @@ options:
 
 int cmd_run(const std::vector<std::string>& argv) {
   raise_fd_limit();  // a node with many peers needs many descriptors
-  OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--max-ttl", "--max-connections",
+  OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--mode", "--max-leaves", "--max-ultrapeers",
+                   "--max-ttl", "--max-connections",
                    "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate", "--route-table",
                    "--napster-server", "--napster", "--napster-nick", "--napster-password", "--napster-data-port"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
@@ -170,6 +179,21 @@ int cmd_run(const std::vector<std::string>& argv) {
       listen_port = la.port;
     }
     for (const auto& c : a.all("--connect")) peers.push_back(parse_endpoint(c, "--connect"));
+    if (auto v = a.last("--mode")) {
+      if (*v == "leaf") {
+        gcfg.mode = NodeMode::Leaf;
+      } else if (*v == "ultrapeer") {
+        gcfg.mode = NodeMode::Ultrapeer;
+      } else if (*v == "auto") {
+        gcfg.mode = NodeMode::Auto;
+      } else {
+        throw UsageError("--mode: leaf, ultrapeer or auto");
+      }
+    }
+    if (auto v = a.last("--max-leaves")) gcfg.max_leaves = static_cast<std::size_t>(parse_int(*v, 0, 10000, "--max-leaves"));
+    if (auto v = a.last("--max-ultrapeers")) {
+      gcfg.max_ultrapeers = static_cast<std::size_t>(parse_int(*v, 0, 10000, "--max-ultrapeers"));
+    }
     if (auto v = a.last("--max-ttl")) gcfg.max_ttl = static_cast<std::uint8_t>(parse_int(*v, 1, 255, "--max-ttl"));
     if (auto v = a.last("--max-connections")) {
       gcfg.max_connections = static_cast<std::size_t>(parse_int(*v, 1, 100000, "--max-connections"));
@@ -532,6 +556,9 @@ int cmd_search(const std::vector<std::string>& argv) {
   share::Library empty;
   GnutellaConfig gcfg;
   gcfg.max_connections = peers.size() + 1;
+  // A short-lived leaf: the given peers are its ultrapeers.
+  gcfg.mode = NodeMode::Leaf;
+  gcfg.leaf_ultrapeers = std::max<std::size_t>(gcfg.leaf_ultrapeers, peers.size());
   gcfg.compress = !a.has("--no-deflate");
   GnutellaCore core(empty, gcfg, random_seed());
   Driver driver;

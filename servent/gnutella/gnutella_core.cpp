@@ -59,6 +59,23 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "handshakes_06",
     "pongs_withheld",
     "queries_held_back",
+    "refused_shielded_leaf",
+    "refused_leaves_full",
+    "refused_ultrapeers_full",
+    "close_leaf_to_leaf",
+    "close_enough_ultrapeers",
+    "close_role_lie",
+    "drop_relayed_by_leaf",
+    "role_changes",
+    "qrp_in",
+    "qrp_tables_in",
+    "qrp_ignored",
+    "qrp_sent",
+    "close_qrp_malformed",
+    "close_qrp_error",
+    "close_qrp_resets",
+    "queries_to_leaves",
+    "queries_qrp_filtered",
 };
 
 constexpr std::uint8_t kRoutePing = 0;
@@ -71,6 +88,16 @@ SharedBuffer encode_shared(const gn::Header& h, wire::ByteView payload) {
   return std::make_shared<Buffer>(gn::encode_descriptor(h, payload));
 }
 
+// "X-Ultrapeer: True" / "False" (any case); nullopt when absent or other.
+std::optional<bool> says_ultrapeer(const wire::Headers& h) {
+  auto v = h.get("X-Ultrapeer");
+  if (!v) return std::nullopt;
+  const std::string t = wire::to_lower(wire::trim(*v));
+  if (t == "true") return true;
+  if (t == "false") return false;
+  return std::nullopt;
+}
+
 }  // namespace
 
 GnutellaCore::GnutellaCore(const share::Library& library, GnutellaConfig config, std::uint64_t seed)
@@ -81,7 +108,10 @@ GnutellaCore::GnutellaCore(const share::Library& library, GnutellaConfig config,
       push_routes_(config_.route_capacity, config_.route_ttl),
       own_hits_(4096, config_.route_ttl) {
   rng_.fill(servent_id_.bytes.data(), servent_id_.bytes.size());
+  role_ = config_.mode == NodeMode::Ultrapeer ? Role::Ultrapeer : Role::Leaf;
 }
+
+std::string_view to_string(Role r) { return r == Role::Ultrapeer ? "ultrapeer" : "leaf"; }
 
 GnutellaCore::Conn* GnutellaCore::find(ConnId id) {
   auto it = conns_.find(id);
@@ -100,7 +130,24 @@ gn::Guid GnutellaCore::new_guid() {
 wire::Headers GnutellaCore::our_headers(const Conn& c) const {
   wire::Headers h;
   h.add("User-Agent", config_.user_agent);
-  h.add("X-Ultrapeer", config_.ultrapeer ? "True" : "False");
+  const bool up = role_ == Role::Ultrapeer;
+  h.add("X-Ultrapeer", up ? "True" : "False");
+  if (up && c.dir == Direction::Inbound) {
+    // Leaf guidance (Ultrapeers 1.0 §3.2): "False" tells an ultrapeer-capable
+    // peer we have ultrapeers enough and would rather have it as a leaf.
+    const bool needed = links(Link::Ultrapeer) + links(Link::Flat) < config_.max_ultrapeers / 2 ||
+                        links(Link::Leaf) >= config_.max_leaves;
+    h.add("X-Ultrapeer-Needed", needed ? "True" : "False");
+  }
+  // QRP 0.1 §"Handshake": we read and send tables; as an ultrapeer we also
+  // exchange them with ultrapeer neighbours (last-hop routing).
+  h.add("X-Query-Routing", "0.1");
+  if (up) {
+    h.add("X-Ultrapeer-Query-Routing", "0.1");
+    h.add("X-Degree", std::to_string(config_.max_ultrapeers));
+  }
+  h.add("X-Max-TTL", std::to_string(config_.max_ttl));
+  h.add("Pong-Caching", "0.1");
   h.add("Remote-IP", gn::ipv4_to_string(c.remote.ip));
   if (config_.advertised.port != 0 && config_.advertised.ip != 0) {
     h.add("Listen-IP", config_.advertised.to_string());
@@ -179,6 +226,8 @@ void GnutellaCore::ping_one(Conn& c, Instant now) {
 
 void GnutellaCore::top_up_peers(Instant now) {
   if (config_.min_peers == 0) return;
+  // A leaf looks for its leaf_ultrapeers ultrapeers and no more.
+  const std::size_t target = role_ == Role::Leaf ? config_.leaf_ultrapeers : config_.min_peers;
   std::size_t active = 0;
   std::vector<Endpoint> skip{config_.advertised};
   for (const auto& w : wanted_) {
@@ -189,8 +238,8 @@ void GnutellaCore::top_up_peers(Instant now) {
     skip.push_back(c.remote);
     active += c.dir == Direction::Inbound && c.phase == Phase::Established;
   }
-  if (active >= config_.min_peers) return;
-  for (const auto& e : hosts_.recent(config_.min_peers - active, skip)) {
+  if (active >= target) return;
+  for (const auto& e : hosts_.recent(target - active, skip)) {
     wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0});
     ++stats_[kCacheConnects];
   }
@@ -204,6 +253,8 @@ void GnutellaCore::note_headers(Conn& c, const wire::Headers& h) {
     return lower.find(token) != std::string::npos;
   };
   if (h.has("Bye-Packet")) c.bye_ok = true;
+  if (h.has("X-Query-Routing")) c.peer_qrp = true;
+  if (h.has("X-Ultrapeer-Query-Routing")) c.peer_up_qrp = true;
   if (has_token("Accept-Encoding", "deflate")) c.offered_deflate = true;
   if (config_.compress && has_token("Content-Encoding", "deflate") && !c.inflater) {
     c.inflater = std::make_unique<wire::Inflater>();
@@ -271,25 +322,19 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           close(c, CloseReason::HandshakeMalformed, kCloseHandshakeMalformed);
           return;
         }
-        const bool full = established_ >= config_.max_connections;
+        const auto refused = admit(c, hs.is_04() ? std::nullopt : says_ultrapeer(hs.headers), now);
         if (hs.is_04()) {
           // 0.4 has no refusal message: a full servent just closes.
-          if (full) {
-            close(c, CloseReason::Full, kCloseFull);
+          if (refused) {
+            close(c, CloseReason::Full, refused->stat);
             return;
           }
           send_text(c, gn::kOk04);
           establish(c, true, {}, now);
           return;
         }
-        if (full) {
-          // Host exchange on refusal (0.6 draft §2.3): where else to try.
-          wire::Headers h;
-          h.add("User-Agent", config_.user_agent);
-          auto others = hosts_.recent(10, {c.remote});
-          if (!others.empty()) h.add("X-Try-Ultrapeers", HostCache::format_list(others));
-          send_text(c, gn::encode_response06(503, "Too many connections", h));
-          close(c, CloseReason::Full, kCloseFull);
+        if (refused) {
+          refuse(c, *refused);
           return;
         }
         c.user_agent = hs.headers.get("User-Agent").value_or("");
@@ -312,6 +357,16 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           return;
         }
         note_headers(c, hs.headers);  // the initiator's Content-Encoding
+        if (auto up = says_ultrapeer(hs.headers)) {
+          // The initiator may take our leaf guidance ("X-Ultrapeer: False" in
+          // its final answer); a leaf turning ultrapeer there is not allowed.
+          if (!*up && c.link == Link::Ultrapeer && links(Link::Leaf) < config_.max_leaves) {
+            c.link = Link::Leaf;
+          } else if (*up && c.link == Link::Leaf) {
+            close(c, CloseReason::HandshakeRefused, kCloseRoleLie);
+            return;
+          }
+        }
         establish(c, false, c.user_agent, now);
         return;
       case Phase::AwaitResponse: {
@@ -327,9 +382,13 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           close(c, CloseReason::HandshakeRefused, kCloseHandshakeRefused);
           return;
         }
+        if (auto refused = accept_answer(c, says_ultrapeer(hs.headers))) {
+          close(c, CloseReason::HandshakeRefused, refused->stat);
+          return;
+        }
         note_headers(c, hs.headers);
         wire::Headers h;
-        h.add("X-Ultrapeer", config_.ultrapeer ? "True" : "False");
+        h.add("X-Ultrapeer", role_ == Role::Ultrapeer ? "True" : "False");
         if (config_.compress && c.offered_deflate) {
           h.add("Content-Encoding", "deflate");
           c.deflater = std::make_unique<wire::Deflater>();
@@ -359,6 +418,13 @@ void GnutellaCore::establish(Conn& c, bool v04, std::string user_agent, Instant 
   if (c.dir == Direction::Outbound) hosts_.add(c.remote, now);
   // Learn the neighbourhood: the peer answers with its Pong and its cache.
   ping_one(c, now);
+  // QRP: a leaf sends its table to its ultrapeer at once; an ultrapeer its
+  // merged table to an ultrapeer neighbour that routes by it.
+  if (c.link == Link::Parent && c.peer_qrp) {
+    send_qrp(c, own_table());
+  } else if (c.link == Link::Ultrapeer && c.peer_up_qrp && role_ == Role::Ultrapeer) {
+    send_qrp(c, merged_table());
+  }
   // Descriptors sent right behind the handshake are already buffered.
   if (!c.hs_buf.empty()) {
     wire::Bytes rest = std::move(c.hs_buf);
@@ -452,14 +518,22 @@ void GnutellaCore::on_descriptor_inner(Conn& c, gn::Header h, wire::ByteView pay
     h.ttl = static_cast<std::uint8_t>(config_.max_ttl - h.hops);
     ++stats_[kTtlClamped];
   }
-  switch (static_cast<gn::Type>(h.type)) {
+  const auto type = static_cast<gn::Type>(h.type);
+  if (c.link == Link::Leaf && h.hops > 0 && (type == gn::Type::Ping || type == gn::Type::Query)) {
+    // A leaf originates its Pings and Queries; one that relays is lying
+    // about its role (or buggy): nothing it relays goes further.
+    ++stats_[kDropRelayedByLeaf];
+    return;
+  }
+  switch (type) {
+    case gn::Type::Qrp: return on_qrp(c, h, payload, now);
     case gn::Type::Ping: return on_ping(c, h, payload, now);
     case gn::Type::Pong: return on_pong(c, h, payload, now);
     case gn::Type::Query: return on_query(c, h, payload, now);
     case gn::Type::QueryHit: return on_query_hit(c, h, payload, now);
     case gn::Type::Push: return on_push(c, h, payload, now);
     default:
-      // QRP, vendor messages and unknown types: accepted and ignored.
+      // Vendor messages and unknown types: accepted and ignored.
       ++stats_[kOtherIn];
       return;
   }
@@ -488,6 +562,7 @@ void GnutellaCore::on_ping(Conn& c, const gn::Header& h, wire::ByteView payload,
   } else {
     ++stats_[kPongsWithheld];
   }
+  if (role_ == Role::Leaf) return;  // a leaf relays nothing
   if (h.ttl > 1 && answer_from_cache(c, h, now)) {
     ++stats_[kPingsNotFlooded];
     return;
@@ -566,12 +641,16 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
     return;
   }
   answer_query(c, h, *q);
-  if (h.ttl > 1) {
-    gn::Header fwd = h;
-    fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
-    fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
-    flood_query(&c, fwd, payload);
-  }
+  if (role_ == Role::Leaf) return;  // a leaf relays nothing
+  gn::Header fwd = h;
+  fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
+  fwd.hops = static_cast<std::uint8_t>(h.hops + 1);
+  // Our leaves are part of us: whatever the TTL left, each one whose table
+  // matches gets the query (with TTL 1, it goes no further).
+  gn::Header to_leaf = fwd;
+  to_leaf.ttl = 1;
+  query_leaves(&c, to_leaf, payload, *q);
+  if (h.ttl > 1) flood_query(&c, fwd, payload, *q);
 }
 
 void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q) {
@@ -712,11 +791,12 @@ void GnutellaCore::route_reply(Conn& from, ConnId to, const gn::Header& h, wire:
   ++stats_[kForwarded];
 }
 
-void GnutellaCore::broadcast(const Conn* from, SharedBuffer bytes, bool v04_links) {
+template <class Pred>
+void GnutellaCore::broadcast(const Conn* from, SharedBuffer bytes, bool v04_links, Pred to) {
   action::Broadcast out{{}, std::move(bytes)};
   out.conns.reserve(live_.size());
   for (Conn* c : live_) {
-    if (c == from || c->v04 != v04_links) continue;
+    if (c == from || c->v04 != v04_links || !to(*c)) continue;
     if (c->deflater) {
       // A deflated link is a stream of its own: it gets its own bytes.
       send(*c, out.bytes);
@@ -735,25 +815,59 @@ void GnutellaCore::broadcast(const Conn* from, SharedBuffer bytes, bool v04_link
 void GnutellaCore::flood(const Conn* from, const gn::Header& h, wire::ByteView payload) {
   if (live_.empty()) return;
   SharedBuffer bytes = encode_shared(h, payload);
-  broadcast(from, bytes, false);
-  broadcast(from, bytes, true);
+  // Pings: an ultrapeer floods them to its peers, not its leaves (it answers
+  // for them from its pong cache); a leaf pings its ultrapeers.
+  auto to = [this](const Conn& c) { return role_ == Role::Leaf || c.link != Link::Leaf; };
+  broadcast(from, bytes, false, to);
+  broadcast(from, bytes, true, to);
 }
 
-void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload) {
+namespace {
+// The query descriptor with MinSpeed rewritten for one kind of link.
+SharedBuffer query_variant(const gn::Header& h, wire::ByteView payload, std::uint16_t min_speed) {
+  auto b = std::make_shared<Buffer>(gn::encode_descriptor(h, payload));
+  (*b)[gn::kHeaderSize] = static_cast<std::uint8_t>(min_speed);
+  (*b)[gn::kHeaderSize + 1] = static_cast<std::uint8_t>(min_speed >> 8);
+  return b;
+}
+std::uint16_t flags_speed(std::uint16_t speed) { return speed & gn::kQueryFlagMarker ? speed : gn::kQueryFlagMarker; }
+std::uint16_t plain_speed(std::uint16_t speed) { return speed & gn::kQueryFlagMarker ? 0 : speed; }
+}  // namespace
+
+void GnutellaCore::query_leaves(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q) {
+  if (role_ != Role::Ultrapeer || payload.size() < 2) return;
+  SharedBuffer bytes;
+  for (Conn* c : live_) {
+    if (c == from || c->link != Link::Leaf) continue;
+    if (!qrp_matches(c->qrp_bits, q)) {
+      ++stats_[kQueriesQrpFiltered];
+      continue;
+    }
+    if (!bytes) bytes = query_variant(h, payload, flags_speed(wire::get_le16(payload.data())));
+    send(*c, bytes);
+    ++stats_[kQueriesToLeaves];
+  }
+}
+
+void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q) {
   // The MinSpeed field means flags on 0.6 links (bit 15 set; gtk-gnutella
   // drops 0.6 queries without it) and a plain speed on 0.4 links; rewrite it
   // per link kind so each side reads what it expects. The rest of the payload
   // is relayed byte for byte.
   if (live_.empty() || payload.size() < 2) return;
   const std::uint16_t speed = wire::get_le16(payload.data());
-  auto variant = [&](std::uint16_t min_speed) {
-    auto b = std::make_shared<Buffer>(gn::encode_descriptor(h, payload));
-    (*b)[gn::kHeaderSize] = static_cast<std::uint8_t>(min_speed);
-    (*b)[gn::kHeaderSize + 1] = static_cast<std::uint8_t>(min_speed >> 8);
-    return b;
+  // Last-hop QRP: a query that would arrive with TTL 1 at an ultrapeer
+  // neighbour that sent us its (merged) table goes only if the table matches.
+  auto to = [&](const Conn& c) {
+    if (!relays_to(c)) return false;
+    if (h.ttl == 1 && c.link == Link::Ultrapeer && !c.qrp_bits.empty() && !qrp_matches(c.qrp_bits, q)) {
+      ++stats_[kQueriesQrpFiltered];
+      return false;
+    }
+    return true;
   };
-  broadcast(from, variant(speed & gn::kQueryFlagMarker ? speed : gn::kQueryFlagMarker), false);
-  broadcast(from, variant(speed & gn::kQueryFlagMarker ? 0 : speed), true);
+  broadcast(from, query_variant(h, payload, flags_speed(speed)), false, to);
+  broadcast(from, query_variant(h, payload, plain_speed(speed)), true, to);
 }
 
 SearchSent GnutellaCore::search(const Search& s, Instant now) {
@@ -791,6 +905,15 @@ SearchSent GnutellaCore::search(const Search& s, Instant now) {
   // MinSpeed as flags on 0.6 links, a plain speed (0) on 0.4 ones (see flood_query).
   SharedBuffer flags, plain;
   for (Conn* c : live_) {
+    // An ultrapeer's own query: its peers, and the leaves that may have it.
+    if (role_ == Role::Ultrapeer && c->link == Link::Leaf) {
+      if (!qrp_matches(c->qrp_bits, query)) {
+        ++stats_[kQueriesQrpFiltered];
+        continue;
+      }
+    } else if (role_ == Role::Ultrapeer && !relays_to(*c)) {
+      continue;
+    }
     if (q.sent_on.count(c->id) != 0) {
       ++out.held_back;
       ++stats_[kQueriesHeldBack];
@@ -836,8 +959,9 @@ bool GnutellaCore::send_push(const gn::ServentId& target, std::uint32_t index, E
     }
   }
   if (live_.empty()) return false;
-  broadcast(nullptr, bytes, false);
-  broadcast(nullptr, bytes, true);
+  auto all = [](const Conn&) { return true; };
+  broadcast(nullptr, bytes, false, all);
+  broadcast(nullptr, bytes, true, all);
   ++stats_[kPushesSent];
   return true;
 }
@@ -963,6 +1087,7 @@ void GnutellaCore::handle_timeout(Instant now) {
     ++stats_[kConnectAttempts];
     actions_.push_back(action::Connect{id, w.ep});
   }
+  if (established_ > 0 && now >= next_qrp_check_) update_qrp(now);
   routes_.expire(now);
   push_routes_.expire(now);
 }
@@ -982,7 +1107,10 @@ std::optional<Instant> GnutellaCore::poll_timeout() const {
   for (const auto& w : wanted_) {
     if (!w.conn) consider(w.next_attempt);
   }
-  if (established_ > 0) consider(next_ping_);
+  if (established_ > 0) {
+    consider(next_ping_);
+    consider(next_qrp_check_);
+  }
   return t;
 }
 
@@ -997,10 +1125,186 @@ std::vector<Counter> GnutellaCore::counters() const {
 std::vector<GnutellaCore::PeerInfo> GnutellaCore::peers() const {
   std::vector<PeerInfo> out;
   for (const auto& [id, c] : conns_) {
+    static constexpr std::string_view kLinkNames[] = {"flat", "leaf", "ultrapeer", "parent"};
     out.push_back({id, c.remote, c.dir, c.phase == Phase::Established, c.v04 ? 4 : 6, c.user_agent, c.msgs_in,
-                   c.msgs_out, c.since, c.dropped});
+                   c.msgs_out, c.since, c.dropped, kLinkNames[static_cast<int>(c.link)], c.qrp_bits.slots(),
+                   c.qrp_bits.count()});
   }
   return out;
+}
+
+std::size_t GnutellaCore::links(Link kind, bool with_handshakes) const {
+  std::size_t n = 0;
+  for (const Conn* c : live_) n += c->link == kind;
+  if (with_handshakes) {
+    for (const auto& [id, c] : conns_) n += c.phase == Phase::AwaitFinal && c.link == kind;
+  }
+  return n;
+}
+
+bool GnutellaCore::role_change_allowed(Instant now) const {
+  return !role_changed_at_ || now - *role_changed_at_ >= config_.role_hold;
+}
+
+void GnutellaCore::change_role(Role r, Instant now) {
+  if (r == role_) return;
+  role_ = r;
+  role_changed_at_ = now;
+  ++stats_[kRoleChanges];
+  events_.push_back(event::RoleChanged{r});
+  // Links made in the other role do not fit this one (a leaf's ultrapeers,
+  // an ultrapeer's leaves and peers): goodbye; the peers we want are dialled
+  // again with the new headers.
+  std::vector<Conn*> up(live_.begin(), live_.end());
+  for (Conn* c : up) {
+    const bool fits = r == Role::Ultrapeer ? c->link != Link::Parent : c->link == Link::Flat;
+    if (!fits) {
+      bye(*c, 200, r == Role::Ultrapeer ? "Becoming an ultrapeer" : "Becoming a leaf", CloseReason::Shutdown,
+          kClosePeer);
+    }
+  }
+}
+
+std::optional<GnutellaCore::Refusal> GnutellaCore::admit(Conn& c, std::optional<bool> peer_up, Instant now) {
+  if (established_ >= config_.max_connections) return Refusal{503, "Too many connections", kCloseFull};
+  // Auto: a node that is nobody's leaf, asked by a leaf (or a flat 0.4 node)
+  // to be its ultrapeer, is reachable and needed: it becomes one.
+  if (role_ == Role::Leaf && config_.mode == NodeMode::Auto && peer_up != true && links(Link::Parent, true) == 0 &&
+      role_change_allowed(now)) {
+    change_role(Role::Ultrapeer, now);
+  }
+  if (role_ == Role::Leaf) {
+    if (peer_up == true && links(Link::Parent, true) < config_.leaf_ultrapeers) {
+      c.link = Link::Parent;
+      return std::nullopt;
+    }
+    // What LimeWire, Shareaza and gtk-gnutella answer as leaves.
+    return Refusal{503, "Shielded leaf node", kRefusedShielded};
+  }
+  if (peer_up == false) {
+    if (links(Link::Leaf, true) >= config_.max_leaves) return Refusal{503, "Too many leaves", kRefusedLeavesFull};
+    c.link = Link::Leaf;
+    return std::nullopt;
+  }
+  if (links(Link::Ultrapeer, true) + links(Link::Flat, true) >= config_.max_ultrapeers) {
+    return Refusal{503, "Too many ultrapeers", kRefusedUltrapeersFull};
+  }
+  c.link = peer_up ? Link::Ultrapeer : Link::Flat;
+  return std::nullopt;
+}
+
+std::optional<GnutellaCore::Refusal> GnutellaCore::accept_answer(Conn& c, std::optional<bool> peer_up) {
+  if (role_ == Role::Leaf) {
+    if (peer_up == false) return Refusal{503, "Shielded leaf node", kCloseLeafToLeaf};
+    if (peer_up == true) {
+      if (links(Link::Parent) >= config_.leaf_ultrapeers) {
+        return Refusal{503, "Enough ultrapeers", kCloseEnoughUltrapeers};
+      }
+      c.link = Link::Parent;
+    } else {
+      c.link = Link::Flat;
+    }
+    return std::nullopt;
+  }
+  if (peer_up == false) {
+    if (links(Link::Leaf) >= config_.max_leaves) return Refusal{503, "Too many leaves", kRefusedLeavesFull};
+    c.link = Link::Leaf;
+    return std::nullopt;
+  }
+  c.link = peer_up ? Link::Ultrapeer : Link::Flat;
+  return std::nullopt;
+}
+
+void GnutellaCore::refuse(Conn& c, const Refusal& r) {
+  // Host exchange on refusal (0.6 draft §2.3): where else to try, our
+  // ultrapeers first (dialled by us, so their listening addresses).
+  wire::Headers h;
+  h.add("User-Agent", config_.user_agent);
+  h.add("X-Ultrapeer", role_ == Role::Ultrapeer ? "True" : "False");
+  std::vector<Endpoint> others;
+  for (const Conn* l : live_) {
+    if (l->dir == Direction::Outbound && (l->link == Link::Parent || l->link == Link::Ultrapeer)) {
+      others.push_back(l->remote);
+    }
+  }
+  std::vector<Endpoint> skip = others;
+  skip.push_back(c.remote);
+  for (const auto& e : hosts_.recent(10 - std::min<std::size_t>(others.size(), 10), skip)) others.push_back(e);
+  if (!others.empty()) h.add("X-Try-Ultrapeers", HostCache::format_list(others));
+  send_text(c, gn::encode_response06(r.code, r.reason, h));
+  close(c, CloseReason::Full, r.stat);
+}
+
+const QrpBits& GnutellaCore::own_table() {
+  if (own_table_generation_ != library_.generation() || own_table_.bits() != config_.qrp_bits) {
+    own_table_ = qrp_table_for(library_, config_.qrp_bits);
+    own_table_generation_ = library_.generation();
+  }
+  return own_table_;
+}
+
+QrpBits GnutellaCore::merged_table() {
+  QrpBits t = own_table();
+  for (const Conn* c : live_) {
+    if (c->link == Link::Leaf) t.merge(c->qrp_bits);
+  }
+  return t;
+}
+
+void GnutellaCore::send_qrp(Conn& c, const QrpBits& table) {
+  for (auto& payload : qrp_update(c.qrp_sent ? &*c.qrp_sent : nullptr, table, config_.qrp_infinity)) {
+    // QRP messages go one hop: TTL 1, hops 0 (QRP 0.1 §"Message format").
+    send(c, encode_shared(gn::Header{new_guid(), static_cast<std::uint8_t>(gn::Type::Qrp), 1, 0, 0}, payload));
+    ++stats_[kQrpSent];
+  }
+  c.qrp_sent = table;
+}
+
+void GnutellaCore::update_qrp(Instant now) {
+  next_qrp_check_ = now + config_.qrp_check_interval;
+  std::optional<QrpBits> merged;
+  for (Conn* c : live_) {
+    if (c->link == Link::Parent && c->peer_qrp) {
+      send_qrp(*c, own_table());
+    } else if (role_ == Role::Ultrapeer && c->link == Link::Ultrapeer && c->peer_up_qrp) {
+      if (!merged) merged = merged_table();
+      send_qrp(*c, *merged);
+    }
+  }
+}
+
+void GnutellaCore::on_qrp(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
+  ++stats_[kQrpIn];
+  // Tables come from our leaves and, as an ultrapeer, from ultrapeer
+  // neighbours; never relayed (hops 0). Anything else is ignored.
+  if (role_ != Role::Ultrapeer || (c.link != Link::Leaf && c.link != Link::Ultrapeer) || h.hops != 0) {
+    ++stats_[kQrpIgnored];
+    return;
+  }
+  auto m = gn::decode_qrp(payload);
+  if (!m) {
+    bye(c, 400, "Malformed QRP message", CloseReason::PayloadMalformed, kCloseQrpMalformed);
+    return;
+  }
+  if (std::holds_alternative<gn::QrpReset>(*m)) {
+    if (c.last_reset && now - *c.last_reset < config_.qrp_min_reset_interval &&
+        ++c.fast_resets > config_.qrp_fast_resets) {
+      bye(c, 400, "QRP table reset too often", CloseReason::PayloadMalformed, kCloseQrpResets);
+      return;
+    }
+    c.last_reset = now;
+  }
+  if (!c.qrp_in) c.qrp_in = std::make_unique<gn::QrpTable>(config_.qrp_max_slots);
+  if (const auto err = c.qrp_in->apply(*m); err != gn::QrpTable::Error::None) {
+    bye(c, 400, "QRP " + std::string(gn::to_string(err)), CloseReason::PayloadMalformed, kCloseQrpError);
+    return;
+  }
+  // A complete sequence: the table routes from now on (until then the
+  // previous one did).
+  if (const auto* p = std::get_if<gn::QrpPatch>(&*m); p && p->seq_no == p->seq_size) {
+    c.qrp_bits = QrpBits::from_table(*c.qrp_in);
+    ++stats_[kQrpTablesIn];
+  }
 }
 
 bool GnutellaCore::wants_local_address() const {

@@ -2,9 +2,22 @@
 // state machine. It is fed connection events and bytes with the current time
 // and answers with Actions (send, close, connect) and Events (for the UI).
 //
-// What it does (0.4 spec §"Descriptor Routing", 0.6 draft §2-3):
+// What it does (0.4 spec §"Descriptor Routing", 0.6 draft §2-3, Ultrapeers
+// 1.0, QRP 0.1):
 //  - handshakes: accepts 0.4 and 0.6; connects with 0.6 and falls back to 0.4
-//    when a peer does not answer 0.6; sends User-Agent and X-Ultrapeer;
+//    when a peer does not answer 0.6; sends User-Agent, X-Ultrapeer and the
+//    query-routing headers;
+//  - roles (Ultrapeers 1.0 §3): as a leaf it keeps `leaf_ultrapeers` links to
+//    ultrapeers, relays nothing and refuses other connections ("503 Shielded
+//    leaf node"); as an ultrapeer it holds up to `max_leaves` leaves and
+//    `max_ultrapeers` ultrapeer (or flat 0.4) links and answers 503 with
+//    X-Try-Ultrapeers when full. `auto` starts as a leaf and becomes an
+//    ultrapeer when a node wants it as one and it has no ultrapeer of its own;
+//  - QRP (§"Query Routing"): a leaf sends its table on connect and a patch
+//    when its library changes; an ultrapeer keeps each leaf's table, sends a
+//    leaf only the queries its table matches, and sends its ultrapeer
+//    neighbours its own table merged with its leaves' (last-hop QRP: a query
+//    whose last hop is that neighbour goes only when the table matches);
 //  - answers Pings with a Pong for itself and Queries that match the library
 //    with QueryHits (split across several descriptors when needed);
 //  - floods Ping/Query to every other connection with TTL-1/Hops+1, drops
@@ -26,28 +39,50 @@
 #include "servent/core/expiring_map.hpp"
 #include "servent/core/types.hpp"
 #include "servent/gnutella/host_cache.hpp"
+#include "servent/gnutella/qrp_route.hpp"
 #include "share/library.hpp"
 #include "wire/gnutella/descriptors.hpp"
 #include "wire/gnutella/framer.hpp"
 #include "wire/common/zlib_stream.hpp"
 #include "wire/gnutella/handshake.hpp"
+#include "wire/gnutella/qrp.hpp"
 
 namespace sv {
 
 namespace gn = wire::gnutella;
 
+// What `servent run --mode` asks for.
+enum class NodeMode : std::uint8_t { Leaf, Ultrapeer, Auto };
+// What the node is now.
+enum class Role : std::uint8_t { Leaf, Ultrapeer };
+std::string_view to_string(Role r);
+
 struct GnutellaConfig {
   std::uint8_t max_ttl = 7;                 // TTL+Hops cap
   std::uint8_t default_ttl = 7;             // for our own Pings/Queries
   std::uint32_t max_payload = gn::kDefaultMaxPayload;
-  std::size_t max_connections = 32;
+  std::size_t max_connections = 64;         // Gnutella links of every kind together
   std::size_t route_capacity = 200'000;     // per routing table
   Duration route_ttl = 10min;
   Duration handshake_timeout = 10s;
   Duration reconnect_min = 1s;
   Duration reconnect_max = 60s;
   std::string user_agent = "servent/0.1";
-  bool ultrapeer = false;                   // what we announce in X-Ultrapeer
+  NodeMode mode = NodeMode::Auto;
+  std::size_t max_leaves = 30;              // as an ultrapeer
+  std::size_t max_ultrapeers = 32;          // ultrapeer (and flat 0.4) links, as an ultrapeer
+  std::size_t leaf_ultrapeers = 3;          // ultrapeers a leaf keeps
+  // Our QRP table: 2^qrp_bits slots, "absent" is qrp_infinity (LimeWire's
+  // 65,536 slots and 7). Tables peers send may be up to qrp_max_slots.
+  int qrp_bits = 16;
+  std::uint8_t qrp_infinity = 7;
+  std::uint32_t qrp_max_slots = 1u << 20;
+  Duration qrp_check_interval = 5s;         // library changed: send a patch
+  // A peer resetting its table more often than this (beyond qrp_fast_resets
+  // times) is closed: each reset costs us the whole table again.
+  Duration qrp_min_reset_interval = 10s;
+  std::size_t qrp_fast_resets = 3;
+  Duration role_hold = 10min;               // at most one role change in this time
   Endpoint advertised;                      // our address in Pongs/QueryHits
   std::uint32_t speed_kbps = 1000;          // QueryHit speed field
   std::size_t max_results_per_query = 64;
@@ -80,6 +115,9 @@ struct PeerUp {
   int version_minor;  // 4 or 6
   std::string user_agent;
 };
+struct RoleChanged {
+  Role role;
+};
 struct PeerDown {
   ConnId conn;
   Endpoint remote;
@@ -100,7 +138,7 @@ struct PushRequest {
   gn::Push push;
 };
 }  // namespace event
-using Event = std::variant<event::PeerUp, event::PeerDown, event::Hit, event::PushRequest>;
+using Event = std::variant<event::PeerUp, event::PeerDown, event::Hit, event::PushRequest, event::RoleChanged>;
 
 struct Search {
   std::string criteria;
@@ -169,6 +207,23 @@ class GnutellaCore final : public Core {
     kHandshakes06,
     kPongsWithheld,  // a Ping answered without our own Pong: we have no listener to offer
     kQueriesHeldBack,  // links an own repeated query was not sent on (requery_threshold)
+    kRefusedShielded,       // we are a leaf: "503 Shielded leaf node"
+    kRefusedLeavesFull,     // an ultrapeer with max_leaves leaves
+    kRefusedUltrapeersFull, // an ultrapeer with max_ultrapeers ultrapeer links
+    kCloseLeafToLeaf,       // we are a leaf and the peer answered as one
+    kCloseEnoughUltrapeers, // a leaf that already has leaf_ultrapeers
+    kCloseRoleLie,          // a peer changed its role in its final response
+    kDropRelayedByLeaf,     // a leaf sent a descriptor it did not originate
+    kRoleChanges,
+    kQrpIn,
+    kQrpTablesIn,           // complete tables (RESET + PATCH sequence) received
+    kQrpIgnored,            // from a link that has no business sending one
+    kQrpSent,
+    kCloseQrpMalformed,
+    kCloseQrpError,         // a RESET/PATCH the table refused (sequence, size, data)
+    kCloseQrpResets,        // reset too often
+    kQueriesToLeaves,
+    kQueriesQrpFiltered,    // not sent to a leaf (or last-hop ultrapeer) whose table does not match
     kStatCount
   };
 
@@ -217,6 +272,7 @@ class GnutellaCore final : public Core {
     learned_address_ = false;
   }
   const GnutellaConfig& config() const { return config_; }
+  Role role() const { return role_; }
   // Whether peers can connect to us: a listener (a port to advertise) and
   // not --firewalled. Otherwise no Pong of ours offers an address, and our
   // hits carry the push flag.
@@ -232,11 +288,16 @@ class GnutellaCore final : public Core {
     std::uint64_t msgs_in, msgs_out;
     std::optional<Instant> since;  // when the handshake completed
     std::uint64_t dropped;         // descriptors from it we dropped (any reason)
+    std::string_view link;         // "leaf" (ours), "ultrapeer", "parent" (we are its leaf), "flat"
+    std::size_t qrp_slots;         // its QRP table's size (0: none)
+    std::size_t qrp_present;       // slots its table marks present
   };
   std::vector<PeerInfo> peers() const;
 
  private:
   enum class Phase { AwaitConnect, AwaitResponse, AwaitFinal, Established, Closing };
+  // What a link is to us. Flat: a 0.4 peer or one without X-Ultrapeer.
+  enum class Link : std::uint8_t { Flat, Leaf, Ultrapeer, Parent };
   struct Conn {
     ConnId id;
     Endpoint remote;
@@ -258,6 +319,19 @@ class GnutellaCore final : public Core {
     std::uint64_t dropped = 0;
     double query_tokens = -1;      // < 0: not yet filled
     Instant query_refill;
+    Link link = Link::Flat;
+    bool peer_qrp = false;         // X-Query-Routing: it reads a leaf's table
+    bool peer_up_qrp = false;      // X-Ultrapeer-Query-Routing: it reads ours as an ultrapeer
+    std::unique_ptr<gn::QrpTable> qrp_in;  // the table it sends us
+    QrpBits qrp_bits;              // what that table says, once complete
+    std::optional<Instant> last_reset;
+    std::size_t fast_resets = 0;
+    std::optional<QrpBits> qrp_sent;  // what we sent it
+  };
+  struct Refusal {
+    int code;
+    std::string_view reason;
+    Stat stat;
   };
   struct Wanted {
     Endpoint ep;
@@ -295,13 +369,35 @@ class GnutellaCore final : public Core {
   void on_query(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
   void on_query_hit(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
   void on_push(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  void on_qrp(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  // Whether an inbound peer may connect (and as what), given what it says it is.
+  std::optional<Refusal> admit(Conn& c, std::optional<bool> peer_up, Instant now);
+  // As the initiator, what the peer's answer makes the link (nullopt: close).
+  std::optional<Refusal> accept_answer(Conn& c, std::optional<bool> peer_up);
+  void refuse(Conn& c, const Refusal& r);
+  std::size_t links(Link kind, bool with_handshakes = false) const;
+  bool role_change_allowed(Instant now) const;
+  void change_role(Role r, Instant now);
+  // Our table (rebuilt when the library changed) and, as an ultrapeer, the
+  // one our ultrapeer neighbours get: ours with our leaves' merged in.
+  const QrpBits& own_table();
+  QrpBits merged_table();
+  void send_qrp(Conn& c, const QrpBits& table);
+  void update_qrp(Instant now);
+  // Sends a query to our leaves whose tables match it.
+  void query_leaves(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q);
   void answer_query(Conn& c, const gn::Header& h, const gn::Query& q);
   // Forwards a reply along the route; counts `unroutable` when it has none.
   void route_reply(Conn& from, ConnId to, const gn::Header& h, wire::ByteView payload, Stat unroutable);
   void flood(const Conn* from, const gn::Header& h, wire::ByteView payload);
-  void flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload);
-  // One Broadcast action to every established link of one kind but `from`.
-  void broadcast(const Conn* from, SharedBuffer bytes, bool v04_links);
+  void flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q);
+  // One Broadcast action to every established link of one version but
+  // `from` that `to` accepts.
+  template <class Pred>
+  void broadcast(const Conn* from, SharedBuffer bytes, bool v04_links, Pred to);
+  // Links an ultrapeer floods Pings and Queries over (not its leaves), or
+  // none for a leaf.
+  bool relays_to(const Conn& c) const { return role_ == Role::Ultrapeer && (c.link == Link::Ultrapeer || c.link == Link::Flat); }
   void send(Conn& c, SharedBuffer bytes);
   void send_text(Conn& c, std::string_view text);
   void close(Conn& c, CloseReason reason, Stat stat);
@@ -348,6 +444,11 @@ class GnutellaCore final : public Core {
   std::deque<Event> events_;
   std::array<std::uint64_t, kStatCount> stats_{};
   bool learned_address_ = false;  // advertised came from handle_local_address
+  Role role_ = Role::Leaf;
+  std::optional<Instant> role_changed_at_;
+  QrpBits own_table_;
+  std::uint64_t own_table_generation_ = UINT64_MAX;
+  Instant next_qrp_check_{Duration(0)};
 };
 
 }  // namespace sv

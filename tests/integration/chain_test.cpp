@@ -63,8 +63,10 @@ TEST_CASE("chain_of_four_servents_search_and_download_with_curl") {
   const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+), sharing (\d+) files?)");
   for (int i = 0; i < 4; ++i) {
     fs::create_directories(root / ("share" + std::to_string(i)));
-    // --min-peers 0: the chain must stay a chain (no dialling learned hosts).
+    // --min-peers 0: the chain must stay a chain (no dialling learned hosts);
+    // ultrapeers, so each relays to the next.
     std::vector<std::string> argv = {SERVENT_BIN, "run", "--listen", "127.0.0.1:0", "--min-peers", "0",
+                                     "--mode", "ultrapeer",
                                      "--share", (root / ("share" + std::to_string(i))).string(),
                                      "--state-dir", (root / ("state" + std::to_string(i))).string()};
     if (i > 0) {
@@ -183,16 +185,17 @@ TEST_CASE("servent_below_min_peers_dials_hosts_learned_from_pongs_and_saves_them
     argv.insert(argv.end(), extra.begin(), extra.end());
     return std::make_unique<Process>(argv, (root / ("err-" + name)).string());
   };
-  auto a = start("a", {"--min-peers", "0"});
+  auto a = start("a", {"--min-peers", "0", "--mode", "ultrapeer"});
   auto ma = a->wait_for(listening, 10s);
   REQUIRE(ma);
   const std::string pa = (*ma)[1];
-  auto b = start("b", {"--min-peers", "0", "--connect", "127.0.0.1:" + pa});
+  auto b = start("b", {"--min-peers", "0", "--mode", "ultrapeer", "--connect", "127.0.0.1:" + pa});
   auto mb = b->wait_for(listening, 10s);
   REQUIRE(mb);
   const std::string pb = (*mb)[1];
   REQUIRE(b->wait_for(std::regex("^peer up 127\\.0\\.0\\.1:" + pa + " out"), 10s));
-  // c only knows b; b's Pong cache tells it about a, and c wants two peers.
+  // c only knows b; b's Pong cache tells it about a, and c (a leaf: it
+  // wants its 3 ultrapeers) dials it.
   auto c = start("c", {"--min-peers", "2", "--connect", "127.0.0.1:" + pb});
   REQUIRE(c->wait_for(std::regex("^peer up 127\\.0\\.0\\.1:" + pa + " out"), 10s));
   CHECK(c->terminate() == 0);

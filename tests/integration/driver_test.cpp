@@ -80,6 +80,7 @@ struct Node {
     lib = share::Library({dir.string()}, "");
     lib.rescan();
     GnutellaConfig g;
+    g.mode = NodeMode::Ultrapeer;  // relays between the test's peers
     g.handshake_timeout = 2s;
     core = std::make_unique<GnutellaCore>(lib, g, 1234);
     UploadConfig u;
@@ -113,10 +114,10 @@ struct Node {
   }
 };
 
-// A peer that completes the 0.6 handshake.
+// A peer that completes the 0.6 handshake as an ultrapeer neighbour.
 std::unique_ptr<SocketClient> good_peer(std::uint16_t port) {
   auto c = std::make_unique<SocketClient>(port);
-  REQUIRE(c->send("GNUTELLA CONNECT/0.6\r\nUser-Agent: test/1\r\nX-Ultrapeer: False\r\n\r\n"));
+  REQUIRE(c->send("GNUTELLA CONNECT/0.6\r\nUser-Agent: test/1\r\nX-Ultrapeer: True\r\n\r\n"));
   auto resp = c->read_until("\r\n\r\n");
   REQUIRE(resp.starts_with("GNUTELLA/0.6 200"));
   REQUIRE(c->send("GNUTELLA/0.6 200 OK\r\n\r\n"));

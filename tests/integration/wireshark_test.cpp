@@ -165,9 +165,10 @@ TEST_CASE("wireshark_decodes_our_own_servents_traffic_captured_on_loopback") {
     argv.insert(argv.end(), extra.begin(), extra.end());
     return std::make_unique<Process>(argv, (root / ("err" + name)).string());
   };
-  auto a = run("a", pa, {});
+  // Two ultrapeers; the search joins b as a leaf.
+  auto a = run("a", pa, {"--mode", "ultrapeer"});
   REQUIRE(a->wait_for(std::regex("^hashed 1 file"), 10s));
-  auto b = run("b", pb, {"--connect", "127.0.0.1:" + std::to_string(pa)});
+  auto b = run("b", pb, {"--mode", "ultrapeer", "--connect", "127.0.0.1:" + std::to_string(pa)});
   REQUIRE(b->wait_for(std::regex("^peer up "), 10s));
   auto found = sv::test::run({SERVENT_BIN, "search", "wireshark", "cross", "--connect", "127.0.0.1:" + std::to_string(pb),
                               "--no-deflate", "--timeout", "1s", "--json"},

@@ -5,148 +5,11 @@
 #include <filesystem>
 #include <map>
 
-#include "servent/gnutella/gnutella_core.hpp"
-#include "support/bytes.hpp"
-#include "wire/gnutella/framer.hpp"
-#include "wire/gnutella/huge.hpp"
+#include "unit/core/gnutella_harness.hpp"
 
 using namespace sv;
+using namespace sv::test;
 namespace gn = sv::wire::gnutella;
-
-namespace {
-
-struct Outbox {
-  std::map<std::uint64_t, wire::Bytes> sent;  // all bytes per connection
-  std::vector<action::Close> closes;
-  std::vector<action::Connect> connects;
-};
-
-struct Harness {
-  share::Library lib;
-  GnutellaCore core;
-  Outbox out;
-  Instant now{Duration(1000)};
-  std::uint64_t next_id = 1;
-
-  explicit Harness(GnutellaConfig cfg = {}) : core(lib, with_address(cfg), 42) {}
-  static GnutellaConfig with_address(GnutellaConfig c) {
-    c.advertised = Endpoint{0x7f000001, 6346};
-    return c;
-  }
-
-  void drain() {
-    while (auto a = core.poll_action()) {
-      std::visit(
-          [&](auto& act) {
-            using T = std::decay_t<decltype(act)>;
-            if constexpr (std::is_same_v<T, action::Send>) {
-              auto& b = out.sent[act.conn.value];
-              b.insert(b.end(), act.bytes->begin(), act.bytes->end());
-            } else if constexpr (std::is_same_v<T, action::Broadcast>) {
-              for (ConnId c : act.conns) {
-                auto& b = out.sent[c.value];
-                b.insert(b.end(), act.bytes->begin(), act.bytes->end());
-              }
-            } else if constexpr (std::is_same_v<T, action::Close>) {
-              out.closes.push_back(act);
-            } else if constexpr (std::is_same_v<T, action::Connect>) {
-              out.connects.push_back(act);
-            }
-          },
-          *a);
-    }
-  }
-  std::string take_text(ConnId c) {
-    auto& b = out.sent[c.value];
-    std::string s(b.begin(), b.end());
-    b.clear();
-    return s;
-  }
-  // Descriptors sent to `c` since the last call.
-  std::vector<std::pair<gn::Header, wire::Bytes>> take_descriptors(ConnId c) {
-    gn::Framer f;
-    f.feed(out.sent[c.value]);
-    out.sent[c.value].clear();
-    std::vector<std::pair<gn::Header, wire::Bytes>> v;
-    for (;;) {
-      auto r = f.next();
-      if (!r) break;
-      v.emplace_back(r->header, wire::Bytes(r->payload.begin(), r->payload.end()));
-    }
-    return v;
-  }
-  void feed(ConnId c, std::string_view s) {
-    core.handle_bytes(c, wire::as_bytes(s), now);
-    drain();
-  }
-  void feed(ConnId c, const wire::Bytes& b) {
-    core.handle_bytes(c, b, now);
-    drain();
-  }
-  // An inbound peer completing the 0.6 (or 0.4) handshake.
-  ConnId peer(bool v04 = false) {
-    ConnId c{next_id++};
-    core.handle_connected(c, Endpoint{0x7f000002, static_cast<std::uint16_t>(40000 + c.value)}, Direction::Inbound, now);
-    if (v04) {
-      feed(c, gn::kConnect04);
-    } else {
-      feed(c, "GNUTELLA CONNECT/0.6\r\nUser-Agent: test/1\r\nX-Ultrapeer: True\r\n\r\n");
-      feed(c, "GNUTELLA/0.6 200 OK\r\n\r\n");
-    }
-    take_text(c);
-    return c;
-  }
-  // add_peer + the timer firing + the driver completing the TCP connect.
-  ConnId connect_out(Endpoint peer) {
-    core.add_peer(peer, now);
-    core.handle_timeout(now);
-    drain();
-    REQUIRE(!out.connects.empty());
-    ConnId c = out.connects.back().conn;
-    core.handle_connected(c, peer, Direction::Outbound, now);
-    drain();
-    return c;
-  }
-  bool closed(ConnId c) const {
-    for (const auto& cl : out.closes) {
-      if (cl.conn == c) return true;
-    }
-    return false;
-  }
-};
-
-wire::Bytes descriptor(gn::Type t, std::uint8_t ttl, std::uint8_t hops, const wire::Bytes& payload,
-                       std::uint8_t id_byte = 1) {
-  gn::Header h;
-  h.id.bytes.fill(id_byte);
-  h.type = static_cast<std::uint8_t>(t);
-  h.ttl = ttl;
-  h.hops = hops;
-  return gn::encode_descriptor(h, payload);
-}
-
-wire::Bytes query_payload(std::string criteria, std::uint16_t min_speed = 0x8000) {
-  gn::Query q;
-  q.min_speed = min_speed;
-  q.criteria = std::move(criteria);
-  wire::Bytes p;
-  gn::encode_query(p, q);
-  return p;
-}
-
-wire::Bytes hit_payload(std::uint8_t servent_byte) {
-  gn::QueryHit h;
-  h.port = 6346;
-  h.ip = 0x7f000009;
-  h.speed = 100;
-  h.results.push_back({3, 1234, "song.mp3", {}});
-  h.servent_id.bytes.fill(servent_byte);
-  wire::Bytes p;
-  gn::encode_query_hit(p, h);
-  return p;
-}
-
-}  // namespace
 
 TEST_CASE("accepts_06_handshake_with_user_agent_and_x_ultrapeer") {
   Harness h;
@@ -157,7 +20,14 @@ TEST_CASE("accepts_06_handshake_with_user_agent_and_x_ultrapeer") {
   REQUIRE(resp.ok());
   CHECK(resp->status == 200);
   CHECK(resp->headers.get("User-Agent") == "servent/0.1");
-  CHECK(resp->headers.get("X-Ultrapeer") == "False");
+  // An ultrapeer taking a leaf, with the headers gtk-gnutella sends
+  // (captures 09 and 10).
+  CHECK(resp->headers.get("X-Ultrapeer") == "True");
+  CHECK(resp->headers.get("X-Query-Routing") == "0.1");
+  CHECK(resp->headers.get("X-Ultrapeer-Query-Routing") == "0.1");
+  CHECK(resp->headers.get("X-Degree") == "32");
+  CHECK(resp->headers.get("X-Max-TTL") == "7");
+  CHECK(resp->headers.has("X-Ultrapeer-Needed"));
   CHECK(resp->headers.get("Remote-IP") == "127.0.0.2");
   CHECK(h.core.established() == 0);
   h.feed(c, "GNUTELLA/0.6 200 OK\r\n\r\n");
@@ -266,7 +136,7 @@ TEST_CASE("a_node_nobody_can_reach_offers_no_pong_of_its_own_and_marks_its_hits"
     CAPTURE(firewalled);
     share::Library lib;
     lib.add_virtual("song.mp3", 1234);
-    GnutellaConfig cfg;
+    GnutellaConfig cfg = Harness::ultrapeer();
     cfg.firewalled = firewalled;
     cfg.advertised = Endpoint{0x7f000001, static_cast<std::uint16_t>(firewalled ? 6346 : 0)};
     GnutellaCore core(lib, cfg, 7);
@@ -342,7 +212,7 @@ TEST_CASE("ttl_one_is_not_forwarded_and_ttl_zero_is_dropped") {
 }
 
 TEST_CASE("ttl_255_is_clamped_to_max_ttl") {
-  GnutellaConfig cfg;
+  GnutellaConfig cfg = Harness::ultrapeer();
   cfg.max_ttl = 7;
   Harness h(cfg);
   auto a = h.peer(), b = h.peer();
@@ -532,7 +402,7 @@ TEST_CASE("hostile_input_closes_with_named_counters") {
 }
 
 TEST_CASE("full_servent_answers_503_on_06") {
-  GnutellaConfig cfg;
+  GnutellaConfig cfg = Harness::ultrapeer();
   cfg.max_connections = 1;
   Harness h(cfg);
   h.peer();
@@ -746,7 +616,7 @@ TEST_CASE("descriptors_with_bad_ggep_are_dropped_not_relayed") {
 }
 
 TEST_CASE("ten_thousand_hits_for_one_query_are_capped_and_counted") {
-  GnutellaConfig cfg;
+  GnutellaConfig cfg = Harness::ultrapeer();
   cfg.max_hits_per_search = 500;
   Harness h(cfg);
   auto a = h.peer();
@@ -826,7 +696,7 @@ TEST_CASE("pings_are_answered_from_the_pong_cache_instead_of_flooded") {
 }
 
 TEST_CASE("refusal_offers_x_try_and_learned_hosts_are_dialled") {
-  GnutellaConfig cfg;
+  GnutellaConfig cfg = Harness::ultrapeer();
   cfg.max_connections = 1;
   cfg.min_peers = 2;
   Harness h(cfg);

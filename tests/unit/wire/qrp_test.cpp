@@ -6,26 +6,19 @@
 
 #include "wire/common/text.hpp"
 #include "wire/common/zlib_stream.hpp"
+#include "unit/wire/vectors.hpp"
 #include "wire/gnutella/qrp.hpp"
 
 using namespace sv::wire;
 using namespace sv::wire::gnutella;
+using sv::test::hex;
 
 namespace {
 
-Bytes hex(std::string_view h) {
-  Bytes out;
-  for (std::size_t i = 0; i + 1 < h.size(); i += 2) out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(h.substr(i, 2)), nullptr, 16)));
-  return out;
-}
-
 // Frames 9 and 11 of pcap-fixtures/09_probe_as_UP_spontaneous_qrp_vendor_hsep_ping_70s.pcap
-// (payloads after the 23-byte header, as tshark shows them): gtk-gnutella 1.2.3
-// sharing "hello gnutella.txt" and "interop_test_file.txt".
-const Bytes kReset = hex("000040000002");
-const Bytes kPatch = hex(
-    "010101010478daedd5411500400405400df46f29820c0e0e76671ae0fd2f0200569415c0c7c94dab54b33827c8e86d691e4403"
-    "6e779488f2ca4bf0c401ed30d4194107db");
+// (payloads after the 23-byte header, as tshark shows them).
+const Bytes& kReset = sv::test::vec::kQrpReset;
+const Bytes& kPatch = sv::test::vec::kQrpPatch;
 
 }  // namespace
 

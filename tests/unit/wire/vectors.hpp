@@ -38,6 +38,14 @@ inline const wire::Bytes kPush = hex(
     "d912310278b4f0d4fb0bf49b1cfc42b4 01000000 7f00000a ff18");
 
 // Same capture, frame 20: gtk-gnutella's GIV line.
+// 09_probe_as_UP_..., frames 9 and 11: gtk-gnutella's QRP RESET (16,384
+// slots, infinity 2) and its one-message PATCH (4-bit entries, zlib), the
+// table of a node sharing "hello gnutella.txt" and "interop_test_file.txt".
+inline const wire::Bytes kQrpReset = hex("000040000002");
+inline const wire::Bytes kQrpPatch = hex(
+    "010101010478daedd5411500400405400df46f29820c0e0e76671ae0fd2f0200569415c0c7c94dab54b33827c8e86d691e4403"
+    "6e779488f2ca4bf0c401ed30d4194107db");
+
 inline constexpr std::string_view kGiv = "GIV 1:d912310278b4f0d4fb0bf49b1cfc42b4/file\n\n";
 
 // 01_..., frame 4: our probe's CONNECT; frame 6: gtk-gnutella's 200 answer.

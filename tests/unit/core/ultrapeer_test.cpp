@@ -1,0 +1,425 @@
+// Roles (Ultrapeers 1.0) and query routing by QRP tables in GnutellaCore.
+#include <doctest/doctest.h>
+
+#include "servent/gnutella/qrp_route.hpp"
+#include "unit/core/gnutella_harness.hpp"
+#include "unit/wire/vectors.hpp"
+
+using namespace sv;
+using namespace sv::test;
+namespace gn = sv::wire::gnutella;
+
+namespace {
+
+constexpr std::string_view kAsLeaf = "X-Ultrapeer: False\r\nX-Query-Routing: 0.1\r\n";
+constexpr std::string_view kAsUltrapeer = "X-Ultrapeer: True\r\nX-Query-Routing: 0.1\r\n";
+constexpr std::string_view kAsLastHopUltrapeer =
+    "X-Ultrapeer: True\r\nX-Query-Routing: 0.1\r\nX-Ultrapeer-Query-Routing: 0.1\r\n";
+
+GnutellaConfig config(NodeMode mode) {
+  GnutellaConfig c;
+  c.mode = mode;
+  return c;
+}
+
+int status_of(const std::string& answer) {
+  auto r = gn::decode_handshake(wire::as_bytes(answer));
+  return r ? r->status : -1;
+}
+
+// What a peer would send to give us `words` as its table.
+std::vector<wire::Bytes> table_messages(std::initializer_list<std::string_view> words, int bits = 12) {
+  QrpBits t(bits);
+  for (auto w : words) t.add_word(w);
+  return qrp_update(nullptr, t, 7);
+}
+
+void send_qrp(Harness& h, ConnId c, const wire::Bytes& payload, std::uint8_t hops = 0) {
+  h.feed(c, descriptor(gn::Type::Qrp, 1, hops, payload, static_cast<std::uint8_t>(payload.size())));
+}
+
+void send_table(Harness& h, ConnId c, std::initializer_list<std::string_view> words) {
+  for (const auto& m : table_messages(words)) send_qrp(h, c, m);
+}
+
+// The QRP messages sent to `c`, applied to a table as the peer would.
+gn::QrpTable received_table(Harness& h, ConnId c, std::size_t* resets = nullptr, std::size_t* patches = nullptr) {
+  gn::QrpTable t;
+  for (const auto& [hdr, payload] : h.take_descriptors(c)) {
+    if (hdr.type != static_cast<std::uint8_t>(gn::Type::Qrp)) continue;
+    CHECK(hdr.ttl == 1);
+    CHECK(hdr.hops == 0);
+    auto m = gn::decode_qrp(payload);
+    REQUIRE(m);
+    if (resets && std::holds_alternative<gn::QrpReset>(*m)) ++*resets;
+    if (patches && std::holds_alternative<gn::QrpPatch>(*m)) ++*patches;
+    CHECK(t.apply(*m) == gn::QrpTable::Error::None);
+  }
+  return t;
+}
+
+std::size_t queries(Harness& h, ConnId c) {
+  std::size_t n = 0;
+  for (const auto& [hdr, payload] : h.take_descriptors(c)) n += hdr.type == static_cast<std::uint8_t>(gn::Type::Query);
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a_leaf_takes_ultrapeers_up_to_its_limit_and_refuses_leaves_as_a_shielded_leaf") {
+  Harness h(config(NodeMode::Leaf));
+  CHECK(h.core.role() == Role::Leaf);
+  for (std::uint64_t i = 1; i <= 3; ++i) CHECK(status_of(h.peer_06(ConnId{i}, kAsUltrapeer)) == 200);
+  CHECK(h.core.established() == 3);
+  // A fourth ultrapeer, and any leaf: "503 Shielded leaf node", with where
+  // else to go.
+  const std::string fourth = h.peer_06(ConnId{4}, kAsUltrapeer);
+  CHECK(fourth.starts_with("GNUTELLA/0.6 503 Shielded leaf node\r\n"));
+  const std::string leaf = h.peer_06(ConnId{5}, kAsLeaf);
+  CHECK(leaf.starts_with("GNUTELLA/0.6 503 Shielded leaf node\r\n"));
+  CHECK(leaf.find("X-Ultrapeer: False") != std::string::npos);
+  CHECK(h.closed(ConnId{4}));
+  CHECK(h.closed(ConnId{5}));
+  CHECK(h.core.stat(GnutellaCore::kRefusedShielded) == 2);
+  CHECK(h.core.established() == 3);
+  for (const auto& p : h.core.peers()) {
+    if (p.established) CHECK(p.link == "parent");
+  }
+}
+
+TEST_CASE("an_ultrapeer_holds_max_leaves_and_max_ultrapeers_and_says_503_with_x_try_ultrapeers_beyond") {
+  GnutellaConfig cfg = config(NodeMode::Ultrapeer);
+  cfg.max_leaves = 2;
+  cfg.max_ultrapeers = 1;
+  Harness h(cfg);
+  h.core.host_cache().add(Endpoint{0x7f000063, 6346}, h.now);
+  CHECK(status_of(h.peer_06(ConnId{1}, kAsLeaf)) == 200);
+  CHECK(status_of(h.peer_06(ConnId{2}, kAsLeaf)) == 200);
+  const std::string third = h.peer_06(ConnId{3}, kAsLeaf);
+  CHECK(third.starts_with("GNUTELLA/0.6 503 Too many leaves\r\n"));
+  CHECK(third.find("X-Try-Ultrapeers: 127.0.0.99:6346") != std::string::npos);
+  CHECK(status_of(h.peer_06(ConnId{4}, kAsUltrapeer)) == 200);
+  CHECK(h.peer_06(ConnId{5}, kAsUltrapeer).starts_with("GNUTELLA/0.6 503 Too many ultrapeers\r\n"));
+  CHECK(h.core.stat(GnutellaCore::kRefusedLeavesFull) == 1);
+  CHECK(h.core.stat(GnutellaCore::kRefusedUltrapeersFull) == 1);
+  std::map<std::string, int> kinds;
+  for (const auto& p : h.core.peers()) {
+    if (p.established) ++kinds[std::string(p.link)];
+  }
+  CHECK(kinds["leaf"] == 2);
+  CHECK(kinds["ultrapeer"] == 1);
+}
+
+TEST_CASE("auto_mode_starts_as_a_leaf_and_becomes_the_ultrapeer_a_leaf_asks_for_when_it_has_none") {
+  Harness h(config(NodeMode::Auto));
+  CHECK(h.core.role() == Role::Leaf);
+  const std::string answer = h.peer_06(ConnId{1}, kAsLeaf);
+  CHECK(status_of(answer) == 200);
+  CHECK(answer.find("X-Ultrapeer: True") != std::string::npos);
+  CHECK(h.core.role() == Role::Ultrapeer);
+  CHECK(h.core.stat(GnutellaCore::kRoleChanges) == 1);
+  bool changed = false;
+  while (auto e = h.core.poll_event()) changed |= std::holds_alternative<event::RoleChanged>(*e);
+  CHECK(changed);
+}
+
+TEST_CASE("auto_mode_with_an_ultrapeer_of_its_own_stays_a_leaf_and_refuses_leaves") {
+  Harness h(config(NodeMode::Auto));
+  CHECK(status_of(h.peer_06(ConnId{1}, kAsUltrapeer)) == 200);
+  CHECK(h.peer_06(ConnId{2}, kAsLeaf).starts_with("GNUTELLA/0.6 503 Shielded leaf node"));
+  CHECK(h.core.role() == Role::Leaf);
+  CHECK(h.core.stat(GnutellaCore::kRoleChanges) == 0);
+}
+
+TEST_CASE("a_leaf_dialling_another_leaf_closes_and_a_peer_changing_its_role_in_its_final_answer_is_closed") {
+  SUBCASE("leaf to leaf") {
+    Harness h(config(NodeMode::Leaf));
+    ConnId c = h.connect_out(Endpoint{0x7f000005, 6346});
+    h.take_text(c);
+    h.feed(c, "GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: False\r\n\r\n");
+    CHECK(h.closed(c));
+    CHECK(h.core.stat(GnutellaCore::kCloseLeafToLeaf) == 1);
+    CHECK(h.core.established() == 0);
+  }
+  SUBCASE("a leaf that says it is an ultrapeer after all") {
+    Harness h(config(NodeMode::Ultrapeer));
+    h.peer_06(ConnId{1}, kAsLeaf, "X-Ultrapeer: True\r\n");
+    CHECK(h.closed(ConnId{1}));
+    CHECK(h.core.stat(GnutellaCore::kCloseRoleLie) == 1);
+    CHECK(h.core.established() == 0);
+  }
+}
+
+TEST_CASE("a_leaf_sends_its_table_on_connect_and_a_patch_when_its_library_changes") {
+  GnutellaConfig cfg = config(NodeMode::Leaf);
+  cfg.qrp_check_interval = 5s;
+  Harness h(cfg);
+  h.lib.add_virtual("Interop Test File.txt", 1000);
+  ConnId up = h.connect_out(Endpoint{0x7f000005, 6346});
+  h.take_text(up);
+  h.feed(up, "GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\nX-Query-Routing: 0.1\r\n\r\n");
+  REQUIRE(h.core.established() == 1);
+  CHECK(h.take_handshake(up).starts_with("GNUTELLA/0.6 200 OK\r\n"));
+  std::size_t resets = 0, patches = 0;
+  gn::QrpTable t = received_table(h, up, &resets, &patches);
+  CHECK(resets == 1);
+  CHECK(patches >= 1);
+  REQUIRE(t.ready());
+  CHECK(t.slots() == 65536);
+  CHECK(t.infinity() == 7);
+  for (const char* w : {"interop", "test", "file", "txt", "inter", "fil"}) {
+    CAPTURE(w);
+    CHECK(t.has_word(w));
+  }
+  CHECK_FALSE(t.has_word("zebra"));
+  // Nothing changed: no message at the next check.
+  h.now = h.now + 5s;
+  h.core.handle_timeout(h.now);
+  h.drain();
+  CHECK(h.core.stat(GnutellaCore::kQrpSent) == resets + patches);
+  // A new file: a PATCH (no RESET) that adds its words to what the peer has.
+  h.lib.add_virtual("zebra crossing.ogg", 2000);
+  h.now = h.now + 5s;
+  h.core.handle_timeout(h.now);
+  h.drain();
+  gn::QrpTable before = t;
+  std::size_t resets2 = 0, patches2 = 0;
+  for (const auto& [hdr, payload] : h.take_descriptors(up)) {
+    if (hdr.type != static_cast<std::uint8_t>(gn::Type::Qrp)) continue;
+    auto m = gn::decode_qrp(payload);
+    REQUIRE(m);
+    resets2 += std::holds_alternative<gn::QrpReset>(*m);
+    patches2 += std::holds_alternative<gn::QrpPatch>(*m);
+    CHECK(t.apply(*m) == gn::QrpTable::Error::None);
+  }
+  CHECK(resets2 == 0);
+  CHECK(patches2 >= 1);
+  CHECK(t.has_word("zebra"));
+  CHECK(t.has_word("crossing"));
+  CHECK(t.has_word("interop"));
+  CHECK(t.present_slots() > before.present_slots());
+}
+
+TEST_CASE("an_ultrapeer_sends_a_query_only_to_the_leaves_whose_tables_match") {
+  Harness h(config(NodeMode::Ultrapeer));
+  ConnId alpha{1}, beta{2}, silent{3}, up{4};
+  h.peer_06(alpha, kAsLeaf);
+  h.peer_06(beta, kAsLeaf);
+  h.peer_06(silent, kAsLeaf);  // sends no table: gets no query
+  h.peer_06(up, kAsUltrapeer);
+  send_table(h, alpha, {"alpha", "song", "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB"});
+  send_table(h, beta, {"beta", "song"});
+  CHECK(h.core.stat(GnutellaCore::kQrpTablesIn) == 2);
+  for (ConnId c : {alpha, beta, silent, up}) h.take_descriptors(c);
+
+  auto from_up = [&](const std::string& words, std::uint8_t id, wire::Bytes ext = {}) {
+    gn::Query q;
+    q.min_speed = 0x8000;
+    q.criteria = words;
+    q.extensions = std::move(ext);
+    wire::Bytes p;
+    gn::encode_query(p, q);
+    h.feed(up, descriptor(gn::Type::Query, 3, 1, p, id));
+  };
+  from_up("alpha song", 10);
+  CHECK(queries(h, alpha) == 1);
+  CHECK(queries(h, beta) == 0);
+  CHECK(queries(h, silent) == 0);
+  from_up("song", 11);
+  CHECK(queries(h, alpha) == 1);
+  CHECK(queries(h, beta) == 1);
+  from_up("gamma", 12);
+  CHECK(queries(h, alpha) + queries(h, beta) + queries(h, silent) == 0);
+  // A urn query by its urn, whatever the words.
+  const std::string urn = "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB";
+  from_up("beta", 13, wire::Bytes(urn.begin(), urn.end()));
+  CHECK(queries(h, alpha) == 1);
+  CHECK(queries(h, beta) == 0);
+  CHECK(h.core.stat(GnutellaCore::kQueriesToLeaves) == 4);
+  CHECK(h.core.stat(GnutellaCore::kQueriesQrpFiltered) > 0);
+  // A leaf's own query reaches the other leaves by their tables too, and the
+  // ultrapeer neighbour by flooding.
+  gn::Query q;
+  q.min_speed = 0x8000;
+  q.criteria = "beta";
+  wire::Bytes p;
+  gn::encode_query(p, q);
+  h.feed(alpha, descriptor(gn::Type::Query, 3, 0, p, 14));
+  CHECK(queries(h, beta) == 1);
+  CHECK(queries(h, up) == 1);
+  CHECK(queries(h, alpha) == 0);
+}
+
+TEST_CASE("gtk_gnutellas_table_from_capture_09_routes_its_words_to_it_as_a_leaf") {
+  Harness h(config(NodeMode::Ultrapeer));
+  ConnId gtkg{1}, up{2};
+  h.peer_06(gtkg, kAsLeaf);
+  h.peer_06(up, kAsUltrapeer);
+  send_qrp(h, gtkg, vec::kQrpReset);
+  send_qrp(h, gtkg, vec::kQrpPatch);
+  CHECK(h.core.stat(GnutellaCore::kQrpTablesIn) == 1);
+  for (const auto& p : h.core.peers()) {
+    if (p.conn == gtkg) {
+      CHECK(p.qrp_slots == 16384);
+      CHECK(p.qrp_present == 14);
+    }
+  }
+  h.take_descriptors(gtkg);
+  auto from_up = [&](const char* words, std::uint8_t id) {
+    h.feed(up, descriptor(gn::Type::Query, 3, 1, query_payload(words), id));
+    return queries(h, gtkg);
+  };
+  CHECK(from_up("interop test", 20) == 1);
+  CHECK(from_up("hello", 21) == 1);
+  CHECK(from_up("zebra", 22) == 0);
+  CHECK(from_up("hello zebra", 23) == 0);
+}
+
+TEST_CASE("last_hop_qrp_an_ultrapeer_neighbour_gets_ttl_1_queries_only_when_its_table_matches") {
+  Harness h(config(NodeMode::Ultrapeer));
+  ConnId from{1}, last_hop{2}, plain{3};
+  h.peer_06(from, kAsUltrapeer);
+  h.peer_06(last_hop, kAsLastHopUltrapeer);
+  h.peer_06(plain, kAsUltrapeer);  // sends no table: gets everything
+  send_table(h, last_hop, {"gamma"});
+  for (ConnId c : {from, last_hop, plain}) h.take_descriptors(c);
+  // TTL 2 arriving: relayed with TTL 1, the last hop.
+  h.feed(from, descriptor(gn::Type::Query, 2, 1, query_payload("delta"), 30));
+  CHECK(queries(h, last_hop) == 0);
+  CHECK(queries(h, plain) == 1);
+  h.feed(from, descriptor(gn::Type::Query, 2, 1, query_payload("gamma"), 31));
+  CHECK(queries(h, last_hop) == 1);
+  CHECK(queries(h, plain) == 1);
+  // With TTL to spare the table says nothing about what lies beyond.
+  h.feed(from, descriptor(gn::Type::Query, 4, 1, query_payload("delta"), 32));
+  CHECK(queries(h, last_hop) == 1);
+}
+
+TEST_CASE("an_ultrapeer_sends_its_neighbours_its_own_table_merged_with_its_leaves_tables") {
+  GnutellaConfig cfg = config(NodeMode::Ultrapeer);
+  cfg.qrp_check_interval = 5s;
+  Harness h(cfg);
+  h.lib.add_virtual("own words.txt", 100);
+  ConnId leaf{1};
+  h.peer_06(leaf, kAsLeaf);
+  send_table(h, leaf, {"leafword"});
+  ConnId up{2};
+  h.peer_06(up, kAsLastHopUltrapeer);
+  gn::QrpTable t = received_table(h, up);
+  REQUIRE(t.ready());
+  CHECK(t.has_word("own"));
+  CHECK(t.has_word("words"));
+  CHECK(t.has_word("leafword"));
+  CHECK_FALSE(t.has_word("elsewhere"));
+  // A new leaf table: the neighbour gets a patch at the next check.
+  ConnId leaf2{3};
+  h.peer_06(leaf2, kAsLeaf);
+  send_table(h, leaf2, {"elsewhere"});
+  h.now = h.now + 5s;
+  h.core.handle_timeout(h.now);
+  h.drain();
+  for (const auto& [hdr, payload] : h.take_descriptors(up)) {
+    if (hdr.type != static_cast<std::uint8_t>(gn::Type::Qrp)) continue;
+    auto m = gn::decode_qrp(payload);
+    REQUIRE(m);
+    CHECK(std::holds_alternative<gn::QrpPatch>(*m));
+    CHECK(t.apply(*m) == gn::QrpTable::Error::None);
+  }
+  CHECK(t.has_word("elsewhere"));
+  CHECK(t.has_word("leafword"));
+}
+
+TEST_CASE("hostile_qrp_and_role_input_is_counted_and_the_link_closed_where_the_spec_says") {
+  GnutellaConfig cfg = config(NodeMode::Ultrapeer);
+  cfg.qrp_max_slots = 1u << 16;
+  Harness h(cfg);
+  ConnId watcher{100};
+  h.peer_06(watcher, kAsUltrapeer);
+  auto still_serving = [&] {
+    h.take_descriptors(watcher);
+    h.feed(watcher, descriptor(gn::Type::Ping, 1, 0, {}, 77));
+    bool pong = false;
+    for (const auto& [hdr, p] : h.take_descriptors(watcher)) pong |= hdr.type == static_cast<std::uint8_t>(gn::Type::Pong);
+    CHECK(pong);
+  };
+  ConnId leaf{1};
+  h.peer_06(leaf, kAsLeaf);
+  SUBCASE("a patch before any reset") {
+    send_qrp(h, leaf, table_messages({"x"}).back());
+    CHECK(h.core.stat(GnutellaCore::kCloseQrpError) == 1);
+  }
+  SUBCASE("a table bigger than we hold") {
+    wire::Bytes r;
+    gn::encode_qrp(r, gn::QrpReset{1u << 20, 7});
+    send_qrp(h, leaf, r);
+    CHECK(h.core.stat(GnutellaCore::kCloseQrpError) == 1);
+  }
+  SUBCASE("a patch whose data overruns the table") {
+    send_qrp(h, leaf, table_messages({"x"}).front());  // RESET, 4096 slots
+    gn::QrpPatch p{1, 1, gn::kQrpCompressorNone, 4, wire::Bytes(4096, 0)};  // twice the data
+    wire::Bytes m;
+    gn::encode_qrp(m, p);
+    send_qrp(h, leaf, m);
+    CHECK(h.core.stat(GnutellaCore::kCloseQrpError) == 1);
+  }
+  SUBCASE("a zlib bomb") {
+    send_qrp(h, leaf, table_messages({"x"}).front());
+    gn::QrpPatch p{1, 1, gn::kQrpCompressorZlib, 4, wire::deflate_bytes(wire::Bytes(64u << 20, 0))};
+    wire::Bytes m;
+    gn::encode_qrp(m, p);
+    send_qrp(h, leaf, m);
+    CHECK(h.core.stat(GnutellaCore::kCloseQrpError) == 1);
+  }
+  SUBCASE("a sequence number out of order") {
+    send_qrp(h, leaf, table_messages({"x"}).front());
+    gn::QrpPatch p{2, 2, gn::kQrpCompressorNone, 4, wire::Bytes(1024, 0)};
+    wire::Bytes m;
+    gn::encode_qrp(m, p);
+    send_qrp(h, leaf, m);
+    CHECK(h.core.stat(GnutellaCore::kCloseQrpError) == 1);
+  }
+  SUBCASE("an unknown variant") {
+    send_qrp(h, leaf, wire::Bytes{0x07, 1, 2, 3});
+    CHECK(h.core.stat(GnutellaCore::kCloseQrpMalformed) == 1);
+  }
+  SUBCASE("a table reset every second") {
+    for (int i = 0; i < 10 && !h.closed(leaf); ++i) {
+      for (const auto& m : table_messages({"x"})) send_qrp(h, leaf, m);
+      h.now = h.now + 1s;
+    }
+    CHECK(h.core.stat(GnutellaCore::kCloseQrpResets) == 1);
+    CHECK(h.core.stat(GnutellaCore::kQrpTablesIn) == 4);  // the first and the tolerated three
+  }
+  SUBCASE("a leaf relaying what others sent") {
+    h.feed(leaf, descriptor(gn::Type::Query, 3, 2, query_payload("relayed"), 50));
+    h.feed(leaf, descriptor(gn::Type::Ping, 3, 1, {}, 51));
+    CHECK(h.core.stat(GnutellaCore::kDropRelayedByLeaf) == 2);
+    CHECK(queries(h, watcher) == 0);
+    CHECK_FALSE(h.closed(leaf));
+  }
+  SUBCASE("a relayed QRP message") {
+    send_qrp(h, leaf, table_messages({"x"}).front(), 1);
+    CHECK(h.core.stat(GnutellaCore::kQrpIgnored) == 1);
+    CHECK_FALSE(h.closed(leaf));
+  }
+  if (h.core.stat(GnutellaCore::kCloseQrpError) + h.core.stat(GnutellaCore::kCloseQrpMalformed) +
+          h.core.stat(GnutellaCore::kCloseQrpResets) >
+      0) {
+    CHECK(h.closed(leaf));
+  }
+  still_serving();
+}
+
+TEST_CASE("a_leaf_ignores_qrp_from_its_ultrapeer_and_relays_nothing") {
+  Harness h(config(NodeMode::Leaf));
+  ConnId a{1}, b{2};
+  h.peer_06(a, kAsUltrapeer);
+  h.peer_06(b, kAsUltrapeer);
+  h.take_descriptors(b);
+  send_qrp(h, a, vec::kQrpReset);
+  CHECK(h.core.stat(GnutellaCore::kQrpIgnored) == 1);
+  CHECK_FALSE(h.closed(a));
+  h.feed(a, descriptor(gn::Type::Query, 5, 1, query_payload("anything"), 60));
+  h.feed(a, descriptor(gn::Type::Ping, 5, 1, {}, 61));
+  CHECK(h.take_descriptors(b).empty());
+}
