@@ -20,6 +20,7 @@
 #include "wire/gnutella/giv.hpp"
 #include "wire/gnutella/handshake.hpp"
 #include "wire/gnutella/huge.hpp"
+#include "wire/gnutella/vendor.hpp"
 #include "wire/napster/napster.hpp"
 
 namespace sv::pcap {
@@ -171,20 +172,6 @@ std::string num(std::uint64_t v) { return std::to_string(v); }
 
 // Names of the vendor messages whose meaning is documented (the 0.6 draft's
 // generic ones, BearShare's that gtk-gnutella and LimeWire speak).
-std::string vendor_message_name(std::string_view vendor, std::uint16_t id) {
-  if (vendor == std::string_view("\0\0\0\0", 4)) {
-    if (id == 0) return "Messages-Supported";
-    if (id == 10) return "Features-Supported";
-  }
-  if (vendor == "BEAR") {
-    if (id == 4) return "Hops-Flow";
-    if (id == 7) return "TCP-Connect-Back";
-    if (id == 11) return "Query-Status-Request";
-    if (id == 12) return "Query-Status-Response";
-  }
-  return {};
-}
-
 std::string headers_json(const wire::Headers& h) {
   std::string out = "[";
   for (const auto& [k, v] : h.all()) {
@@ -961,33 +948,41 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         short_payload(8);
         break;
       }
-      const auto vendor = wire::as_chars(payload.first(4));
-      const auto id = wire::get_le16(payload.data() + 4), version = wire::get_le16(payload.data() + 6);
-      const wire::ByteView body = payload.subspan(8);
-      const std::string name = vendor_message_name(vendor, id);
+      const auto vm = *gn::decode_vendor(payload);
+      const auto code = [](const std::array<std::uint8_t, 4>& c) {
+        return std::string_view(reinterpret_cast<const char*>(c.data()), c.size());
+      };
+      const std::string_view name = gn::vendor_message_name(vm.vendor, vm.id);
       t.chr(' ');
-      if (!name.empty()) t.str(name + " ");
-      t.printable(vendor, 16);
-      t.str(fmt::format("/{}v{}", id, version));
-      const bool generic = vendor == std::string_view("\0\0\0\0", 4);
-      if (generic && (id == 0 || id == 10) && body.size() >= 2) {
-        // Messages-Supported: Count[2], then Vendor[4] ID[2] Version[2] each;
-        // Features-Supported: Count[2], then Feature[4] Version[2] each.
-        const std::size_t entry = id == 0 ? 8 : 6, count = wire::get_le16(body.data());
-        t.str(fmt::format(" count={}", count));
-        if (body.size() != 2 + count * entry) {
+      if (!name.empty()) t.str(std::string(name) + " ");
+      t.printable(code(vm.vendor), 16);
+      t.str(fmt::format("/{}v{}", vm.id, vm.version));
+      if (vm.vendor != gn::kVendorGeneric || (vm.id != gn::kVmMessagesSupported && vm.id != gn::kVmFeaturesSupported) ||
+          vm.body.size() < 2) {
+        break;
+      }
+      t.str(fmt::format(" count={}", wire::get_le16(vm.body.data())));
+      if (vm.id == gn::kVmMessagesSupported) {
+        auto list = gn::decode_messages_supported(vm.body);
+        if (!list) {
           t.str(" (length does not match the count)");
           break;
         }
-        for (std::size_t i = 0; i < count; ++i) {
-          const wire::ByteView e = body.subspan(2 + i * entry, entry);
+        for (std::size_t i = 0; i < list->size(); ++i) {
           t.chr(i == 0 ? ' ' : ',');
-          t.printable(wire::as_chars(e.first(4)), 16);
-          if (id == 0) {
-            t.str(fmt::format("/{}v{}", wire::get_le16(e.data() + 4), wire::get_le16(e.data() + 6)));
-          } else {
-            t.str(fmt::format("v{}", wire::get_le16(e.data() + 4)));
-          }
+          t.printable(code((*list)[i].vendor), 16);
+          t.str(fmt::format("/{}v{}", (*list)[i].id, (*list)[i].version));
+        }
+      } else {
+        auto list = gn::decode_features_supported(vm.body);
+        if (!list) {
+          t.str(" (length does not match the count)");
+          break;
+        }
+        for (std::size_t i = 0; i < list->size(); ++i) {
+          t.chr(i == 0 ? ' ' : ',');
+          t.printable(code((*list)[i].name), 16);
+          t.str(fmt::format("v{}", (*list)[i].version));
         }
       }
       break;
@@ -998,10 +993,9 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
       if (h.type == 0xCD) {
         // HSEP 0.2: per hop, Nodes[8] Files[8] KiB[8], little-endian.
         std::string hops;
-        if (!payload.empty() && payload.size() % 24 == 0) {
-          for (std::size_t i = 0; i < payload.size() / 24 && i < 8; ++i) {
-            const std::uint8_t* e = payload.data() + i * 24;
-            hops += fmt::format(" hop{}={}/{}/{}", i + 1, wire::get_le64(e), wire::get_le64(e + 8), wire::get_le64(e + 16));
+        if (auto hsep = gn::decode_hsep(payload, 8)) {
+          for (std::size_t i = 0; i < hsep->size(); ++i) {
+            hops += fmt::format(" hop{}={}/{}/{}", i + 1, (*hsep)[i].nodes, (*hsep)[i].files, (*hsep)[i].kib);
           }
           hops += " (nodes/files/KiB)";
         }
