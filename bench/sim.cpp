@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
     libs[i].add_virtual("node" + std::to_string(i) + (i % 50 == 0 ? " rare bench file.txt" : " common file.txt"), 1000 + i);
     GnutellaConfig cfg;
     cfg.max_connections = 64;
-    cfg.mode = NodeMode::Ultrapeer;  // flat flooding: every link ultrapeer to ultrapeer
+    cfg.mode = NodeMode::Ultrapeer;  // flat flooding: every link ultrapeer to ultrapeer,
+    cfg.dynamic_querying = false;    // every query flooded with its TTL
     cfg.compress = false;
     cfg.requery_threshold = 0s;  // an asker drawn twice floods again: every flood is measured whole
     net.add_node(libs[i], cfg);

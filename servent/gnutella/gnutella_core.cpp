@@ -76,7 +76,22 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "close_qrp_resets",
     "queries_to_leaves",
     "queries_qrp_filtered",
+    "vendor_in",
+    "drop_vendor_malformed",
+    "hsep_in",
+    "drop_hsep_malformed",
+    "query_status_requests",
+    "query_status_answers",
+    "query_status_in",
+    "dq_started",
+    "dq_sends",
+    "dq_satisfied",
+    "dq_exhausted",
+    "dq_timed_out",
+    "dq_stopped",
 };
+
+constexpr std::uint8_t kTypeHsep = 0xCD;  // HSEP 0.2
 
 constexpr std::uint8_t kRoutePing = 0;
 constexpr std::uint8_t kRouteQuery = 1;
@@ -255,6 +270,12 @@ void GnutellaCore::note_headers(Conn& c, const wire::Headers& h) {
   if (h.has("Bye-Packet")) c.bye_ok = true;
   if (h.has("X-Query-Routing")) c.peer_qrp = true;
   if (h.has("X-Ultrapeer-Query-Routing")) c.peer_up_qrp = true;
+  if (auto v = h.get("X-Degree")) {
+    const std::string d(wire::trim(*v));
+    if (!d.empty() && d.size() < 6 && std::all_of(d.begin(), d.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      c.degree = static_cast<std::size_t>(std::stoul(d));
+    }
+  }
   if (has_token("Accept-Encoding", "deflate")) c.offered_deflate = true;
   if (config_.compress && has_token("Content-Encoding", "deflate") && !c.inflater) {
     c.inflater = std::make_unique<wire::Inflater>();
@@ -418,6 +439,14 @@ void GnutellaCore::establish(Conn& c, bool v04, std::string user_agent, Instant 
   if (c.dir == Direction::Outbound) hosts_.add(c.remote, now);
   // Learn the neighbourhood: the peer answers with its Pong and its cache.
   ping_one(c, now);
+  // What vendor messages we understand (as gtk-gnutella does first thing).
+  if (!v04) {
+    send_vendor(c, gn::Guid{}, gn::VendorMessage{gn::kVendorGeneric, gn::kVmMessagesSupported, 0,
+                                                 gn::encode_messages_supported({
+                                                     {gn::kVendorBear, gn::kVmQueryStatusRequest, 1},
+                                                     {gn::kVendorBear, gn::kVmQueryStatusResponse, 1},
+                                                 })});
+  }
   // QRP: a leaf sends its table to its ultrapeer at once; an ultrapeer its
   // merged table to an ultrapeer neighbour that routes by it.
   if (c.link == Link::Parent && c.peer_qrp) {
@@ -527,13 +556,16 @@ void GnutellaCore::on_descriptor_inner(Conn& c, gn::Header h, wire::ByteView pay
   }
   switch (type) {
     case gn::Type::Qrp: return on_qrp(c, h, payload, now);
+    case gn::Type::Vendor:
+    case gn::Type::StdVendor: return on_vendor(c, h, payload, now);
     case gn::Type::Ping: return on_ping(c, h, payload, now);
     case gn::Type::Pong: return on_pong(c, h, payload, now);
     case gn::Type::Query: return on_query(c, h, payload, now);
     case gn::Type::QueryHit: return on_query_hit(c, h, payload, now);
     case gn::Type::Push: return on_push(c, h, payload, now);
     default:
-      // Vendor messages and unknown types: accepted and ignored.
+      if (h.type == kTypeHsep) return on_hsep(c, payload);
+      // Unknown types: accepted and ignored.
       ++stats_[kOtherIn];
       return;
   }
@@ -650,6 +682,15 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
   gn::Header to_leaf = fwd;
   to_leaf.ttl = 1;
   query_leaves(&c, to_leaf, payload, *q);
+  if (c.link == Link::Leaf && config_.dynamic_querying) {
+    // A leaf's query: step by step over our ultrapeer neighbours.
+    std::vector<Conn*> links;
+    for (Conn* l : live_) {
+      if (l != &c && relays_to(*l)) links.push_back(l);
+    }
+    start_dq(c.id, fwd, payload, std::move(links), now);
+    return;
+  }
   if (h.ttl > 1) flood_query(&c, fwd, payload, *q);
 }
 
@@ -732,6 +773,7 @@ void GnutellaCore::on_query_hit(Conn& c, const gn::Header& h, wire::ByteView pay
   }
   // Remember where this servent is, so a Push for it can follow (0.4 §Push).
   push_routes_.put(hit->servent_id, c.id, now);
+  if (auto dq = dqs_.find(h.id); dq != dqs_.end()) dq->second.results += hit->results.size();
   if (*to == kSelf) {
     bool push = false;
     if (hit->trailer && hit->trailer->open_data.size() >= 2 && (hit->trailer->open_data[1] & gn::kOpenDataPush)) {
@@ -896,6 +938,9 @@ SearchSent GnutellaCore::search(const Search& s, Instant now) {
   gn::Query query;
   query.min_speed = gn::kQueryFlagMarker;
   if (config_.firewalled) query.min_speed |= gn::kQueryFlagFirewalled;
+  // A leaf tells its ultrapeers how many results it has when they ask
+  // (Query-Status), so their dynamic query stops in time.
+  if (role_ == Role::Leaf) query.min_speed |= gn::kQueryFlagLeafGuided;
   query.criteria = s.criteria;
   query.extensions = s.extensions;
   const std::uint8_t ttl = std::min(s.ttl, config_.max_ttl);
@@ -904,6 +949,8 @@ SearchSent GnutellaCore::search(const Search& s, Instant now) {
   const gn::Header h{q.guid, static_cast<std::uint8_t>(gn::Type::Query), ttl, 0, 0};
   // MinSpeed as flags on 0.6 links, a plain speed (0) on 0.4 ones (see flood_query).
   SharedBuffer flags, plain;
+  const bool dynamic = role_ == Role::Ultrapeer && config_.dynamic_querying;
+  std::vector<Conn*> dq_links;
   for (Conn* c : live_) {
     // An ultrapeer's own query: its peers, and the leaves that may have it.
     if (role_ == Role::Ultrapeer && c->link == Link::Leaf) {
@@ -919,6 +966,12 @@ SearchSent GnutellaCore::search(const Search& s, Instant now) {
       ++stats_[kQueriesHeldBack];
       continue;
     }
+    q.sent_on[c->id] = now;
+    ++out.links;
+    if (dynamic && relays_to(*c)) {
+      dq_links.push_back(c);
+      continue;
+    }
     SharedBuffer& bytes = c->v04 ? plain : flags;
     if (!bytes) {
       auto b = std::make_shared<Buffer>(gn::encode_descriptor(h, payload));
@@ -926,9 +979,8 @@ SearchSent GnutellaCore::search(const Search& s, Instant now) {
       bytes = std::move(b);
     }
     send(*c, bytes);
-    q.sent_on[c->id] = now;
-    ++out.links;
   }
+  if (!dq_links.empty()) start_dq(kSelf, h, payload, std::move(dq_links), now);
   if (out.links > 0 || fresh) q.last_sent = now;
   out.full_requery_at = now;
   for (const auto& [conn, at] : q.sent_on) out.full_requery_at = std::max(out.full_requery_at, at + threshold);
@@ -1088,6 +1140,7 @@ void GnutellaCore::handle_timeout(Instant now) {
     actions_.push_back(action::Connect{id, w.ep});
   }
   if (established_ > 0 && now >= next_qrp_check_) update_qrp(now);
+  run_dqs(now);
   routes_.expire(now);
   push_routes_.expire(now);
 }
@@ -1111,6 +1164,7 @@ std::optional<Instant> GnutellaCore::poll_timeout() const {
     consider(next_ping_);
     consider(next_qrp_check_);
   }
+  for (const auto& [id, s] : dqs_) consider(s.dq.next_step());
   return t;
 }
 
@@ -1304,6 +1358,130 @@ void GnutellaCore::on_qrp(Conn& c, const gn::Header& h, wire::ByteView payload, 
   if (const auto* p = std::get_if<gn::QrpPatch>(&*m); p && p->seq_no == p->seq_size) {
     c.qrp_bits = QrpBits::from_table(*c.qrp_in);
     ++stats_[kQrpTablesIn];
+  }
+}
+
+void GnutellaCore::send_vendor(Conn& c, const gn::Guid& id, const gn::VendorMessage& m) {
+  wire::Bytes payload;
+  gn::encode_vendor(payload, m);
+  // One hop (0.6 draft, "Vendor Messages"): TTL 1, hops 0.
+  send(c, encode_shared(gn::Header{id, static_cast<std::uint8_t>(gn::Type::Vendor), 1, 0, 0}, payload));
+}
+
+void GnutellaCore::on_vendor(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now) {
+  ++stats_[kVendorIn];
+  auto vm = gn::decode_vendor(payload);
+  if (!vm) {
+    ++stats_[kDropVendorMalformed];
+    return;
+  }
+  if (vm->vendor == gn::kVendorGeneric && vm->id == gn::kVmMessagesSupported) {
+    auto list = gn::decode_messages_supported(vm->body);
+    if (!list) {
+      ++stats_[kDropVendorMalformed];
+      return;
+    }
+    c.query_status = std::any_of(list->begin(), list->end(), [](const gn::SupportedMessage& m) {
+      return m.vendor == gn::kVendorBear && m.id == gn::kVmQueryStatusRequest;
+    });
+  } else if (vm->vendor == gn::kVendorGeneric && vm->id == gn::kVmFeaturesSupported) {
+    if (!gn::decode_features_supported(vm->body)) ++stats_[kDropVendorMalformed];
+  } else if (vm->vendor == gn::kVendorBear && vm->id == gn::kVmQueryStatusRequest) {
+    // Our ultrapeer asks how many results we have for our query h.id; a
+    // query that is not ours (any more), or one with all it may keep, stops.
+    if (c.link != Link::Parent) return;
+    std::uint16_t have = gn::kQueryStatusStop;
+    if (const ConnId* to = routes_.find({h.id, kRouteQuery}, now); to && *to == kSelf) {
+      std::size_t seen = 0;
+      if (const auto* n = own_hits_.find(h.id, now)) seen = *n;
+      if (seen < config_.max_hits_per_search) have = static_cast<std::uint16_t>(std::min<std::size_t>(seen, 0xFFFE));
+    }
+    wire::Bytes body;
+    wire::put_le16(body, have);
+    send_vendor(c, h.id, gn::VendorMessage{gn::kVendorBear, gn::kVmQueryStatusResponse, 1, std::move(body)});
+    ++stats_[kQueryStatusAnswers];
+  } else if (vm->vendor == gn::kVendorBear && vm->id == gn::kVmQueryStatusResponse) {
+    auto have = gn::decode_query_status(vm->body);
+    if (!have) {
+      ++stats_[kDropVendorMalformed];
+      return;
+    }
+    ++stats_[kQueryStatusIn];
+    auto it = dqs_.find(h.id);
+    if (it == dqs_.end() || it->second.origin != c.id) return;
+    if (*have == gn::kQueryStatusStop) {
+      it->second.dq.stop();
+    } else {
+      it->second.reported = *have;
+    }
+  }
+}
+
+void GnutellaCore::on_hsep(Conn& c, wire::ByteView payload) {
+  ++stats_[kHsepIn];
+  auto hops = gn::decode_hsep(payload);
+  if (!hops) {
+    ++stats_[kDropHsepMalformed];
+    return;
+  }
+  c.hsep = std::move(*hops);
+}
+
+void GnutellaCore::start_dq(ConnId origin, const gn::Header& h, wire::ByteView payload, std::vector<Conn*> links,
+                            Instant now) {
+  if (dqs_.count(h.id) != 0) return;
+  std::vector<DynamicQuery::Link> dl;
+  for (const Conn* l : links) dl.push_back({l->id, l->degree != 0 ? l->degree : config_.max_ultrapeers});
+  bool guided = false;
+  if (payload.size() >= 2 && origin != kSelf) {
+    const std::uint16_t speed = wire::get_le16(payload.data());
+    const Conn* leaf = find(origin);
+    guided = leaf && leaf->query_status && (speed & gn::kQueryFlagMarker) && (speed & gn::kQueryFlagLeafGuided);
+  }
+  // The query's own TTL bounds how far it may go (as flooding would).
+  DqConfig dc = config_.dq;
+  dc.max_ttl = std::min(dc.max_ttl, h.ttl);
+  if (dc.max_ttl == 0) return;
+  dqs_.emplace(h.id, DqState{DynamicQuery(std::move(dl), dc, now), origin, h,
+                             wire::Bytes(payload.begin(), payload.end()), 0, std::nullopt, guided});
+  ++stats_[kDqStarted];
+  run_dqs(now);
+}
+
+void GnutellaCore::run_dqs(Instant now) {
+  for (auto it = dqs_.begin(); it != dqs_.end();) {
+    DqState& s = it->second;
+    Conn* origin = s.origin == kSelf ? nullptr : find(s.origin);
+    if (s.origin != kSelf && (!origin || origin->phase != Phase::Established)) s.dq.stop();
+    std::size_t results = s.results;
+    if (s.origin == kSelf) {
+      if (const auto* n = own_hits_.find(it->first, now)) results = *n;
+    } else if (s.reported) {
+      results = *s.reported;  // what the leaf kept is what counts
+    }
+    const bool first = s.dq.hosts_reached() == 0;
+    for (const auto& step : s.dq.step(results, now)) {
+      Conn* c = find(step.conn);
+      if (!c || c->phase != Phase::Established) continue;
+      gn::Header hdr = s.header;
+      hdr.ttl = std::min(step.ttl, config_.max_ttl);
+      const std::uint16_t speed = wire::get_le16(s.payload.data());
+      send(*c, query_variant(hdr, s.payload, c->v04 ? plain_speed(speed) : flags_speed(speed)));
+      ++stats_[kDqSends];
+    }
+    // Before each step after the probe, ask a guiding leaf for its count.
+    if (s.guided && !first && s.dq.end() == DynamicQuery::End::Running && origin && s.dq.next_step() > now) {
+      send_vendor(*origin, it->first, gn::VendorMessage{gn::kVendorBear, gn::kVmQueryStatusRequest, 1, {}});
+      ++stats_[kQueryStatusRequests];
+    }
+    switch (s.dq.end()) {
+      case DynamicQuery::End::Running: ++it; continue;
+      case DynamicQuery::End::Satisfied: ++stats_[kDqSatisfied]; break;
+      case DynamicQuery::End::Exhausted: ++stats_[kDqExhausted]; break;
+      case DynamicQuery::End::TimedOut: ++stats_[kDqTimedOut]; break;
+      case DynamicQuery::End::Stopped: ++stats_[kDqStopped]; break;
+    }
+    it = dqs_.erase(it);
   }
 }
 

@@ -18,6 +18,11 @@
 //    leaf only the queries its table matches, and sends its ultrapeer
 //    neighbours its own table merged with its leaves' (last-hop QRP: a query
 //    whose last hop is that neighbour goes only when the table matches);
+//  - dynamic querying (see dynamic_query.hpp): an ultrapeer sends a leaf's
+//    query (and its own) to its ultrapeer neighbours step by step until
+//    enough results came back; a leaf says how many it has when asked
+//    (Query-Status, BEAR/11 and BEAR/12); Messages-Supported is sent on
+//    every 0.6 link, Features-Supported and HSEP are read;
 //  - answers Pings with a Pong for itself and Queries that match the library
 //    with QueryHits (split across several descriptors when needed);
 //  - floods Ping/Query to every other connection with TTL-1/Hops+1, drops
@@ -38,6 +43,7 @@
 #include "servent/core/core.hpp"
 #include "servent/core/expiring_map.hpp"
 #include "servent/core/types.hpp"
+#include "servent/gnutella/dynamic_query.hpp"
 #include "servent/gnutella/host_cache.hpp"
 #include "servent/gnutella/qrp_route.hpp"
 #include "share/library.hpp"
@@ -46,6 +52,7 @@
 #include "wire/common/zlib_stream.hpp"
 #include "wire/gnutella/handshake.hpp"
 #include "wire/gnutella/qrp.hpp"
+#include "wire/gnutella/vendor.hpp"
 
 namespace sv {
 
@@ -83,6 +90,8 @@ struct GnutellaConfig {
   Duration qrp_min_reset_interval = 10s;
   std::size_t qrp_fast_resets = 3;
   Duration role_hold = 10min;               // at most one role change in this time
+  bool dynamic_querying = true;             // as an ultrapeer; else leaf queries flood with their TTL
+  DqConfig dq;
   Endpoint advertised;                      // our address in Pongs/QueryHits
   std::uint32_t speed_kbps = 1000;          // QueryHit speed field
   std::size_t max_results_per_query = 64;
@@ -224,6 +233,19 @@ class GnutellaCore final : public Core {
     kCloseQrpResets,        // reset too often
     kQueriesToLeaves,
     kQueriesQrpFiltered,    // not sent to a leaf (or last-hop ultrapeer) whose table does not match
+    kVendorIn,
+    kDropVendorMalformed,   // too short, or a list whose length is not what its count says
+    kHsepIn,
+    kDropHsepMalformed,
+    kQueryStatusRequests,   // asked a leaf how many results it has (BEAR/11)
+    kQueryStatusAnswers,    // told our ultrapeer (BEAR/12)
+    kQueryStatusIn,
+    kDqStarted,
+    kDqSends,               // a dynamic query sent on one link
+    kDqSatisfied,           // ended with the wanted results
+    kDqExhausted,           // ended with every link used
+    kDqTimedOut,
+    kDqStopped,             // the leaf said stop, or went away
     kStatCount
   };
 
@@ -327,6 +349,19 @@ class GnutellaCore final : public Core {
     std::optional<Instant> last_reset;
     std::size_t fast_resets = 0;
     std::optional<QrpBits> qrp_sent;  // what we sent it
+    std::size_t degree = 0;        // its X-Degree
+    bool query_status = false;     // its Messages-Supported lists Query-Status (BEAR/11, 12)
+    std::vector<gn::HsepHop> hsep; // its last HSEP message
+  };
+  // A dynamic query running for a leaf (origin) or for us (kSelf).
+  struct DqState {
+    DynamicQuery dq;
+    ConnId origin;
+    gn::Header header;        // hops already counted; TTL set per step
+    wire::Bytes payload;
+    std::size_t results = 0;  // results in the hits routed back
+    std::optional<std::size_t> reported;  // what the leaf says it kept
+    bool guided = false;      // the leaf answers Query-Status
   };
   struct Refusal {
     int code;
@@ -370,6 +405,12 @@ class GnutellaCore final : public Core {
   void on_query_hit(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
   void on_push(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
   void on_qrp(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  void on_vendor(Conn& c, const gn::Header& h, wire::ByteView payload, Instant now);
+  void on_hsep(Conn& c, wire::ByteView payload);
+  void send_vendor(Conn& c, const gn::Guid& id, const gn::VendorMessage& m);
+  // Starts a dynamic query over `links` (ultrapeer neighbours).
+  void start_dq(ConnId origin, const gn::Header& h, wire::ByteView payload, std::vector<Conn*> links, Instant now);
+  void run_dqs(Instant now);
   // Whether an inbound peer may connect (and as what), given what it says it is.
   std::optional<Refusal> admit(Conn& c, std::optional<bool> peer_up, Instant now);
   // As the initiator, what the peer's answer makes the link (nullopt: close).
@@ -449,6 +490,7 @@ class GnutellaCore final : public Core {
   QrpBits own_table_;
   std::uint64_t own_table_generation_ = UINT64_MAX;
   Instant next_qrp_check_{Duration(0)};
+  std::unordered_map<gn::Guid, DqState, gn::Id16Hash> dqs_;
 };
 
 }  // namespace sv

@@ -40,7 +40,8 @@ struct World {
       libs[i].add_virtual("node" + std::to_string(i) + " shared thing.txt", 1000 + i);
       GnutellaConfig cfg;
       cfg.max_connections = 64;
-    cfg.mode = NodeMode::Ultrapeer;  // flat flooding: every link ultrapeer to ultrapeer
+    cfg.mode = NodeMode::Ultrapeer;  // flat flooding: every link ultrapeer to ultrapeer,
+    cfg.dynamic_querying = false;    // every query flooded with its TTL
       cfg.compress = compress;  // the tracer reads plain descriptors off the links
       cfg.requery_threshold = 0s;  // the same words flood again at each TTL measured
       net.add_node(libs[i], cfg);

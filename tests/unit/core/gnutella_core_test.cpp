@@ -239,7 +239,9 @@ TEST_CASE("query_min_speed_is_rewritten_per_link_version") {
 }
 
 TEST_CASE("own_search_sets_flag_bit_and_receives_hits") {
-  Harness h;
+  GnutellaConfig cfg = Harness::ultrapeer();
+  cfg.dynamic_querying = false;  // flooded with the TTL asked for
+  Harness h(cfg);
   auto a = h.peer();
   gn::Guid id = h.core.search(Search{"song", 5, {}}, h.now).guid;
   h.drain();
@@ -516,13 +518,14 @@ TEST_CASE("answers_a_deflated_ping_as_the_accepting_side") {
   h.feed(c, test::vec02::kProbeFinalDeflate);
   h.feed(c, test::vec02::kProbeDeflatedPing);
   CHECK(h.core.stat(GnutellaCore::kPingsIn) == 1);
-  // Our Ping (sent on connecting) and our Pong go back deflated.
+  // Our Ping and Messages-Supported (sent on connecting) and our Pong go
+  // back deflated.
   auto plain = inflate_all(h.out.sent[c.value]);
   gn::Framer f;
   f.feed(wire::as_bytes(plain));
   std::vector<std::uint8_t> types;
   while (auto fr = f.next()) types.push_back(fr->header.type);
-  CHECK(types == std::vector<std::uint8_t>{0x00, 0x01});
+  CHECK(types == std::vector<std::uint8_t>{0x00, 0x31, 0x01});
   CHECK(f.buffered() == 0);
 }
 
@@ -806,7 +809,9 @@ TEST_CASE("a_file_of_4_gib_or_more_is_answered_with_ggep_lf") {
 }
 
 TEST_CASE("an_identical_search_is_not_sent_again_on_a_link_within_the_requery_threshold") {
-  Harness h;
+  GnutellaConfig cfg = Harness::ultrapeer();
+  cfg.dynamic_querying = false;  // every link carries it at once
+  Harness h(cfg);
   auto a = h.peer();
   auto b = h.peer(true);
   auto queries = [&](ConnId c) {
