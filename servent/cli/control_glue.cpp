@@ -159,7 +159,16 @@ void ControlGlue::on_request(const ControlRequest& r) {
                       {"user_agent", p.user_agent},
                       {"messages_in", p.msgs_in},
                       {"messages_out", p.msgs_out},
-                      {"dropped", p.dropped}});
+                      {"dropped", p.dropped},
+                      // Its role as we see it, and what we saw of it.
+                      {"role", p.link == "leaf"                           ? "leaf"
+                               : p.link == "flat"                         ? "legacy"
+                                                                           : "ultrapeer"},
+                      {"link", p.link},
+                      {"reputation", p.reputation},
+                      {"qrp_slots", p.qrp_slots},
+                      {"qrp_present", p.qrp_present}});
+      if (p.listen.port != 0) list.back()["listen"] = p.listen.to_string();
       if (p.since) {
         list.back()["uptime"] = std::chrono::duration_cast<std::chrono::seconds>(driver_.now() - *p.since).count();
       }
@@ -172,7 +181,7 @@ void ControlGlue::on_request(const ControlRequest& r) {
                       {"user_agent", "Napster server"},
                       {"network", "napster"}});
     }
-    return control_.reply(r.conn, r.id, {{"peers", list}});
+    return control_.reply(r.conn, r.id, {{"peers", list}, {"role", to_string(gnutella_.role())}});
   }
   if (r.cmd == "stats") return control_.reply(r.conn, r.id, {{"stats", stats()}});
   if (r.cmd == "rescan") {
@@ -435,7 +444,8 @@ json ControlGlue::stats() const {
             {"hashing_total", hashing_total_}}},
           {"napster", napster_ ? group(napster_->counters()) : json::object()},
           {"napster_server", napster_server_ ? group(napster_server_->counters()) : json::object()},
-          {"peers", gnutella_.established()}};
+          {"peers", gnutella_.established()},
+          {"role", to_string(gnutella_.role())}};
 }
 
 }  // namespace sv::cli

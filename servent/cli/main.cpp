@@ -47,6 +47,7 @@ commands:
   napster-server
            run a Napster (OpenNap protocol) directory server alone
   browse   list a Napster user's files (through the running node)
+  peers    the running node's connections: role, reputation, QRP table
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -346,7 +347,10 @@ int cmd_run(const std::vector<std::string>& argv) {
       core.send_push(p->servent, p->index, core.config().advertised, driver.now());
     }
     std::optional<std::uint64_t> ended;
-    if (const auto* d = std::get_if<event::DownloadDone>(&e)) ended = d->id;
+    if (const auto* d = std::get_if<event::DownloadDone>(&e)) {
+      ended = d->id;
+      for (std::uint32_t ip : d->served_by) core.reputation().served_us(ip, driver.now());
+    }
     if (const auto* f = std::get_if<event::DownloadFailed>(&e)) ended = f->id;
     if (ended && napster && napster_transferring.erase(*ended)) napster->transfer_ended(false);
     if (const auto* pr = std::get_if<event::DownloadProgress>(&e)) {
@@ -415,6 +419,14 @@ int cmd_run(const std::vector<std::string>& argv) {
     ss << in.rdbuf();
     core.host_cache().load(ss.str());
   }
+  // Reputation: what this node saw of its peers, across restarts.
+  const auto reputation_file = fs::path(state_dir) / "reputation";
+  {
+    std::ifstream in(reputation_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    core.reputation().load(ss.str());
+  }
 
   // urn:sha1 for files not in the cache: hashed on the thread pool, one job
   // per file, so the servent answers (by name) while it hashes.
@@ -424,6 +436,8 @@ int cmd_run(const std::vector<std::string>& argv) {
     std::fflush(stdout);
   });
 
+  driver.forward([&] { return upload.poll_completed(); },
+                 [&](std::uint32_t ip) { core.reputation().we_served(ip, driver.now()); });
   driver.forward([&] { return core.poll_event(); }, [&](const Event& ev) {
     std::visit(
         [&](const auto& e) {
@@ -437,6 +451,8 @@ int cmd_run(const std::vector<std::string>& argv) {
             fmt::print("peer down {} ({})\n", e.remote.to_string(), to_string(e.reason));
           } else if constexpr (std::is_same_v<T, event::Hit>) {
             glue.on_hit(e);
+          } else if constexpr (std::is_same_v<T, event::RoleChanged>) {
+            fmt::print("role {}\n", to_string(e.role));
           } else if constexpr (std::is_same_v<T, event::PushRequest>) {
             // Someone wants a file from us and cannot connect: we connect.
             upload.handle_push(e.push.file_index, Endpoint{e.push.ip, e.push.port}, core.servent_id(), driver.now());
@@ -470,6 +486,13 @@ int cmd_run(const std::vector<std::string>& argv) {
     out.close();
     std::error_code ec;
     fs::rename(hosts_file.string() + ".tmp", hosts_file, ec);
+  }
+  {
+    std::ofstream out(reputation_file.string() + ".tmp", std::ios::trunc);
+    out << core.reputation().save();
+    out.close();
+    std::error_code ec;
+    fs::rename(reputation_file.string() + ".tmp", reputation_file, ec);
   }
   print_counters("gnutella", core.counters());
   print_counters("http", upload.counters());
@@ -616,5 +639,6 @@ int main(int argc, char** argv) {
   if (cmd == "pcap") return sv::pcap::cmd_pcap(rest);
   if (cmd == "napster-server") return cmd_napster_server(rest);
   if (cmd == "browse") return cmd_browse(rest);
+  if (cmd == "peers") return cmd_peers(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }

@@ -848,7 +848,11 @@ void DownloadCore::check_complete(Download& d, Instant now) {
   ++stats_[kCompleted];
   d.state = "done";
   d.final_path = *path;
-  events_.push_back(event::DownloadDone{d.id, *path, verified});
+  std::vector<std::uint32_t> served_by;
+  for (const auto& src : d.sources) {
+    if (src.bytes > 0 && src.src.endpoint.ip != 0) served_by.push_back(src.src.endpoint.ip);
+  }
+  events_.push_back(event::DownloadDone{d.id, *path, verified, std::move(served_by)});
 }
 
 void DownloadCore::fail(Download& d, const std::string& reason) {

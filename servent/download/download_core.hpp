@@ -88,6 +88,7 @@ struct DownloadDone {
   std::uint64_t id;
   std::string path;
   bool verified;  // urn:sha1 checked
+  std::vector<std::uint32_t> served_by;  // addresses of the sources that sent bytes (reputation)
 };
 struct DownloadFailed {
   std::uint64_t id;

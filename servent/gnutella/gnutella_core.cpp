@@ -89,6 +89,8 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "dq_exhausted",
     "dq_timed_out",
     "dq_stopped",
+    "promotions",
+    "demotions",
 };
 
 constexpr std::uint8_t kTypeHsep = 0xCD;  // HSEP 0.2
@@ -186,9 +188,8 @@ void GnutellaCore::learn_hosts(const Conn& c, const wire::Headers& h, Instant no
       if (e) hosts_.add(*e, now);
     }
   }
-  for (const char* name : {"X-Try", "X-Try-Ultrapeers"}) {
-    if (auto v = h.get(name)) hosts_.add_list(*v, now);
-  }
+  if (auto v = h.get("X-Try")) hosts_.add_list(*v, now);
+  if (auto v = h.get("X-Try-Ultrapeers")) hosts_.add_list(*v, now, true);
   // Remote-IP: how the peer sees us. Behind NAT this is the only way to
   // learn the address to put in Pongs and QueryHits.
   if (config_.advertised.ip == 0) {
@@ -208,6 +209,9 @@ void GnutellaCore::cache_pong(const gn::Pong& p, std::uint8_t distance, ConnId v
   const std::size_t before = hosts_.size();
   hosts_.add(e, now);
   if (hosts_.size() > before) ++stats_[kHostsLearned];
+  if (!p.extensions.empty()) {
+    if (auto g = gn::decode_ggep(p.extensions); g && g->find("UP")) hosts_.mark_ultrapeer(e, true);
+  }
   std::erase_if(pong_cache_, [&](const CachedPong& cp) { return Endpoint{cp.pong.ip, cp.pong.port} == e; });
   pong_cache_.push_front(CachedPong{p, distance, via, now});
   while (pong_cache_.size() > config_.pong_cache_size) pong_cache_.pop_back();
@@ -254,7 +258,15 @@ void GnutellaCore::top_up_peers(Instant now) {
     active += c.dir == Direction::Inbound && c.phase == Phase::Established;
   }
   if (active >= target) return;
-  for (const auto& e : hosts_.recent(target - active, skip)) {
+  // Known ultrapeers first, the best reputed first, then the most recent.
+  auto candidates = hosts_.recent(256, skip);
+  std::stable_sort(candidates.begin(), candidates.end(), [&](Endpoint a, Endpoint b) {
+    const bool ua = hosts_.is_ultrapeer(a), ub = hosts_.is_ultrapeer(b);
+    if (ua != ub) return ua;
+    return reputation_.score(a) > reputation_.score(b);
+  });
+  candidates.resize(std::min(candidates.size(), target - active));
+  for (const auto& e : candidates) {
     wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0});
     ++stats_[kCacheConnects];
   }
@@ -291,9 +303,13 @@ void GnutellaCore::add_peer(Endpoint peer, Instant now) {
 }
 
 void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Instant now) {
+  now_ = now;
+  if (!started_) started_ = now;
+  if (dir == Direction::Inbound) inbound_seen_ = true;  // we can be reached
   Conn c;
   c.id = id;
   c.remote = remote;
+  if (dir == Direction::Outbound) c.listen = remote;
   c.dir = dir;
   c.phase = dir == Direction::Inbound ? Phase::AwaitConnect : Phase::AwaitResponse;
   c.framer = gn::Framer(config_.max_payload);
@@ -316,6 +332,7 @@ void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, I
 }
 
 void GnutellaCore::handle_bytes(ConnId id, wire::ByteView bytes, Instant now) {
+  now_ = now;
   Conn* c = find(id);
   if (!c || c->phase == Phase::Closing) return;
   if (c->phase == Phase::Established) {
@@ -337,6 +354,13 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
     const gn::Handshake& hs = *r;
     c.hs_buf.erase(c.hs_buf.begin(), c.hs_buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
     learn_hosts(c, hs.headers, now);
+    if (c.dir == Direction::Inbound && c.listen.port == 0) {
+      for (const char* name : {"Listen-IP", "X-My-Address"}) {
+        auto v = hs.headers.get(name);
+        auto e = v ? Endpoint::parse(wire::trim(*v)) : std::nullopt;
+        if (e && e->port != 0) c.listen = Endpoint{e->ip != 0 ? e->ip : c.remote.ip, e->port};
+      }
+    }
     switch (c.phase) {
       case Phase::AwaitConnect: {
         if (hs.kind != gn::Handshake::Kind::Connect) {
@@ -434,6 +458,12 @@ void GnutellaCore::establish(Conn& c, bool v04, std::string user_agent, Instant 
   ++stats_[v04 ? kHandshakes04 : kHandshakes06];
   ++established_;
   live_.push_back(&c);
+  c.credited = now;
+  if (c.dir == Direction::Outbound) reputation_.reachable(c.remote, now);  // it accepted our connect
+  if ((c.link == Link::Ultrapeer || c.link == Link::Parent) && c.listen.port != 0) {
+    hosts_.add(c.listen, now);
+    hosts_.mark_ultrapeer(c.listen, true);
+  }
   if (c.wanted >= 0) wanted_[static_cast<std::size_t>(c.wanted)].backoff = config_.reconnect_min;
   events_.push_back(event::PeerUp{c.id, c.remote, c.dir, v04 ? 4 : 6, c.user_agent});
   if (c.dir == Direction::Outbound) hosts_.add(c.remote, now);
@@ -613,6 +643,15 @@ void GnutellaCore::send_own_pong(Conn& c, const gn::Header& h) {
   pong.ip = config_.advertised.ip;
   pong.files_shared = static_cast<std::uint32_t>(library_.file_count());
   pong.kb_shared = static_cast<std::uint32_t>(std::min<std::uint64_t>(library_.total_bytes() / 1024, UINT32_MAX));
+  if (role_ == Role::Ultrapeer) {
+    // GGEP "UP" (LimeWire's pong extension, as gtk-gnutella sends it): we
+    // are an ultrapeer; version, then free leaf and ultrapeer slots.
+    auto free = [](std::size_t max, std::size_t used) {
+      return static_cast<std::uint8_t>(std::min<std::size_t>(max > used ? max - used : 0, 255));
+    };
+    gn::encode_ggep(pong.extensions, {gn::GgepExtension{"UP", {1, free(config_.max_leaves, links(Link::Leaf)),
+                                                                free(config_.max_ultrapeers, links(Link::Ultrapeer))}}});
+  }
   wire::Bytes pong_payload;
   gn::encode_pong(pong_payload, pong);
   gn::Header out{h.id, static_cast<std::uint8_t>(gn::Type::Pong),
@@ -1051,9 +1090,34 @@ void GnutellaCore::shutdown(Instant) {
   for (Conn* c : up) bye(*c, 200, "Shutting down", CloseReason::Shutdown, kClosePeer);
 }
 
+void GnutellaCore::credit(Conn& c, Instant now) {
+  const Endpoint key = c.listen.port != 0 ? c.listen : Endpoint{c.remote.ip, 0};
+  if (now > c.credited) reputation_.link_time(key, now - c.credited, now);
+  c.credited = now;
+  reputation_.drops(key, c.dropped - c.drops_credited, now);
+  c.drops_credited = c.dropped;
+}
+
 void GnutellaCore::close(Conn& c, CloseReason reason, Stat stat) {
   if (c.phase == Phase::Closing) return;
+  // What a peer did wrong counts against its reputation.
+  switch (stat) {
+    case kClosePayloadTooLarge:
+    case kClosePayloadMalformed:
+    case kCloseDeflateError:
+    case kCloseDeflateBomb:
+    case kCloseQrpMalformed:
+    case kCloseQrpError:
+    case kCloseQrpResets:
+    case kCloseRoleLie:
+    case kCloseHandshakeMalformed:
+      reputation_.error(c.listen.port != 0 ? c.listen : Endpoint{c.remote.ip, 0}, now_);
+      break;
+    default:
+      break;
+  }
   if (c.phase == Phase::Established) {
+    credit(c, now_);
     live_.erase(std::find(live_.begin(), live_.end(), &c));
     --established_;
   } else if (c.phase == Phase::AwaitResponse && reason == CloseReason::HandshakeMalformed && c.wanted >= 0) {
@@ -1069,12 +1133,14 @@ void GnutellaCore::close(Conn& c, CloseReason reason, Stat stat) {
 }
 
 void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
+  now_ = now;
   int wanted = -1;
   bool fallback = false;
   bool was_up = false;
   if (Conn* c = find(id)) {
     wanted = c->wanted;
     if (c->phase == Phase::Established) {
+      credit(*c, now);
       live_.erase(std::find(live_.begin(), live_.end(), c));
       --established_;
       ++stats_[kClosePeer];
@@ -1117,7 +1183,38 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
   w.backoff = std::min(w.backoff * 2, config_.reconnect_max);
 }
 
+void GnutellaCore::elect(Instant now) {
+  next_election_ = now + config_.election_interval;
+  for (Conn* c : live_) credit(*c, now);
+  if (config_.mode != NodeMode::Auto) return;
+  if (role_ == Role::Leaf) {
+    if (links(Link::Parent) >= config_.leaf_ultrapeers) {
+      short_since_.reset();
+    } else if (!short_since_) {
+      short_since_ = now;
+    }
+    if (!role_change_allowed(now)) return;
+    const bool needed = (leaf_demand_at_ && now - *leaf_demand_at_ <= 2 * config_.election_interval) ||
+                        (short_since_ && now - *short_since_ >= config_.promote_uptime);
+    const bool able = started_ && now - *started_ >= config_.promote_uptime && inbound_seen_ && reachable() &&
+                      config_.speed_kbps >= config_.promote_min_kbps &&
+                      config_.max_connections >= config_.leaf_ultrapeers + config_.max_leaves / 2;
+    if (needed && able && static_cast<double>(rng_.below(1'000'000)) < config_.promote_chance * 1e6) {
+      change_role(Role::Ultrapeer, now);
+    }
+    return;
+  }
+  if (links(Link::Leaf) > 0 || !last_leaf_) last_leaf_ = now;
+  // Nobody needs us as their ultrapeer, and there are others to be a leaf of.
+  if (role_change_allowed(now) && now - *last_leaf_ >= config_.demote_idle && links(Link::Ultrapeer) > 0) {
+    change_role(Role::Leaf, now);
+  }
+}
+
 void GnutellaCore::handle_timeout(Instant now) {
+  now_ = now;
+  if (!started_) started_ = now;
+  if (now >= next_election_) elect(now);
   for (auto& [id, c] : conns_) {
     if (c.phase != Phase::Established && c.phase != Phase::Closing && c.deadline <= now) {
       close(c, CloseReason::HandshakeTimeout, kCloseHandshakeTimeout);
@@ -1165,6 +1262,7 @@ std::optional<Instant> GnutellaCore::poll_timeout() const {
     consider(next_qrp_check_);
   }
   for (const auto& [id, s] : dqs_) consider(s.dq.next_step());
+  if (established_ > 0 || config_.mode == NodeMode::Auto) consider(next_election_);
   return t;
 }
 
@@ -1182,7 +1280,8 @@ std::vector<GnutellaCore::PeerInfo> GnutellaCore::peers() const {
     static constexpr std::string_view kLinkNames[] = {"flat", "leaf", "ultrapeer", "parent"};
     out.push_back({id, c.remote, c.dir, c.phase == Phase::Established, c.v04 ? 4 : 6, c.user_agent, c.msgs_in,
                    c.msgs_out, c.since, c.dropped, kLinkNames[static_cast<int>(c.link)], c.qrp_bits.slots(),
-                   c.qrp_bits.count()});
+                   c.qrp_bits.count(), reputation_.score(c.listen.port != 0 ? c.listen : Endpoint{c.remote.ip, 0}),
+                   c.listen});
   }
   return out;
 }
@@ -1205,6 +1304,9 @@ void GnutellaCore::change_role(Role r, Instant now) {
   role_ = r;
   role_changed_at_ = now;
   ++stats_[kRoleChanges];
+  ++stats_[r == Role::Ultrapeer ? kPromotions : kDemotions];
+  last_leaf_ = now;
+  short_since_.reset();
   events_.push_back(event::RoleChanged{r});
   // Links made in the other role do not fit this one (a leaf's ultrapeers,
   // an ultrapeer's leaves and peers): goodbye; the peers we want are dialled
@@ -1232,7 +1334,9 @@ std::optional<GnutellaCore::Refusal> GnutellaCore::admit(Conn& c, std::optional<
       c.link = Link::Parent;
       return std::nullopt;
     }
-    // What LimeWire, Shareaza and gtk-gnutella answer as leaves.
+    // What LimeWire, Shareaza and gtk-gnutella answer as leaves. A leaf
+    // asking is a sign ultrapeers are wanted (auto mode's election).
+    if (peer_up == false) leaf_demand_at_ = now;
     return Refusal{503, "Shielded leaf node", kRefusedShielded};
   }
   if (peer_up == false) {

@@ -12,7 +12,12 @@
 //    leaf node"); as an ultrapeer it holds up to `max_leaves` leaves and
 //    `max_ultrapeers` ultrapeer (or flat 0.4) links and answers 503 with
 //    X-Try-Ultrapeers when full. `auto` starts as a leaf and becomes an
-//    ultrapeer when a node wants it as one and it has no ultrapeer of its own;
+//    ultrapeer when a node wants it as one and it has no ultrapeer of its own,
+//    or when it has been up, reachable and fast enough while leaves went
+//    without ultrapeers; it becomes a leaf again after demote_idle without
+//    leaves; one change per role_hold at most;
+//  - reputation (reputation.hpp) of every peer, from what we saw: a leaf
+//    dials ultrapeers first, the best reputed first;
 //  - QRP (§"Query Routing"): a leaf sends its table on connect and a patch
 //    when its library changes; an ultrapeer keeps each leaf's table, sends a
 //    leaf only the queries its table matches, and sends its ultrapeer
@@ -46,6 +51,7 @@
 #include "servent/gnutella/dynamic_query.hpp"
 #include "servent/gnutella/host_cache.hpp"
 #include "servent/gnutella/qrp_route.hpp"
+#include "servent/gnutella/reputation.hpp"
 #include "share/library.hpp"
 #include "wire/gnutella/descriptors.hpp"
 #include "wire/gnutella/framer.hpp"
@@ -90,6 +96,17 @@ struct GnutellaConfig {
   Duration qrp_min_reset_interval = 10s;
   std::size_t qrp_fast_resets = 3;
   Duration role_hold = 10min;               // at most one role change in this time
+  // Auto mode's election (checked every election_interval): promote when up
+  // for promote_uptime, reachable (an inbound connection came), speed_kbps
+  // at least promote_min_kbps, room for leaves, and leaves need ultrapeers
+  // (we refused one as a shielded leaf, or were short of ultrapeers for
+  // promote_uptime), with a chance of promote_chance per check so that not
+  // every candidate jumps at once; demote after demote_idle without a leaf.
+  Duration election_interval = 60s;
+  Duration promote_uptime = 10min;
+  std::uint32_t promote_min_kbps = 256;
+  double promote_chance = 0.25;
+  Duration demote_idle = 10min;
   bool dynamic_querying = true;             // as an ultrapeer; else leaf queries flood with their TTL
   DqConfig dq;
   Endpoint advertised;                      // our address in Pongs/QueryHits
@@ -246,6 +263,8 @@ class GnutellaCore final : public Core {
     kDqExhausted,           // ended with every link used
     kDqTimedOut,
     kDqStopped,             // the leaf said stop, or went away
+    kPromotions,
+    kDemotions,
     kStatCount
   };
 
@@ -295,6 +314,8 @@ class GnutellaCore final : public Core {
   }
   const GnutellaConfig& config() const { return config_; }
   Role role() const { return role_; }
+  ReputationBook& reputation() { return reputation_; }
+  const ReputationBook& reputation() const { return reputation_; }
   // Whether peers can connect to us: a listener (a port to advertise) and
   // not --firewalled. Otherwise no Pong of ours offers an address, and our
   // hits carry the push flag.
@@ -313,6 +334,8 @@ class GnutellaCore final : public Core {
     std::string_view link;         // "leaf" (ours), "ultrapeer", "parent" (we are its leaf), "flat"
     std::size_t qrp_slots;         // its QRP table's size (0: none)
     std::size_t qrp_present;       // slots its table marks present
+    int reputation;                // 0..1000, what we saw of it
+    Endpoint listen;               // where it accepts connections (port 0: unknown)
   };
   std::vector<PeerInfo> peers() const;
 
@@ -352,6 +375,9 @@ class GnutellaCore final : public Core {
     std::size_t degree = 0;        // its X-Degree
     bool query_status = false;     // its Messages-Supported lists Query-Status (BEAR/11, 12)
     std::vector<gn::HsepHop> hsep; // its last HSEP message
+    Endpoint listen;               // its listening address (outbound: remote; inbound: Listen-IP)
+    Instant credited;              // link time counted in its reputation up to here
+    std::uint64_t drops_credited = 0;
   };
   // A dynamic query running for a leaf (origin) or for us (kSelf).
   struct DqState {
@@ -411,6 +437,8 @@ class GnutellaCore final : public Core {
   // Starts a dynamic query over `links` (ultrapeer neighbours).
   void start_dq(ConnId origin, const gn::Header& h, wire::ByteView payload, std::vector<Conn*> links, Instant now);
   void run_dqs(Instant now);
+  void elect(Instant now);
+  void credit(Conn& c, Instant now);
   // Whether an inbound peer may connect (and as what), given what it says it is.
   std::optional<Refusal> admit(Conn& c, std::optional<bool> peer_up, Instant now);
   // As the initiator, what the peer's answer makes the link (nullopt: close).
@@ -491,6 +519,14 @@ class GnutellaCore final : public Core {
   std::uint64_t own_table_generation_ = UINT64_MAX;
   Instant next_qrp_check_{Duration(0)};
   std::unordered_map<gn::Guid, DqState, gn::Id16Hash> dqs_;
+  ReputationBook reputation_;
+  Instant now_{Duration(0)};             // the time of the event being handled
+  std::optional<Instant> started_;       // first event seen
+  bool inbound_seen_ = false;            // someone connected to us: reachable
+  std::optional<Instant> leaf_demand_at_;  // a leaf we refused as a shielded leaf
+  std::optional<Instant> short_since_;   // a leaf with fewer ultrapeers than it wants since
+  std::optional<Instant> last_leaf_;     // an ultrapeer last had a leaf
+  Instant next_election_{Duration(0)};
 };
 
 }  // namespace sv

@@ -19,7 +19,16 @@ void HostCache::add(Endpoint e, Instant seen) {
   while (hosts_.size() > capacity_) {
     auto oldest = std::min_element(hosts_.begin(), hosts_.end(),
                                    [](const auto& a, const auto& b) { return a.second < b.second; });
+    ultrapeers_.erase(oldest->first);
     hosts_.erase(oldest);
+  }
+}
+
+void HostCache::mark_ultrapeer(Endpoint e, bool up) {
+  if (!up) {
+    ultrapeers_.erase(e);
+  } else if (hosts_.count(e) != 0) {
+    ultrapeers_.insert(e);
   }
 }
 
@@ -36,7 +45,9 @@ std::vector<Endpoint> HostCache::recent(std::size_t n, const std::vector<Endpoin
 
 std::string HostCache::to_text() const {
   std::ostringstream o;
-  for (const auto& [e, t] : hosts_) o << e.to_string() << '\t' << t.since_epoch.count() << '\n';
+  for (const auto& [e, t] : hosts_) {
+    o << e.to_string() << '\t' << t.since_epoch.count() << (is_ultrapeer(e) ? "\tU" : "") << '\n';
+  }
   return o.str();
 }
 
@@ -55,15 +66,19 @@ void HostCache::load(const std::string& text) {
       }
     }
     add(*e, Instant{Duration(ms)});
+    mark_ultrapeer(*e, line.ends_with("\tU"));
   }
 }
 
-void HostCache::add_list(std::string_view list, Instant seen) {
+void HostCache::add_list(std::string_view list, Instant seen, bool ultrapeers) {
   while (!list.empty()) {
     auto comma = list.find(',');
     auto item = wire::trim(list.substr(0, comma));
     list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-    if (auto e = Endpoint::parse(item)) add(*e, seen);
+    if (auto e = Endpoint::parse(item)) {
+      add(*e, seen);
+      if (ultrapeers) mark_ultrapeer(*e, true);
+    }
   }
 }
 

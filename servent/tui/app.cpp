@@ -273,6 +273,7 @@ void App::message(const json& j, Clock::time_point now) {
     downloads_ = std::move(next);
   } else if (purpose == "peers") {
     peers_ = j.value("peers", json::array());
+    if (j.contains("role") && j["role"].is_string()) role_ = j["role"].get<std::string>();
   } else if (purpose == "uploads") {
     uploads_ = j;
     // Rates from two polls, smoothed as the downloads' are; finished uploads are forgotten.
@@ -591,7 +592,8 @@ void App::draw_title(Screen& s) const {
   }
   std::size_t up = 0;
   for (const auto& p : peers_) up += p.value("established", false);
-  const std::string right = "servent  " + std::to_string(up) + (up == 1 ? " peer " : " peers ");
+  const std::string right =
+      "servent " + (role_.empty() ? std::string() : role_ + " ") + " " + std::to_string(up) + (up == 1 ? " peer " : " peers ");
   s.put_right(x, 0, right, Attr::Title, s.width() - x);
 }
 
@@ -800,14 +802,16 @@ void App::draw_uploads(Screen& s) const {
 
 void App::draw_network(Screen& s) const {
   s.fill(0, 1, s.width(), Attr::Header);
-  const int ua_w = std::max(8, s.width() - (21 + 1 + 3 + 1 + 3 + 1 + 8 + 1 + 7 + 1 + 7 + 1 + 5 + 1));
+  // The peer's role replaces the protocol version (a 0.4 peer is "legacy").
+  const int ua_w = std::max(8, s.width() - (21 + 1 + 3 + 1 + 9 + 1 + 4 + 1 + 8 + 1 + 6 + 1 + 6 + 1 + 5 + 1));
   struct Col {
     const char* name;
     int w;
     bool right;
   };
-  const Col cols[] = {{"Address", 21, false}, {"Dir", 3, false},   {"Ver", 3, false}, {"User agent", ua_w, false},
-                      {"Uptime", 8, true},    {"Msgs in", 7, true}, {"Msg out", 7, true}, {"Drops", 5, true}};
+  const Col cols[] = {{"Address", 21, false},     {"Dir", 3, false},   {"Role", 9, false}, {"Rep", 4, true},
+                      {"User agent", ua_w, false}, {"Uptime", 8, true}, {"In", 6, true},    {"Out", 6, true},
+                      {"Drops", 5, true}};
   int x = 0;
   for (const auto& c : cols) {
     if (c.right) {
@@ -824,7 +828,8 @@ void App::draw_network(Screen& s) const {
     const int y = 2 + static_cast<int>(r);
     const std::string cells[] = {str(p, "address"),
                                  str(p, "direction"),
-                                 str(p, "protocol"),
+                                 str(p, "role"),
+                                 p.contains("reputation") ? std::to_string(num<std::int64_t>(p, "reputation")) : "",
                                  str(p, "user_agent"),
                                  p.contains("uptime") ? clock_text(num<std::uint64_t>(p, "uptime")) : "",
                                  std::to_string(num<std::uint64_t>(p, "messages_in")),

@@ -143,6 +143,7 @@ class App {
   std::size_t dl_selected_ = 0, dl_top_ = 0;
   std::set<std::uint64_t> paused_;
   nlohmann::json peers_ = nlohmann::json::array();
+  std::string role_;  // the node's own ("leaf" / "ultrapeer"), from the peers reply
   nlohmann::json uploads_ = nlohmann::json::object();
   // Per upload (peer, file, first byte): the last bytes sent and when, and the rate.
   struct UploadRate {

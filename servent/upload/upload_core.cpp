@@ -363,6 +363,7 @@ void UploadCore::handle_send_done(ConnId id, bool ok, Instant now) {
   c.sending = false;
   --active_;
   ++stats_[ok ? kUploadsCompleted : kUploadsFailed];
+  if (ok && c.remote && completed_.size() < 1024) completed_.push_back(c.remote->ip);
   if (!ok || !c.keep_alive) {
     close(id, c, ok ? CloseReason::Normal : CloseReason::IoError);
     return;
@@ -404,6 +405,8 @@ void UploadCore::handle_timeout(Instant now) {
 }
 
 std::optional<Action> UploadCore::poll_action() { return take_front(actions_); }
+
+std::optional<std::uint32_t> UploadCore::poll_completed() { return take_front(completed_); }
 
 std::optional<Instant> UploadCore::poll_timeout() const { return wake_; }
 

@@ -92,6 +92,8 @@ class UploadCore final : public Core {
 
   std::optional<Action> poll_action() override;
   std::optional<Instant> poll_timeout() const override;
+  // The address of each peer an upload to completed, once (reputation).
+  std::optional<std::uint32_t> poll_completed();
 
   std::vector<Counter> counters() const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
@@ -150,6 +152,7 @@ class UploadCore final : public Core {
   UploadConfig config_;
   std::unordered_map<ConnId, Conn, ConnIdHash> conns_;
   std::deque<Action> actions_;
+  std::deque<std::uint32_t> completed_;
   std::optional<Instant> wake_;
   std::size_t active_ = 0;
   std::array<std::uint64_t, kStatCount> stats_{};

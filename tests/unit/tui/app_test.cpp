@@ -231,7 +231,8 @@ TEST_CASE("every_screen_draws_at_80x24_and_when_resized") {
                {"peers",
                 {{{"address", "127.0.0.1:6346"}, {"direction", "out"}, {"established", true}, {"protocol", "0.6"},
                   {"user_agent", "gtk-gnutella/1.2.2"}, {"messages_in", 42}, {"messages_out", 17}, {"uptime", 3725},
-                  {"dropped", 3}}}}},
+                  {"dropped", 3}, {"role", "ultrapeer"}, {"reputation", 377}}}},
+                {"role", "leaf"}},
               kT0);
   // A second poll a second later: the rate and ETA come from the progress.
   app.tick(kT0 + std::chrono::seconds(1));
@@ -273,9 +274,14 @@ TEST_CASE("every_screen_draws_at_80x24_and_when_resized") {
   app.key(kKeyTab, kT0);  // Network
   app.draw(s);
   CHECK(s.row_text(2).find("127.0.0.1:6346") != std::string::npos);
-  CHECK(s.row_text(2).find("gtk-gnutella/1.2.2") != std::string::npos);
+  CHECK(s.row_text(2).find("gtk-gnu") != std::string::npos);  // cut to its column at 80
   CHECK(s.row_text(2).find("1:02:05") != std::string::npos);
+  CHECK(s.row_text(2).find("ultrapeer") != std::string::npos);  // its role
+  CHECK(s.row_text(2).find(" 377 ") != std::string::npos);      // its reputation
+  CHECK(s.row_text(1).find("Role") != std::string::npos);
+  CHECK(s.row_text(1).find("Rep") != std::string::npos);
   CHECK(s.row_text(0).find("1 peer") != std::string::npos);
+  CHECK(s.row_text(0).find("leaf") != std::string::npos);  // our own role
   app.key(kKeyTab, kT0);  // Stats
   app.draw(s);
   check_safe(s);

@@ -1,0 +1,157 @@
+// Reputation (what this node saw of each peer) and auto mode's election.
+#include <doctest/doctest.h>
+
+#include "servent/gnutella/reputation.hpp"
+#include "unit/core/gnutella_harness.hpp"
+
+using namespace sv;
+using namespace sv::test;
+namespace gn = sv::wire::gnutella;
+
+TEST_CASE("a_new_peer_starts_at_10_and_earns_or_loses_reputation_only_by_what_we_saw") {
+  ReputationBook book;
+  const Endpoint a{0x7f000002, 6346}, b{0x7f000003, 6346};
+  const Instant t{Duration(0)};
+  CHECK(book.score(a) == 10);
+  book.link_time(a, 90min, t);
+  CHECK(book.score(a) == 10 + 90);
+  book.link_time(a, 100h, t);
+  CHECK(book.score(a) == 10 + 400);  // uptime counts up to 400
+  book.reachable(a, t);
+  CHECK(book.score(a) == 510);
+  book.served_us(a.ip, t);  // a transfer knows the address only
+  book.we_served(a.ip, t);
+  CHECK(book.score(a) == 510 + 20 + 5);
+  for (int i = 0; i < 30; ++i) book.served_us(a.ip, t);
+  CHECK(book.score(a) == 510 + 300 + 5);
+  book.error(b, t);
+  CHECK(book.score(b) == 0);  // 10 - 50, clamped
+  book.drops(a, 5000, t);
+  CHECK(book.score(a) == 510 + 300 + 5 - 50);
+  // Saved and read back the same; junk lines skipped.
+  ReputationBook again;
+  CHECK(again.load(book.save() + "garbage line\n1.2.3.4:5 x\n") == 2);
+  CHECK(again.score(a) == book.score(a));
+  CHECK(again.score(b) == 0);
+  // Bounded: the least recently seen go first.
+  ReputationBook small(2);
+  small.error(Endpoint{1, 1}, Instant{Duration(1)});
+  small.error(Endpoint{2, 1}, Instant{Duration(2'000'000'000)});
+  small.error(Endpoint{3, 1}, Instant{Duration(3'000'000'000)});
+  CHECK(small.size() == 2);
+  CHECK(small.find(Endpoint{1, 1}) == nullptr);
+  CHECK(small.find(Endpoint{3, 1}) != nullptr);
+}
+
+TEST_CASE("the_core_scores_peers_by_link_time_reachability_and_protocol_errors") {
+  GnutellaConfig cfg;
+  cfg.mode = NodeMode::Ultrapeer;
+  cfg.election_interval = 60s;
+  Harness h(cfg);
+  // An ultrapeer we dialled: it accepted (reachable), then stayed 30 min.
+  ConnId out = h.connect_out(Endpoint{0x7f000005, 6346});
+  h.take_text(out);
+  h.feed(out, "GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\n\r\n");
+  REQUIRE(h.core.established() == 1);
+  for (int i = 0; i < 30; ++i) {
+    h.now = h.now + 60s;
+    h.core.handle_timeout(h.now);
+    h.drain();
+  }
+  CHECK(h.core.reputation().score(Endpoint{0x7f000005, 6346}) == 10 + 100 + 30);
+  // A peer saying where it listens, then sending garbage: below where it started.
+  h.peer_06(ConnId{50}, "X-Ultrapeer: True\r\nListen-IP: 127.0.0.9:7000\r\n");
+  h.feed(ConnId{50}, descriptor(gn::Type::Pong, 3, 0, wire::Bytes(5, 0), 9));
+  CHECK(h.closed(ConnId{50}));
+  CHECK(h.core.reputation().score(Endpoint{0x7f000009, 7000}) == 0);
+  int shown = -1;
+  for (const auto& p : h.core.peers()) {
+    if (p.conn == out) shown = p.reputation;
+  }
+  CHECK(shown == 140);
+}
+
+TEST_CASE("a_leaf_dials_known_ultrapeers_first_and_the_best_reputed_first") {
+  GnutellaConfig cfg;
+  cfg.mode = NodeMode::Leaf;
+  cfg.min_peers = 1;
+  cfg.leaf_ultrapeers = 1;
+  Harness h(cfg);
+  const Endpoint plain{0x7f000011, 6346}, poor{0x7f000012, 6346}, good{0x7f000013, 6346};
+  auto& hosts = h.core.host_cache();
+  hosts.add(good, h.now);
+  hosts.add(poor, h.now);
+  hosts.add(plain, h.now + 1s);  // the most recent, but not known as an ultrapeer
+  hosts.mark_ultrapeer(good, true);
+  hosts.mark_ultrapeer(poor, true);
+  h.core.reputation().link_time(good, 2h, h.now);
+  h.core.handle_timeout(h.now);
+  h.drain();
+  REQUIRE(h.out.connects.size() == 1);
+  CHECK(h.out.connects[0].to == good);
+}
+
+namespace {
+
+GnutellaConfig electing() {
+  GnutellaConfig c;
+  c.mode = NodeMode::Auto;
+  c.election_interval = 60s;
+  c.promote_uptime = 5min;
+  c.promote_chance = 1;
+  c.demote_idle = 10min;
+  c.role_hold = 10min;
+  return c;
+}
+
+void run_for(Harness& h, Duration d) {
+  const Instant end = h.now + d;
+  while (h.now < end) {
+    h.now = h.now + 30s;
+    h.core.handle_timeout(h.now);
+    h.drain();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("auto_promotes_a_reachable_leaf_that_leaves_ask_for_once_it_has_been_up_long_enough") {
+  Harness h(electing());
+  h.core.handle_timeout(h.now);
+  // Its own ultrapeer (so the bootstrap rule does not apply), then a leaf
+  // asking: refused as a shielded leaf, but noted.
+  CHECK(h.peer_06(ConnId{1}, "X-Ultrapeer: True\r\n").starts_with("GNUTELLA/0.6 200"));
+  CHECK(h.peer_06(ConnId{2}, "X-Ultrapeer: False\r\n").starts_with("GNUTELLA/0.6 503 Shielded leaf node"));
+  run_for(h, 2min);
+  CHECK(h.core.role() == Role::Leaf);  // not up long enough yet
+  h.peer_06(ConnId{3}, "X-Ultrapeer: False\r\n");  // demand again
+  run_for(h, 4min);
+  CHECK(h.core.role() == Role::Ultrapeer);
+  CHECK(h.core.stat(GnutellaCore::kPromotions) == 1);
+  CHECK(h.closed(ConnId{1}));  // our own ultrapeer link does not fit the new role
+}
+
+TEST_CASE("auto_never_changes_role_faster_than_the_hysteresis_and_demotes_without_leaves") {
+  Harness h(electing());
+  h.core.handle_timeout(h.now);
+  // Bootstrap: a leaf makes it an ultrapeer at once; the leaf goes away.
+  CHECK(h.peer_06(ConnId{1}, "X-Ultrapeer: False\r\n").starts_with("GNUTELLA/0.6 200"));
+  CHECK(h.core.role() == Role::Ultrapeer);
+  const Instant promoted = h.now;
+  h.core.handle_closed(ConnId{1}, CloseReason::PeerClosed, h.now);
+  h.peer_06(ConnId{2}, "X-Ultrapeer: True\r\n");  // another ultrapeer around
+  Instant demoted{Duration(0)};
+  for (int i = 0; i < 60 && h.core.role() == Role::Ultrapeer; ++i) {
+    run_for(h, 30s);
+    demoted = h.now;
+  }
+  CHECK(h.core.role() == Role::Leaf);
+  CHECK(demoted - promoted >= 10min);
+  CHECK(h.core.stat(GnutellaCore::kDemotions) == 1);
+  // Leaves ask again at once: no promotion inside the hold time.
+  h.peer_06(ConnId{3}, "X-Ultrapeer: True\r\n");
+  for (std::uint64_t i = 4; i < 8; ++i) h.peer_06(ConnId{i}, "X-Ultrapeer: False\r\n");
+  run_for(h, 8min);
+  CHECK(h.core.role() == Role::Leaf);
+  CHECK(h.core.stat(GnutellaCore::kRoleChanges) == 2);
+}
