@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "http/text.hpp"
+#include "integration/gnutella_peer.hpp"
 #include "integration/process.hpp"
 #include "support/files.hpp"
 #include "support/json_line.hpp"
@@ -34,6 +35,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 namespace gn = sv::wire::gnutella;
 using sv::test::Process;
+using sv::test::control_call;
 
 using sv::test::read_file;
 
@@ -332,36 +334,6 @@ TEST_CASE("control_socket_search_get_and_hostile_clients") {
   CHECK_FALSE(fs::exists(sock));  // removed on exit
   fs::remove_all(root);
 }
-
-namespace {
-
-// One request on a node's control socket; the reply line (bounded wait).
-std::string control_call(const fs::path& sock, const std::string& request) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, sock.c_str(), sizeof addr.sun_path - 1);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return "";
-  }
-  const std::string line = request + "\n";
-  ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
-  std::string got;
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (got.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 500) <= 0) continue;
-    char buf[65536];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    got.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return got.substr(0, got.find('\n'));
-}
-
-}  // namespace
 
 TEST_CASE("rescan_answers_at_once_and_hashes_on_the_thread_pool") {
   char tmpl[] = "/tmp/servent-rescan-XXXXXX";

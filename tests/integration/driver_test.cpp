@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "http/text.hpp"
+#include "integration/gnutella_peer.hpp"
 #include "integration/socket_client.hpp"
 #include "share/sha1.hpp"
 #include "servent/control/control_core.hpp"
@@ -28,6 +29,7 @@ using namespace sv;
 using namespace std::chrono_literals;
 namespace gn = sv::wire::gnutella;
 using test::SocketClient;
+using test::read_descriptor;
 
 namespace {
 
@@ -43,24 +45,6 @@ std::string descriptor(gn::Type t, std::uint8_t ttl, std::uint8_t hops, const wi
 }
 
 // Reads descriptors from a client until one of `type` arrives (bounded).
-std::optional<std::pair<gn::Header, wire::Bytes>> read_descriptor(SocketClient& c, std::uint8_t type,
-                                                                    std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  gn::Framer f;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
-    auto chunk = c.read_at_least(1, left);
-    if (chunk.empty()) return std::nullopt;
-    f.feed(wire::as_bytes(chunk));
-    for (;;) {
-      auto r = f.next();
-      if (!r) break;
-      if (r->header.type == type) return std::make_pair(r->header, wire::Bytes(r->payload.begin(), r->payload.end()));
-    }
-  }
-}
-
 struct Node {
   fs::path dir;
   share::Library lib;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <stdexcept>
+#include <utility>
 
 namespace sv::test {
 
@@ -71,6 +72,17 @@ std::string SocketClient::read_until(std::string_view marker, std::chrono::milli
   return out;
 }
 
+std::string SocketClient::take_through(std::string_view marker, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (buf_.find(marker) == std::string::npos && fill(deadline)) {
+  }
+  const auto at = buf_.find(marker);
+  if (at == std::string::npos) return std::exchange(buf_, {});
+  std::string out = buf_.substr(0, at + marker.size());
+  buf_.erase(0, at + marker.size());
+  return out;
+}
+
 bool SocketClient::wait_closed(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!closed_) {
@@ -82,6 +94,31 @@ bool SocketClient::wait_closed(std::chrono::milliseconds timeout) {
 void SocketClient::shrink_receive_buffer() {
   const int size = 4096;
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+}
+
+TestListener::TestListener() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 8) != 0) {
+    throw std::runtime_error("cannot listen on 127.0.0.1");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+}
+
+TestListener::~TestListener() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::unique_ptr<SocketClient> TestListener::accept(std::chrono::milliseconds timeout) {
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return nullptr;
+  const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (c < 0) return nullptr;
+  return std::make_unique<SocketClient>(c, SocketClient::Adopt{});
 }
 
 }  // namespace sv::test
