@@ -4,22 +4,77 @@
 // wall time per flood, descriptors delivered per flood, how many nodes
 // answered, the simulator's speed against real time (the ratio), and peak memory.
 // Usage: sim [NODES] [FLOODS]
+//        sim supernode [NODES] [QUERIES] [CHURN_MINUTES]
+//   the supernode experiment (tests/sim/supernode_sim.hpp): the same nodes,
+//   Zipf-placed files and queries as a flat TTL-7 flooding network and as an
+//   ultrapeer network the nodes elect themselves (auto mode), then 10 % of
+//   the nodes replaced per simulated minute; prints messages per node per
+//   query, answered share, results per query, the ultrapeer count (and its
+//   range under churn), role flapping, and the ratio flooding/ultrapeers.
 #include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "sim/simnet.hpp"
+#include "sim/supernode_sim.hpp"
 #include "wire/gnutella/descriptors.hpp"
 
 using namespace sv;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+int supernode(int argc, char** argv) {
+  sim::SupernodeSimConfig cfg;
+  cfg.nodes = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 10000;
+  cfg.queries = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 200;
+  cfg.churn_for = std::chrono::minutes(argc > 4 ? std::atoi(argv[4]) : 30);
+  auto print = [&](const char* what, const sim::SupernodeSimResult& r) {
+    std::printf("supernode %-10s %6zu nodes, %5zu ultrapeers: %.1f query messages per query = %.4f per node; "
+                "answered %zu/%zu (%zu answerable), %.1f results per query; %.0f s wall, %llu events\n",
+                what, r.nodes, r.ultrapeers, r.query_messages_per_query, r.query_messages_per_node, r.answered,
+                r.queries, r.answerable, r.results_per_query, r.wall_seconds, static_cast<unsigned long long>(r.events));
+  };
+  cfg.flat = true;
+  const auto flat = sim::run_supernode_sim(cfg);
+  print("flooding", flat);
+  cfg.flat = false;
+  cfg.churn_per_minute = 0.10;
+  const auto up = sim::run_supernode_sim(cfg);
+  print("ultrapeer", up);
+  std::size_t lo = SIZE_MAX, hi = 0;
+  for (std::size_t i = 1; i < up.ultrapeer_samples.size(); ++i) {
+    lo = std::min(lo, up.ultrapeer_samples[i]);
+    hi = std::max(hi, up.ultrapeer_samples[i]);
+  }
+  const double before = up.ultrapeer_samples.empty() ? 0 : static_cast<double>(up.ultrapeer_samples.front());
+  std::printf("supernode churn: 10%% of nodes replaced per minute for %lld min: ultrapeers %.0f before, %zu..%zu during "
+              "(%+.0f%%..%+.0f%%); %zu role changes, shortest gap between two changes of one node %.0f s (hold 600 s); "
+              "%zu leaves without an ultrapeer at the end\n",
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::minutes>(cfg.churn_for).count()), before, lo,
+              hi, before > 0 ? 100.0 * (static_cast<double>(lo) - before) / before : 0.0,
+              before > 0 ? 100.0 * (static_cast<double>(hi) - before) / before : 0.0, up.role_changes,
+              up.shortest_role_gap == Duration::max() ? -1.0 : std::chrono::duration<double>(up.shortest_role_gap).count(),
+              up.leaves_without_ultrapeer);
+  const double share_flat = flat.queries ? static_cast<double>(flat.answered) / static_cast<double>(flat.queries) : 0;
+  const double share_up = up.queries ? static_cast<double>(up.answered) / static_cast<double>(up.queries) : 0;
+  std::printf("supernode ratio: flooding sends %.1fx the query messages of the ultrapeer network (goal >= 10x); "
+              "answered %.1f%% vs %.1f%% (goal: at least the same)\n",
+              up.query_messages_per_query > 0 ? flat.query_messages_per_query / up.query_messages_per_query : 0.0,
+              100 * share_up, 100 * share_flat);
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "supernode") return supernode(argc, argv);
   const std::size_t n = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 10000;
   const int floods = argc > 2 ? std::atoi(argv[2]) : 10;
   std::vector<share::Library> libs(n);

@@ -90,6 +90,7 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "dq_timed_out",
     "dq_stopped",
     "promotions",
+    "promotions_bootstrap",
     "demotions",
 };
 
@@ -152,8 +153,7 @@ wire::Headers GnutellaCore::our_headers(const Conn& c) const {
   if (up && c.dir == Direction::Inbound) {
     // Leaf guidance (Ultrapeers 1.0 §3.2): "False" tells an ultrapeer-capable
     // peer we have ultrapeers enough and would rather have it as a leaf.
-    const bool needed = links(Link::Ultrapeer) + links(Link::Flat) < config_.max_ultrapeers / 2 ||
-                        links(Link::Leaf) >= config_.max_leaves;
+    const bool needed = links(Link::Leaf) * 5 >= config_.max_leaves * 4;  // our leaf slots nearly full
     h.add("X-Ultrapeer-Needed", needed ? "True" : "False");
   }
   // QRP 0.1 §"Handshake": we read and send tables; as an ultrapeer we also
@@ -250,7 +250,9 @@ void GnutellaCore::top_up_peers(Instant now) {
   std::size_t active = 0;
   std::vector<Endpoint> skip{config_.advertised};
   for (const auto& w : wanted_) {
-    skip.push_back(w.ep);
+    // A host given up on may be tried again when learned again, but not
+    // before a while (a busy network re-announces the same hosts).
+    if (!w.parked || now - w.parked_at < 10 * config_.reconnect_max) skip.push_back(w.ep);
     active += w.conn.has_value();
   }
   for (const auto& [id, c] : conns_) {
@@ -258,8 +260,13 @@ void GnutellaCore::top_up_peers(Instant now) {
     active += c.dir == Direction::Inbound && c.phase == Phase::Established;
   }
   if (active >= target) return;
-  // Known ultrapeers first, the best reputed first, then the most recent.
+  // Known ultrapeers first, the best reputed first, then the most recent;
+  // a leaf dials only ultrapeers when it knows some (the rest are leaves,
+  // which refuse it).
   auto candidates = hosts_.recent(256, skip);
+  if (role_ == Role::Leaf && std::any_of(candidates.begin(), candidates.end(), [&](Endpoint e) { return hosts_.is_ultrapeer(e); })) {
+    std::erase_if(candidates, [&](Endpoint e) { return !hosts_.is_ultrapeer(e); });
+  }
   std::stable_sort(candidates.begin(), candidates.end(), [&](Endpoint a, Endpoint b) {
     const bool ua = hosts_.is_ultrapeer(a), ub = hosts_.is_ultrapeer(b);
     if (ua != ub) return ua;
@@ -267,8 +274,17 @@ void GnutellaCore::top_up_peers(Instant now) {
   });
   candidates.resize(std::min(candidates.size(), target - active));
   for (const auto& e : candidates) {
-    wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0});
     ++stats_[kCacheConnects];
+    // Learned again since it was given up on: try it again.
+    auto parked = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& w) { return w.parked && w.ep == e; });
+    if (parked != wanted_.end()) {
+      parked->parked = false;
+      parked->failures = 0;
+      parked->backoff = config_.reconnect_min;
+      parked->next_attempt = now;
+      continue;
+    }
+    wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0, false, Instant{}});
   }
 }
 
@@ -282,6 +298,7 @@ void GnutellaCore::note_headers(Conn& c, const wire::Headers& h) {
   if (h.has("Bye-Packet")) c.bye_ok = true;
   if (h.has("X-Query-Routing")) c.peer_qrp = true;
   if (h.has("X-Ultrapeer-Query-Routing")) c.peer_up_qrp = true;
+  if (auto v = h.get("X-Ultrapeer-Needed")) c.needs_ultrapeers = wire::to_lower(wire::trim(*v)) == "true";
   if (auto v = h.get("X-Degree")) {
     const std::string d(wire::trim(*v));
     if (!d.empty() && d.size() < 6 && std::all_of(d.begin(), d.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
@@ -299,7 +316,7 @@ void GnutellaCore::add_peer(Endpoint peer, Instant now) {
   for (const auto& w : wanted_) {
     if (w.ep == peer) return;
   }
-  wanted_.push_back(Wanted{peer, false, config_.reconnect_min, now, std::nullopt, false, 0});
+  wanted_.push_back(Wanted{peer, false, config_.reconnect_min, now, std::nullopt, false, 0, false, Instant{}});
 }
 
 void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Instant now) {
@@ -423,7 +440,14 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           establish(c, true, {}, now);
           return;
         }
+        // A host that answers as a leaf is no ultrapeer to dial again.
+        if (says_ultrapeer(hs.headers) == false) hosts_.mark_ultrapeer(c.remote, false);
         if (hs.status != 200) {
+          // An ultrapeer with no room for us: a sign leaves need more of them.
+          if (hs.status == 503 && says_ultrapeer(hs.headers) == true) {
+            c.busy_ultrapeer = true;  // try it again later; do not give up on it
+            if (role_ == Role::Leaf) refused_full_at_ = now;
+          }
           close(c, CloseReason::HandshakeRefused, kCloseHandshakeRefused);
           return;
         }
@@ -673,6 +697,14 @@ void GnutellaCore::on_pong(Conn& c, const gn::Header& h, wire::ByteView payload,
     return;
   }
   if (auto pong = gn::decode_pong(payload)) {
+    if (h.hops == 0 && c.link == Link::Parent && !pong->extensions.empty()) {
+      // Our ultrapeer's own Pong: how many leaf slots it has left (GGEP UP).
+      if (auto g = gn::decode_ggep(pong->extensions); g) {
+        if (const auto* up = g->find("UP"); up && up->data.size() >= 2) {
+          c.needs_ultrapeers = static_cast<std::size_t>(up->data[1]) * 5 <= config_.max_leaves;
+        }
+      }
+    }
     cache_pong(*pong, static_cast<std::uint8_t>(std::min<int>(h.hops + 1, 255)), c.id, now);
   }
   if (*to == kSelf) return;  // a Pong for our own Ping
@@ -1137,8 +1169,10 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
   int wanted = -1;
   bool fallback = false;
   bool was_up = false;
+  bool busy = false;
   if (Conn* c = find(id)) {
     wanted = c->wanted;
+    busy = c->busy_ultrapeer;
     if (c->phase == Phase::Established) {
       credit(*c, now);
       live_.erase(std::find(live_.begin(), live_.end(), c));
@@ -1165,10 +1199,12 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
   if (wanted < 0) return;
   auto& w = wanted_[static_cast<std::size_t>(wanted)];
   w.conn.reset();
-  if (w.from_cache && !was_up && ++w.failures >= 2) {
+  if (w.from_cache && !was_up && !busy && ++w.failures >= 2) {
     // A cached host that does not answer: forget it. Entries are never
     // erased from wanted_ (indices are kept in connections); park it.
     hosts_.remove(w.ep);
+    w.parked = true;
+    w.parked_at = now;
     w.next_attempt = Instant{Duration(INT64_MAX / 2)};
     return;
   }
@@ -1188,24 +1224,36 @@ void GnutellaCore::elect(Instant now) {
   for (Conn* c : live_) credit(*c, now);
   if (config_.mode != NodeMode::Auto) return;
   if (role_ == Role::Leaf) {
-    if (links(Link::Parent) >= config_.leaf_ultrapeers) {
+    // Leaves need ultrapeers: we found none for promote_uptime, or we have
+    // fewer than we want and every one we have is (nearly) full.
+    std::size_t parents = 0, full = 0;
+    for (const Conn* c : live_) {
+      if (c->link != Link::Parent) continue;
+      ++parents;
+      full += c->needs_ultrapeers;
+    }
+    // (full: and an ultrapeer we asked for a slot lately had none either).
+    const bool refused_lately = refused_full_at_ && now - *refused_full_at_ <= 2 * config_.election_interval;
+    const bool demand = parents == 0 ? (started_ && now - *started_ >= config_.promote_uptime)
+                                     : config_.promote_when_short && parents < config_.leaf_ultrapeers &&
+                                           full == parents && refused_lately;
+    if (!demand) {
       short_since_.reset();
     } else if (!short_since_) {
       short_since_ = now;
     }
-    if (!role_change_allowed(now)) return;
-    const bool needed = (leaf_demand_at_ && now - *leaf_demand_at_ <= 2 * config_.election_interval) ||
-                        (short_since_ && now - *short_since_ >= config_.promote_uptime);
+    if (!role_change_allowed(now) || !short_since_ || now - *short_since_ < 2 * config_.election_interval) return;
     const bool able = started_ && now - *started_ >= config_.promote_uptime && inbound_seen_ && reachable() &&
                       config_.speed_kbps >= config_.promote_min_kbps &&
                       config_.max_connections >= config_.leaf_ultrapeers + config_.max_leaves / 2;
-    if (needed && able && static_cast<double>(rng_.below(1'000'000)) < config_.promote_chance * 1e6) {
+    if (able && static_cast<double>(rng_.below(1'000'000)) < config_.promote_chance * 1e6) {
       change_role(Role::Ultrapeer, now);
     }
     return;
   }
-  if (links(Link::Leaf) > 0 || !last_leaf_) last_leaf_ = now;
-  // Nobody needs us as their ultrapeer, and there are others to be a leaf of.
+  // An ultrapeer few leaves need (at most a tenth of its slots) for
+  // demote_idle, with other ultrapeers around to be a leaf of.
+  if (links(Link::Leaf) * 10 > config_.max_leaves || !last_leaf_) last_leaf_ = now;
   if (role_change_allowed(now) && now - *last_leaf_ >= config_.demote_idle && links(Link::Ultrapeer) > 0) {
     change_role(Role::Leaf, now);
   }
@@ -1323,10 +1371,16 @@ void GnutellaCore::change_role(Role r, Instant now) {
 
 std::optional<GnutellaCore::Refusal> GnutellaCore::admit(Conn& c, std::optional<bool> peer_up, Instant now) {
   if (established_ >= config_.max_connections) return Refusal{503, "Too many connections", kCloseFull};
-  // Auto: a node that is nobody's leaf, asked by a leaf (or a flat 0.4 node)
-  // to be its ultrapeer, is reachable and needed: it becomes one.
+  // Auto: a node that is nobody's leaf, knows of no ultrapeer and has no one
+  // left to dial, asked by a leaf (or a flat 0.4 node) to be its ultrapeer,
+  // is reachable and needed: it becomes one (how a network of auto nodes
+  // starts; a node still looking for its ultrapeers waits for the answers).
+  const bool dialling = std::any_of(wanted_.begin(), wanted_.end(), [&](const Wanted& w) {
+    return !w.parked && w.ep != c.listen;  // (the peer asking may have been added from its own Listen-IP)
+  });
   if (role_ == Role::Leaf && config_.mode == NodeMode::Auto && peer_up != true && links(Link::Parent, true) == 0 &&
-      role_change_allowed(now)) {
+      hosts_.ultrapeers() == 0 && !dialling && role_change_allowed(now)) {
+    ++stats_[kPromotionsBootstrap];
     change_role(Role::Ultrapeer, now);
   }
   if (role_ == Role::Leaf) {
@@ -1334,9 +1388,7 @@ std::optional<GnutellaCore::Refusal> GnutellaCore::admit(Conn& c, std::optional<
       c.link = Link::Parent;
       return std::nullopt;
     }
-    // What LimeWire, Shareaza and gtk-gnutella answer as leaves. A leaf
-    // asking is a sign ultrapeers are wanted (auto mode's election).
-    if (peer_up == false) leaf_demand_at_ = now;
+    // What LimeWire, Shareaza and gtk-gnutella answer as leaves.
     return Refusal{503, "Shielded leaf node", kRefusedShielded};
   }
   if (peer_up == false) {
@@ -1381,13 +1433,19 @@ void GnutellaCore::refuse(Conn& c, const Refusal& r) {
   h.add("X-Ultrapeer", role_ == Role::Ultrapeer ? "True" : "False");
   std::vector<Endpoint> others;
   for (const Conn* l : live_) {
-    if (l->dir == Direction::Outbound && (l->link == Link::Parent || l->link == Link::Ultrapeer)) {
-      others.push_back(l->remote);
+    if ((l->link == Link::Parent || l->link == Link::Ultrapeer) && l->listen.port != 0 && others.size() < 10) {
+      others.push_back(l->listen);
     }
   }
   std::vector<Endpoint> skip = others;
   skip.push_back(c.remote);
-  for (const auto& e : hosts_.recent(10 - std::min<std::size_t>(others.size(), 10), skip)) others.push_back(e);
+  // Then the ultrapeers we heard of, the most recent first, then anyone.
+  auto known = hosts_.recent(64, skip);
+  std::stable_partition(known.begin(), known.end(), [&](Endpoint e) { return hosts_.is_ultrapeer(e); });
+  for (const auto& e : known) {
+    if (others.size() >= 10) break;
+    others.push_back(e);
+  }
   if (!others.empty()) h.add("X-Try-Ultrapeers", HostCache::format_list(others));
   send_text(c, gn::encode_response06(r.code, r.reason, h));
   close(c, CloseReason::Full, r.stat);

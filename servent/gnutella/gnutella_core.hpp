@@ -99,13 +99,18 @@ struct GnutellaConfig {
   // Auto mode's election (checked every election_interval): promote when up
   // for promote_uptime, reachable (an inbound connection came), speed_kbps
   // at least promote_min_kbps, room for leaves, and leaves need ultrapeers
-  // (we refused one as a shielded leaf, or were short of ultrapeers for
-  // promote_uptime), with a chance of promote_chance per check so that not
-  // every candidate jumps at once; demote after demote_idle without a leaf.
+  // (for two checks running: no ultrapeer found, or fewer than we want and
+  // each one we have nearly full, by its X-Ultrapeer-Needed and the free
+  // leaf slots in its Pongs), with a chance of promote_chance per check so
+  // that not every candidate jumps at once; demote after demote_idle with at
+  // most a tenth of the leaf slots used.
   Duration election_interval = 60s;
-  Duration promote_uptime = 10min;
+  Duration promote_uptime = 3min;
   std::uint32_t promote_min_kbps = 256;
-  double promote_chance = 0.25;
+  double promote_chance = 0.2;
+  // Also promote a leaf that has some ultrapeers, all full, fewer than it
+  // wants (off: only a leaf that finds none at all is a candidate).
+  bool promote_when_short = false;
   Duration demote_idle = 10min;
   bool dynamic_querying = true;             // as an ultrapeer; else leaf queries flood with their TTL
   DqConfig dq;
@@ -264,6 +269,7 @@ class GnutellaCore final : public Core {
     kDqTimedOut,
     kDqStopped,             // the leaf said stop, or went away
     kPromotions,
+    kPromotionsBootstrap,   // of which: asked by a leaf with no ultrapeer known (auto)
     kDemotions,
     kStatCount
   };
@@ -373,6 +379,8 @@ class GnutellaCore final : public Core {
     std::size_t fast_resets = 0;
     std::optional<QrpBits> qrp_sent;  // what we sent it
     std::size_t degree = 0;        // its X-Degree
+    bool needs_ultrapeers = false; // our ultrapeer's leaf slots are (nearly) full: X-Ultrapeer-Needed, GGEP UP
+    bool busy_ultrapeer = false;   // it refused us with 503 as a full ultrapeer
     bool query_status = false;     // its Messages-Supported lists Query-Status (BEAR/11, 12)
     std::vector<gn::HsepHop> hsep; // its last HSEP message
     Endpoint listen;               // its listening address (outbound: remote; inbound: Listen-IP)
@@ -402,6 +410,8 @@ class GnutellaCore final : public Core {
     std::optional<ConnId> conn;
     bool from_cache = false;  // found in the host cache, not asked for
     int failures = 0;
+    bool parked = false;      // given up on (a cached host that did not answer)
+    Instant parked_at;
   };
   struct CachedPong {
     gn::Pong pong;
@@ -523,8 +533,8 @@ class GnutellaCore final : public Core {
   Instant now_{Duration(0)};             // the time of the event being handled
   std::optional<Instant> started_;       // first event seen
   bool inbound_seen_ = false;            // someone connected to us: reachable
-  std::optional<Instant> leaf_demand_at_;  // a leaf we refused as a shielded leaf
   std::optional<Instant> short_since_;   // a leaf with fewer ultrapeers than it wants since
+  std::optional<Instant> refused_full_at_;  // an ultrapeer said 503 to us (a leaf) lately
   std::optional<Instant> last_leaf_;     // an ultrapeer last had a leaf
   Instant next_election_{Duration(0)};
 };

@@ -25,6 +25,7 @@ class HostCache {
   }
   void mark_ultrapeer(Endpoint e, bool up);
   bool is_ultrapeer(Endpoint e) const { return ultrapeers_.count(e) != 0; }
+  std::size_t ultrapeers() const { return ultrapeers_.size(); }
   bool contains(Endpoint e) const { return hosts_.count(e) != 0; }
   // The `n` most recently seen, skipping `except`.
   std::vector<Endpoint> recent(std::size_t n, const std::vector<Endpoint>& except = {}) const;

@@ -41,17 +41,48 @@ bool SimNet::run_until(Instant until, std::size_t max_events) {
   return true;
 }
 
+void SimNet::kill(std::size_t i) {
+  Node& node = nodes_[i];
+  if (node.dead) return;
+  node.dead = true;
+  node.timer.reset();
+  by_address_.erase(node.address);
+  for (std::size_t li : node.links) {
+    Link& l = links_[li];
+    if (!l.open) continue;
+    l.open = false;
+    const bool killed_a = l.a == i;
+    const std::size_t other = killed_a ? l.b : l.a;
+    const ConnId other_id = killed_a ? l.id_b : l.id_a;
+    if (killed_a ? l.up_b : l.up_a) {
+      schedule(now_ + l.params.delay, [this, other, other_id] {
+        if (nodes_[other].dead) return;
+        nodes_[other].core->handle_closed(other_id, CloseReason::PeerClosed, now_);
+        pump(other);
+      });
+    }
+  }
+}
+
 void SimNet::pump(std::size_t i) {
   Node& node = nodes_[i];
+  if (node.dead) {
+    while (node.core->poll_action()) {
+    }
+    return;
+  }
   while (auto a = node.core->poll_action()) execute(i, *a);
-  while (auto e = node.core->poll_event()) node.events.push_back(std::move(*e));
+  while (auto e = node.core->poll_event()) {
+    if (on_event) on_event(i, *e, now_);
+    if (keep_events) node.events.push_back(std::move(*e));
+  }
   auto t = node.core->poll_timeout();
   if (t && (!node.timer || *t < *node.timer)) {
     node.timer = *t;
     const Instant at = *t < now_ ? now_ : *t;
     schedule(at, [this, i, at] {
       Node& nd = nodes_[i];
-      if (!nd.timer || *nd.timer > at) return;  // superseded by an earlier timer
+      if (nd.dead || !nd.timer || *nd.timer > at) return;  // gone, or superseded by an earlier timer
       nd.timer.reset();
       nd.core->handle_timeout(now_);
       pump(i);
@@ -107,10 +138,20 @@ void SimNet::execute(std::size_t i, Action& a) {
     links_.push_back(l);
     conn_link_[{i, id.value}] = li;
     conn_link_[{j, l.id_b.value}] = li;
+    nodes_[i].links.push_back(li);
+    nodes_[j].links.push_back(li);
     // The SYN/SYN-ACK takes one delay; both sides learn of the connection then.
     schedule(now_ + l.params.delay, [this, li] {
       Link& lk = links_[li];
       if (!lk.open) return;
+      if (nodes_[lk.a].dead || nodes_[lk.b].dead) {
+        lk.open = false;
+        if (!nodes_[lk.a].dead) {
+          nodes_[lk.a].core->handle_closed(lk.id_a, CloseReason::ConnectFailed, now_);
+          pump(lk.a);
+        }
+        return;
+      }
       lk.up_a = lk.up_b = true;
       Endpoint a_addr = nodes_[lk.a].address;
       a_addr.port = static_cast<std::uint16_t>(30000 + lk.id_b.value % 30000);
@@ -139,7 +180,7 @@ Instant SimNet::deliver(std::size_t li, bool from_a, SharedBuffer bytes) {
     std::size_t n = bytes->size() - pos;
     if (l.params.max_chunk > 0) n = std::min<std::size_t>(n, 1 + l.rng.below(l.params.max_chunk));
     schedule(at, [this, li, to, to_id, bytes, pos, n] {
-      if (!links_[li].open) return;
+      if (!links_[li].open || nodes_[to].dead) return;
       nodes_[to].core->handle_bytes(to_id, wire::ByteView(bytes->data() + pos, n), now_);
       pump(to);
     });
@@ -162,10 +203,12 @@ void SimNet::close_link(std::size_t li, std::size_t closer, CloseReason reason) 
     Link& lk = links_[li];
     if (!lk.open) return;
     lk.open = false;
+    if (nodes_[closer].dead) return;
     nodes_[closer].core->handle_closed(own_id, reason, now_);
     pump(closer);
     if (other_up) {
       schedule(now_ + lk.params.delay, [this, other, other_id] {
+        if (nodes_[other].dead) return;
         nodes_[other].core->handle_closed(other_id, CloseReason::PeerClosed, now_);
         pump(other);
       });

@@ -30,6 +30,10 @@ class SimNet {
 
   // Adds a node; the library must outlive the network.
   std::size_t add_node(const share::Library& lib, GnutellaConfig cfg = {});
+  // The node leaves for good (churn): its links close (the other sides see
+  // the peer go), its address answers no more connects, its timers stop.
+  void kill(std::size_t i);
+  bool alive(std::size_t i) const { return !nodes_[i].dead; }
   // Node `from` keeps a connection to node `to` (an outgoing --connect).
   void connect(std::size_t from, std::size_t to, LinkParams params = {});
 
@@ -50,6 +54,10 @@ class SimNet {
   // its last byte reaches the other side). Sends arriving at the same time are
   // processed in the order they were observed.
   std::function<void(std::size_t, std::size_t, wire::ByteView, Instant)> on_send;
+  // Observes every core event with its node and time; with keep_events
+  // false, events(i) stays empty (large runs).
+  std::function<void(std::size_t, const Event&, Instant)> on_event;
+  bool keep_events = true;
   // Pairs of nodes whose link is established on both sides.
   std::vector<std::pair<std::size_t, std::size_t>> established_links() const;
   std::uint64_t events_processed() const { return processed_; }
@@ -61,6 +69,8 @@ class SimNet {
     std::vector<Event> events;
     std::optional<Instant> timer;
     std::uint64_t next_inbound = 1;
+    bool dead = false;
+    std::vector<std::size_t> links;  // every link it was part of
   };
   struct Link {
     std::size_t a, b;  // a connected to b

@@ -115,20 +115,25 @@ void run_for(Harness& h, Duration d) {
 
 }  // namespace
 
-TEST_CASE("auto_promotes_a_reachable_leaf_that_leaves_ask_for_once_it_has_been_up_long_enough") {
+TEST_CASE("auto_promotes_a_reachable_leaf_that_finds_no_ultrapeer_once_it_has_been_up_long_enough") {
   Harness h(electing());
   h.core.handle_timeout(h.now);
-  // Its own ultrapeer (so the bootstrap rule does not apply), then a leaf
-  // asking: refused as a shielded leaf, but noted.
-  CHECK(h.peer_06(ConnId{1}, "X-Ultrapeer: True\r\n").starts_with("GNUTELLA/0.6 200"));
+  // An ultrapeer of its own (known by its Listen-IP, so the bootstrap rule
+  // does not apply), and someone connected to us: we are reachable.
+  CHECK(h.peer_06(ConnId{1}, "X-Ultrapeer: True\r\nListen-IP: 127.0.0.30:6346\r\n").starts_with("GNUTELLA/0.6 200"));
   CHECK(h.peer_06(ConnId{2}, "X-Ultrapeer: False\r\n").starts_with("GNUTELLA/0.6 503 Shielded leaf node"));
-  run_for(h, 2min);
-  CHECK(h.core.role() == Role::Leaf);  // not up long enough yet
-  h.peer_06(ConnId{3}, "X-Ultrapeer: False\r\n");  // demand again
-  run_for(h, 4min);
+  run_for(h, 10min);
+  CHECK(h.core.role() == Role::Leaf);  // served: no reason to change
+  // Our ultrapeer goes away and no other answers: after two checks without
+  // one, we become one.
+  h.core.handle_closed(ConnId{1}, CloseReason::PeerClosed, h.now);
+  h.drain();
+  run_for(h, 1min);
+  CHECK(h.core.role() == Role::Leaf);
+  run_for(h, 3min);
   CHECK(h.core.role() == Role::Ultrapeer);
   CHECK(h.core.stat(GnutellaCore::kPromotions) == 1);
-  CHECK(h.closed(ConnId{1}));  // our own ultrapeer link does not fit the new role
+  CHECK(h.core.stat(GnutellaCore::kPromotionsBootstrap) == 0);
 }
 
 TEST_CASE("auto_never_changes_role_faster_than_the_hysteresis_and_demotes_without_leaves") {

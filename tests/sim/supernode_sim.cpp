@@ -1,0 +1,194 @@
+#include "sim/supernode_sim.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "sim/simnet.hpp"
+#include "wire/gnutella/descriptors.hpp"
+
+namespace sv::sim {
+
+namespace gn = wire::gnutella;
+
+namespace {
+
+// File k's one distinctive word: no file's word is a prefix of another's
+// (our library matches query words against the start of name words).
+std::string word_of(std::size_t k) { return "f" + std::to_string(k) + "x"; }
+
+class Zipf {
+ public:
+  Zipf(std::size_t n, double s) : cdf_(n) {
+    double sum = 0;
+    for (std::size_t r = 0; r < n; ++r) cdf_[r] = sum += 1.0 / std::pow(static_cast<double>(r + 1), s);
+    for (auto& c : cdf_) c /= sum;
+  }
+  std::size_t draw(Rng& rng) const {
+    const double u = static_cast<double>(rng.below(1u << 30)) / static_cast<double>(1u << 30);
+    return static_cast<std::size_t>(std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin());
+  }
+
+ private:
+  std::vector<double> cdf_;
+};
+
+}  // namespace
+
+SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
+  const auto wall0 = std::chrono::steady_clock::now();
+  SupernodeSimResult res;
+  SimNet net(cfg.seed);
+  net.keep_events = false;
+  // Files, topology and churn draw from their own generators, so both
+  // networks get the same files and queries.
+  Rng rng(cfg.seed * 7919 + 1);
+  Rng files(cfg.seed * 104729 + 3);
+  const Zipf zipf(cfg.catalogue, cfg.zipf_s);
+  // Libraries live as long as the network (a deque keeps addresses stable).
+  std::vector<std::unique_ptr<share::Library>> libs;
+  std::vector<std::set<std::size_t>> shares;  // files per node
+  std::vector<std::size_t> live;              // live node ids
+
+  GnutellaConfig base;
+  base.compress = false;
+  base.requery_threshold = 0s;
+  base.qrp_bits = cfg.qrp_bits;
+  base.max_connections = 64;
+  if (cfg.flat) {
+    base.mode = NodeMode::Ultrapeer;
+    base.dynamic_querying = false;
+    base.min_peers = 0;
+  } else {
+    base.mode = NodeMode::Auto;
+    base.min_peers = 8;  // an ultrapeer keeps 8 ultrapeer links; a leaf its 3 ultrapeers
+  }
+
+  auto add_node = [&] {
+    auto lib = std::make_unique<share::Library>();
+    std::set<std::size_t> mine;
+    for (std::size_t f = 0; f < cfg.files_per_node; ++f) mine.insert(zipf.draw(files));
+    for (std::size_t k : mine) lib->add_virtual(word_of(k) + " track.mp3", 4'000'000 + k);
+    const std::size_t id = net.add_node(*lib, base);
+    libs.push_back(std::move(lib));
+    shares.push_back(std::move(mine));
+    if (cfg.flat) {
+      for (int k = 0; k < 3 && !live.empty(); ++k) net.connect(id, live[rng.below(live.size())]);
+    } else {
+      // A few addresses to start from, as a host cache or web cache gives.
+      net.with_core(id, [&](GnutellaCore& c) {
+        for (int k = 0; k < 5 && !live.empty(); ++k) c.host_cache().add(net.address(live[rng.below(live.size())]), net.now());
+        c.handle_timeout(net.now());
+      });
+    }
+    live.push_back(id);
+  };
+  auto count_ultrapeers = [&] {
+    std::size_t n = 0;
+    for (std::size_t i : live) n += net.core(i).role() == Role::Ultrapeer;
+    return n;
+  };
+
+  // Role changes, with their times, per node.
+  std::unordered_map<std::size_t, Instant> last_change;
+  std::unordered_map<gn::Guid, std::size_t, gn::Id16Hash> query_index;
+  std::vector<std::size_t> results;
+  std::vector<std::size_t> asker;
+  std::uint64_t query_sends = 0;
+  net.on_event = [&](std::size_t node, const Event& e, Instant at) {
+    if (std::holds_alternative<event::RoleChanged>(e)) {
+      ++res.role_changes;
+      if (auto it = last_change.find(node); it != last_change.end()) {
+        res.shortest_role_gap = std::min(res.shortest_role_gap, at - it->second);
+      }
+      last_change[node] = at;
+    } else if (const auto* h = std::get_if<event::Hit>(&e)) {
+      if (auto it = query_index.find(h->query); it != query_index.end() && asker[it->second] == node) ++results[it->second];
+    }
+  };
+  net.on_send = [&](std::size_t, std::size_t, wire::ByteView bytes, Instant) {
+    if (bytes.size() < gn::kHeaderSize || bytes[16] != static_cast<std::uint8_t>(gn::Type::Query)) return;
+    if (query_index.empty()) return;
+    if (auto h = gn::decode_header(bytes); h && query_index.count(h->id)) ++query_sends;
+  };
+
+  // 1. Join.
+  const Duration gap = cfg.join_over / static_cast<std::int64_t>(std::max<std::size_t>(cfg.nodes, 1));
+  for (std::size_t i = 0; i < cfg.nodes; ++i) {
+    net.run_for(gap, 2'000'000'000);
+    add_node();
+  }
+  // 2. Settle (ultrapeers counted every minute).
+  for (Duration t{0}; t < cfg.settle; t += 1min) {
+    net.run_for(std::min<Duration>(1min, cfg.settle - t), 2'000'000'000);
+    res.settle_samples.push_back(count_ultrapeers());
+  }
+
+  // 3. The same queries for both networks (the draws depend on the seed
+  // only): mostly files by the Zipf law, one in ten for a file nobody has.
+  Rng qrng(cfg.seed * 31 + 5);
+  for (std::size_t q = 0; q < cfg.queries; ++q) {
+    const std::size_t file = qrng.below(10) == 0 ? cfg.catalogue + qrng.below(1000) : zipf.draw(qrng);
+    const std::size_t who = live[qrng.below(live.size())];
+    bool shared = false;
+    for (std::size_t i : live) shared = shared || (i != who && shares[i].count(file));
+    res.answerable += shared;
+    asker.push_back(who);
+    results.push_back(0);
+    net.with_core(who, [&](GnutellaCore& c) {
+      const auto sent = c.search(Search{word_of(file), 7, {}}, net.now());
+      query_index[sent.guid] = q;
+    });
+    net.run_for(2s, 2'000'000'000);
+  }
+  net.run_for(3min, 2'000'000'000);
+  res.queries = cfg.queries;
+  std::size_t total = 0;
+  for (std::size_t r : results) {
+    res.answered += r > 0;
+    total += r;
+  }
+  res.results_per_query = cfg.queries ? static_cast<double>(total) / static_cast<double>(cfg.queries) : 0;
+  res.query_messages_per_query = cfg.queries ? static_cast<double>(query_sends) / static_cast<double>(cfg.queries) : 0;
+  res.query_messages_per_node = res.query_messages_per_query / static_cast<double>(cfg.nodes);
+  query_index.clear();
+
+  // 4. Churn: a share of the nodes replaced every minute, the ultrapeers
+  // counted every minute.
+  res.ultrapeer_samples.push_back(count_ultrapeers());
+  if (!cfg.flat && cfg.churn_per_minute > 0) {
+    const auto per_second = cfg.churn_per_minute * static_cast<double>(cfg.nodes) / 60.0;
+    double owed = 0;
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(cfg.churn_for).count();
+    for (std::int64_t s = 1; s <= seconds; ++s) {
+      owed += per_second;
+      for (; owed >= 1; owed -= 1) {
+        const std::size_t at = rng.below(live.size());
+        net.kill(live[at]);
+        live[at] = live.back();
+        live.pop_back();
+        add_node();
+      }
+      net.run_for(1s, 2'000'000'000);
+      if (s % 60 == 0) res.ultrapeer_samples.push_back(count_ultrapeers());
+    }
+  }
+  for (std::size_t i = 0; i < net.size(); ++i) res.bootstrap_promotions += net.core(i).stat(GnutellaCore::kPromotionsBootstrap);
+  res.nodes = live.size();
+  res.ultrapeers = count_ultrapeers();
+  for (std::size_t i : live) {
+    if (net.core(i).role() != Role::Leaf) continue;
+    bool parent = false;
+    for (const auto& p : net.core(i).peers()) parent = parent || (p.established && p.link == "parent");
+    res.leaves_without_ultrapeer += !parent;
+  }
+  res.events = net.events_processed();
+  res.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  return res;
+}
+
+}  // namespace sv::sim
