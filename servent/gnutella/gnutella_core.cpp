@@ -91,6 +91,9 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "dq_stopped",
     "promotions",
     "promotions_bootstrap",
+    "connect_backs_asked",
+    "connect_backs_done",
+    "connect_backs_refused",
     "demotions",
 };
 
@@ -264,7 +267,7 @@ void GnutellaCore::top_up_peers(Instant now) {
   // a leaf dials only ultrapeers when it knows some (the rest are leaves,
   // which refuse it).
   auto candidates = hosts_.recent(256, skip);
-  if (role_ == Role::Leaf && std::any_of(candidates.begin(), candidates.end(), [&](Endpoint e) { return hosts_.is_ultrapeer(e); })) {
+  if (role_ == Role::Leaf && hosts_.ultrapeers() > 0) {
     std::erase_if(candidates, [&](Endpoint e) { return !hosts_.is_ultrapeer(e); });
   }
   std::stable_sort(candidates.begin(), candidates.end(), [&](Endpoint a, Endpoint b) {
@@ -323,6 +326,15 @@ void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, I
   now_ = now;
   if (!started_) started_ = now;
   if (dir == Direction::Inbound) inbound_seen_ = true;  // we can be reached
+  if (auto cb = connect_backs_.find(id); cb != connect_backs_.end()) {
+    // A TCP-Connect-Back a leaf asked for: the connect itself is the answer
+    // (as gtk-gnutella does it); the leaf has shown it can be reached.
+    reputation_.reachable(cb->second, now);
+    connect_backs_.erase(cb);
+    ++stats_[kConnectBacksDone];
+    actions_.push_back(action::Close{id, CloseReason::Normal, true});
+    return;
+  }
   Conn c;
   c.id = id;
   c.remote = remote;
@@ -451,11 +463,11 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           close(c, CloseReason::HandshakeRefused, kCloseHandshakeRefused);
           return;
         }
+        note_headers(c, hs.headers);
         if (auto refused = accept_answer(c, says_ultrapeer(hs.headers))) {
           close(c, CloseReason::HandshakeRefused, refused->stat);
           return;
         }
-        note_headers(c, hs.headers);
         wire::Headers h;
         h.add("X-Ultrapeer", role_ == Role::Ultrapeer ? "True" : "False");
         if (config_.compress && c.offered_deflate) {
@@ -503,6 +515,15 @@ void GnutellaCore::establish(Conn& c, bool v04, std::string user_agent, Instant 
   }
   // QRP: a leaf sends its table to its ultrapeer at once; an ultrapeer its
   // merged table to an ultrapeer neighbour that routes by it.
+  // TCP-Connect-Back (BEAR/7): a leaf not yet reached from outside asks its
+  // ultrapeer to connect to its port, which shows it is reachable (auto
+  // mode's election needs that).
+  if (c.link == Link::Parent && !inbound_seen_ && reachable() && !c.v04) {
+    wire::Bytes body;
+    wire::put_le16(body, config_.advertised.port);
+    send_vendor(c, new_guid(), gn::VendorMessage{gn::kVendorBear, gn::kVmConnectBack, 1, std::move(body)});
+    ++stats_[kConnectBacksAsked];
+  }
   if (c.link == Link::Parent && c.peer_qrp) {
     send_qrp(c, own_table());
   } else if (c.link == Link::Ultrapeer && c.peer_up_qrp && role_ == Role::Ultrapeer) {
@@ -1166,6 +1187,7 @@ void GnutellaCore::close(Conn& c, CloseReason reason, Stat stat) {
 
 void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
   now_ = now;
+  if (connect_backs_.erase(id) != 0) return;  // a connect-back that did not connect
   int wanted = -1;
   bool fallback = false;
   bool was_up = false;
@@ -1407,7 +1429,9 @@ std::optional<GnutellaCore::Refusal> GnutellaCore::accept_answer(Conn& c, std::o
   if (role_ == Role::Leaf) {
     if (peer_up == false) return Refusal{503, "Shielded leaf node", kCloseLeafToLeaf};
     if (peer_up == true) {
-      if (links(Link::Parent) >= config_.leaf_ultrapeers) {
+      // A leaf that has an ultrapeer leaves a nearly full one's last slots
+      // to leaves that have none.
+      if (links(Link::Parent) >= config_.leaf_ultrapeers || (links(Link::Parent) > 0 && c.needs_ultrapeers)) {
         return Refusal{503, "Enough ultrapeers", kCloseEnoughUltrapeers};
       }
       c.link = Link::Parent;
@@ -1439,14 +1463,19 @@ void GnutellaCore::refuse(Conn& c, const Refusal& r) {
   }
   std::vector<Endpoint> skip = others;
   skip.push_back(c.remote);
-  // Then the ultrapeers we heard of, the most recent first, then anyone.
-  auto known = hosts_.recent(64, skip);
-  std::stable_partition(known.begin(), known.end(), [&](Endpoint e) { return hosts_.is_ultrapeer(e); });
-  for (const auto& e : known) {
-    if (others.size() >= 10) break;
-    others.push_back(e);
+  // Then the ultrapeers we heard of, the most recent first; other hosts go
+  // in X-Try (X-Try-Ultrapeers names ultrapeers only: its readers dial them
+  // as such).
+  std::vector<Endpoint> plain;
+  for (const auto& e : hosts_.recent(64, skip)) {
+    if (hosts_.is_ultrapeer(e)) {
+      if (others.size() < 10) others.push_back(e);
+    } else if (plain.size() < 10) {
+      plain.push_back(e);
+    }
   }
   if (!others.empty()) h.add("X-Try-Ultrapeers", HostCache::format_list(others));
+  if (!plain.empty()) h.add("X-Try", HostCache::format_list(plain));
   send_text(c, gn::encode_response06(r.code, r.reason, h));
   close(c, CloseReason::Full, r.stat);
 }
@@ -1562,6 +1591,22 @@ void GnutellaCore::on_vendor(Conn& c, const gn::Header& h, wire::ByteView payloa
     wire::put_le16(body, have);
     send_vendor(c, h.id, gn::VendorMessage{gn::kVendorBear, gn::kVmQueryStatusResponse, 1, std::move(body)});
     ++stats_[kQueryStatusAnswers];
+  } else if (vm->vendor == gn::kVendorBear && vm->id == gn::kVmConnectBack) {
+    // Port[2] LE: connect to it once per link, for our leaves only.
+    if (role_ != Role::Ultrapeer || c.link != Link::Leaf || c.connect_back_done || vm->body.size() != 2 ||
+        connect_backs_.size() >= 64) {
+      ++stats_[kConnectBacksRefused];
+      return;
+    }
+    const std::uint16_t port = wire::get_le16(vm->body.data());
+    if (port == 0) {
+      ++stats_[kConnectBacksRefused];
+      return;
+    }
+    c.connect_back_done = true;
+    const ConnId id = core_conn_id(ConnSpace::Gnutella, next_conn_++);
+    connect_backs_.emplace(id, Endpoint{c.remote.ip, port});
+    actions_.push_back(action::Connect{id, Endpoint{c.remote.ip, port}});
   } else if (vm->vendor == gn::kVendorBear && vm->id == gn::kVmQueryStatusResponse) {
     auto have = gn::decode_query_status(vm->body);
     if (!have) {

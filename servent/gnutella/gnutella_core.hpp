@@ -107,10 +107,10 @@ struct GnutellaConfig {
   Duration election_interval = 60s;
   Duration promote_uptime = 3min;
   std::uint32_t promote_min_kbps = 256;
-  double promote_chance = 0.2;
+  double promote_chance = 0.3;
   // Also promote a leaf that has some ultrapeers, all full, fewer than it
   // wants (off: only a leaf that finds none at all is a candidate).
-  bool promote_when_short = false;
+  bool promote_when_short = true;
   Duration demote_idle = 10min;
   bool dynamic_querying = true;             // as an ultrapeer; else leaf queries flood with their TTL
   DqConfig dq;
@@ -270,6 +270,9 @@ class GnutellaCore final : public Core {
     kDqStopped,             // the leaf said stop, or went away
     kPromotions,
     kPromotionsBootstrap,   // of which: asked by a leaf with no ultrapeer known (auto)
+    kConnectBacksAsked,     // as a leaf: TCP-Connect-Back (BEAR/7) sent to our ultrapeer
+    kConnectBacksDone,      // as an ultrapeer: connected back to a leaf
+    kConnectBacksRefused,   // not ours to do (not our leaf, twice, malformed, too many at once)
     kDemotions,
     kStatCount
   };
@@ -381,6 +384,7 @@ class GnutellaCore final : public Core {
     std::size_t degree = 0;        // its X-Degree
     bool needs_ultrapeers = false; // our ultrapeer's leaf slots are (nearly) full: X-Ultrapeer-Needed, GGEP UP
     bool busy_ultrapeer = false;   // it refused us with 503 as a full ultrapeer
+    bool connect_back_done = false;  // we connected back to this leaf once
     bool query_status = false;     // its Messages-Supported lists Query-Status (BEAR/11, 12)
     std::vector<gn::HsepHop> hsep; // its last HSEP message
     Endpoint listen;               // its listening address (outbound: remote; inbound: Listen-IP)
@@ -529,6 +533,7 @@ class GnutellaCore final : public Core {
   std::uint64_t own_table_generation_ = UINT64_MAX;
   Instant next_qrp_check_{Duration(0)};
   std::unordered_map<gn::Guid, DqState, gn::Id16Hash> dqs_;
+  std::unordered_map<ConnId, Endpoint, ConnIdHash> connect_backs_;  // connects we make only to close
   ReputationBook reputation_;
   Instant now_{Duration(0)};             // the time of the event being handled
   std::optional<Instant> started_;       // first event seen

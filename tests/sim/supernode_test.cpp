@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <string>
 
 #include "servent/gnutella/gnutella_core.hpp"
 #include "sim/supernode_sim.hpp"
@@ -29,6 +30,9 @@ TEST_CASE("elected_ultrapeers_answer_as_many_queries_as_flooding_with_fewer_mess
   MESSAGE("flooding: " << flat.query_messages_per_query << " messages/query, answered " << flat.answered << "/"
                        << flat.queries << "; ultrapeers (" << up.ultrapeer_samples.front() << " of " << cfg.nodes
                        << "): " << up.query_messages_per_query << " messages/query, answered " << up.answered);
+  std::string samples;
+  for (std::size_t n : up.ultrapeer_samples) samples += std::to_string(n) + " ";
+  MESSAGE("ultrapeers each minute of churn: " << samples << "; role changes " << up.role_changes);
   CHECK(flat.answerable == up.answerable);  // the same queries over the same files
   CHECK(flat.answered > 0);
   CHECK(up.answered >= flat.answered);
@@ -39,12 +43,16 @@ TEST_CASE("elected_ultrapeers_answer_as_many_queries_as_flooding_with_fewer_mess
   const std::size_t before = up.ultrapeer_samples.front();
   CHECK(before >= cfg.nodes / 30);
   CHECK(before < cfg.nodes / 2);
-  // Churn (10 % of the nodes replaced per simulated minute): ultrapeers
-  // remain, and no node changes role faster than the hysteresis allows.
+  // Churn (10 % of the nodes replaced per simulated minute): the number of
+  // ultrapeers holds (within 35 % here, where one ultrapeer is 3 %; the goal
+  // of 20 % is measured at scale by bench/sim supernode), every leaf that
+  // stays has an ultrapeer, and no node changes role faster than the
+  // hysteresis allows.
   REQUIRE(up.ultrapeer_samples.size() >= 10);
   for (std::size_t i = 1; i < up.ultrapeer_samples.size(); ++i) {
     CAPTURE(i);
-    CHECK(up.ultrapeer_samples[i] > 0);
+    CHECK(up.ultrapeer_samples[i] * 100 >= before * 65);
+    CHECK(up.ultrapeer_samples[i] * 100 <= before * 135);
   }
   CHECK(up.role_changes > 0);
   CHECK(up.shortest_role_gap >= GnutellaConfig{}.role_hold);

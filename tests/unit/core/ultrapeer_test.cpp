@@ -93,11 +93,14 @@ TEST_CASE("an_ultrapeer_holds_max_leaves_and_max_ultrapeers_and_says_503_with_x_
   cfg.max_ultrapeers = 1;
   Harness h(cfg);
   h.core.host_cache().add(Endpoint{0x7f000063, 6346}, h.now);
+  h.core.host_cache().mark_ultrapeer(Endpoint{0x7f000063, 6346}, true);
+  h.core.host_cache().add(Endpoint{0x7f000064, 6346}, h.now);  // not known as an ultrapeer
   CHECK(status_of(h.peer_06(ConnId{1}, kAsLeaf)) == 200);
   CHECK(status_of(h.peer_06(ConnId{2}, kAsLeaf)) == 200);
   const std::string third = h.peer_06(ConnId{3}, kAsLeaf);
   CHECK(third.starts_with("GNUTELLA/0.6 503 Too many leaves\r\n"));
-  CHECK(third.find("X-Try-Ultrapeers: 127.0.0.99:6346") != std::string::npos);
+  CHECK(third.find("X-Try-Ultrapeers: 127.0.0.99:6346\r\n") != std::string::npos);
+  CHECK(third.find("X-Try: 127.0.0.100:6346\r\n") != std::string::npos);  // ultrapeers only in the former
   CHECK(status_of(h.peer_06(ConnId{4}, kAsUltrapeer)) == 200);
   CHECK(h.peer_06(ConnId{5}, kAsUltrapeer).starts_with("GNUTELLA/0.6 503 Too many ultrapeers\r\n"));
   CHECK(h.core.stat(GnutellaCore::kRefusedLeavesFull) == 1);
@@ -422,4 +425,48 @@ TEST_CASE("a_leaf_ignores_qrp_from_its_ultrapeer_and_relays_nothing") {
   h.feed(a, descriptor(gn::Type::Query, 5, 1, query_payload("anything"), 60));
   h.feed(a, descriptor(gn::Type::Ping, 5, 1, {}, 61));
   CHECK(h.take_descriptors(b).empty());
+}
+
+TEST_CASE("tcp_connect_back_a_leaf_asks_once_and_its_ultrapeer_connects_once_then_closes") {
+  // The leaf: nobody has connected to it yet, so it asks its new ultrapeer.
+  Harness leaf(config(NodeMode::Leaf));
+  ConnId up = leaf.connect_out(Endpoint{0x7f000005, 6346});
+  leaf.take_text(up);
+  leaf.feed(up, "GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\n\r\n");
+  leaf.take_handshake(up);
+  std::optional<wire::Bytes> asked;
+  for (const auto& [hdr, p] : leaf.take_descriptors(up)) {
+    auto vm = gn::decode_vendor(p);
+    if (hdr.type == 0x31 && vm && vm->vendor == gn::kVendorBear && vm->id == gn::kVmConnectBack) asked = vm->body;
+  }
+  REQUIRE(asked);
+  CHECK(*asked == wire::Bytes{0xca, 0x18});  // port 6346, little-endian
+  CHECK(leaf.core.stat(GnutellaCore::kConnectBacksAsked) == 1);
+
+  // The ultrapeer: connects to the leaf's address and port, once.
+  Harness h(config(NodeMode::Ultrapeer));
+  ConnId l{1};
+  h.peer_06(l, "X-Ultrapeer: False\r\n");
+  wire::Bytes m;
+  gn::encode_vendor(m, gn::VendorMessage{gn::kVendorBear, gn::kVmConnectBack, 1, wire::Bytes{0xd2, 0x04}});
+  h.feed(l, descriptor(gn::Type::Vendor, 1, 0, m, 5));
+  REQUIRE(h.out.connects.size() == 1);
+  CHECK(h.out.connects[0].to == Endpoint{0x7f000002, 1234});
+  h.feed(l, descriptor(gn::Type::Vendor, 1, 0, m, 6));  // again: once per link
+  CHECK(h.out.connects.size() == 1);
+  CHECK(h.core.stat(GnutellaCore::kConnectBacksRefused) == 1);
+  // The connect succeeds: closed at once, nothing sent, the leaf is reachable.
+  const ConnId back = h.out.connects[0].conn;
+  h.core.handle_connected(back, Endpoint{0x7f000002, 1234}, Direction::Outbound, h.now);
+  h.drain();
+  CHECK(h.closed(back));
+  CHECK(h.take_text(back).empty());
+  CHECK(h.core.stat(GnutellaCore::kConnectBacksDone) == 1);
+  CHECK(h.core.reputation().find(Endpoint{0x7f000002, 1234})->reachable);
+  // Not our leaf (an ultrapeer neighbour), or a malformed port: refused.
+  ConnId n{2};
+  h.peer_06(n, "X-Ultrapeer: True\r\n");
+  h.feed(n, descriptor(gn::Type::Vendor, 1, 0, m, 7));
+  CHECK(h.core.stat(GnutellaCore::kConnectBacksRefused) == 2);
+  CHECK(h.out.connects.size() == 1);
 }
