@@ -167,6 +167,10 @@ wire::Headers GnutellaCore::our_headers(const Conn& c) const {
     h.add("X-Degree", std::to_string(config_.max_ultrapeers));
   }
   h.add("X-Max-TTL", std::to_string(config_.max_ttl));
+  // Dynamic querying: we run it as an ultrapeer and guide it as a leaf
+  // (Query-Status), announced in the vendor messages we send.
+  if (config_.dynamic_querying) h.add("X-Dynamic-Querying", "0.1");
+  h.add("Vendor-Message", "0.2");
   h.add("Pong-Caching", "0.1");
   h.add("Remote-IP", gn::ipv4_to_string(c.remote.ip));
   if (config_.advertised.port != 0 && config_.advertised.ip != 0) {

@@ -27,6 +27,8 @@ TEST_CASE("accepts_06_handshake_with_user_agent_and_x_ultrapeer") {
   CHECK(resp->headers.get("X-Ultrapeer-Query-Routing") == "0.1");
   CHECK(resp->headers.get("X-Degree") == "32");
   CHECK(resp->headers.get("X-Max-TTL") == "7");
+  CHECK(resp->headers.get("X-Dynamic-Querying") == "0.1");
+  CHECK(resp->headers.get("Vendor-Message") == "0.2");
   CHECK(resp->headers.has("X-Ultrapeer-Needed"));
   CHECK(resp->headers.get("Remote-IP") == "127.0.0.2");
   CHECK(h.core.established() == 0);
