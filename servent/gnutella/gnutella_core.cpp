@@ -270,10 +270,8 @@ void GnutellaCore::top_up_peers(Instant now) {
   // Known ultrapeers first, the best reputed first, then the most recent;
   // a leaf dials only ultrapeers when it knows some (the rest are leaves,
   // which refuse it).
-  auto candidates = hosts_.recent(256, skip);
-  if (role_ == Role::Leaf && hosts_.ultrapeers() > 0) {
-    std::erase_if(candidates, [&](Endpoint e) { return !hosts_.is_ultrapeer(e); });
-  }
+  const bool ultrapeers_only = role_ == Role::Leaf && hosts_.ultrapeers() > 0;
+  auto candidates = hosts_.recent(256, skip, ultrapeers_only);
   std::stable_sort(candidates.begin(), candidates.end(), [&](Endpoint a, Endpoint b) {
     const bool ua = hosts_.is_ultrapeer(a), ub = hosts_.is_ultrapeer(b);
     if (ua != ub) return ua;
@@ -1470,13 +1468,10 @@ void GnutellaCore::refuse(Conn& c, const Refusal& r) {
   // Then the ultrapeers we heard of, the most recent first; other hosts go
   // in X-Try (X-Try-Ultrapeers names ultrapeers only: its readers dial them
   // as such).
+  for (const auto& e : hosts_.recent(10 - std::min<std::size_t>(others.size(), 10), skip, true)) others.push_back(e);
   std::vector<Endpoint> plain;
-  for (const auto& e : hosts_.recent(64, skip)) {
-    if (hosts_.is_ultrapeer(e)) {
-      if (others.size() < 10) others.push_back(e);
-    } else if (plain.size() < 10) {
-      plain.push_back(e);
-    }
+  for (const auto& e : hosts_.recent(20, skip)) {
+    if (!hosts_.is_ultrapeer(e) && plain.size() < 10) plain.push_back(e);
   }
   if (!others.empty()) h.add("X-Try-Ultrapeers", HostCache::format_list(others));
   if (!plain.empty()) h.add("X-Try", HostCache::format_list(plain));

@@ -32,14 +32,27 @@ void HostCache::mark_ultrapeer(Endpoint e, bool up) {
   }
 }
 
-std::vector<Endpoint> HostCache::recent(std::size_t n, const std::vector<Endpoint>& except) const {
+std::vector<Endpoint> HostCache::recent(std::size_t n, const std::vector<Endpoint>& except,
+                                        bool ultrapeers_only) const {
   std::vector<std::pair<Instant, Endpoint>> all;
-  for (const auto& [e, t] : hosts_) {
+  auto consider = [&](Endpoint e, Instant t) {
     if (std::find(except.begin(), except.end(), e) == except.end()) all.emplace_back(t, e);
+  };
+  if (ultrapeers_only) {
+    for (const Endpoint& e : ultrapeers_) {
+      if (auto it = hosts_.find(e); it != hosts_.end()) consider(e, it->second);
+    }
+  } else {
+    all.reserve(hosts_.size());
+    for (const auto& [e, t] : hosts_) consider(e, t);
   }
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  // Only the n newest need ordering.
+  const std::size_t k = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
+                    [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   std::vector<Endpoint> out;
-  for (std::size_t i = 0; i < all.size() && i < n; ++i) out.push_back(all[i].second);
+  out.reserve(k);
+  for (std::size_t i = 0; i < k; ++i) out.push_back(all[i].second);
   return out;
 }
 

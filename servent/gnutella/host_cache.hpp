@@ -27,8 +27,10 @@ class HostCache {
   bool is_ultrapeer(Endpoint e) const { return ultrapeers_.count(e) != 0; }
   std::size_t ultrapeers() const { return ultrapeers_.size(); }
   bool contains(Endpoint e) const { return hosts_.count(e) != 0; }
-  // The `n` most recently seen, skipping `except`.
-  std::vector<Endpoint> recent(std::size_t n, const std::vector<Endpoint>& except = {}) const;
+  // The `n` most recently seen, skipping `except` (only known ultrapeers
+  // with `ultrapeers_only`).
+  std::vector<Endpoint> recent(std::size_t n, const std::vector<Endpoint>& except = {},
+                               bool ultrapeers_only = false) const;
   std::size_t size() const { return hosts_.size(); }
   std::string to_text() const;
   // Reads what to_text() wrote; bad lines are skipped.
