@@ -97,7 +97,6 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "demotions",
 };
 
-constexpr std::uint8_t kTypeHsep = 0xCD;  // HSEP 0.2
 
 constexpr std::uint8_t kRoutePing = 0;
 constexpr std::uint8_t kRouteQuery = 1;
@@ -641,7 +640,7 @@ void GnutellaCore::on_descriptor_inner(Conn& c, gn::Header h, wire::ByteView pay
     case gn::Type::QueryHit: return on_query_hit(c, h, payload, now);
     case gn::Type::Push: return on_push(c, h, payload, now);
     default:
-      if (h.type == kTypeHsep) return on_hsep(c, payload);
+      if (h.type == gn::kTypeHsep) return on_hsep(c, payload);
       // Unknown types: accepted and ignored.
       ++stats_[kOtherIn];
       return;

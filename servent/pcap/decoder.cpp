@@ -990,7 +990,7 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
     default:
       // Not 0.4/0.6 core messages, but common on the wire.
       t.finish();
-      if (h.type == 0xCD) {
+      if (h.type == gn::kTypeHsep) {
         // HSEP 0.2: per hop, Nodes[8] Files[8] KiB[8], little-endian.
         std::string hops;
         if (auto hsep = gn::decode_hsep(payload, 8)) {

@@ -24,17 +24,24 @@ void encode_vendor(Bytes& out, const VendorMessage& m) {
   put_bytes(out, m.body);
 }
 
-Result<std::vector<SupportedMessage>> decode_messages_supported(ByteView body) {
+namespace {
+// Count[2] LE, then exactly Count entries of `entry` bytes, each read by `read`.
+template <class T, class Read>
+Result<std::vector<T>> decode_counted(ByteView body, std::size_t entry, Read read) {
   if (body.size() < 2) return WireError::Malformed;
   const std::size_t count = get_le16(body.data());
-  if (body.size() != 2 + count * 8) return WireError::Malformed;
-  std::vector<SupportedMessage> out;
+  if (body.size() != 2 + count * entry) return WireError::Malformed;
+  std::vector<T> out;
   out.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::uint8_t* e = body.data() + 2 + i * 8;
-    out.push_back({code_at(e), get_le16(e + 4), get_le16(e + 6)});
-  }
+  for (std::size_t i = 0; i < count; ++i) out.push_back(read(body.data() + 2 + i * entry));
   return out;
+}
+}  // namespace
+
+Result<std::vector<SupportedMessage>> decode_messages_supported(ByteView body) {
+  return decode_counted<SupportedMessage>(body, 8, [](const std::uint8_t* e) {
+    return SupportedMessage{code_at(e), get_le16(e + 4), get_le16(e + 6)};
+  });
 }
 
 Bytes encode_messages_supported(const std::vector<SupportedMessage>& list) {
@@ -49,16 +56,9 @@ Bytes encode_messages_supported(const std::vector<SupportedMessage>& list) {
 }
 
 Result<std::vector<SupportedFeature>> decode_features_supported(ByteView body) {
-  if (body.size() < 2) return WireError::Malformed;
-  const std::size_t count = get_le16(body.data());
-  if (body.size() != 2 + count * 6) return WireError::Malformed;
-  std::vector<SupportedFeature> out;
-  out.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) {
-    const std::uint8_t* e = body.data() + 2 + i * 6;
-    out.push_back({code_at(e), get_le16(e + 4)});
-  }
-  return out;
+  return decode_counted<SupportedFeature>(body, 6, [](const std::uint8_t* e) {
+    return SupportedFeature{code_at(e), get_le16(e + 4)};
+  });
 }
 
 Result<std::uint16_t> decode_query_status(ByteView body) {

@@ -33,6 +33,7 @@ inline constexpr std::uint16_t kVmConnectBack = 7;
 inline constexpr std::uint16_t kVmQueryStatusRequest = 11;
 inline constexpr std::uint16_t kVmQueryStatusResponse = 12;
 inline constexpr std::uint16_t kQueryStatusStop = 0xFFFF;
+inline constexpr std::uint8_t kTypeHsep = 0xCD;  // the HSEP message's descriptor type
 
 struct VendorMessage {
   VendorCode vendor{};

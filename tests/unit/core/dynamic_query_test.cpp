@@ -77,6 +77,18 @@ wire::Bytes hit_with(std::size_t n) {
   return p;
 }
 
+// A leaf that answers Query-Status, and six ultrapeer neighbours.
+std::vector<ConnId> guiding_leaf_and_neighbours(Harness& h, ConnId leaf) {
+  h.peer_06(leaf, kGuidingLeaf);
+  h.feed(leaf, descriptor(gn::Type::Vendor, 1, 0, supports_query_status(), 9));
+  std::vector<ConnId> ups;
+  for (std::uint64_t i = 10; i < 16; ++i) {
+    ups.push_back(ConnId{i});
+    h.peer_06(ConnId{i}, kNeighbour);
+  }
+  return ups;
+}
+
 struct Sends {
   std::map<std::uint64_t, std::uint8_t> ttl;  // link -> TTL of the query it got
 };
@@ -100,13 +112,7 @@ TEST_CASE("an_ultrapeer_runs_a_leafs_query_as_a_dynamic_query_and_stops_at_the_w
   cfg.dq.hop_wait = 2s;
   Harness h(cfg);
   ConnId leaf{1};
-  h.peer_06(leaf, kGuidingLeaf);
-  h.feed(leaf, descriptor(gn::Type::Vendor, 1, 0, supports_query_status(), 9));
-  std::vector<ConnId> ups;
-  for (std::uint64_t i = 10; i < 16; ++i) {
-    ups.push_back(ConnId{i});
-    h.peer_06(ConnId{i}, kNeighbour);
-  }
+  const std::vector<ConnId> ups = guiding_leaf_and_neighbours(h, leaf);
   queries_sent(h, ups);
   h.take_descriptors(leaf);
   // The leaf's query (leaf-guided): a probe with TTL 1 on three links.
@@ -156,13 +162,7 @@ TEST_CASE("a_leaf_saying_stop_ends_its_dynamic_query_and_a_malformed_status_is_c
   cfg.dq.hop_wait = 2s;
   Harness h(cfg);
   ConnId leaf{1};
-  h.peer_06(leaf, kGuidingLeaf);
-  h.feed(leaf, descriptor(gn::Type::Vendor, 1, 0, supports_query_status(), 9));
-  std::vector<ConnId> ups;
-  for (std::uint64_t i = 10; i < 16; ++i) {
-    ups.push_back(ConnId{i});
-    h.peer_06(ConnId{i}, kNeighbour);
-  }
+  const std::vector<ConnId> ups = guiding_leaf_and_neighbours(h, leaf);
   h.feed(leaf, descriptor(gn::Type::Query, 3, 0, query_payload("stop me", 0x8000 | 0x1000), 43));
   queries_sent(h, ups);
   h.feed(leaf, descriptor(gn::Type::Vendor, 1, 0, vendor({gn::kVendorBear, gn::kVmQueryStatusResponse, 1, {1}}), 43));
