@@ -25,10 +25,9 @@
 #include <vector>
 
 #include "wire/bt/bencode.hpp"
+#include "wire/bt/ids.hpp"
 
 namespace sv::wire::bt {
-
-using Sha1 = std::array<std::uint8_t, 20>;
 
 struct FileEntry {
   std::vector<std::string> path;  // components under the torrent's directory (single file: {name})
