@@ -40,6 +40,11 @@ int supernode(int argc, char** argv) {
                 "answered %zu/%zu (%zu answerable), %.1f results per query; %.0f s wall, %llu events\n",
                 what, r.nodes, r.ultrapeers, r.query_messages_per_query, r.query_messages_per_node, r.answered,
                 r.queries, r.answerable, r.results_per_query, r.wall_seconds, static_cast<unsigned long long>(r.events));
+    if (!r.flat) {
+      std::printf("supernode %-10s   per query: %.1f leaf->ultrapeer, %.1f ultrapeer->ultrapeer, %.1f ultrapeer->leaf (QRP)\n",
+                  what, r.from_leaves_per_query, r.between_ultrapeers_per_query, r.to_leaves_per_query);
+    }
+    std::fflush(stdout);  // each line as soon as it is known (runs are long)
   };
   cfg.flat = true;
   const auto flat = sim::run_supernode_sim(cfg);
@@ -53,6 +58,7 @@ int supernode(int argc, char** argv) {
     lo = std::min(lo, up.ultrapeer_samples[i]);
     hi = std::max(hi, up.ultrapeer_samples[i]);
   }
+  if (hi == 0) lo = 0;  // no churn phase
   const double before = up.ultrapeer_samples.empty() ? 0 : static_cast<double>(up.ultrapeer_samples.front());
   std::printf("supernode churn: 10%% of nodes replaced per minute for %lld min: ultrapeers %.0f before, %zu..%zu during "
               "(%+.0f%%..%+.0f%%); %zu role changes, shortest gap between two changes of one node %.0f s (hold 600 s); "

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <compare>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,6 +52,12 @@ struct Endpoint {
   std::string to_string() const;
   // "a.b.c.d:port"; nullopt on anything else.
   static std::optional<Endpoint> parse(std::string_view s);
+};
+
+struct EndpointHash {
+  std::size_t operator()(const Endpoint& e) const noexcept {
+    return std::hash<std::uint64_t>{}((std::uint64_t{e.ip} << 16 | e.port) * 0x9E3779B97F4A7C15ull);
+  }
 };
 
 enum class Direction { Inbound, Outbound };

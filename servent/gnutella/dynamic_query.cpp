@@ -58,14 +58,19 @@ std::vector<DynamicQuery::Send> DynamicQuery::step(std::size_t results, Instant 
   }
   const Link link = links_.front();
   links_.erase(links_.begin());
-  std::uint8_t ttl = max_ttl;
-  if (results > 0) {
-    // This link's share of what is still wanted, in hosts at the rate seen.
-    const double rate = static_cast<double>(results) / static_cast<double>(std::max<std::size_t>(hosts_, 1));
-    const double share = static_cast<double>(config_.wanted - results) / static_cast<double>(links_.size() + 1);
-    const double hosts_needed = share / rate;
-    ttl = 1;
-    while (ttl < max_ttl && static_cast<double>(horizon(link.degree, ttl)) < hosts_needed) ++ttl;
+  // This link's share of what is still wanted, in hosts at the rate seen.
+  // With no results yet, all we know is that the hosts reached gave fewer
+  // than one between them: the rate is at most 1/hosts, so each unanswered
+  // step reaches further than the last, rather than the largest TTL at once
+  // (in a dense ultrapeer mesh that reaches every ultrapeer many times over).
+  const double rate = static_cast<double>(std::max<std::size_t>(results, 1)) /
+                      static_cast<double>(std::max<std::size_t>(hosts_, 1));
+  const double share = static_cast<double>(config_.wanted - results) / static_cast<double>(links_.size() + 1);
+  const double hosts_needed = share / rate;
+  std::uint8_t ttl = 1;
+  while (ttl < max_ttl && static_cast<double>(horizon(link.degree, ttl)) < hosts_needed &&
+         horizon(link.degree, static_cast<std::uint8_t>(ttl + 1)) <= config_.max_horizon) {
+    ++ttl;
   }
   out.push_back({link.conn, ttl});
   hosts_ += horizon(link.degree, ttl);

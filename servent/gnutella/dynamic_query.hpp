@@ -8,7 +8,9 @@
 //  2. then one link per step: from the results per host reached so far, the
 //     results still wanted and the links left, the TTL whose horizon should
 //     bring this link's share (a link of degree d reaches 1 + (d-1) + ... +
-//     (d-1)^(ttl-1) ultrapeers); no results yet: the largest TTL;
+//     (d-1)^(ttl-1) ultrapeers); no results yet: as if one had come (the
+//     rate is at most that), so each unanswered step reaches further; never
+//     past `max_horizon` ultrapeers through one link;
 //  3. each step waits `hop_wait` per TTL for the hits to come back;
 //  4. done at `wanted` results, when every link has carried the query, after
 //     `max_time`, or when the leaf says stop (Query-Status-Response 0xFFFF).
@@ -25,9 +27,20 @@
 namespace sv {
 
 struct DqConfig {
-  std::size_t wanted = 150;
+  std::size_t wanted = 150;      // results for our own query
+  // For a leaf's query, at each of the (about 3) ultrapeers it asks: a
+  // third each (gtk-gnutella's DQ_LEAF_RESULTS); the leaf's own count of
+  // what it kept (Query-Status) is shared out the same way.
+  std::size_t leaf_wanted = 50;
+  std::size_t leaf_ultrapeers = 3;
   std::size_t probe_links = 3;
   std::uint8_t max_ttl = 4;  // and never more than the query itself had left
+  // Nor a TTL whose horizon through one link passes this many ultrapeers
+  // (as gtk-gnutella's DQ_MAX_HORIZON bounds a whole query): with the
+  // high-degree links of today's ultrapeers (32), TTL 3 reaches 993 of them
+  // and their 30,000 leaves already, and a TTL of 4 in a dense mesh mostly
+  // carries duplicates.
+  std::size_t max_horizon = 2000;
   Duration hop_wait = 2400ms;
   Duration max_time = 300s;
 };

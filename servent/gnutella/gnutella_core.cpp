@@ -216,7 +216,13 @@ void GnutellaCore::cache_pong(const gn::Pong& p, std::uint8_t distance, ConnId v
   hosts_.add(e, now);
   if (hosts_.size() > before) ++stats_[kHostsLearned];
   if (!p.extensions.empty()) {
-    if (auto g = gn::decode_ggep(p.extensions); g && g->find("UP")) hosts_.mark_ultrapeer(e, true);
+    if (auto g = gn::decode_ggep(p.extensions)) {
+      if (const auto* up = g->find("UP")) {
+        hosts_.mark_ultrapeer(e, true);
+        // (version, free leaf slots, free ultrapeer slots)
+        if (up->data.size() >= 2) hosts_.mark_leaf_room(e, up->data[1] > 0);
+      }
+    }
   }
   std::erase_if(pong_cache_, [&](const CachedPong& cp) { return Endpoint{cp.pong.ip, cp.pong.port} == e; });
   pong_cache_.push_front(CachedPong{p, distance, via, now});
@@ -254,26 +260,29 @@ void GnutellaCore::top_up_peers(Instant now) {
   // A leaf looks for its leaf_ultrapeers ultrapeers and no more.
   const std::size_t target = role_ == Role::Leaf ? config_.leaf_ultrapeers : config_.min_peers;
   std::size_t active = 0;
+  for (const auto& w : wanted_) active += w.conn.has_value();
+  for (const auto& [id, c] : conns_) active += c.dir == Direction::Inbound && c.phase == Phase::Established;
+  if (active >= target) return;  // (the usual case: nothing to look up)
   std::vector<Endpoint> skip{config_.advertised};
   for (const auto& w : wanted_) {
     // A host given up on may be tried again when learned again, but not
     // before a while (a busy network re-announces the same hosts).
     if (!w.parked || now - w.parked_at < 10 * config_.reconnect_max) skip.push_back(w.ep);
-    active += w.conn.has_value();
   }
-  for (const auto& [id, c] : conns_) {
-    skip.push_back(c.remote);
-    active += c.dir == Direction::Inbound && c.phase == Phase::Established;
-  }
-  if (active >= target) return;
+  for (const auto& [id, c] : conns_) skip.push_back(c.remote);
   // Known ultrapeers first, the best reputed first, then the most recent;
   // a leaf dials only ultrapeers when it knows some (the rest are leaves,
   // which refuse it).
   const bool ultrapeers_only = role_ == Role::Leaf && hosts_.ultrapeers() > 0;
-  auto candidates = hosts_.recent(256, skip, ultrapeers_only);
+  auto candidates = hosts_.recent(256, skip, ultrapeers_only ? HostCache::Pick::Ultrapeers : HostCache::Pick::Any);
+  // (a leaf: those that said they have room for one first)
   std::stable_sort(candidates.begin(), candidates.end(), [&](Endpoint a, Endpoint b) {
     const bool ua = hosts_.is_ultrapeer(a), ub = hosts_.is_ultrapeer(b);
     if (ua != ub) return ua;
+    if (role_ == Role::Leaf) {
+      const bool ra = hosts_.has_leaf_room(a), rb = hosts_.has_leaf_room(b);
+      if (ra != rb) return ra;
+    }
     return reputation_.score(a) > reputation_.score(b);
   });
   candidates.resize(std::min(candidates.size(), target - active));
@@ -459,6 +468,7 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
           // An ultrapeer with no room for us: a sign leaves need more of them.
           if (hs.status == 503 && says_ultrapeer(hs.headers) == true) {
             c.busy_ultrapeer = true;  // try it again later; do not give up on it
+            hosts_.mark_leaf_room(c.remote, false);
             if (role_ == Role::Leaf) refused_full_at_ = now;
           }
           close(c, CloseReason::HandshakeRefused, kCloseHandshakeRefused);
@@ -763,6 +773,9 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
   }
   if (!routes_.insert({h.id, kRouteQuery}, c.id, now)) {
     ++stats_[kDropDuplicate];
+    // A neighbour that sent us a query we are dynamically querying has it
+    // already: the query's next steps skip that link (as gtk-gnutella does).
+    if (auto dq = dqs_.find(h.id); dq != dqs_.end()) dq->second.dq.drop_link(c.id);
     return;
   }
   answer_query(c, h, *q);
@@ -1242,6 +1255,25 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
   w.backoff = std::min(w.backoff * 2, config_.reconnect_max);
 }
 
+void GnutellaCore::forget_parked(Instant now) {
+  // Hosts given up on long ago matter no more (top_up_peers skips them only
+  // for 10 x reconnect_max; learned again, they get a new entry): drop them
+  // once there are enough, keeping the indices connections hold.
+  auto stale = [&](const Wanted& w) { return w.parked && !w.conn && now - w.parked_at >= 10 * config_.reconnect_max; };
+  if (std::count_if(wanted_.begin(), wanted_.end(), stale) < 64) return;
+  std::vector<int> moved(wanted_.size(), -1);
+  std::vector<Wanted> kept;
+  for (std::size_t i = 0; i < wanted_.size(); ++i) {
+    if (stale(wanted_[i])) continue;
+    moved[i] = static_cast<int>(kept.size());
+    kept.push_back(wanted_[i]);
+  }
+  for (auto& [id, c] : conns_) {
+    if (c.wanted >= 0) c.wanted = moved[static_cast<std::size_t>(c.wanted)];
+  }
+  wanted_ = std::move(kept);
+}
+
 void GnutellaCore::elect(Instant now) {
   next_election_ = now + config_.election_interval;
   for (Conn* c : live_) credit(*c, now);
@@ -1296,6 +1328,7 @@ void GnutellaCore::handle_timeout(Instant now) {
     next_ping_ = now + config_.ping_interval;
   }
   top_up_peers(now);
+  forget_parked(now);
   for (auto& w : wanted_) {
     if (w.conn || w.next_attempt > now) continue;
     if (conns_.size() >= config_.max_connections) {
@@ -1451,23 +1484,27 @@ std::optional<GnutellaCore::Refusal> GnutellaCore::accept_answer(Conn& c, std::o
 }
 
 void GnutellaCore::refuse(Conn& c, const Refusal& r) {
-  // Host exchange on refusal (0.6 draft §2.3): where else to try, our
-  // ultrapeers first (dialled by us, so their listening addresses).
+  // Host exchange on refusal (0.6 draft §2.3): where else to try. First the
+  // ultrapeers whose last Pong said they had room for a leaf (a leaf we turn
+  // away finds a place), then ours (dialled by us, so their listening
+  // addresses), then the ultrapeers we heard of, the most recent first;
+  // other hosts go in X-Try (X-Try-Ultrapeers names ultrapeers only: its
+  // readers dial them as such).
   wire::Headers h;
   h.add("User-Agent", config_.user_agent);
   h.add("X-Ultrapeer", role_ == Role::Ultrapeer ? "True" : "False");
-  std::vector<Endpoint> others;
+  std::vector<Endpoint> skip{c.remote, c.listen};
+  std::vector<Endpoint> others = hosts_.recent(6, skip, HostCache::Pick::UltrapeersWithRoom);
   for (const Conn* l : live_) {
-    if ((l->link == Link::Parent || l->link == Link::Ultrapeer) && l->listen.port != 0 && others.size() < 10) {
+    if ((l->link == Link::Parent || l->link == Link::Ultrapeer) && l->listen.port != 0 && others.size() < 10 &&
+        std::find(others.begin(), others.end(), l->listen) == others.end()) {
       others.push_back(l->listen);
     }
   }
-  std::vector<Endpoint> skip = others;
-  skip.push_back(c.remote);
-  // Then the ultrapeers we heard of, the most recent first; other hosts go
-  // in X-Try (X-Try-Ultrapeers names ultrapeers only: its readers dial them
-  // as such).
-  for (const auto& e : hosts_.recent(10 - std::min<std::size_t>(others.size(), 10), skip, true)) others.push_back(e);
+  skip.insert(skip.end(), others.begin(), others.end());
+  for (const auto& e : hosts_.recent(10 - std::min<std::size_t>(others.size(), 10), skip, HostCache::Pick::Ultrapeers)) {
+    others.push_back(e);
+  }
   std::vector<Endpoint> plain;
   for (const auto& e : hosts_.recent(20, skip)) {
     if (!hosts_.is_ultrapeer(e) && plain.size() < 10) plain.push_back(e);
@@ -1646,6 +1683,7 @@ void GnutellaCore::start_dq(ConnId origin, const gn::Header& h, wire::ByteView p
   // The query's own TTL bounds how far it may go (as flooding would).
   DqConfig dc = config_.dq;
   dc.max_ttl = std::min(dc.max_ttl, h.ttl);
+  if (origin != kSelf) dc.wanted = dc.leaf_wanted;
   if (dc.max_ttl == 0) return;
   dqs_.emplace(h.id, DqState{DynamicQuery(std::move(dl), dc, now), origin, h,
                              wire::Bytes(payload.begin(), payload.end()), 0, std::nullopt, guided});
@@ -1662,7 +1700,8 @@ void GnutellaCore::run_dqs(Instant now) {
     if (s.origin == kSelf) {
       if (const auto* n = own_hits_.find(it->first, now)) results = *n;
     } else if (s.reported) {
-      results = *s.reported;  // what the leaf kept is what counts
+      // What the leaf kept is what counts, our share of it.
+      results = *s.reported / std::max<std::size_t>(config_.dq.leaf_ultrapeers, 1);
     }
     const bool first = s.dq.hosts_reached() == 0;
     for (const auto& step : s.dq.step(results, now)) {

@@ -323,6 +323,7 @@ class GnutellaCore final : public Core {
   }
   const GnutellaConfig& config() const { return config_; }
   Role role() const { return role_; }
+  bool inbound_seen() const { return inbound_seen_; }  // someone connected to us (we are reachable)
   ReputationBook& reputation() { return reputation_; }
   const ReputationBook& reputation() const { return reputation_; }
   // Whether peers can connect to us: a listener (a port to advertise) and
@@ -496,6 +497,7 @@ class GnutellaCore final : public Core {
   bool answer_from_cache(Conn& c, const gn::Header& ping, Instant now);
   void ping_one(Conn& c, Instant now);
   void top_up_peers(Instant now);
+  void forget_parked(Instant now);
   wire::Headers our_headers(const Conn& c) const;
   gn::Guid new_guid();
   Conn* find(ConnId id);

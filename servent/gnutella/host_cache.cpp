@@ -12,53 +12,68 @@ bool HostCache::usable(Endpoint e) {
   return e.port != 0 && first != 0 && first < 224;
 }
 
+void HostCache::index(Endpoint e, const Entry& en) {
+  by_time_.insert({en.seen, e});
+  if (en.up) by_time_up_.insert({en.seen, e});
+  if (en.up && en.room) by_time_room_.insert({en.seen, e});
+}
+
+void HostCache::unindex(Endpoint e, const Entry& en) {
+  by_time_.erase({en.seen, e});
+  if (en.up) by_time_up_.erase({en.seen, e});
+  if (en.up && en.room) by_time_room_.erase({en.seen, e});
+}
+
 void HostCache::add(Endpoint e, Instant seen) {
   if (!usable(e)) return;
-  auto& t = hosts_[e];
-  if (seen > t) t = seen;
-  while (hosts_.size() > capacity_) {
-    auto oldest = std::min_element(hosts_.begin(), hosts_.end(),
-                                   [](const auto& a, const auto& b) { return a.second < b.second; });
-    ultrapeers_.erase(oldest->first);
-    hosts_.erase(oldest);
+  auto [it, fresh] = hosts_.try_emplace(e, Entry{seen, false, false});
+  if (!fresh) {
+    if (seen <= it->second.seen) return;
+    unindex(e, it->second);
+    it->second.seen = seen;
   }
+  index(e, it->second);
+  while (hosts_.size() > capacity_) remove(std::prev(by_time_.end())->second);
+}
+
+void HostCache::remove(Endpoint e) {
+  auto it = hosts_.find(e);
+  if (it == hosts_.end()) return;
+  unindex(e, it->second);
+  hosts_.erase(it);
 }
 
 void HostCache::mark_ultrapeer(Endpoint e, bool up) {
-  if (!up) {
-    ultrapeers_.erase(e);
-  } else if (hosts_.count(e) != 0) {
-    ultrapeers_.insert(e);
-  }
+  auto it = hosts_.find(e);
+  if (it == hosts_.end() || it->second.up == up) return;
+  unindex(e, it->second);
+  it->second.up = up;
+  index(e, it->second);
 }
 
-std::vector<Endpoint> HostCache::recent(std::size_t n, const std::vector<Endpoint>& except,
-                                        bool ultrapeers_only) const {
-  std::vector<std::pair<Instant, Endpoint>> all;
-  auto consider = [&](Endpoint e, Instant t) {
-    if (std::find(except.begin(), except.end(), e) == except.end()) all.emplace_back(t, e);
-  };
-  if (ultrapeers_only) {
-    for (const Endpoint& e : ultrapeers_) {
-      if (auto it = hosts_.find(e); it != hosts_.end()) consider(e, it->second);
-    }
-  } else {
-    all.reserve(hosts_.size());
-    for (const auto& [e, t] : hosts_) consider(e, t);
-  }
-  // Only the n newest need ordering.
-  const std::size_t k = std::min(n, all.size());
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
-                    [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+void HostCache::mark_leaf_room(Endpoint e, bool room) {
+  auto it = hosts_.find(e);
+  if (it == hosts_.end() || it->second.room == room) return;
+  unindex(e, it->second);
+  it->second.room = room;
+  index(e, it->second);
+}
+
+std::vector<Endpoint> HostCache::recent(std::size_t n, const std::vector<Endpoint>& except, Pick pick) const {
+  std::vector<Endpoint> skip(except);
+  std::sort(skip.begin(), skip.end());
   std::vector<Endpoint> out;
-  out.reserve(k);
-  for (std::size_t i = 0; i < k; ++i) out.push_back(all[i].second);
+  const auto& order = pick == Pick::Any ? by_time_ : pick == Pick::Ultrapeers ? by_time_up_ : by_time_room_;
+  for (const auto& [t, e] : order) {
+    if (out.size() >= n) break;
+    if (!std::binary_search(skip.begin(), skip.end(), e)) out.push_back(e);
+  }
   return out;
 }
 
 std::string HostCache::to_text() const {
   std::ostringstream o;
-  for (const auto& [e, t] : hosts_) {
+  for (const auto& [t, e] : by_time_) {
     o << e.to_string() << '\t' << t.since_epoch.count() << (is_ultrapeer(e) ? "\tU" : "") << '\n';
   }
   return o.str();

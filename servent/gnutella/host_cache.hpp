@@ -2,12 +2,14 @@
 // X-Try / X-Try-Ultrapeers headers, peers we reached), newest first, bounded.
 // Saved in the state directory as "ip:port<TAB>last-seen-ms[<TAB>U]" lines
 // (the times only order the entries; U: known to be an ultrapeer, from
-// X-Try-Ultrapeers, a Pong's GGEP "UP" or its handshake).
+// X-Try-Ultrapeers, a Pong's GGEP "UP" or its handshake). For ultrapeers it
+// also keeps whether their last word (a Pong's GGEP "UP" free leaf slots, a
+// 503 refusal) said they had room for a leaf; not saved (it changes fast).
 #pragma once
 
-#include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "servent/core/types.hpp"
@@ -19,18 +21,24 @@ class HostCache {
   explicit HostCache(std::size_t capacity = 1000) : capacity_(capacity) {}
   // Ignores unusable addresses (0.0.0.0/8, multicast and above, port 0).
   void add(Endpoint e, Instant seen);
-  void remove(Endpoint e) {
-    hosts_.erase(e);
-    ultrapeers_.erase(e);
-  }
+  void remove(Endpoint e);
   void mark_ultrapeer(Endpoint e, bool up);
-  bool is_ultrapeer(Endpoint e) const { return ultrapeers_.count(e) != 0; }
-  std::size_t ultrapeers() const { return ultrapeers_.size(); }
+  bool is_ultrapeer(Endpoint e) const {
+    auto it = hosts_.find(e);
+    return it != hosts_.end() && it->second.up;
+  }
+  // An ultrapeer said it has (or has no) room for another leaf.
+  void mark_leaf_room(Endpoint e, bool room);
+  bool has_leaf_room(Endpoint e) const {
+    auto it = hosts_.find(e);
+    return it != hosts_.end() && it->second.room;
+  }
+  std::size_t ultrapeers() const { return by_time_up_.size(); }
   bool contains(Endpoint e) const { return hosts_.count(e) != 0; }
-  // The `n` most recently seen, skipping `except` (only known ultrapeers
-  // with `ultrapeers_only`).
-  std::vector<Endpoint> recent(std::size_t n, const std::vector<Endpoint>& except = {},
-                               bool ultrapeers_only = false) const;
+  enum class Pick : std::uint8_t { Any, Ultrapeers, UltrapeersWithRoom };
+  // The `n` most recently seen (ties by address) of the hosts `pick` names,
+  // skipping `except`; walks no more of the cache than it returns and skips.
+  std::vector<Endpoint> recent(std::size_t n, const std::vector<Endpoint>& except = {}, Pick pick = Pick::Any) const;
   std::size_t size() const { return hosts_.size(); }
   std::string to_text() const;
   // Reads what to_text() wrote; bad lines are skipped.
@@ -41,9 +49,24 @@ class HostCache {
   static bool usable(Endpoint e);
 
  private:
+  struct Entry {
+    Instant seen;
+    bool up = false;
+    bool room = false;  // (an ultrapeer) with room for a leaf
+  };
+  using Key = std::pair<Instant, Endpoint>;
+  struct Newer {
+    bool operator()(const Key& a, const Key& b) const {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    }
+  };
   std::size_t capacity_;
-  std::map<Endpoint, Instant> hosts_;
-  std::set<Endpoint> ultrapeers_;
+  std::unordered_map<Endpoint, Entry, EndpointHash> hosts_;
+  std::set<Key, Newer> by_time_;       // every host, newest first
+  std::set<Key, Newer> by_time_up_;    // the known ultrapeers, newest first
+  std::set<Key, Newer> by_time_room_;  // those of them with room for a leaf
+  void unindex(Endpoint e, const Entry& en);
+  void index(Endpoint e, const Entry& en);
 };
 
 }  // namespace sv

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <queue>
+#include <unordered_map>
 #include <vector>
 
 #include "servent/gnutella/gnutella_core.hpp"
@@ -99,8 +100,13 @@ class SimNet {
   std::uint64_t processed_ = 0;
   std::vector<Node> nodes_;
   std::vector<Link> links_;
-  std::map<std::pair<std::size_t, std::uint64_t>, std::size_t> conn_link_;  // (node, conn) -> link
-  std::map<Endpoint, std::size_t> by_address_;
+  struct NodeConnHash {
+    std::size_t operator()(const std::pair<std::size_t, std::uint64_t>& k) const noexcept {
+      return std::hash<std::uint64_t>{}(k.second * 0x9E3779B97F4A7C15ull ^ k.first);
+    }
+  };
+  std::unordered_map<std::pair<std::size_t, std::uint64_t>, std::size_t, NodeConnHash> conn_link_;  // (node, conn) -> link
+  std::unordered_map<Endpoint, std::size_t, EndpointHash> by_address_;
   std::map<std::pair<std::size_t, std::size_t>, LinkParams> wanted_params_;
   std::priority_queue<Ev, std::vector<Ev>, std::greater<Ev>> queue_;
 };

@@ -42,6 +42,7 @@ class Zipf {
 SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   const auto wall0 = std::chrono::steady_clock::now();
   SupernodeSimResult res;
+  res.flat = cfg.flat;
   SimNet net(cfg.seed);
   net.keep_events = false;
   // Files, topology and churn draw from their own generators, so both
@@ -98,7 +99,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   std::unordered_map<gn::Guid, std::size_t, gn::Id16Hash> query_index;
   std::vector<std::size_t> results;
   std::vector<std::size_t> asker;
-  std::uint64_t query_sends = 0;
+  std::uint64_t query_sends = 0, from_leaves = 0, to_leaves = 0;
   net.on_event = [&](std::size_t node, const Event& e, Instant at) {
     if (std::holds_alternative<event::RoleChanged>(e)) {
       ++res.role_changes;
@@ -110,10 +111,14 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
       if (auto it = query_index.find(h->query); it != query_index.end() && asker[it->second] == node) ++results[it->second];
     }
   };
-  net.on_send = [&](std::size_t, std::size_t, wire::ByteView bytes, Instant) {
+  net.on_send = [&](std::size_t from, std::size_t to, wire::ByteView bytes, Instant) {
     if (bytes.size() < gn::kHeaderSize || bytes[16] != static_cast<std::uint8_t>(gn::Type::Query)) return;
     if (query_index.empty()) return;
-    if (auto h = gn::decode_header(bytes); h && query_index.count(h->id)) ++query_sends;
+    if (auto h = gn::decode_header(bytes); h && query_index.count(h->id)) {
+      ++query_sends;
+      from_leaves += net.core(from).role() == Role::Leaf;
+      to_leaves += net.core(to).role() == Role::Leaf;
+    }
   };
 
   // 1. Join.
@@ -155,6 +160,12 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   res.results_per_query = cfg.queries ? static_cast<double>(total) / static_cast<double>(cfg.queries) : 0;
   res.query_messages_per_query = cfg.queries ? static_cast<double>(query_sends) / static_cast<double>(cfg.queries) : 0;
   res.query_messages_per_node = res.query_messages_per_query / static_cast<double>(cfg.nodes);
+  if (cfg.queries) {
+    const auto q = static_cast<double>(cfg.queries);
+    res.from_leaves_per_query = static_cast<double>(from_leaves) / q;
+    res.to_leaves_per_query = static_cast<double>(to_leaves) / q;
+    res.between_ultrapeers_per_query = static_cast<double>(query_sends - from_leaves - to_leaves) / q;
+  }
   query_index.clear();
 
   // 4. Churn: a share of the nodes replaced every minute, the ultrapeers

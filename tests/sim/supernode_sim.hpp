@@ -33,6 +33,7 @@ struct SupernodeSimConfig {
 };
 
 struct SupernodeSimResult {
+  bool flat = false;
   std::size_t nodes = 0;
   std::size_t ultrapeers = 0;          // at the end
   std::size_t queries = 0;
@@ -41,6 +42,9 @@ struct SupernodeSimResult {
   double results_per_query = 0;
   double query_messages_per_query = 0; // Query descriptors sent, all nodes, per query
   double query_messages_per_node = 0;  // the same per node
+  // Of those, per query: sent by a leaf (to its ultrapeers), by an
+  // ultrapeer to a leaf (QRP let it through), between ultrapeers.
+  double from_leaves_per_query = 0, to_leaves_per_query = 0, between_ultrapeers_per_query = 0;
   std::vector<std::size_t> settle_samples;  // ultrapeers each minute of the settle phase
   // Ultrapeers counted each simulated minute of the churn phase (or once).
   std::vector<std::size_t> ultrapeer_samples;

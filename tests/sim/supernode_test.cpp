@@ -36,9 +36,14 @@ TEST_CASE("elected_ultrapeers_answer_as_many_queries_as_flooding_with_fewer_mess
   CHECK(flat.answerable == up.answerable);  // the same queries over the same files
   CHECK(flat.answered > 0);
   CHECK(up.answered >= flat.answered);
-  // Fewer query messages than flooding. (The goal is 10x at 10,000 nodes;
-  // bench/sim supernode measures it; at 300 nodes flooding is cheap.)
-  CHECK(up.query_messages_per_query < flat.query_messages_per_query);
+  // Far fewer query messages than flooding (10x here lately; the goal, 10x
+  // at 10,000 nodes, is measured by bench/sim supernode; at 300 nodes
+  // flooding is cheap and one query more or less moves the ratio).
+  CHECK(up.query_messages_per_query * 4 < flat.query_messages_per_query);
+  MESSAGE("per query: " << up.from_leaves_per_query << " leaf->ultrapeer, " << up.between_ultrapeers_per_query
+                        << " ultrapeer->ultrapeer, " << up.to_leaves_per_query << " ultrapeer->leaf");
+  CHECK(up.between_ultrapeers_per_query > 0);
+  CHECK(up.to_leaves_per_query > 0);
   // Elected, not assigned: some nodes, not all.
   const std::size_t before = up.ultrapeer_samples.front();
   CHECK(before >= cfg.nodes / 30);
@@ -55,5 +60,8 @@ TEST_CASE("elected_ultrapeers_answer_as_many_queries_as_flooding_with_fewer_mess
     CHECK(up.ultrapeer_samples[i] * 2 <= before * 3);
   }
   CHECK(up.role_changes > 0);
+  // Leaves find ultrapeers with room (those just replaced may still look).
+  MESSAGE("leaves without an ultrapeer at the end: " << up.leaves_without_ultrapeer);
+  CHECK(up.leaves_without_ultrapeer <= cfg.nodes / 20);
   CHECK(up.shortest_role_gap >= GnutellaConfig{}.role_hold);
 }

@@ -30,11 +30,17 @@ TEST_CASE("a_dynamic_query_probes_then_widens_one_link_at_a_time_until_it_has_en
   REQUIRE(probe.size() == 3);
   for (const auto& s : probe) CHECK(s.ttl == 1);
   CHECK(dq.step(0, t + 1s).empty());  // waiting for the probe's hits
-  // Nothing came back: the next link gets the largest TTL.
+  // Nothing came back: at most one result from the 3 hosts reached, so this
+  // link's share (100 / 6 links left) needs 50 hosts: TTL 3 (1 + 9 + 81).
   auto wide = dq.step(0, t + 2s);
   REQUIRE(wide.size() == 1);
-  CHECK(wide[0].ttl == 4);
-  CHECK(dq.next_step() == t + 2s + 8s);
+  CHECK(wide[0].ttl == 3);
+  CHECK(dq.next_step() == t + 2s + 6s);
+  // Still nothing from 94 hosts: the next link reaches as far as allowed.
+  auto wider = dq.step(0, t + 8s);
+  REQUIRE(wider.size() == 1);
+  CHECK(wider[0].ttl == 4);
+  CHECK(dq.next_step() == t + 8s + 8s);
   // Plenty per host so far: a small TTL is enough for the next one.
   DynamicQuery dq2(links, cfg, t);
   dq2.step(0, t);
@@ -108,7 +114,7 @@ Sends queries_sent(Harness& h, const std::vector<ConnId>& links) {
 TEST_CASE("an_ultrapeer_runs_a_leafs_query_as_a_dynamic_query_and_stops_at_the_wanted_results") {
   GnutellaConfig cfg;
   cfg.mode = NodeMode::Ultrapeer;
-  cfg.dq.wanted = 20;
+  cfg.dq.leaf_wanted = 20;  // at each of the leaf's 3 ultrapeers
   cfg.dq.hop_wait = 2s;
   Harness h(cfg);
   ConnId leaf{1};
@@ -144,9 +150,15 @@ TEST_CASE("an_ultrapeer_runs_a_leafs_query_as_a_dynamic_query_and_stops_at_the_w
   }
   CHECK(asked);
   CHECK(h.core.stat(GnutellaCore::kQueryStatusRequests) == 1);
-  // The leaf says it kept 20: enough; no more links get the query.
+  // The leaf says it kept 59 (from its 3 ultrapeers): our share, 19, is not
+  // enough; 60 is.
   wire::Bytes body;
-  wire::put_le16(body, 20);
+  wire::put_le16(body, 59);
+  h.feed(leaf, descriptor(gn::Type::Vendor, 1, 0, vendor({gn::kVendorBear, gn::kVmQueryStatusResponse, 1, body}), 42));
+  h.core.handle_timeout(h.now);
+  CHECK(h.core.stat(GnutellaCore::kDqSatisfied) == 0);
+  body.clear();
+  wire::put_le16(body, 60);
   h.feed(leaf, descriptor(gn::Type::Vendor, 1, 0, vendor({gn::kVendorBear, gn::kVmQueryStatusResponse, 1, body}), 42));
   h.now = h.now + 1h;
   h.core.handle_timeout(h.now);
