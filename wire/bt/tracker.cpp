@@ -273,8 +273,9 @@ std::optional<std::vector<ScrapeEntry>> decode_scrape_reply(ByteView body) {
   const Value* files = d->value.find("files");
   if (!files || !files->dict()) return std::nullopt;
   std::vector<ScrapeEntry> out;
-  for (const auto& [k, v] : *files->dict()) {
-    auto h = to_sha1(k);
+  for (const auto& kv : *files->dict()) {
+    const Value& v = kv.second;
+    auto h = to_sha1(kv.first);
     if (!h || !v.dict()) continue;
     ScrapeEntry e{*h, 0, 0, 0};
     auto u32 = [&](const char* key, std::uint32_t& o) {
