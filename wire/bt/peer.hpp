@@ -56,7 +56,7 @@ void encode_handshake(Bytes& out, const Handshake& h);
 // before the peer id arrives); NeedMore below 48.
 Result<Sha1> peek_info_hash(ByteView in);
 
-enum class MsgType : std::uint8_t {
+enum class MsgType : std::uint16_t {
   Choke = 0,
   Unchoke = 1,
   Interested = 2,
@@ -73,7 +73,7 @@ enum class MsgType : std::uint8_t {
   Reject = 16,
   AllowedFast = 17,
   Extended = 20,
-  KeepAlive = 255,  // (length 0; no id on the wire)
+  KeepAlive = 256,  // (length 0; no id on the wire, so outside the id byte's range)
 };
 std::string_view to_string(MsgType t);
 
