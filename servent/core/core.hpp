@@ -42,6 +42,8 @@ class Core {
   // How far an action::SendFile has got: `bytes` of it are in the socket's
   // queue (the queue is bounded, so this trails the wire by little).
   virtual void handle_send_progress(ConnId /*conn*/, std::uint64_t /*bytes*/, Instant /*now*/) {}
+  // An action::FileJob finished (on the thread pool) with this result.
+  virtual void handle_file_done(JobId /*job*/, const FileResult& /*result*/, Instant /*now*/) {}
   virtual void handle_timeout(Instant now) = 0;
   // The host is stopping: queue goodbyes now; the host writes the Sends this
   // produces without waiting, then closes every connection.
@@ -63,6 +65,7 @@ enum class ConnSpace : std::uint8_t {
   NapsterClient = 1,
   NapsterTransfer = 2,
   StreamClient = 3,  // servent/uv/stream_client
+  Torrent = 4,
   Upload = 32,    // (1 << 61)
   Download = 64,  // (1 << 62)
 };

@@ -3,6 +3,7 @@
 // events with the current Instant and executes the Actions they return.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <compare>
@@ -38,6 +39,12 @@ struct ConnIdHash {
 struct SocketId {
   std::uint32_t value = 0;
   auto operator<=>(const SocketId&) const = default;
+};
+
+// A file job a core asked the driver for (action::FileJob), named by the core.
+struct JobId {
+  std::uint64_t value = 0;
+  auto operator<=>(const JobId&) const = default;
 };
 
 // Ids the cores allocate for outgoing connections carry this bit; the driver
@@ -127,9 +134,36 @@ struct SendTo {
   Endpoint to;
   SharedBuffer bytes;
 };
+// Blocking file work, done on the driver's thread pool (never on the loop),
+// answered by Core::handle_file_done:
+//  Write: `data` goes, in order, over `ranges` (their lengths add up to its
+//         size); with `expect`, only when the SHA-1 of `data` is that (else
+//         nothing is written: a bad piece never touches the disk);
+//  Hash:  the SHA-1 of `ranges` read in order (a piece on disk).
+// Files are opened with O_NOFOLLOW; Write creates missing ones (0644), never
+// directories: the core made (and validated) the paths.
+struct FileRange {
+  std::string path;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+struct FileJob {
+  enum class Op : std::uint8_t { Write, Hash };
+  JobId job;
+  Op op = Op::Write;
+  std::vector<FileRange> ranges;
+  SharedBuffer data = nullptr;
+  std::optional<std::array<std::uint8_t, 20>> expect = std::nullopt;
+};
 }  // namespace action
-using Action =
-    std::variant<action::Send, action::Broadcast, action::SendFile, action::Close, action::Connect, action::SendTo>;
+using Action = std::variant<action::Send, action::Broadcast, action::SendFile, action::Close, action::Connect,
+                            action::SendTo, action::FileJob>;
+
+struct FileResult {
+  bool ok = false;            // the I/O worked (and, with expect, the hash matched)
+  bool hash_matched = true;   // false: expect was set and the data hashed to something else
+  std::array<std::uint8_t, 20> sha1{};  // Hash: the digest; Write with expect: the data's
+};
 
 // Pops the oldest queued item (actions, events) if any.
 template <typename Queue>

@@ -1,4 +1,5 @@
 #include "servent/uv/driver.hpp"
+#include "servent/uv/file_job.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -23,7 +24,8 @@ constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
     "accepted",        "refused_over_limit", "refused_per_ip",   "connects_ok",       "connects_failed",
     "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",     "bytes_in",
     "bytes_out",       "file_bytes_sent",    "file_errors",      "file_swapped",      "unix_refused_user",
-    "datagrams_in",    "datagrams_out",      "datagrams_dropped", "conn_id_collisions",
+    "datagrams_in",    "datagrams_out",      "datagrams_dropped", "conn_id_collisions", "file_jobs",
+    "file_job_errors",
 };
 
 constexpr std::size_t kReadBuffer = 256 * 1024;
@@ -1040,6 +1042,16 @@ void Driver::execute(const Action& a, Core& from) {
             ++stats_[kConnectsFailed];
             close_conn(c, CloseReason::ConnectFailed);
           }
+        } else if constexpr (std::is_same_v<T, action::FileJob>) {
+          // Blocking file work goes to the pool; the core hears back on the loop.
+          auto result = std::make_shared<FileResult>();
+          ++stats_[kFileJobs];
+          Core* owner = &from;
+          run_in_pool([job = act, result] { *result = run_file_job(job); },
+                      [this, owner, id = act.job, result] {
+                        if (!result->ok) ++stats_[kFileJobErrors];
+                        owner->handle_file_done(id, *result, now());
+                      });
         }
       },
       a);

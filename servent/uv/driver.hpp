@@ -76,6 +76,8 @@ class Driver {
     kDatagramsOut,
     kDatagramsDropped,
     kConnIdCollisions,
+    kFileJobs,
+    kFileJobErrors,
     kStatCount
   };
 

@@ -7,7 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <deque>
 #include <functional>
+#include <map>
 #include <future>
 #include <thread>
 
@@ -757,4 +759,101 @@ TEST_CASE("stream_client_runs_straight_line_clients_on_a_driver_over_tcp_and_uni
   server.request_stop();
   loop.join();
   CHECK(rc == 0);
+}
+
+namespace {
+
+// Asks for file jobs on its first timeout and keeps their results.
+class JobCore final : public Core {
+ public:
+  explicit JobCore(std::vector<action::FileJob> jobs) : jobs_(std::move(jobs)) {}
+  void handle_connected(ConnId, Endpoint, Direction, Instant) override {}
+  void handle_bytes(ConnId, wire::ByteView, Instant) override {}
+  void handle_closed(ConnId, CloseReason, Instant) override {}
+  void handle_timeout(Instant) override {
+    if (started_) return;
+    started_ = true;
+    for (auto& j : jobs_) actions_.push_back(j);
+  }
+  void handle_file_done(JobId job, const FileResult& r, Instant) override {
+    results[job.value] = r;
+    if (results.size() == jobs_.size()) all_done.set_value();
+  }
+  std::optional<Action> poll_action() override { return take_front(actions_); }
+  std::optional<Instant> poll_timeout() const override {
+    return started_ ? std::nullopt : std::optional<Instant>(Instant{});
+  }
+  std::map<std::uint64_t, FileResult> results;
+  std::promise<void> all_done;
+
+ private:
+  std::vector<action::FileJob> jobs_;
+  bool started_ = false;
+  std::deque<Action> actions_;
+};
+
+share::Sha1 sha1_of(std::string_view s) {
+  share::Sha1Hasher h;
+  h.update(s.data(), s.size());
+  return h.finish();
+}
+
+}  // namespace
+
+TEST_CASE("driver_runs_file_jobs_on_the_pool_writing_only_data_that_hashes_right") {
+  test::TempDir dir("servent-drv-jobs");
+  const std::string a = (dir.path / "a").string(), b = (dir.path / "b").string(), c = (dir.path / "c").string();
+  std::ofstream(b) << "...";  // b exists: the write lands at offset 3
+  fs::create_symlink(dir.path / "elsewhere", dir.path / "link");
+  auto data = [](std::string_view s) { return std::make_shared<const Buffer>(s.begin(), s.end()); };
+  using Op = action::FileJob::Op;
+  const std::vector<action::FileJob> jobs{
+      {JobId{1}, Op::Write, {{a, 0, 5}, {b, 3, 6}}, data("hello world"), sha1_of("hello world")},
+      {JobId{2}, Op::Write, {{c, 0, 5}}, data("wrong"), sha1_of("right")},
+      {JobId{3}, Op::Write, {{(dir.path / "link").string(), 0, 2}}, data("no"), std::nullopt},
+      {JobId{4}, Op::Write, {{a, 0, 5}}, data("six bytes"), std::nullopt},  // ranges do not add up
+  };
+  JobCore core(jobs);
+  DriverConfig d;
+  d.handle_signals = false;
+  Driver driver(d);
+  driver.add_core(core);
+  auto done = core.all_done.get_future();
+  int rc = -1;
+  std::thread loop([&] { rc = driver.run(); });
+  const bool finished = done.wait_for(10s) == std::future_status::ready;
+  driver.request_stop();
+  loop.join();
+  REQUIRE(finished);
+  CHECK(rc == 0);
+  CHECK(core.results[1].ok);
+  CHECK(core.results[1].sha1 == sha1_of("hello world"));
+  CHECK(test::read_file(dir.path / "a") == "hello");
+  CHECK(test::read_file(dir.path / "b") == "... world");
+  CHECK_FALSE(core.results[2].ok);
+  CHECK_FALSE(core.results[2].hash_matched);
+  CHECK_FALSE(fs::exists(dir.path / "c"));  // a bad piece never touches the disk
+  CHECK_FALSE(core.results[3].ok);           // O_NOFOLLOW
+  CHECK_FALSE(fs::exists(dir.path / "elsewhere"));
+  CHECK_FALSE(core.results[4].ok);
+  CHECK(driver.stat(Driver::kFileJobs) == 4);
+  CHECK(driver.stat(Driver::kFileJobErrors) == 3);
+
+  // Hash jobs: the ranges read back in order; a range past the end fails.
+  const std::vector<action::FileJob> hashes{
+      {JobId{5}, Op::Hash, {{a, 0, 5}, {b, 3, 6}}, nullptr, std::nullopt},
+      {JobId{6}, Op::Hash, {{a, 0, 50}}, nullptr, std::nullopt},
+  };
+  JobCore hasher(hashes);
+  Driver driver2(d);
+  driver2.add_core(hasher);
+  auto done2 = hasher.all_done.get_future();
+  std::thread loop2([&] { rc = driver2.run(); });
+  const bool finished2 = done2.wait_for(10s) == std::future_status::ready;
+  driver2.request_stop();
+  loop2.join();
+  REQUIRE(finished2);
+  CHECK(hasher.results[5].ok);
+  CHECK(hasher.results[5].sha1 == sha1_of("hello world"));
+  CHECK_FALSE(hasher.results[6].ok);
 }
