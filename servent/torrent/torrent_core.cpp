@@ -1,0 +1,592 @@
+#include "servent/torrent/torrent_core.hpp"
+
+#include <algorithm>
+#include <filesystem>
+
+namespace sv {
+
+namespace bt = wire::bt;
+using torrent::Block;
+
+namespace {
+
+constexpr std::array<std::string_view, TorrentCore::kStatCount> kStatNames = {
+    "peers_in",        "peers_out",     "handshake_bad",   "unknown_torrent", "messages_malformed",
+    "bitfield_bad",    "have_bad",      "request_bad",     "request_flood",   "block_unasked",
+    "blocks_in",       "blocks_out",    "bytes_in",        "bytes_out",       "pieces_passed",
+    "pieces_failed",   "peers_banned",  "disk_errors",     "timeouts",
+};
+
+SharedBuffer shared(wire::Bytes b) { return std::make_shared<const Buffer>(std::move(b)); }
+
+}  // namespace
+
+TorrentCore::TorrentCore(TorrentConfig config, std::uint64_t seed) : config_(std::move(config)), rng_(seed) {}
+
+std::size_t TorrentCore::add_torrent(const bt::Metainfo& m, const bt::Sha1& info_hash, const std::string& root) {
+  auto t = std::make_unique<Torrent>();
+  t->meta = m;
+  t->info_hash = info_hash;
+  t->root = root;
+  namespace fs = std::filesystem;
+  for (const auto& f : m.files) {
+    fs::path p(root);
+    if (m.multi_file) p /= m.name;
+    for (const auto& c : f.path) p /= c;  // components checked by decode_metainfo
+    t->paths.push_back(p.string());
+    // Directories once, before the loop runs (Write jobs create files only).
+    std::error_code ec;
+    fs::create_directories(p.parent_path(), ec);
+  }
+  t->picker = std::make_unique<torrent::PiecePicker>(static_cast<std::uint32_t>(m.piece_count()),
+                                                     static_cast<std::uint32_t>(m.piece_length), m.total_length,
+                                                     rng_.next(), bt::kBlockSize);
+  torrents_.push_back(std::move(t));
+  const std::size_t index = torrents_.size() - 1;
+  start_checks(index);
+  return index;
+}
+
+void TorrentCore::start_checks(std::size_t index) {
+  Torrent& t = *torrents_[index];
+  for (std::uint32_t i = 0; i < t.meta.piece_count(); ++i) {
+    const JobId id{next_job_++};
+    jobs_[id.value] = Job{index, i, true};
+    ++t.checking;
+    actions_.push_back(action::FileJob{id, action::FileJob::Op::Hash,
+                                       ranges(t, std::uint64_t{i} * t.meta.piece_length, t.meta.piece_size(i)), nullptr,
+                                       std::nullopt});
+  }
+}
+
+void TorrentCore::add_peer(std::size_t torrent, Endpoint peer, Instant now) {
+  now_ = now;
+  if (torrent >= torrents_.size() || peer_count(torrent) >= config_.max_peers_per_torrent) return;
+  for (const auto& [id, p] : peers_) {
+    if (p.remote == peer && p.torrent == torrent) return;  // already connected
+  }
+  const ConnId id = core_conn_id(ConnSpace::Torrent, next_conn_++);
+  dialling_[id.value] = torrent;
+  actions_.push_back(action::Connect{id, peer});
+}
+
+std::size_t TorrentCore::peer_count(std::size_t torrent) const {
+  std::size_t n = 0;
+  for (const auto& [id, p] : peers_) n += p.torrent == torrent;
+  return n;
+}
+
+bool TorrentCore::complete(std::size_t torrent) const {
+  return torrent < torrents_.size() && torrents_[torrent]->checking == 0 && torrents_[torrent]->picker->complete();
+}
+
+std::vector<TorrentCore::TorrentInfo> TorrentCore::torrents() const {
+  std::vector<TorrentInfo> out;
+  for (std::size_t i = 0; i < torrents_.size(); ++i) {
+    const Torrent& t = *torrents_[i];
+    out.push_back({t.info_hash, t.meta.name, static_cast<std::uint32_t>(t.meta.piece_count()), t.picker->have_count(),
+                   t.checking > 0, peer_count(i), t.downloaded, t.uploaded});
+  }
+  return out;
+}
+
+std::vector<Counter> TorrentCore::counters() const {
+  std::vector<Counter> out;
+  for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  return out;
+}
+
+TorrentCore::Peer* TorrentCore::find(ConnId id) {
+  auto it = peers_.find(id.value);
+  return it == peers_.end() ? nullptr : &it->second;
+}
+
+std::vector<action::FileRange> TorrentCore::ranges(const Torrent& t, std::uint64_t offset, std::uint64_t length) const {
+  std::vector<action::FileRange> out;
+  for (std::size_t i = 0; i < t.meta.files.size() && length > 0; ++i) {
+    const auto& f = t.meta.files[i];
+    if (f.length == 0 || offset >= f.offset + f.length) continue;
+    const std::uint64_t in_file = offset - f.offset;
+    const std::uint64_t n = std::min(length, f.length - in_file);
+    out.push_back({t.paths[i], in_file, n});
+    offset += n;
+    length -= n;
+  }
+  return out;
+}
+
+// ---- connections ----
+
+void TorrentCore::handle_connected(ConnId conn, Endpoint remote, Direction dir, Instant now) {
+  now_ = now;
+  if (!started_) {
+    started_ = true;
+    next_choke_ = now + config_.choke_interval;
+  }
+  Peer p;
+  p.id = conn;
+  p.remote = remote;
+  p.dir = dir;
+  p.since = p.last_in = p.last_out = p.last_block = p.window_start = now;
+  p.pipeline = config_.min_pipeline * 4;
+  if (auto d = dialling_.find(conn.value); d != dialling_.end()) {
+    p.torrent = d->second;
+    dialling_.erase(d);
+  }
+  ++stats_[dir == Direction::Inbound ? kPeersIn : kPeersOut];
+  auto& ref = peers_.emplace(conn.value, std::move(p)).first->second;
+  if (ref.torrent) send_handshake(ref);  // the dialling side speaks first
+}
+
+void TorrentCore::send_handshake(Peer& p) {
+  bt::Handshake h;
+  h.reserved[7] |= 0x04;  // fast extension (BEP 6)
+  h.info_hash = torrents_[*p.torrent]->info_hash;
+  h.peer_id = config_.peer_id;
+  wire::Bytes b;
+  bt::encode_handshake(b, h);
+  send_raw(p, shared(std::move(b)));
+  p.handshake_out = true;
+}
+
+void TorrentCore::send_raw(Peer& p, SharedBuffer b) {
+  p.last_out = now_;
+  if (p.sending_file) {
+    p.held.push_back(std::move(b));
+  } else {
+    actions_.push_back(action::Send{p.id, std::move(b)});
+  }
+}
+
+void TorrentCore::send(Peer& p, const bt::PeerMessage& m) { send_raw(p, shared(bt::encode_peer_message(m))); }
+
+void TorrentCore::drop(Peer& p, CloseReason reason, Stat stat) {
+  ++stats_[stat];
+  actions_.push_back(action::Close{p.id, reason, false});
+  // Its blocks go back to the picker now; handle_closed finishes the rest.
+  if (p.torrent) torrents_[*p.torrent]->picker->abort_peer(p.id.value);
+  if (p.torrent && !p.has.empty()) torrents_[*p.torrent]->picker->remove_peer_pieces(p.has);
+  peers_.erase(p.id.value);
+}
+
+void TorrentCore::handle_closed(ConnId conn, CloseReason, Instant now) {
+  now_ = now;
+  dialling_.erase(conn.value);
+  Peer* p = find(conn);
+  if (!p) return;
+  if (p->torrent) {
+    Torrent& t = *torrents_[*p->torrent];
+    t.picker->abort_peer(conn.value);
+    if (!p->has.empty()) t.picker->remove_peer_pieces(p->has);
+  }
+  peers_.erase(conn.value);
+  // Others may now take over its blocks.
+  for (auto& [id, q] : peers_) fill_requests(q);
+}
+
+void TorrentCore::handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) {
+  now_ = now;
+  Peer* p = find(conn);
+  if (!p) return;
+  p->last_in = now;
+  p->inbuf.insert(p->inbuf.end(), bytes.begin(), bytes.end());
+  if (!p->handshake_in) {
+    auto h = bt::decode_handshake(p->inbuf);
+    if (h.need_more()) return;
+    if (!h) {
+      drop(*p, CloseReason::HandshakeMalformed, kHandshakeBad);
+      return;
+    }
+    p->inbuf.erase(p->inbuf.begin(), p->inbuf.begin() + bt::kHandshakeSize);
+    const ConnId id = p->id;
+    on_handshake(*p, *h, now);
+    p = find(id);
+    if (!p) return;
+  }
+  const std::size_t pieces = p->torrent ? torrents_[*p->torrent]->meta.piece_count() : 0;
+  const std::size_t max_len = std::max<std::size_t>({bt::kBlockSize + 9, pieces / 8 + 2, 64 * 1024});
+  std::size_t at = 0;
+  const ConnId id = p->id;
+  while (true) {
+    auto r = bt::decode_peer_message(wire::ByteView(p->inbuf).subspan(at), max_len);
+    if (r.need_more()) break;
+    if (!r) {
+      drop(*p, r.error() == wire::WireError::TooLarge ? CloseReason::PayloadTooLarge : CloseReason::PayloadMalformed,
+           kMessagesMalformed);
+      return;
+    }
+    at += r->consumed;
+    on_message(*p, r->msg, now);
+    p = find(id);
+    if (!p) return;
+  }
+  p->inbuf.erase(p->inbuf.begin(), p->inbuf.begin() + static_cast<std::ptrdiff_t>(at));
+}
+
+void TorrentCore::on_handshake(Peer& p, const bt::Handshake& h, Instant now) {
+  std::optional<std::size_t> which;
+  for (std::size_t i = 0; i < torrents_.size(); ++i) {
+    if (torrents_[i]->info_hash == h.info_hash) which = i;
+  }
+  if (!which || (p.torrent && *p.torrent != *which)) {
+    drop(p, CloseReason::HandshakeRefused, kUnknownTorrent);
+    return;
+  }
+  Torrent& t = *torrents_[*which];
+  if (std::find(t.banned.begin(), t.banned.end(), Endpoint{p.remote.ip, 0}) != t.banned.end() ||
+      (p.dir == Direction::Inbound && peer_count(*which) >= config_.max_peers_per_torrent)) {
+    drop(p, CloseReason::Full, kPeersBanned);
+    return;
+  }
+  if (h.peer_id == config_.peer_id) {  // ourselves
+    drop(p, CloseReason::HandshakeRefused, kHandshakeBad);
+    return;
+  }
+  p.torrent = which;
+  p.fast = h.fast();
+  p.handshake_in = true;
+  p.has.assign(t.meta.piece_count(), false);
+  if (!p.handshake_out) send_handshake(p);
+  after_handshake(p, now);
+}
+
+void TorrentCore::after_handshake(Peer& p, Instant) {
+  Torrent& t = *torrents_[*p.torrent];
+  if (t.checking > 0 || p.greeted) return;  // the bitfield waits for the resume check
+  p.greeted = true;
+  const auto& have = t.picker->have_bits();
+  if (p.fast && t.picker->complete()) {
+    send(p, bt::msg_simple(bt::MsgType::HaveAll));
+  } else if (p.fast && t.picker->have_count() == 0) {
+    send(p, bt::msg_simple(bt::MsgType::HaveNone));
+  } else if (t.picker->have_count() > 0) {
+    send(p, bt::msg_bitfield(have));
+  }
+  update_interest(p);
+}
+
+// ---- messages ----
+
+void TorrentCore::on_message(Peer& p, const bt::PeerMessage& m, Instant now) {
+  Torrent& t = *torrents_[*p.torrent];
+  const std::uint32_t pieces = static_cast<std::uint32_t>(t.meta.piece_count());
+  switch (m.type) {
+    case bt::MsgType::KeepAlive: return;
+    case bt::MsgType::Choke:
+      p.peer_choking = true;
+      for (const auto& b : p.requested) t.picker->abort(b, p.id.value);
+      p.requested.clear();
+      return;
+    case bt::MsgType::Unchoke:
+      p.peer_choking = false;
+      fill_requests(p);
+      return;
+    case bt::MsgType::Interested: {
+      p.peer_interested = true;
+      // A free slot is given at once rather than at the next choke round.
+      std::size_t unchoked = 0;
+      for (const auto& [id, q] : peers_) unchoked += q.torrent == p.torrent && !q.am_choking;
+      if (p.am_choking && unchoked < config_.unchoke_slots + 1) {
+        p.am_choking = false;
+        send(p, bt::msg_simple(bt::MsgType::Unchoke));
+      }
+      return;
+    }
+    case bt::MsgType::NotInterested: p.peer_interested = false; return;
+    case bt::MsgType::Have:
+      if (m.index >= pieces) {
+        drop(p, CloseReason::PayloadMalformed, kHaveBad);
+        return;
+      }
+      if (!p.has[m.index]) {
+        p.has[m.index] = true;
+        t.picker->add_peer_piece(m.index);
+        if (!p.am_interested && !t.picker->have(m.index)) update_interest(p);
+        fill_requests(p);
+      }
+      return;
+    case bt::MsgType::Bitfield: {
+      auto bits = bt::decode_bitfield(m.data, pieces);
+      if (!bits) {
+        drop(p, CloseReason::PayloadMalformed, kBitfieldBad);
+        return;
+      }
+      t.picker->remove_peer_pieces(p.has);
+      p.has = std::move(*bits);
+      t.picker->add_peer_pieces(p.has);
+      update_interest(p);
+      return;
+    }
+    case bt::MsgType::HaveAll:
+    case bt::MsgType::HaveNone:
+      t.picker->remove_peer_pieces(p.has);
+      p.has.assign(pieces, m.type == bt::MsgType::HaveAll);
+      t.picker->add_peer_pieces(p.has);
+      update_interest(p);
+      return;
+    case bt::MsgType::Request: {
+      const bool inside = m.index < pieces && m.length > 0 && m.length <= bt::kBlockSize &&
+                          m.begin <= t.meta.piece_size(m.index) && m.length <= t.meta.piece_size(m.index) - m.begin;
+      if (!inside || !t.picker->have(m.index)) {
+        drop(p, CloseReason::PayloadMalformed, kRequestBad);
+        return;
+      }
+      if (p.am_choking) {
+        if (p.fast) send(p, bt::msg_request(bt::MsgType::Reject, m.index, m.begin, m.length));
+        return;
+      }
+      if (p.their_requests.size() >= config_.max_queued_requests) {
+        drop(p, CloseReason::PayloadTooLarge, kRequestFlood);
+        return;
+      }
+      p.their_requests.push_back({m.index, m.begin, m.length});
+      serve(p);
+      return;
+    }
+    case bt::MsgType::Cancel:
+      std::erase(p.their_requests, Block{m.index, m.begin, m.length});
+      return;
+    case bt::MsgType::Reject: {
+      const Block b{m.index, m.begin, m.length};
+      if (std::find(p.requested.begin(), p.requested.end(), b) != p.requested.end()) {
+        std::erase(p.requested, b);
+        t.picker->abort(b, p.id.value);
+      }
+      return;
+    }
+    case bt::MsgType::Piece: on_piece(p, m, now); return;
+    default: return;  // port, suggest, allowed fast, extended, unknown: nothing we act on (BEP 3: ignore)
+  }
+}
+
+void TorrentCore::on_piece(Peer& p, const bt::PeerMessage& m, Instant now) {
+  Torrent& t = *torrents_[*p.torrent];
+  const Block b{m.index, m.begin, static_cast<std::uint32_t>(m.data.size())};
+  ++stats_[kBlocksIn];
+  stats_[kBytesIn] += m.data.size();
+  p.down_bytes += m.data.size();
+  p.total_down += m.data.size();
+  p.window_bytes += m.data.size();
+  p.last_block = now;
+  std::erase(p.requested, b);
+  if (!t.picker->wanted(b)) {
+    ++stats_[kBlockUnasked];  // late (after a choke or an endgame duplicate), or never asked: ignored
+    fill_requests(p);
+    return;
+  }
+  // Endgame duplicates of this block elsewhere are cancelled.
+  for (std::uint64_t other : t.picker->other_requesters(b, p.id.value)) {
+    if (Peer* q = find(ConnId{other})) {
+      std::erase(q->requested, b);
+      send(*q, bt::msg_request(bt::MsgType::Cancel, b.piece, b.begin, b.length));
+    }
+  }
+  auto& buf = t.buffers[b.piece];
+  if (buf.empty()) buf.resize(t.meta.piece_size(b.piece));
+  std::copy(m.data.begin(), m.data.end(), buf.begin() + b.begin);
+  auto& who = t.senders[b.piece];
+  if (std::find(who.begin(), who.end(), Endpoint{p.remote.ip, 0}) == who.end()) who.push_back(Endpoint{p.remote.ip, 0});
+  t.downloaded += m.data.size();
+  if (t.picker->received(b)) piece_done(t, b.piece);
+  // About a second's worth of blocks in flight.
+  if (now - p.window_start >= 1s) {
+    p.pipeline = std::clamp<std::size_t>(p.window_bytes / bt::kBlockSize + config_.min_pipeline, config_.min_pipeline,
+                                         config_.max_pipeline);
+    p.window_start = now;
+    p.window_bytes = 0;
+  }
+  fill_requests(p);
+}
+
+void TorrentCore::update_interest(Peer& p) {
+  if (!p.torrent) return;
+  const Torrent& t = *torrents_[*p.torrent];
+  bool want = false;
+  if (t.checking == 0 && !t.picker->complete()) {
+    for (std::size_t i = 0; i < p.has.size() && !want; ++i) want = p.has[i] && !t.picker->have(static_cast<std::uint32_t>(i));
+  }
+  if (want != p.am_interested) {
+    p.am_interested = want;
+    send(p, bt::msg_simple(want ? bt::MsgType::Interested : bt::MsgType::NotInterested));
+  }
+  fill_requests(p);
+}
+
+void TorrentCore::fill_requests(Peer& p) {
+  if (!p.torrent || p.peer_choking || !p.am_interested) return;
+  Torrent& t = *torrents_[*p.torrent];
+  if (t.checking > 0) return;
+  while (p.requested.size() < p.pipeline) {
+    auto b = t.picker->pick(p.has, p.id.value);
+    if (!b) break;
+    p.requested.push_back(*b);
+    send(p, bt::msg_request(bt::MsgType::Request, b->piece, b->begin, b->length));
+  }
+}
+
+void TorrentCore::serve(Peer& p) {
+  if (p.sending_file || p.their_requests.empty() || p.am_choking) return;
+  Torrent& t = *torrents_[*p.torrent];
+  const Block b = p.their_requests.front();
+  p.their_requests.pop_front();
+  // The piece message's head, then the block straight from the file(s).
+  wire::Bytes head;
+  wire::put_be32(head, 9 + b.length);
+  head.push_back(static_cast<std::uint8_t>(bt::MsgType::Piece));
+  wire::put_be32(head, b.piece);
+  wire::put_be32(head, b.begin);
+  const auto parts = ranges(t, std::uint64_t{b.piece} * t.meta.piece_length + b.begin, b.length);
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    p.file_parts.push_back(action::SendFile{p.id, parts[i].path, parts[i].offset, parts[i].length, 0, 0,
+                                            i == 0 ? shared(std::move(head)) : nullptr});
+  }
+  ++stats_[kBlocksOut];
+  stats_[kBytesOut] += b.length;
+  p.up_bytes += b.length;
+  p.total_up += b.length;
+  t.uploaded += b.length;
+  p.sending_file = true;
+  p.last_out = now_;
+  actions_.push_back(std::move(p.file_parts.front()));
+  p.file_parts.pop_front();
+}
+
+void TorrentCore::handle_send_done(ConnId conn, bool ok, Instant now) {
+  now_ = now;
+  Peer* p = find(conn);
+  if (!p) return;
+  if (!ok) {
+    drop(*p, CloseReason::IoError, kDiskErrors);
+    return;
+  }
+  if (!p->file_parts.empty()) {
+    actions_.push_back(std::move(p->file_parts.front()));
+    p->file_parts.pop_front();
+    return;
+  }
+  p->sending_file = false;
+  for (auto& b : std::exchange(p->held, {})) actions_.push_back(action::Send{p->id, std::move(b)});
+  serve(*p);
+}
+
+// ---- pieces on disk ----
+
+void TorrentCore::piece_done(Torrent& t, std::uint32_t piece) {
+  std::size_t index = 0;
+  while (torrents_[index].get() != &t) ++index;
+  const JobId id{next_job_++};
+  jobs_[id.value] = Job{index, piece, false};
+  auto data = shared(std::move(t.buffers[piece]));
+  t.buffers.erase(piece);
+  actions_.push_back(action::FileJob{id, action::FileJob::Op::Write,
+                                     ranges(t, std::uint64_t{piece} * t.meta.piece_length, t.meta.piece_size(piece)),
+                                     std::move(data), t.meta.pieces[piece]});
+}
+
+void TorrentCore::handle_file_done(JobId job, const FileResult& r, Instant now) {
+  now_ = now;
+  auto it = jobs_.find(job.value);
+  if (it == jobs_.end()) return;
+  const Job j = it->second;
+  jobs_.erase(it);
+  Torrent& t = *torrents_[j.torrent];
+  if (j.check) {
+    if (r.ok && r.sha1 == t.meta.pieces[j.piece]) t.picker->set_have(j.piece);
+    if (--t.checking == 0) {
+      for (auto& [id, p] : peers_) {
+        if (p.torrent == j.torrent && p.handshake_in) after_handshake(p, now);
+      }
+    }
+    return;
+  }
+  if (r.ok) {
+    t.picker->piece_passed(j.piece);
+    t.senders.erase(j.piece);
+    ++stats_[kPiecesPassed];
+    for (auto& [id, p] : peers_) {
+      if (p.torrent != j.torrent || !p.greeted) continue;
+      send(p, bt::msg_have(j.piece));
+      if (p.am_interested) update_interest(p);
+    }
+    return;
+  }
+  t.picker->piece_failed(j.piece);
+  if (!r.hash_matched) {
+    // Every peer that sent part of it is banned (one of them lied).
+    ++stats_[kPiecesFailed];
+    for (const Endpoint& e : t.senders[j.piece]) {
+      if (std::find(t.banned.begin(), t.banned.end(), e) == t.banned.end()) t.banned.push_back(e);
+    }
+    std::vector<ConnId> gone;
+    for (auto& [id, p] : peers_) {
+      if (p.torrent == j.torrent && std::find(t.banned.begin(), t.banned.end(), Endpoint{p.remote.ip, 0}) != t.banned.end()) {
+        gone.push_back(p.id);
+      }
+    }
+    for (ConnId c : gone) {
+      if (Peer* p = find(c)) drop(*p, CloseReason::PayloadMalformed, kPeersBanned);
+    }
+  } else {
+    ++stats_[kDiskErrors];
+  }
+  t.senders.erase(j.piece);
+  for (auto& [id, p] : peers_) fill_requests(p);
+}
+
+// ---- time ----
+
+void TorrentCore::run_choker(std::size_t index, Instant now) {
+  Torrent& t = *torrents_[index];
+  std::vector<torrent::ChokePeer> cps;
+  for (auto& [id, p] : peers_) {
+    if (p.torrent != index || !p.handshake_in) continue;
+    const auto secs = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(config_.choke_interval).count());
+    p.down_rate = p.down_bytes / static_cast<std::uint64_t>(secs);
+    p.up_rate = p.up_bytes / static_cast<std::uint64_t>(secs);
+    p.down_bytes = p.up_bytes = 0;
+    const bool snubbed = p.am_interested && !p.peer_choking && now - p.last_block > config_.snub_after;
+    cps.push_back({id, p.peer_interested, p.down_rate, p.up_rate, snubbed,
+                   now - p.since < config_.choke_interval * config_.optimistic_every});
+  }
+  const bool rotate = t.choke_round++ % config_.optimistic_every == 0;
+  const auto r = torrent::choke(cps, t.picker->complete(), config_.unchoke_slots, t.optimistic, rotate, rng_);
+  t.optimistic = r.optimistic;
+  for (auto& [id, p] : peers_) {
+    if (p.torrent != index || !p.handshake_in) continue;
+    const bool unchoke = std::find(r.unchoked.begin(), r.unchoked.end(), id) != r.unchoked.end() || r.optimistic == id;
+    if (unchoke == !p.am_choking) continue;
+    p.am_choking = !unchoke;
+    send(p, bt::msg_simple(unchoke ? bt::MsgType::Unchoke : bt::MsgType::Choke));
+    if (!unchoke) {
+      if (p.fast) {
+        for (const auto& b : p.their_requests) send(p, bt::msg_request(bt::MsgType::Reject, b.piece, b.begin, b.length));
+      }
+      p.their_requests.clear();
+    }
+  }
+}
+
+void TorrentCore::handle_timeout(Instant now) {
+  now_ = now;
+  if (!started_ || now < next_choke_) return;
+  next_choke_ = now + config_.choke_interval;
+  std::vector<ConnId> silent;
+  for (auto& [id, p] : peers_) {
+    if (now - p.last_in > config_.peer_timeout) {
+      silent.push_back(p.id);
+    } else if (now - p.last_out >= config_.keepalive) {
+      send(p, bt::msg_simple(bt::MsgType::KeepAlive));
+    }
+  }
+  for (ConnId c : silent) {
+    if (Peer* p = find(c)) drop(*p, CloseReason::HandshakeTimeout, kTimeouts);
+  }
+  for (std::size_t i = 0; i < torrents_.size(); ++i) run_choker(i, now);
+}
+
+std::optional<Instant> TorrentCore::poll_timeout() const {
+  if (!started_) return std::nullopt;
+  return next_choke_;
+}
+
+}  // namespace sv

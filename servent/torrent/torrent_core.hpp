@@ -1,0 +1,186 @@
+// BitTorrent on the one core interface (servent/core/core.hpp): the peer
+// wire of wire/bt over connections the Driver hands us (inbound ones sniffed
+// by "\x13BitTorrent protocol", outbound ones we dial), pieces chosen by
+// PiecePicker, uploads decided by choke(), every disk access a FileJob or a
+// SendFile the Driver runs off the loop.
+//
+// Per torrent: on add, every piece whose files exist is hashed (Hash jobs,
+// the resume check); then pieces we lack are requested in 16 KiB blocks,
+// a pipeline per peer sized to what it delivers (about a second's worth,
+// 4..512 blocks), kept in memory until the piece is whole, written with a
+// Write job that checks the piece's SHA-1 first; a piece that does not hash
+// bans every peer that sent part of it. Uploads go out with SendFile (the
+// piece message's 13-byte head, then the block straight from the file), one
+// at a time per connection; other messages to that peer wait behind it so
+// the stream stays whole.
+//
+// Misbehaviour (counted, the peer dropped, the rest of the swarm unaffected):
+// a handshake for a torrent we do not serve, a malformed or oversized
+// message, a bitfield of the wrong size or with spare bits, a have beyond
+// the last piece, a request outside its piece or over 16 KiB, more than
+// max_queued_requests requests waiting, a block we did not ask for.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "servent/core/core.hpp"
+#include "servent/torrent/choker.hpp"
+#include "servent/torrent/picker.hpp"
+#include "wire/bt/metainfo.hpp"
+#include "wire/bt/peer.hpp"
+
+namespace sv {
+
+struct TorrentConfig {
+  wire::bt::PeerId peer_id{};               // ours ("-SV0100-" + random)
+  std::uint16_t listen_port = 0;            // announced to trackers and peers
+  std::size_t unchoke_slots = 4;
+  Duration choke_interval = 10s;
+  int optimistic_every = 3;                 // choke rounds (30 s)
+  std::size_t min_pipeline = 4, max_pipeline = 512;
+  std::size_t max_queued_requests = 2000;   // a peer's requests waiting for us
+  std::size_t max_peers_per_torrent = 80;
+  Duration keepalive = 120s;
+  Duration peer_timeout = 240s;             // silent this long: dropped
+  Duration snub_after = 60s;
+};
+
+class TorrentCore final : public Core {
+ public:
+  enum Stat : std::size_t {
+    kPeersIn,
+    kPeersOut,
+    kHandshakeBad,
+    kUnknownTorrent,
+    kMessagesMalformed,
+    kBitfieldBad,
+    kHaveBad,
+    kRequestBad,
+    kRequestFlood,
+    kBlockUnasked,
+    kBlocksIn,
+    kBlocksOut,
+    kBytesIn,
+    kBytesOut,
+    kPiecesPassed,
+    kPiecesFailed,
+    kPeersBanned,
+    kDiskErrors,
+    kTimeouts,
+    kStatCount
+  };
+
+  TorrentCore(TorrentConfig config, std::uint64_t seed);
+
+  // A torrent to serve and fetch; files under `root` (created as needed when
+  // not all pieces are there). Returns its index. Pieces are checked first.
+  std::size_t add_torrent(const wire::bt::Metainfo& m, const wire::bt::Sha1& info_hash, const std::string& root);
+  // Dial a peer for a torrent.
+  void add_peer(std::size_t torrent, Endpoint peer, Instant now);
+
+  struct TorrentInfo {
+    wire::bt::Sha1 info_hash;
+    std::string name;
+    std::uint32_t pieces, have;
+    bool checking;  // resume check still running
+    std::size_t peers;
+    std::uint64_t downloaded, uploaded;
+  };
+  std::vector<TorrentInfo> torrents() const;
+  bool complete(std::size_t torrent) const;
+  std::uint64_t stat(Stat s) const { return stats_[s]; }
+  std::vector<Counter> counters() const;
+
+  void handle_connected(ConnId conn, Endpoint remote, Direction dir, Instant now) override;
+  void handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) override;
+  void handle_closed(ConnId conn, CloseReason reason, Instant now) override;
+  void handle_send_done(ConnId conn, bool ok, Instant now) override;
+  void handle_file_done(JobId job, const FileResult& result, Instant now) override;
+  void handle_timeout(Instant now) override;
+  std::optional<Action> poll_action() override { return take_front(actions_); }
+  std::optional<Instant> poll_timeout() const override;
+
+ private:
+  struct Peer {
+    ConnId id;
+    Endpoint remote;
+    Direction dir;
+    std::optional<std::size_t> torrent;  // known once the handshake named it
+    bool handshake_in = false, handshake_out = false;
+    bool fast = false;
+    wire::Bytes inbuf;
+    std::vector<bool> has;
+    bool am_choking = true, am_interested = false;
+    bool peer_choking = true, peer_interested = false;
+    std::vector<torrent::Block> requested;       // ours, in flight
+    std::deque<torrent::Block> their_requests;   // theirs, waiting
+    bool sending_file = false;                   // a SendFile in flight: other sends wait
+    std::vector<SharedBuffer> held;              // ... here
+    std::deque<action::SendFile> file_parts;     // the rest of a block that spans files
+    bool greeted = false;                        // our bitfield went out
+    Instant window_start;                        // pipeline sizing: blocks in the last second
+    std::uint64_t window_bytes = 0;
+    std::uint64_t down_bytes = 0, up_bytes = 0;  // this choke interval
+    std::uint64_t down_rate = 0, up_rate = 0;    // bytes/s, last interval
+    std::uint64_t total_down = 0, total_up = 0;
+    Instant since, last_in, last_out, last_block;
+    std::size_t pipeline = 4;
+  };
+  struct Torrent {
+    wire::bt::Metainfo meta;
+    wire::bt::Sha1 info_hash;
+    std::string root;
+    std::vector<std::string> paths;  // per file
+    std::unique_ptr<torrent::PiecePicker> picker;
+    std::size_t checking = 0;        // hash jobs still out
+    std::map<std::uint32_t, wire::Bytes> buffers;              // pieces being received
+    std::map<std::uint32_t, std::vector<Endpoint>> senders;    // who sent part of them
+    std::vector<Endpoint> banned;
+    std::uint64_t downloaded = 0, uploaded = 0;
+    std::optional<std::uint64_t> optimistic;
+    int choke_round = 0;
+  };
+  struct Job {
+    std::size_t torrent;
+    std::uint32_t piece;
+    bool check;  // a resume check (else a write)
+  };
+
+  Peer* find(ConnId id);
+  void send(Peer& p, const wire::bt::PeerMessage& m);
+  void send_raw(Peer& p, SharedBuffer b);
+  void drop(Peer& p, CloseReason reason, Stat stat);
+  void on_handshake(Peer& p, const wire::bt::Handshake& h, Instant now);
+  void send_handshake(Peer& p);
+  void after_handshake(Peer& p, Instant now);
+  void on_message(Peer& p, const wire::bt::PeerMessage& m, Instant now);
+  void on_piece(Peer& p, const wire::bt::PeerMessage& m, Instant now);
+  void update_interest(Peer& p);
+  void fill_requests(Peer& p);
+  void serve(Peer& p);
+  void piece_done(Torrent& t, std::uint32_t piece);
+  std::vector<action::FileRange> ranges(const Torrent& t, std::uint64_t offset, std::uint64_t length) const;
+  void run_choker(std::size_t torrent, Instant now);
+  void start_checks(std::size_t torrent);
+  std::size_t peer_count(std::size_t torrent) const;
+
+  TorrentConfig config_;
+  Rng rng_;
+  std::vector<std::unique_ptr<Torrent>> torrents_;
+  std::unordered_map<std::uint64_t, Peer> peers_;
+  std::unordered_map<std::uint64_t, Job> jobs_;
+  std::unordered_map<std::uint64_t, std::size_t> dialling_;  // our connects -> torrent
+  std::uint64_t next_job_ = 1, next_conn_ = 1;
+  std::deque<Action> actions_;
+  Instant next_choke_{}, now_{};
+  bool started_ = false;
+  std::array<std::uint64_t, kStatCount> stats_{};
+};
+
+}  // namespace sv

@@ -1,0 +1,297 @@
+// TorrentCore between in-memory peers: the test plays the Driver (bytes
+// between cores, SendFile from real files, FileJobs run at once by the same
+// function the Driver runs on its pool) with hand-moved time.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "servent/torrent/torrent_core.hpp"
+#include "servent/uv/file_job.hpp"
+#include "share/sha1.hpp"
+
+using namespace sv;
+namespace bt = sv::wire::bt;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char t[] = "/tmp/servent-tc-XXXXXX";
+    path = ::mkdtemp(t);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// A multi-file torrent over random files in `root`/set (a block spans the two).
+struct Made {
+  bt::Metainfo meta;
+  bt::Sha1 info_hash;
+};
+Made make_torrent(const fs::path& root, std::uint64_t seed) {
+  Rng rng(seed);
+  fs::create_directories(root / "set" / "sub");
+  const std::vector<std::pair<std::string, std::size_t>> files{{"a.bin", 70000}, {"sub/b.bin", 130001}};
+  std::string all;
+  for (const auto& [name, size] : files) {
+    std::string data(size, '\0');
+    rng.fill(reinterpret_cast<std::uint8_t*>(data.data()), size);
+    std::ofstream(root / "set" / name, std::ios::binary) << data;
+    all += data;
+  }
+  Made m;
+  m.meta.name = "set";
+  m.meta.multi_file = true;
+  m.meta.piece_length = 32768;
+  std::uint64_t off = 0;
+  for (const auto& [name, size] : files) {
+    bt::FileEntry e;
+    e.path = name == "a.bin" ? std::vector<std::string>{"a.bin"} : std::vector<std::string>{"sub", "b.bin"};
+    e.length = size;
+    e.offset = off;
+    off += size;
+    m.meta.files.push_back(e);
+  }
+  m.meta.total_length = off;
+  for (std::uint64_t at = 0; at < all.size(); at += m.meta.piece_length) {
+    share::Sha1Hasher h;
+    h.update(all.data() + at, std::min<std::uint64_t>(m.meta.piece_length, all.size() - at));
+    m.meta.pieces.push_back(h.finish());
+  }
+  const auto info = bt::encode_bencode(bt::info_value(m.meta));
+  share::Sha1Hasher h;
+  h.update(info.data(), info.size());
+  m.info_hash = h.finish();
+  return m;
+}
+
+TorrentConfig config(char tag) {
+  TorrentConfig c;
+  std::string id = std::string("-SV0100-") + tag + "0000000000x";
+  std::copy_n(id.begin(), 20, c.peer_id.begin());
+  return c;
+}
+
+// The Driver's part, in memory.
+struct Net {
+  struct Node {
+    TorrentCore* core;
+    Endpoint addr;
+  };
+  std::vector<Node> nodes;
+  std::map<std::pair<std::size_t, std::uint64_t>, std::pair<std::size_t, std::uint64_t>> links;  // (node, conn) -> other end
+  Instant now{Duration(0)};
+  std::uint64_t next_in = 1;
+  // Bytes from one node to another pass through here (a test may corrupt them).
+  std::function<void(std::size_t from, wire::Bytes&)> tamper;
+
+  std::size_t add(TorrentCore& c, Endpoint a) {
+    nodes.push_back({&c, a});
+    return nodes.size() - 1;
+  }
+  void deliver(std::size_t from, std::uint64_t conn, wire::Bytes bytes) {
+    auto it = links.find({from, conn});
+    if (it == links.end()) return;
+    if (tamper) tamper(from, bytes);
+    nodes[it->second.first].core->handle_bytes(ConnId{it->second.second}, bytes, now);
+  }
+  bool step() {
+    bool any = false;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      while (auto a = nodes[i].core->poll_action()) {
+        any = true;
+        if (auto* s = std::get_if<action::Send>(&*a)) {
+          deliver(i, s->conn.value, *s->bytes);
+        } else if (auto* f = std::get_if<action::SendFile>(&*a)) {
+          wire::Bytes out = f->head ? *f->head : wire::Bytes{};
+          std::ifstream in(f->path, std::ios::binary);
+          in.seekg(static_cast<std::streamoff>(f->offset));
+          std::string block(f->length, '\0');
+          in.read(block.data(), static_cast<std::streamsize>(f->length));
+          out.insert(out.end(), block.begin(), block.end());
+          deliver(i, f->conn.value, std::move(out));
+          nodes[i].core->handle_send_done(f->conn, true, now);
+        } else if (auto* j = std::get_if<action::FileJob>(&*a)) {
+          nodes[i].core->handle_file_done(j->job, run_file_job(*j), now);
+        } else if (auto* c = std::get_if<action::Connect>(&*a)) {
+          for (std::size_t k = 0; k < nodes.size(); ++k) {
+            if (nodes[k].addr != c->to) continue;
+            const std::uint64_t in_id = next_in++;
+            links[{i, c->conn.value}] = {k, in_id};
+            links[{k, in_id}] = {i, c->conn.value};
+            nodes[k].core->handle_connected(ConnId{in_id}, nodes[i].addr, Direction::Inbound, now);
+            nodes[i].core->handle_connected(c->conn, c->to, Direction::Outbound, now);
+          }
+        } else if (auto* cl = std::get_if<action::Close>(&*a)) {
+          auto it = links.find({i, cl->conn.value});
+          if (it != links.end()) {
+            const auto other = it->second;
+            links.erase(it);
+            links.erase(other);
+            nodes[other.first].core->handle_closed(ConnId{other.second}, CloseReason::PeerClosed, now);
+          }
+          nodes[i].core->handle_closed(cl->conn, cl->reason, now);
+        }
+      }
+    }
+    return any;
+  }
+  // Runs until quiet, then moves time a second; `rounds` seconds at most.
+  void run(int rounds, const std::function<bool()>& done) {
+    for (int r = 0; r < rounds && !done(); ++r) {
+      for (int k = 0; k < 100000 && step(); ++k) {
+      }
+      now = now + 1s;
+      for (auto& n : nodes) n.core->handle_timeout(now);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a_leecher_fetches_a_multi_file_torrent_from_a_seeder_byte_for_byte") {
+  TempDir seed_dir, get_dir;
+  const Made m = make_torrent(seed_dir.path, 1);
+  TorrentCore seeder(config('S'), 1), leecher(config('L'), 2);
+  Net net;
+  const Endpoint seed_addr{0x7f000001, 6881}, get_addr{0x7f000002, 6882};
+  net.add(seeder, seed_addr);
+  net.add(leecher, get_addr);
+  seeder.add_torrent(m.meta, m.info_hash, seed_dir.path.string());
+  const std::size_t t = leecher.add_torrent(m.meta, m.info_hash, get_dir.path.string());
+  net.run(3, [] { return false; });  // the resume checks
+  CHECK(seeder.torrents()[0].have == m.meta.piece_count());
+  CHECK(leecher.torrents()[0].have == 0);
+  leecher.add_peer(t, seed_addr, net.now);
+  net.run(30, [&] { return leecher.complete(t); });
+  REQUIRE(leecher.complete(t));
+  CHECK(slurp(get_dir.path / "set" / "a.bin") == slurp(seed_dir.path / "set" / "a.bin"));
+  CHECK(slurp(get_dir.path / "set" / "sub" / "b.bin") == slurp(seed_dir.path / "set" / "sub" / "b.bin"));
+  CHECK(leecher.stat(TorrentCore::kPiecesPassed) == m.meta.piece_count());
+  CHECK(leecher.stat(TorrentCore::kPiecesFailed) == 0);
+  CHECK(seeder.stat(TorrentCore::kBytesOut) >= m.meta.total_length);
+  CHECK(leecher.torrents()[0].downloaded == m.meta.total_length);
+  // Restarted on what is on disk, the leecher has everything at once.
+  TorrentCore again(config('A'), 3);
+  Net net2;
+  net2.add(again, get_addr);
+  const std::size_t t2 = again.add_torrent(m.meta, m.info_hash, get_dir.path.string());
+  net2.run(2, [] { return false; });
+  CHECK(again.complete(t2));
+}
+
+TEST_CASE("a_peer_that_sends_a_bad_piece_is_banned_and_the_piece_never_reaches_the_disk") {
+  TempDir seed_dir, good_dir, get_dir;
+  const Made m = make_torrent(seed_dir.path, 4);
+  fs::copy(seed_dir.path / "set", good_dir.path / "set", fs::copy_options::recursive);
+  TorrentCore liar(config('B'), 1), honest(config('H'), 2), leecher(config('L'), 3);
+  Net net;
+  const Endpoint liar_addr{0x7f000001, 1}, honest_addr{0x7f000003, 3}, get_addr{0x7f000002, 2};
+  const std::size_t liar_node = net.add(liar, liar_addr);
+  net.add(leecher, get_addr);
+  net.add(honest, honest_addr);
+  liar.add_torrent(m.meta, m.info_hash, seed_dir.path.string());
+  honest.add_torrent(m.meta, m.info_hash, good_dir.path.string());
+  const std::size_t t = leecher.add_torrent(m.meta, m.info_hash, get_dir.path.string());
+  net.run(3, [] { return false; });
+  // Every block the liar sends has one byte changed.
+  net.tamper = [&](std::size_t from, wire::Bytes& b) {
+    if (from == liar_node && b.size() > 13 + 100 && b[4] == 7) b[13 + 50] ^= 0xff;
+  };
+  leecher.add_peer(t, liar_addr, net.now);
+  net.run(5, [&] { return leecher.stat(TorrentCore::kPiecesFailed) > 0; });
+  CHECK(leecher.stat(TorrentCore::kPiecesFailed) >= 1);
+  CHECK(leecher.stat(TorrentCore::kPeersBanned) >= 1);
+  CHECK(leecher.stat(TorrentCore::kPiecesPassed) == 0);
+  CHECK(leecher.torrents()[0].peers == 0);
+  // It cannot come back; an honest seeder finishes the job.
+  leecher.add_peer(t, liar_addr, net.now);
+  leecher.add_peer(t, honest_addr, net.now);
+  net.run(30, [&] { return leecher.complete(t); });
+  CHECK(leecher.complete(t));
+  CHECK(slurp(get_dir.path / "set" / "sub" / "b.bin") == slurp(good_dir.path / "set" / "sub" / "b.bin"));
+}
+
+TEST_CASE("hostile_peer_input_is_counted_and_only_that_peer_dropped") {
+  TempDir seed_dir;
+  const Made m = make_torrent(seed_dir.path, 5);
+  TorrentCore seeder(config('S'), 1);
+  seeder.add_torrent(m.meta, m.info_hash, seed_dir.path.string());
+  Instant now{Duration(0)};
+  while (auto a = seeder.poll_action()) {
+    if (auto* j = std::get_if<action::FileJob>(&*a)) seeder.handle_file_done(j->job, run_file_job(*j), now);
+  }
+  REQUIRE(seeder.torrents()[0].have == m.meta.piece_count());
+  const std::uint32_t pieces = static_cast<std::uint32_t>(m.meta.piece_count());
+  auto handshake = [&](const bt::Sha1& ih) {
+    bt::Handshake h;
+    h.info_hash = ih;
+    h.peer_id.fill('p');
+    wire::Bytes b;
+    bt::encode_handshake(b, h);
+    return b;
+  };
+  struct Case {
+    const char* what;
+    wire::Bytes after_handshake;
+    TorrentCore::Stat stat;
+    bool wrong_hash = false;
+  };
+  auto msg = [](const bt::PeerMessage& p) { return bt::encode_peer_message(p); };
+  const std::vector<Case> cases{
+      {"a torrent we do not serve", {}, TorrentCore::kUnknownTorrent, true},
+      {"a request over 16 KiB", msg(bt::msg_request(bt::MsgType::Request, 0, 0, 32768)), TorrentCore::kRequestBad},
+      {"a request past its piece", msg(bt::msg_request(bt::MsgType::Request, pieces - 1, 16384, 16384)), TorrentCore::kRequestBad},
+      {"a request for a piece that does not exist", msg(bt::msg_request(bt::MsgType::Request, pieces, 0, 16384)), TorrentCore::kRequestBad},
+      {"a have past the last piece", msg(bt::msg_have(pieces)), TorrentCore::kHaveBad},
+      {"a bitfield of the wrong size", msg(bt::msg_bitfield(std::vector<bool>(pieces + 8, true))), TorrentCore::kBitfieldBad},
+      {"a huge length", wire::Bytes{0x7f, 0xff, 0xff, 0xff, 7}, TorrentCore::kMessagesMalformed},
+      {"a choke with a payload", wire::Bytes{0, 0, 0, 2, 0, 0}, TorrentCore::kMessagesMalformed},
+  };
+  std::uint64_t conn = 100;
+  for (const auto& c : cases) {
+    CAPTURE(c.what);
+    const auto before = seeder.stat(c.stat);
+    const ConnId id{++conn};
+    seeder.handle_connected(id, Endpoint{0x7f000009, 9}, Direction::Inbound, now);
+    bt::Sha1 ih = m.info_hash;
+    if (c.wrong_hash) ih[0] ^= 1;
+    wire::Bytes in = handshake(ih);
+    in.insert(in.end(), c.after_handshake.begin(), c.after_handshake.end());
+    seeder.handle_bytes(id, in, now);
+    bool closed = false;
+    while (auto a = seeder.poll_action()) {
+      if (auto* cl = std::get_if<action::Close>(&*a)) closed = closed || cl->conn == id;
+    }
+    CHECK(closed);
+    CHECK(seeder.stat(c.stat) == before + 1);
+  }
+  // A request flood: unchoked (interested), then more requests than allowed.
+  TorrentConfig small = config('F');
+  small.max_queued_requests = 10;
+  TorrentCore flood_target(small, 9);
+  flood_target.add_torrent(m.meta, m.info_hash, seed_dir.path.string());
+  while (auto a = flood_target.poll_action()) {
+    if (auto* j = std::get_if<action::FileJob>(&*a)) flood_target.handle_file_done(j->job, run_file_job(*j), now);
+  }
+  wire::Bytes in = handshake(m.info_hash);
+  const auto interested = msg(bt::msg_simple(bt::MsgType::Interested));
+  in.insert(in.end(), interested.begin(), interested.end());
+  for (int i = 0; i < 12; ++i) {
+    const auto r = msg(bt::msg_request(bt::MsgType::Request, 0, 0, 16384));
+    in.insert(in.end(), r.begin(), r.end());
+  }
+  flood_target.handle_connected(ConnId{1}, Endpoint{0x7f000009, 9}, Direction::Inbound, now);
+  flood_target.handle_bytes(ConnId{1}, in, now);  // (the first is being sent: none finishes meanwhile)
+  CHECK(flood_target.stat(TorrentCore::kRequestFlood) == 1);
+}
