@@ -36,7 +36,8 @@ constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kMainHelp = R"(usage: servent COMMAND [OPTIONS]
 
-A Gnutella 0.4/0.6 servent; also a Napster (OpenNap protocol) server and client.
+A Gnutella 0.4/0.6 servent; also a Napster (OpenNap protocol) server and
+client, and a BitTorrent client and seeder.
 
 commands:
   run      share folders and take part in the network (the main job)
@@ -48,6 +49,7 @@ commands:
            run a Napster (OpenNap protocol) directory server alone
   browse   list a Napster user's files (through the running node)
   peers    the running node's connections: role, reputation, QRP table
+  torrent  create a .torrent, seed one, or get one
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -640,5 +642,6 @@ int main(int argc, char** argv) {
   if (cmd == "napster-server") return cmd_napster_server(rest);
   if (cmd == "browse") return cmd_browse(rest);
   if (cmd == "peers") return cmd_peers(rest);
+  if (cmd == "torrent") return cmd_torrent(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }

@@ -1,0 +1,251 @@
+// servent torrent create|seed|get: BitTorrent from the command line, on the
+// same Driver and TorrentCore that `servent run` hosts.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include "servent/cli/args.hpp"
+#include "servent/cli/common.hpp"
+#include "servent/torrent/torrent_core.hpp"
+#include "servent/uv/driver.hpp"
+#include "share/sha1.hpp"
+#include "wire/bt/metainfo.hpp"
+#include "wire/bt/tracker.hpp"
+
+namespace sv::cli {
+
+namespace bt = wire::bt;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kTorrentHelp = R"(usage: servent torrent create PATH [--piece-size N] [--tracker URL]... [--private] [-o FILE]
+       servent torrent seed FILE.torrent --data PATH [--listen HOST:PORT] [--peer HOST:PORT]...
+       servent torrent get FILE.torrent [-o DIR] [--listen HOST:PORT] [--peer HOST:PORT]... [--json]
+
+create  writes a v1 metainfo file for a file or a directory (files in name
+        order): SHA-1 per piece (--piece-size, a power of two from 16 KiB;
+        default: about 1,500 pieces), the trackers given (the first is
+        `announce`, all of them `announce-list`), and prints its info-hash.
+seed    serves the torrent from PATH (the file itself for a single-file
+        torrent, the directory holding the torrent's directory otherwise);
+        every piece is checked first. Runs until interrupted.
+get     fetches the torrent into DIR (default: the current directory),
+        resuming from what is there (pieces re-checked), and exits when it
+        is complete: a progress line on stderr, or with --json one object a
+        second on stdout ({"have":..,"pieces":..,"bytes":..,"peers":..}).
+
+options:
+  --listen HOST:PORT  where peers may connect (default 0.0.0.0:6881; port 0
+                      picks one; the bound address is printed)
+  --peer HOST:PORT    a peer to dial (repeatable)
+)";
+
+std::uint64_t file_size_of(const fs::path& p) { return fs::file_size(p); }
+
+int create(const Args& a) {
+  if (a.positional.size() != 2) usage_error("torrent", "create needs one PATH");
+  const fs::path path = a.positional[1];
+  std::error_code ec;
+  if (!fs::exists(path, ec)) usage_error("torrent", "no such file or directory: " + path.string());
+  bt::Metainfo m;
+  m.name = path.filename().string();
+  if (m.name.empty()) m.name = fs::absolute(path).parent_path().filename().string();
+  if (!bt::safe_path_component(m.name)) usage_error("torrent", "cannot name a torrent '" + m.name + "'");
+  std::vector<fs::path> files;
+  if (fs::is_directory(path)) {
+    m.multi_file = true;
+    for (const auto& e : fs::recursive_directory_iterator(path)) {
+      if (e.is_regular_file() && !e.is_symlink()) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) usage_error("torrent", path.string() + " holds no files");
+    for (const auto& f : files) {
+      bt::FileEntry fe;
+      for (const auto& c : fs::relative(f, path)) fe.path.push_back(c.string());
+      fe.length = file_size_of(f);
+      fe.offset = m.total_length;
+      m.total_length += fe.length;
+      m.files.push_back(fe);
+    }
+  } else {
+    files.push_back(path);
+    m.total_length = file_size_of(path);
+    m.files.push_back(bt::FileEntry{{m.name}, m.total_length, 0});
+  }
+  std::uint64_t piece = 16384;
+  if (auto v = a.last("--piece-size")) {
+    piece = static_cast<std::uint64_t>(parse_int(*v, 16384, 1 << 26, "--piece-size"));
+    if ((piece & (piece - 1)) != 0) usage_error("torrent", "--piece-size must be a power of two");
+  } else {
+    while (piece < (1u << 24) && m.total_length / piece > 1500) piece *= 2;
+  }
+  m.piece_length = piece;
+  const auto trackers = a.all("--tracker");
+  if (!trackers.empty()) m.announce = trackers.front();
+  if (trackers.size() > 1) {
+    for (const auto& t : trackers) m.announce_list.push_back({t});
+  }
+  m.is_private = a.has("--private");
+  m.created_by = "servent";
+  m.creation_date = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  // Pieces run across file boundaries: hash the stream.
+  share::Sha1Hasher h;
+  std::uint64_t in_piece = 0;
+  std::vector<char> buf(1 << 20);
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      std::size_t n = static_cast<std::size_t>(in.gcount()), at = 0;
+      while (at < n) {
+        const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n - at, piece - in_piece));
+        h.update(buf.data() + at, take);
+        at += take;
+        in_piece += take;
+        if (in_piece == piece) {
+          m.pieces.push_back(h.finish());
+          in_piece = 0;
+        }
+      }
+    }
+  }
+  if (in_piece > 0 || m.total_length == 0) m.pieces.push_back(h.finish());
+  const wire::Bytes bytes = bt::encode_metainfo(m);
+  const std::string out = a.last("-o").value_or(m.name + ".torrent");
+  std::ofstream(out, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  auto back = bt::decode_metainfo(bytes);
+  const auto& dm = std::get<bt::Metainfo>(back);
+  share::Sha1Hasher ih;
+  ih.update(bytes.data() + dm.info_begin, dm.info_end - dm.info_begin);
+  fmt::print("{} {} ({} in {} pieces of {})\n", out, bt::to_hex(ih.finish()), human_bytes(m.total_length),
+             m.pieces.size(), human_bytes(piece));
+  return 0;
+}
+
+struct Loaded {
+  bt::Metainfo meta;
+  bt::Sha1 info_hash;
+};
+
+Loaded load(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) usage_error("torrent", "cannot read " + file);
+  const std::string text{std::istreambuf_iterator<char>(in), {}};
+  auto r = bt::decode_metainfo(wire::as_bytes(text));
+  if (auto* e = std::get_if<bt::MetainfoError>(&r)) usage_error("torrent", file + ": " + e->what);
+  Loaded l{std::get<bt::Metainfo>(r), {}};
+  share::Sha1Hasher h;
+  h.update(text.data() + l.meta.info_begin, l.meta.info_end - l.meta.info_begin);
+  l.info_hash = h.finish();
+  return l;
+}
+
+TorrentConfig torrent_config() {
+  TorrentConfig c;
+  const std::string prefix = "-SV0100-";
+  std::copy(prefix.begin(), prefix.end(), c.peer_id.begin());
+  Rng rng(random_seed());
+  static const char* kChars = "0123456789abcdefghijklmnopqrstuvwxyz";
+  for (std::size_t i = prefix.size(); i < c.peer_id.size(); ++i) c.peer_id[i] = static_cast<std::uint8_t>(kChars[rng.below(36)]);
+  return c;
+}
+
+int run_torrent(const Args& a, bool seed) {
+  if (a.positional.size() != 2) usage_error("torrent", std::string(seed ? "seed" : "get") + " needs one FILE.torrent");
+  const Loaded l = load(a.positional[1]);
+  std::string root;
+  if (seed) {
+    const auto data = a.last("--data");
+    if (!data) usage_error("torrent", "seed needs --data PATH");
+    // The torrent's file (single) or directory (multi-file), under its name.
+    const fs::path d = fs::path(*data).lexically_normal();
+    const fs::path named = d.filename().empty() ? d.parent_path() : d;
+    if (named.filename() != l.meta.name) {
+      usage_error("torrent", "--data must be the torrent's " + std::string(l.meta.multi_file ? "directory" : "file") +
+                                 " '" + l.meta.name + "' (got " + named.string() + ")");
+    }
+    root = named.parent_path().string();
+    if (root.empty()) root = ".";
+  } else {
+    root = a.last("-o").value_or(".");
+  }
+  const ListenAddress listen = parse_listen(a.last("--listen").value_or("0.0.0.0:6881"), "--listen");
+  std::vector<Endpoint> peers;
+  for (const auto& p : a.all("--peer")) peers.push_back(parse_endpoint(p, "--peer"));
+  const bool json = a.has("--json");
+
+  TorrentConfig cfg = torrent_config();
+  TorrentCore core(cfg, random_seed());
+  DriverConfig dc;
+  Driver driver(dc);
+  driver.add_core(core);
+  driver.sniff(std::string(1, '\x13') + "BitTorrent protocol", core);
+  Endpoint bound;
+  try {
+    bound = driver.listen_tcp(listen.host, listen.port);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "servent torrent: {}\n", e.what());
+    return 1;
+  }
+  const std::size_t t = core.add_torrent(l.meta, l.info_hash, root);
+  fmt::print(stderr, "servent torrent: {} {} listening {}\n", seed ? "seeding" : "getting", bt::to_hex(l.info_hash),
+             bound.to_string());
+  for (const auto& p : peers) core.add_peer(t, p, Instant{});
+  bool checked = false;
+  int rc = 0;
+  std::function<void()> tick = [&] {
+    const auto info = core.torrents()[t];
+    if (!info.checking && !checked) {
+      checked = true;
+      if (seed && info.have < info.pieces) {
+        fmt::print(stderr, "servent torrent: only {} of {} pieces in {} match the torrent\n", info.have, info.pieces, root);
+      }
+    }
+    if (json) {
+      fmt::print("{{\"have\":{},\"pieces\":{},\"bytes\":{},\"peers\":{},\"uploaded\":{}}}\n", info.have, info.pieces,
+                 info.downloaded, info.peers, info.uploaded);
+      std::fflush(stdout);
+    } else if (!seed) {
+      fmt::print(stderr, "\r{:5.1f}% {} of {} pieces, {} peers, {} received   ", 100.0 * info.have / std::max(1u, info.pieces),
+                 info.have, info.pieces, info.peers, human_bytes(info.downloaded));
+    }
+    if (!seed && !info.checking && core.complete(t)) {
+      if (!json) fmt::print(stderr, "\nservent torrent: complete\n");
+      driver.stop();
+      return;
+    }
+    driver.after(1s, tick);
+  };
+  driver.after(200ms, tick);
+  driver.run();
+  print_counters("torrent", core.counters());
+  return rc;
+}
+
+}  // namespace
+
+int cmd_torrent(const std::vector<std::string>& argv) {
+  OptionSpec spec{{"--piece-size", "--tracker", "-o", "--data", "--listen", "--peer"}, {"--private", "--json", "--help", "-h"}};
+  Args a;
+  try {
+    a = parse_args(argv, spec);
+    if (a.has("--help") || a.has("-h") || a.positional.empty()) {
+      fmt::print("{}", kTorrentHelp);
+      return a.positional.empty() && !a.has("--help") && !a.has("-h") ? 2 : 0;
+    }
+    const std::string& sub = a.positional.front();
+    if (sub == "create") return create(a);
+    if (sub == "seed") return run_torrent(a, true);
+    if (sub == "get") return run_torrent(a, false);
+    usage_error("torrent", "unknown subcommand '" + sub + "'");
+  } catch (const UsageError& e) {
+    usage_error("torrent", e.what());
+  }
+}
+
+}  // namespace sv::cli
