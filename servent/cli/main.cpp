@@ -50,6 +50,7 @@ commands:
   browse   list a Napster user's files (through the running node)
   peers    the running node's connections: role, reputation, QRP table
   torrent  create a .torrent, seed one, or get one
+  tracker  a BitTorrent tracker (HTTP and UDP)
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -643,5 +644,6 @@ int main(int argc, char** argv) {
   if (cmd == "browse") return cmd_browse(rest);
   if (cmd == "peers") return cmd_peers(rest);
   if (cmd == "torrent") return cmd_torrent(rest);
+  if (cmd == "tracker") return cmd_tracker(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }

@@ -11,6 +11,7 @@
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
 #include "servent/torrent/torrent_core.hpp"
+#include "servent/torrent/tracker_core.hpp"
 #include "servent/uv/driver.hpp"
 #include "share/sha1.hpp"
 #include "wire/bt/metainfo.hpp"
@@ -24,8 +25,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kTorrentHelp = R"(usage: servent torrent create PATH [--piece-size N] [--tracker URL]... [--private] [-o FILE]
-       servent torrent seed FILE.torrent --data PATH [--listen HOST:PORT] [--peer HOST:PORT]...
-       servent torrent get FILE.torrent [-o DIR] [--listen HOST:PORT] [--peer HOST:PORT]... [--json]
+       servent torrent seed FILE.torrent --data PATH [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]...
+       servent torrent get FILE.torrent [-o DIR] [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--json]
+       servent tracker [--listen HOST:PORT] [--interval SECONDS]
 
 create  writes a v1 metainfo file for a file or a directory (files in name
         order): SHA-1 per piece (--piece-size, a power of two from 16 KiB;
@@ -39,10 +41,18 @@ get     fetches the torrent into DIR (default: the current directory),
         is complete: a progress line on stderr, or with --json one object a
         second on stdout ({"have":..,"pieces":..,"bytes":..,"peers":..}).
 
+tracker  an HTTP (/announce, /scrape) and UDP (BEP 15) tracker on one port,
+        for any info-hash; runs until interrupted.
+
+Peers come from the torrent's trackers (http:// with an IPv4 address or
+localhost), the --tracker URLs and the --peer addresses.
+
 options:
-  --listen HOST:PORT  where peers may connect (default 0.0.0.0:6881; port 0
-                      picks one; the bound address is printed)
+  --listen HOST:PORT  where peers may connect (default 0.0.0.0:6881, for the
+                      tracker 0.0.0.0:6969; port 0 picks one; the bound
+                      address is printed)
   --peer HOST:PORT    a peer to dial (repeatable)
+  --tracker URL       another tracker to announce to (repeatable)
 )";
 
 std::uint64_t file_size_of(const fs::path& p) { return fs::file_size(p); }
@@ -192,7 +202,9 @@ int run_torrent(const Args& a, bool seed) {
     fmt::print(stderr, "servent torrent: {}\n", e.what());
     return 1;
   }
+  core.set_listen(bound);
   const std::size_t t = core.add_torrent(l.meta, l.info_hash, root);
+  for (const auto& url : a.all("--tracker")) core.add_tracker(t, url);
   fmt::print(stderr, "servent torrent: {} {} listening {}\n", seed ? "seeding" : "getting", bt::to_hex(l.info_hash),
              bound.to_string());
   for (const auto& p : peers) core.add_peer(t, p, Instant{});
@@ -229,8 +241,41 @@ int run_torrent(const Args& a, bool seed) {
 
 }  // namespace
 
+int cmd_tracker(const std::vector<std::string>& argv) {
+  OptionSpec spec{{"--listen", "--interval"}, {"--help", "-h"}};
+  Args a;
+  try {
+    a = parse_args(argv, spec);
+    if (a.has("--help") || a.has("-h")) {
+      fmt::print("{}", kTorrentHelp);
+      return 0;
+    }
+    const ListenAddress listen = parse_listen(a.last("--listen").value_or("0.0.0.0:6969"), "--listen");
+    TrackerConfig cfg;
+    if (auto v = a.last("--interval")) cfg.interval = static_cast<std::uint32_t>(parse_int(*v, 10, 86400, "--interval"));
+    TrackerCore core(cfg, random_seed());
+    DriverConfig dc;
+    Driver driver(dc);
+    Endpoint bound;
+    try {
+      bound = driver.listen_tcp(listen.host, listen.port, &core);
+      core.set_udp_socket(driver.listen_udp(listen.host, bound.port, core).id);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent tracker: {}\n", e.what());
+      return 1;
+    }
+    fmt::print(stderr, "servent tracker: listening {} (http and udp)\n", bound.to_string());
+    driver.run();
+    print_counters("tracker", core.counters());
+    return 0;
+  } catch (const UsageError& e) {
+    usage_error("tracker", e.what());
+  }
+}
+
 int cmd_torrent(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--piece-size", "--tracker", "-o", "--data", "--listen", "--peer"}, {"--private", "--json", "--help", "-h"}};
+
   Args a;
   try {
     a = parse_args(argv, spec);

@@ -14,7 +14,8 @@ constexpr std::array<std::string_view, TorrentCore::kStatCount> kStatNames = {
     "peers_in",        "peers_out",     "handshake_bad",   "unknown_torrent", "messages_malformed",
     "bitfield_bad",    "have_bad",      "request_bad",     "request_flood",   "block_unasked",
     "blocks_in",       "blocks_out",    "bytes_in",        "bytes_out",       "pieces_passed",
-    "pieces_failed",   "peers_banned",  "disk_errors",     "timeouts",
+    "pieces_failed",   "peers_banned",  "disk_errors",     "timeouts",        "announces",
+    "announce_errors",
 };
 
 SharedBuffer shared(wire::Bytes b) { return std::make_shared<const Buffer>(std::move(b)); }
@@ -41,6 +42,12 @@ std::size_t TorrentCore::add_torrent(const bt::Metainfo& m, const bt::Sha1& info
   t->picker = std::make_unique<torrent::PiecePicker>(static_cast<std::uint32_t>(m.piece_count()),
                                                      static_cast<std::uint32_t>(m.piece_length), m.total_length,
                                                      rng_.next(), bt::kBlockSize);
+  if (!m.announce.empty()) t->trackers.push_back(m.announce);
+  for (const auto& tier : m.announce_list) {
+    for (const auto& u : tier) {
+      if (std::find(t->trackers.begin(), t->trackers.end(), u) == t->trackers.end()) t->trackers.push_back(u);
+    }
+  }
   torrents_.push_back(std::move(t));
   const std::size_t index = torrents_.size() - 1;
   start_checks(index);
@@ -117,11 +124,20 @@ std::vector<action::FileRange> TorrentCore::ranges(const Torrent& t, std::uint64
 
 // ---- connections ----
 
+void TorrentCore::add_tracker(std::size_t torrent, const std::string& url) {
+  if (torrent < torrents_.size()) torrents_[torrent]->trackers.push_back(url);
+}
+
 void TorrentCore::handle_connected(ConnId conn, Endpoint remote, Direction dir, Instant now) {
   now_ = now;
   if (!started_) {
     started_ = true;
     next_choke_ = now + config_.choke_interval;
+  }
+  if (auto tc = tracker_conns_.find(conn.value); tc != tracker_conns_.end()) {
+    const std::string& r = tc->second.request;
+    actions_.push_back(action::Send{conn, shared(wire::Bytes(r.begin(), r.end()))});
+    return;
   }
   Peer p;
   p.id = conn;
@@ -172,6 +188,12 @@ void TorrentCore::drop(Peer& p, CloseReason reason, Stat stat) {
 void TorrentCore::handle_closed(ConnId conn, CloseReason, Instant now) {
   now_ = now;
   dialling_.erase(conn.value);
+  if (auto tc = tracker_conns_.find(conn.value); tc != tracker_conns_.end()) {
+    const TrackerConn done = std::move(tc->second);
+    tracker_conns_.erase(tc);
+    tracker_reply(done, now);
+    return;
+  }
   Peer* p = find(conn);
   if (!p) return;
   if (p->torrent) {
@@ -186,6 +208,18 @@ void TorrentCore::handle_closed(ConnId conn, CloseReason, Instant now) {
 
 void TorrentCore::handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) {
   now_ = now;
+  if (auto tc = tracker_conns_.find(conn.value); tc != tracker_conns_.end()) {
+    // HTTP/1.0 with Connection: close: the reply ends when the tracker closes.
+    auto& r = tc->second.response;
+    if (r.size() + bytes.size() > 1 << 20) {
+      ++stats_[kAnnounceErrors];
+      actions_.push_back(action::Close{conn, CloseReason::PayloadTooLarge, false});
+      tracker_conns_.erase(tc);
+      return;
+    }
+    r.insert(r.end(), bytes.begin(), bytes.end());
+    return;
+  }
   Peer* p = find(conn);
   if (!p) return;
   p->last_in = now;
@@ -496,6 +530,7 @@ void TorrentCore::handle_file_done(JobId job, const FileResult& r, Instant now) 
       for (auto& [id, p] : peers_) {
         if (p.torrent == j.torrent && p.handshake_in) after_handshake(p, now);
       }
+      announce(j.torrent, bt::AnnounceEvent::Started, now);
     }
     return;
   }
@@ -503,6 +538,7 @@ void TorrentCore::handle_file_done(JobId job, const FileResult& r, Instant now) 
     t.picker->piece_passed(j.piece);
     t.senders.erase(j.piece);
     ++stats_[kPiecesPassed];
+    if (t.picker->complete() && !t.announced_completed) announce(j.torrent, bt::AnnounceEvent::Completed, now);
     for (auto& [id, p] : peers_) {
       if (p.torrent != j.torrent || !p.greeted) continue;
       send(p, bt::msg_have(j.piece));
@@ -581,7 +617,82 @@ void TorrentCore::handle_timeout(Instant now) {
   for (ConnId c : silent) {
     if (Peer* p = find(c)) drop(*p, CloseReason::HandshakeTimeout, kTimeouts);
   }
-  for (std::size_t i = 0; i < torrents_.size(); ++i) run_choker(i, now);
+  for (std::size_t i = 0; i < torrents_.size(); ++i) {
+    run_choker(i, now);
+    const Torrent& t = *torrents_[i];
+    if (t.announced_started && now >= t.next_announce) announce(i, bt::AnnounceEvent::None, now);
+  }
+}
+
+void TorrentCore::announce(std::size_t index, bt::AnnounceEvent event, Instant now) {
+  Torrent& t = *torrents_[index];
+  if (!started_) {
+    started_ = true;
+    next_choke_ = now + config_.choke_interval;
+  }
+  t.announced_started = true;
+  if (event == bt::AnnounceEvent::Completed) t.announced_completed = true;
+  t.next_announce = now + 1800s;  // until a tracker says otherwise
+  const std::uint64_t have_bytes = [&] {
+    std::uint64_t n = 0;
+    for (std::uint32_t i = 0; i < t.meta.piece_count(); ++i) n += t.picker->have(i) ? t.meta.piece_size(i) : 0;
+    return n;
+  }();
+  bt::Announce a;
+  a.info_hash = t.info_hash;
+  a.peer_id = config_.peer_id;
+  a.port = config_.listen_port;
+  a.uploaded = t.uploaded;
+  a.downloaded = t.downloaded;
+  a.left = t.meta.total_length - have_bytes;
+  a.event = event;
+  a.key = static_cast<std::uint32_t>(rng_.next());
+  for (const auto& url : t.trackers) {
+    // http://HOST:PORT/path with HOST an IPv4 address or localhost (the
+    // loop does not block on name lookups).
+    if (!url.starts_with("http://")) continue;
+    const std::string rest = url.substr(7);
+    const auto slash = rest.find('/');
+    const std::string hostport = rest.substr(0, slash);
+    const std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
+    std::string hp = hostport;
+    if (hp.find(':') == std::string::npos) hp += ":80";
+    if (hp.starts_with("localhost:")) hp = "127.0.0.1" + hp.substr(9);
+    auto ep = Endpoint::parse(hp);
+    if (!ep) {
+      ++stats_[kAnnounceErrors];
+      continue;
+    }
+    const std::string full = bt::announce_url(path, a);
+    const ConnId id = core_conn_id(ConnSpace::Torrent, next_conn_++);
+    tracker_conns_[id.value] = TrackerConn{
+        index, "GET " + full + " HTTP/1.0\r\nHost: " + hostport + "\r\nUser-Agent: servent\r\nConnection: close\r\n\r\n", {}};
+    actions_.push_back(action::Connect{id, *ep});
+    ++stats_[kAnnounces];
+  }
+}
+
+void TorrentCore::tracker_reply(const TrackerConn& tc, Instant now) {
+  const std::string_view text(reinterpret_cast<const char*>(tc.response.data()), tc.response.size());
+  const auto end = text.find("\r\n\r\n");
+  if (end == std::string_view::npos || !(text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"))) {
+    ++stats_[kAnnounceErrors];
+    return;
+  }
+  auto reply = bt::decode_announce_reply(wire::as_bytes(text.substr(end + 4)));
+  if (!reply || !reply->failure.empty()) {
+    ++stats_[kAnnounceErrors];
+    return;
+  }
+  Torrent& t = *torrents_[tc.torrent];
+  t.next_announce = now + std::chrono::seconds(std::max<std::uint32_t>(reply->interval, 30));
+  for (const auto& p : reply->peers) {
+    const Endpoint e{p.ip, p.port};
+    if (e.port == 0 || (e.port == config_.listen_port && (e.ip == config_.listen_ip || config_.listen_ip == 0))) {
+      continue;  // ourselves
+    }
+    if (!t.picker->complete()) add_peer(tc.torrent, e, now);
+  }
 }
 
 std::optional<Instant> TorrentCore::poll_timeout() const {

@@ -34,12 +34,14 @@
 #include "servent/torrent/picker.hpp"
 #include "wire/bt/metainfo.hpp"
 #include "wire/bt/peer.hpp"
+#include "wire/bt/tracker.hpp"
 
 namespace sv {
 
 struct TorrentConfig {
   wire::bt::PeerId peer_id{};               // ours ("-SV0100-" + random)
   std::uint16_t listen_port = 0;            // announced to trackers and peers
+  std::uint32_t listen_ip = 0;              // (to skip ourselves in a tracker's list)
   std::size_t unchoke_slots = 4;
   Duration choke_interval = 10s;
   int optimistic_every = 3;                 // choke rounds (30 s)
@@ -73,6 +75,8 @@ class TorrentCore final : public Core {
     kPeersBanned,
     kDiskErrors,
     kTimeouts,
+    kAnnounces,
+    kAnnounceErrors,
     kStatCount
   };
 
@@ -81,6 +85,13 @@ class TorrentCore final : public Core {
   // A torrent to serve and fetch; files under `root` (created as needed when
   // not all pieces are there). Returns its index. Pieces are checked first.
   std::size_t add_torrent(const wire::bt::Metainfo& m, const wire::bt::Sha1& info_hash, const std::string& root);
+  // Where we listen (announced to trackers; a tracker's list naming it is us).
+  void set_listen(Endpoint e) {
+    config_.listen_port = e.port;
+    config_.listen_ip = e.ip;
+  }
+  // Trackers as well as (or instead of) the metainfo's.
+  void add_tracker(std::size_t torrent, const std::string& url);
   // Dial a peer for a torrent.
   void add_peer(std::size_t torrent, Endpoint peer, Instant now);
 
@@ -145,6 +156,16 @@ class TorrentCore final : public Core {
     std::uint64_t downloaded = 0, uploaded = 0;
     std::optional<std::uint64_t> optimistic;
     int choke_round = 0;
+    // Trackers (http:// with an IPv4 address or localhost), announced to
+    // once the resume check is done, then every interval they ask for.
+    std::vector<std::string> trackers;
+    Instant next_announce{};
+    bool announced_started = false, announced_completed = false;
+  };
+  struct TrackerConn {
+    std::size_t torrent;
+    std::string request;
+    wire::Bytes response;
   };
   struct Job {
     std::size_t torrent;
@@ -176,6 +197,9 @@ class TorrentCore final : public Core {
   std::unordered_map<std::uint64_t, Peer> peers_;
   std::unordered_map<std::uint64_t, Job> jobs_;
   std::unordered_map<std::uint64_t, std::size_t> dialling_;  // our connects -> torrent
+  std::unordered_map<std::uint64_t, TrackerConn> tracker_conns_;
+  void announce(std::size_t torrent, wire::bt::AnnounceEvent event, Instant now);
+  void tracker_reply(const TrackerConn& tc, Instant now);
   std::uint64_t next_job_ = 1, next_conn_ = 1;
   std::deque<Action> actions_;
   Instant next_choke_{}, now_{};

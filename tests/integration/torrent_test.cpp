@@ -40,7 +40,8 @@ void random_file(const fs::path& p, std::size_t n, unsigned seed) {
 }
 
 // One libtorrent session: "get TORRENT SAVE_DIR HOST:PORT" connects to a peer
-// and exits 0 once it seeds; "seed TORRENT SAVE_DIR PORT" serves until killed.
+// ("-": only the torrent's trackers) and exits 0 once it seeds; "seed TORRENT
+// SAVE_DIR PORT" serves until killed.
 constexpr const char* kLibtorrent = R"(
 import libtorrent as lt, sys, time
 mode, tor, save = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -53,8 +54,9 @@ if mode == "seed":
     while not h.status().is_seeding: time.sleep(0.05)
     print("seeding", s.listen_port(), flush=True)
     while True: time.sleep(1)
-host, p = sys.argv[4].split(':')
-h.connect_peer((host, int(p)))
+if sys.argv[4] != "-":
+    host, p = sys.argv[4].split(':')
+    h.connect_peer((host, int(p)))
 end = time.time() + 30
 while time.time() < end and not h.status().is_seeding: time.sleep(0.05)
 print("libtorrent", h.status().state, flush=True)
@@ -107,4 +109,37 @@ TEST_CASE("libtorrent_and_servent_swarm_both_ways_byte_for_byte") {
     CHECK(slurp(d.path / "ours" / "album" / "deep" / "b.bin") == slurp(d.path / "data" / "album" / "deep" / "b.bin"));
     seed.terminate();
   }
+}
+
+TEST_CASE("libtorrent_finds_a_servent_seed_through_the_servent_tracker_over_http_and_udp") {
+  REQUIRE_MESSAGE(have_libtorrent(), "python3-libtorrent (scripts/deps.sh TEST_PACKAGES) is missing");
+  TempDir d;
+  random_file(d.path / "data" / "one.bin", 400000, 3);
+  const fs::path script = d.path / "lt.py";
+  std::ofstream(script) << kLibtorrent;
+  const auto tport = free_port();
+  Process tracker({SERVENT_BIN, "tracker", "--listen", "127.0.0.1:" + std::to_string(tport)}, "-");
+  REQUIRE(tracker.wait_for(std::regex("listening 127.0.0.1:[0-9]+ \\(http and udp\\)"), 10s));
+  for (const std::string scheme : {"http", "udp"}) {
+    CAPTURE(scheme);
+    const std::string url = scheme == "http" ? "http://127.0.0.1:" + std::to_string(tport) + "/announce"
+                                             : "udp://127.0.0.1:" + std::to_string(tport);
+    const fs::path torrent = d.path / (scheme + ".torrent");
+    REQUIRE(run({SERVENT_BIN, "torrent", "create", (d.path / "data" / "one.bin").string(), "--tracker", url, "-o",
+                 torrent.string()},
+                30s)
+                .status == 0);
+    // Our seed announces over HTTP (the torrent's own tracker when it is http://).
+    Process seed({SERVENT_BIN, "torrent", "seed", torrent.string(), "--data", (d.path / "data" / "one.bin").string(),
+                  "--listen", "127.0.0.1:" + std::to_string(free_port()), "--tracker",
+                  "http://127.0.0.1:" + std::to_string(tport) + "/announce"},
+                 "-");
+    REQUIRE(seed.wait_for(std::regex("seeding [0-9a-f]{40} listening"), 10s));
+    // libtorrent knows only the tracker.
+    auto got = run({"/usr/bin/python3", script.string(), "get", torrent.string(), (d.path / ("lt-" + scheme)).string(), "-"}, 40s);
+    CHECK(got.status == 0);
+    CHECK(slurp(d.path / ("lt-" + scheme) / "one.bin") == slurp(d.path / "data" / "one.bin"));
+    seed.terminate();
+  }
+  tracker.terminate();
 }
