@@ -27,5 +27,6 @@ install_packages() {
 BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libfmt-dev zlib1g-dev libpcap-dev nlohmann-json3-dev libncurses-dev)
 # What the tests need on top: the test framework, and the real programs they
 # drive or check against (curl; tshark and dumpcap for the Wireshark cross-check;
-# libtorrent, through Debian's own python3, for BitTorrent).
-TEST_PACKAGES=(doctest-dev curl tshark tmux python3-libtorrent)
+# libtorrent through Debian's own python3, aria2c, ctorrent and transmission-cli
+# for BitTorrent).
+TEST_PACKAGES=(doctest-dev curl tshark tmux python3-libtorrent aria2 ctorrent transmission-cli)

@@ -68,13 +68,43 @@ void TorrentCore::start_checks(std::size_t index) {
 
 void TorrentCore::add_peer(std::size_t torrent, Endpoint peer, Instant now) {
   now_ = now;
-  if (torrent >= torrents_.size() || peer_count(torrent) >= config_.max_peers_per_torrent) return;
-  for (const auto& [id, p] : peers_) {
-    if (p.remote == peer && p.torrent == torrent) return;  // already connected
+  if (torrent >= torrents_.size()) return;
+  auto& k = torrents_[torrent]->known[peer];
+  if (k.backoff == Duration{}) {
+    k.backoff = 1s;
+    k.next = now;
   }
-  const ConnId id = core_conn_id(ConnSpace::Torrent, next_conn_++);
-  dialling_[id.value] = torrent;
-  actions_.push_back(action::Connect{id, peer});
+  dial_due(torrent, now);
+}
+
+void TorrentCore::dial_due(std::size_t torrent, Instant now) {
+  Torrent& t = *torrents_[torrent];
+  for (auto& [ep, k] : t.known) {
+    if (k.live || k.next > now || peer_count(torrent) >= config_.max_peers_per_torrent) continue;
+    bool connected = false;
+    for (const auto& [id, p] : peers_) connected = connected || (p.remote == ep && p.torrent == torrent);
+    if (connected) continue;
+    const ConnId id = core_conn_id(ConnSpace::Torrent, next_conn_++);
+    dialling_[id.value] = torrent;
+    dial_ep_[id.value] = ep;
+    k.live = true;
+    actions_.push_back(action::Connect{id, ep});
+  }
+}
+
+// A dialled peer went (or never answered): try again later, less often each time.
+void TorrentCore::dial_ended(std::uint64_t conn, Instant now) {
+  auto it = dial_ep_.find(conn);
+  if (it == dial_ep_.end()) return;
+  const Endpoint ep = it->second;
+  dial_ep_.erase(it);
+  for (auto& t : torrents_) {
+    auto k = t->known.find(ep);
+    if (k == t->known.end() || !k->second.live) continue;
+    k->second.live = false;
+    k->second.next = now + k->second.backoff;
+    k->second.backoff = std::min<Duration>(k->second.backoff * 2, 60s);
+  }
 }
 
 std::size_t TorrentCore::peer_count(std::size_t torrent) const {
@@ -178,6 +208,7 @@ void TorrentCore::send(Peer& p, const bt::PeerMessage& m) { send_raw(p, shared(b
 
 void TorrentCore::drop(Peer& p, CloseReason reason, Stat stat) {
   ++stats_[stat];
+  dial_ended(p.id.value, now_);
   actions_.push_back(action::Close{p.id, reason, false});
   // Its blocks go back to the picker now; handle_closed finishes the rest.
   if (p.torrent) torrents_[*p.torrent]->picker->abort_peer(p.id.value);
@@ -188,6 +219,7 @@ void TorrentCore::drop(Peer& p, CloseReason reason, Stat stat) {
 void TorrentCore::handle_closed(ConnId conn, CloseReason, Instant now) {
   now_ = now;
   dialling_.erase(conn.value);
+  dial_ended(conn.value, now);
   if (auto tc = tracker_conns_.find(conn.value); tc != tracker_conns_.end()) {
     const TrackerConn done = std::move(tc->second);
     tracker_conns_.erase(tc);
@@ -278,6 +310,7 @@ void TorrentCore::on_handshake(Peer& p, const bt::Handshake& h, Instant now) {
   }
   p.torrent = which;
   p.fast = h.fast();
+  if (auto k = t.known.find(p.remote); k != t.known.end()) k->second.backoff = 1s;
   p.handshake_in = true;
   p.has.assign(t.meta.piece_count(), false);
   if (!p.handshake_out) send_handshake(p);
@@ -552,6 +585,7 @@ void TorrentCore::handle_file_done(JobId job, const FileResult& r, Instant now) 
     ++stats_[kPiecesFailed];
     for (const Endpoint& e : t.senders[j.piece]) {
       if (std::find(t.banned.begin(), t.banned.end(), e) == t.banned.end()) t.banned.push_back(e);
+      std::erase_if(t.known, [&](const auto& kv) { return kv.first.ip == e.ip; });  // not dialled again
     }
     std::vector<ConnId> gone;
     for (auto& [id, p] : peers_) {
@@ -604,6 +638,9 @@ void TorrentCore::run_choker(std::size_t index, Instant now) {
 
 void TorrentCore::handle_timeout(Instant now) {
   now_ = now;
+  for (std::size_t i = 0; i < torrents_.size(); ++i) {
+    if (!complete(i) || !torrents_[i]->known.empty()) dial_due(i, now);
+  }
   if (!started_ || now < next_choke_) return;
   next_choke_ = now + config_.choke_interval;
   std::vector<ConnId> silent;
@@ -696,8 +733,14 @@ void TorrentCore::tracker_reply(const TrackerConn& tc, Instant now) {
 }
 
 std::optional<Instant> TorrentCore::poll_timeout() const {
-  if (!started_) return std::nullopt;
-  return next_choke_;
+  std::optional<Instant> t;
+  if (started_) t = next_choke_;
+  for (const auto& tr : torrents_) {
+    for (const auto& [ep, k] : tr->known) {
+      if (!k.live && (!t || k.next < *t)) t = k.next;
+    }
+  }
+  return t;
 }
 
 }  // namespace sv

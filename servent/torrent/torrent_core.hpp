@@ -159,6 +159,13 @@ class TorrentCore final : public Core {
     // Trackers (http:// with an IPv4 address or localhost), announced to
     // once the resume check is done, then every interval they ask for.
     std::vector<std::string> trackers;
+    // Peers to dial (given, or from trackers), retried with backoff.
+    struct Known {
+      Instant next;
+      Duration backoff{};
+      bool live = false;  // a connection to it is up or being made
+    };
+    std::map<Endpoint, Known> known;
     Instant next_announce{};
     bool announced_started = false, announced_completed = false;
   };
@@ -199,6 +206,9 @@ class TorrentCore final : public Core {
   std::unordered_map<std::uint64_t, std::size_t> dialling_;  // our connects -> torrent
   std::unordered_map<std::uint64_t, TrackerConn> tracker_conns_;
   void announce(std::size_t torrent, wire::bt::AnnounceEvent event, Instant now);
+  void dial_due(std::size_t torrent, Instant now);
+  void dial_ended(std::uint64_t conn, Instant now);
+  std::unordered_map<std::uint64_t, Endpoint> dial_ep_;  // our peer connects -> address
   void tracker_reply(const TrackerConn& tc, Instant now);
   std::uint64_t next_job_ = 1, next_conn_ = 1;
   std::deque<Action> actions_;

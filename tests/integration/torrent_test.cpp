@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "integration/process.hpp"
 
@@ -142,4 +143,162 @@ TEST_CASE("libtorrent_finds_a_servent_seed_through_the_servent_tracker_over_http
     seed.terminate();
   }
   tracker.terminate();
+}
+
+namespace {
+
+// Waits (bounded) until every file of `want` under `got` is byte-identical.
+bool arrives(const fs::path& got, const fs::path& want, std::chrono::seconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    bool all = true;
+    for (const auto& e : fs::recursive_directory_iterator(want)) {
+      if (!e.is_regular_file()) continue;
+      const fs::path other = got / fs::relative(e.path(), want.parent_path());
+      all = all && fs::exists(other) && slurp(other) == slurp(e.path());
+    }
+    if (all) return true;
+    // (a bounded poll of files written by another program; no event to wait on)
+    std::this_thread::sleep_for(200ms);
+  }
+  return false;
+}
+
+struct Swarm {
+  TempDir d;
+  fs::path data, torrent;
+  std::uint16_t tracker_port = free_port();
+  std::unique_ptr<Process> tracker;
+  Swarm() {
+    data = d.path / "data" / "album";
+    random_file(data / "a.bin", 300001, 7);
+    random_file(data / "sub" / "b.bin", 200000, 8);
+    tracker = std::make_unique<Process>(
+        std::vector<std::string>{SERVENT_BIN, "tracker", "--listen", "127.0.0.1:" + std::to_string(tracker_port)}, "-");
+    REQUIRE(tracker->wait_for(std::regex("listening"), 10s));
+    torrent = d.path / "album.torrent";
+    REQUIRE(run({SERVENT_BIN, "torrent", "create", data.string(), "--piece-size", "32768", "--tracker",
+                 "http://127.0.0.1:" + std::to_string(tracker_port) + "/announce", "-o", torrent.string()},
+                30s)
+                .status == 0);
+  }
+  std::unique_ptr<Process> servent_seed(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{SERVENT_BIN, "torrent", "seed", torrent.string(), "--data", data.string(), "--listen",
+                                  "127.0.0.1:" + std::to_string(free_port())};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<Process>(argv, "-");
+    REQUIRE(p->wait_for(std::regex("seeding [0-9a-f]{40} listening"), 10s));
+    // Clients that ask the tracker once must find the seed there: wait (bounded)
+    // until a scrape counts it.
+    bool known = false;
+    for (int i = 0; i < 100 && !known; ++i) {
+      known = run({"curl", "-s", "http://127.0.0.1:" + std::to_string(tracker_port) + "/scrape"}, 5s).out.find("completei1e") !=
+              std::string::npos;
+      if (!known) std::this_thread::sleep_for(100ms);  // (polling another process's state; no event to wait on)
+    }
+    REQUIRE(known);
+    return p;
+  }
+  RunResult servent_get(const fs::path& out, std::uint16_t peer, const std::string& host = "127.0.0.1") {
+    return run({SERVENT_BIN, "torrent", "get", torrent.string(), "-o", out.string(), "--listen", "127.0.0.1:0", "--peer",
+                host + ":" + std::to_string(peer)},
+               60s);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("aria2c_gets_from_servent_through_the_tracker_and_servent_gets_from_aria2c") {
+  REQUIRE_MESSAGE(have_tool("aria2c"), "aria2 (scripts/deps.sh TEST_PACKAGES) is missing");
+  Swarm s;
+  const std::vector<std::string> aria{"aria2c", "--enable-dht=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+                                      "--summary-interval=0", "--console-log-level=warn"};
+  {
+    auto seed = s.servent_seed();
+    auto argv = aria;
+    argv.insert(argv.end(), {"--seed-time=0", "--dir", (s.d.path / "aria").string(), "--listen-port",
+                             std::to_string(free_port()), s.torrent.string()});
+    CHECK(run(argv, 60s).status == 0);
+    CHECK(arrives(s.d.path / "aria", s.data, 5s));
+  }
+  const auto port = free_port();
+  auto argv = aria;
+  argv.insert(argv.end(), {"--check-integrity=true", "--seed-ratio=0", "--seed-time=5", "--dir", (s.d.path / "data").string(),
+                           "--listen-port", std::to_string(port), s.torrent.string()});
+  Process seed(argv, "-");
+  // aria2c listens once it has checked the data; our get dials again (with backoff) until it does.
+  CHECK(s.servent_get(s.d.path / "ours", port).status == 0);
+  CHECK(arrives(s.d.path / "ours", s.data, 5s));
+  seed.terminate();
+}
+
+TEST_CASE("ctorrent_gets_from_servent_through_the_tracker_and_servent_gets_from_ctorrent") {
+  REQUIRE_MESSAGE(have_tool("ctorrent"), "ctorrent (scripts/deps.sh TEST_PACKAGES) is missing");
+  Swarm s;
+  {
+    auto seed = s.servent_seed();
+    fs::create_directories(s.d.path / "ct");
+    // ctorrent ignores tracker peers with its own address: it says it is 127.0.0.2.
+    const fs::path log = s.d.path / "ctorrent-get.log";
+    Process get({"sh", "-c", "cd '" + (s.d.path / "ct").string() + "' && exec ctorrent -e 0 -p " + std::to_string(free_port()) +
+                                 " -i 127.0.0.2 '" + s.torrent.string() + "' </dev/null >'" + log.string() + "' 2>&1"},
+                "/dev/null");
+    const bool ok = arrives(s.d.path / "ct", s.data, 40s);
+    if (!ok) MESSAGE(slurp(log).substr(0, 3000));
+    CHECK(ok);
+    get.terminate();
+  }
+  const auto port = free_port();
+  const fs::path log = s.d.path / "ctorrent-seed.log";
+  // (and it refuses connections from its own address: it is 127.0.0.2 here too)
+  Process seed({"sh", "-c", "cd '" + (s.d.path / "data").string() + "' && exec ctorrent -e 1 -i 127.0.0.2 -p " +
+                               std::to_string(port) + " '" + s.torrent.string() + "' </dev/null >'" + log.string() + "' 2>&1"},
+               "/dev/null");
+  // ctorrent sends the bitfield it has when a peer connects and no haves for
+  // the pieces its check finds later: let it finish checking first (bounded poll of its log).
+  for (int i = 0; i < 100 && slurp(log).find("Checking completed") == std::string::npos; ++i) std::this_thread::sleep_for(100ms);
+  const bool ok = s.servent_get(s.d.path / "ours", port, "127.0.0.2").status == 0;
+  if (!ok) MESSAGE(slurp(log).substr(0, 3000));
+  CHECK(ok);
+  CHECK(arrives(s.d.path / "ours", s.data, 5s));
+  seed.terminate();
+}
+
+namespace {
+// A configuration directory of its own: no DHT, LPD, uTP, peer exchange or
+// port mapping (loopback only), nothing shared with other runs.
+fs::path transmission_config(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "settings.json") << R"({"dht-enabled": false, "lpd-enabled": false, "utp-enabled": false,
+    "pex-enabled": false, "port-forwarding-enabled": false, "rpc-enabled": false, "encryption": 0})";
+  return dir;
+}
+}  // namespace
+
+TEST_CASE("transmission_gets_from_servent_and_servent_gets_from_transmission") {
+  REQUIRE_MESSAGE(have_tool("transmission-cli"), "transmission-cli (scripts/deps.sh TEST_PACKAGES) is missing");
+  Swarm s;
+  // Transmission never dials 127.0.0.0/8 but accepts connections: our seed dials it.
+  {
+    const auto port = free_port();
+    fs::create_directories(s.d.path / "tr");
+    const fs::path log = s.d.path / "transmission-get.log";
+    Process get({"sh", "-c", "exec transmission-cli -g '" + transmission_config(s.d.path / "tr-get-config").string() + "' -M -w '" +
+                                 (s.d.path / "tr").string() + "' -p " + std::to_string(port) + " -et '" + s.torrent.string() +
+                                 "' </dev/null >'" + log.string() + "' 2>&1"},
+                "/dev/null");
+    auto seed = s.servent_seed({"--peer", "127.0.0.1:" + std::to_string(port)});
+    const bool ok = arrives(s.d.path / "tr", s.data, 60s);
+    if (!ok) MESSAGE(slurp(log).substr(0, 2000));
+    CHECK(ok);
+    get.terminate();
+  }
+  const auto port = free_port();
+  Process seed({"sh", "-c", "exec transmission-cli -g '" + transmission_config(s.d.path / "tr-seed-config").string() + "' -M -w '" +
+                               (s.d.path / "data").string() + "' -p " + std::to_string(port) + " -et '" + s.torrent.string() +
+                               "' </dev/null >/dev/null 2>&1"},
+               "/dev/null");
+  CHECK(s.servent_get(s.d.path / "ours", port).status == 0);
+  CHECK(arrives(s.d.path / "ours", s.data, 5s));
+  seed.terminate();
 }
