@@ -203,6 +203,11 @@ int run_torrent(const Args& a, bool seed) {
     return 1;
   }
   core.set_listen(bound);
+  try {
+    core.set_udp_socket(driver.listen_udp(listen.host, 0, core).id);  // for udp:// trackers
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "servent torrent: no UDP socket for udp:// trackers: {}\n", e.what());
+  }
   const std::size_t t = core.add_torrent(l.meta, l.info_hash, root);
   for (const auto& url : a.all("--tracker")) core.add_tracker(t, url);
   fmt::print(stderr, "servent torrent: {} {} listening {}\n", seed ? "seeding" : "getting", bt::to_hex(l.info_hash),

@@ -638,6 +638,17 @@ void TorrentCore::run_choker(std::size_t index, Instant now) {
 
 void TorrentCore::handle_timeout(Instant now) {
   now_ = now;
+  for (auto it = udp_pending_.begin(); it != udp_pending_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+    } else if (it->second.tries >= 3) {
+      ++stats_[kAnnounceErrors];
+      it = udp_pending_.erase(it);
+    } else {
+      udp_send(it->first, it->second, now);
+      ++it;
+    }
+  }
   for (std::size_t i = 0; i < torrents_.size(); ++i) {
     if (!complete(i) || !torrents_[i]->known.empty()) dial_due(i, now);
   }
@@ -685,6 +696,23 @@ void TorrentCore::announce(std::size_t index, bt::AnnounceEvent event, Instant n
   a.event = event;
   a.key = static_cast<std::uint32_t>(rng_.next());
   for (const auto& url : t.trackers) {
+    // udp://HOST:PORT (BEP 15), through our UDP socket.
+    if (url.starts_with("udp://") && udp_.value != 0) {
+      std::string hp = url.substr(6);
+      hp = hp.substr(0, hp.find('/'));
+      if (hp.starts_with("localhost:")) hp = "127.0.0.1" + hp.substr(9);
+      auto ep = Endpoint::parse(hp);
+      if (!ep) {
+        ++stats_[kAnnounceErrors];
+        continue;
+      }
+      const auto txn = static_cast<std::uint32_t>(rng_.next());
+      auto& u = udp_pending_[txn];
+      u = UdpAnnounce{index, *ep, a, false, 0, now, 0};
+      udp_send(txn, u, now);
+      ++stats_[kAnnounces];
+      continue;
+    }
     // http://HOST:PORT/path with HOST an IPv4 address or localhost (the
     // loop does not block on name lookups).
     if (!url.starts_with("http://")) continue;
@@ -709,6 +737,59 @@ void TorrentCore::announce(std::size_t index, bt::AnnounceEvent event, Instant n
   }
 }
 
+void TorrentCore::udp_send(std::uint32_t txn, UdpAnnounce& u, Instant now) {
+  bt::UdpPacket p;
+  p.transaction = txn;
+  if (u.connected) {
+    p.action = bt::UdpAction::Announce;
+    p.connection_id = u.connection_id;
+    p.announce = u.announce;
+  } else {
+    p.action = bt::UdpAction::Connect;
+  }
+  ++u.tries;
+  u.deadline = now + 15s;
+  actions_.push_back(action::SendTo{udp_, u.tracker, shared(bt::encode_udp_request(p))});
+}
+
+void TorrentCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, Instant now) {
+  now_ = now;
+  auto r = bt::decode_udp_response(bytes);
+  if (!r) {
+    ++stats_[kAnnounceErrors];
+    return;
+  }
+  auto it = udp_pending_.find(r->transaction);
+  if (it == udp_pending_.end() || it->second.tracker != from) return;  // not ours (or late)
+  UdpAnnounce u = it->second;
+  udp_pending_.erase(it);
+  if (r->action == bt::UdpAction::Connect && !u.connected) {
+    u.connected = true;
+    u.connection_id = r->connection_id;
+    u.tries = 0;
+    const auto txn = static_cast<std::uint32_t>(rng_.next());
+    udp_send(txn, udp_pending_[txn] = u, now);
+    return;
+  }
+  if (r->action != bt::UdpAction::Announce) {
+    ++stats_[kAnnounceErrors];
+    return;
+  }
+  peers_from_tracker(u.torrent, r->reply, now);
+}
+
+void TorrentCore::peers_from_tracker(std::size_t index, const bt::AnnounceReply& reply, Instant now) {
+  Torrent& t = *torrents_[index];
+  t.next_announce = now + std::chrono::seconds(std::max<std::uint32_t>(reply.interval, 30));
+  for (const auto& p : reply.peers) {
+    const Endpoint e{p.ip, p.port};
+    if (e.port == 0 || (e.port == config_.listen_port && (e.ip == config_.listen_ip || config_.listen_ip == 0))) {
+      continue;  // ourselves
+    }
+    if (!t.picker->complete()) add_peer(index, e, now);
+  }
+}
+
 void TorrentCore::tracker_reply(const TrackerConn& tc, Instant now) {
   const std::string_view text(reinterpret_cast<const char*>(tc.response.data()), tc.response.size());
   const auto end = text.find("\r\n\r\n");
@@ -721,20 +802,15 @@ void TorrentCore::tracker_reply(const TrackerConn& tc, Instant now) {
     ++stats_[kAnnounceErrors];
     return;
   }
-  Torrent& t = *torrents_[tc.torrent];
-  t.next_announce = now + std::chrono::seconds(std::max<std::uint32_t>(reply->interval, 30));
-  for (const auto& p : reply->peers) {
-    const Endpoint e{p.ip, p.port};
-    if (e.port == 0 || (e.port == config_.listen_port && (e.ip == config_.listen_ip || config_.listen_ip == 0))) {
-      continue;  // ourselves
-    }
-    if (!t.picker->complete()) add_peer(tc.torrent, e, now);
-  }
+  peers_from_tracker(tc.torrent, *reply, now);
 }
 
 std::optional<Instant> TorrentCore::poll_timeout() const {
   std::optional<Instant> t;
   if (started_) t = next_choke_;
+  for (const auto& [txn, u] : udp_pending_) {
+    if (!t || u.deadline < *t) t = u.deadline;
+  }
   for (const auto& tr : torrents_) {
     for (const auto& [ep, k] : tr->known) {
       if (!k.live && (!t || k.next < *t)) t = k.next;

@@ -90,6 +90,8 @@ class TorrentCore final : public Core {
     config_.listen_port = e.port;
     config_.listen_ip = e.ip;
   }
+  // A UDP socket of ours for udp:// trackers (BEP 15).
+  void set_udp_socket(SocketId s) { udp_ = s; }
   // Trackers as well as (or instead of) the metainfo's.
   void add_tracker(std::size_t torrent, const std::string& url);
   // Dial a peer for a torrent.
@@ -113,6 +115,7 @@ class TorrentCore final : public Core {
   void handle_closed(ConnId conn, CloseReason reason, Instant now) override;
   void handle_send_done(ConnId conn, bool ok, Instant now) override;
   void handle_file_done(JobId job, const FileResult& result, Instant now) override;
+  void handle_datagram(SocketId socket, Endpoint from, wire::ByteView bytes, Instant now) override;
   void handle_timeout(Instant now) override;
   std::optional<Action> poll_action() override { return take_front(actions_); }
   std::optional<Instant> poll_timeout() const override;
@@ -209,7 +212,22 @@ class TorrentCore final : public Core {
   void dial_due(std::size_t torrent, Instant now);
   void dial_ended(std::uint64_t conn, Instant now);
   std::unordered_map<std::uint64_t, Endpoint> dial_ep_;  // our peer connects -> address
+  // UDP tracker exchanges in flight, by transaction id: connect, then announce;
+  // resent after 15 s, given up after the third try.
+  struct UdpAnnounce {
+    std::size_t torrent;
+    Endpoint tracker;
+    wire::bt::Announce announce;
+    bool connected = false;
+    std::uint64_t connection_id = 0;
+    Instant deadline;
+    int tries = 0;
+  };
+  std::unordered_map<std::uint32_t, UdpAnnounce> udp_pending_;
+  SocketId udp_{};
+  void udp_send(std::uint32_t txn, UdpAnnounce& u, Instant now);
   void tracker_reply(const TrackerConn& tc, Instant now);
+  void peers_from_tracker(std::size_t torrent, const wire::bt::AnnounceReply& reply, Instant now);
   std::uint64_t next_job_ = 1, next_conn_ = 1;
   std::deque<Action> actions_;
   Instant next_choke_{}, now_{};
