@@ -1,0 +1,242 @@
+// bench/torrent: BitTorrent on loopback, one run printing every line.
+// A random file (SIZE_MB, default 512) in 256 KiB pieces, `servent tracker`,
+// and one seeder; then one leecher at a time through the tracker: ours from
+// our seeder, libtorrent (Debian's python3-libtorrent), aria2c and ctorrent
+// from our seeder, and ours from a libtorrent seeder. For each: wall time
+// until the leecher exits with the file complete (checked byte for byte),
+// MB/s, CPU seconds and peak RSS of the leecher process, and the ratio of the
+// fastest other client's time to ours. (Still to come: one seeder and four
+// leechers started together.)
+// Usage: torrent [SIZE_MB]
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& cwd = "", const std::string& out = "/dev/null") {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    const int in = ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+struct Usage {
+  int status = -1;
+  double wall = 0, cpu = 0;
+  long rss_mib = 0;
+};
+
+// Waits for `pid` (at most `limit`, then kills it) and reports its usage.
+Usage reap(pid_t pid, Clock::time_point started, std::chrono::seconds limit) {
+  Usage u;
+  rusage ru{};
+  int st = 0;
+  while (true) {
+    const pid_t r = ::wait4(pid, &st, WNOHANG, &ru);
+    if (r == pid) break;
+    if (Clock::now() - started > limit) {
+      ::kill(pid, SIGKILL);
+      ::wait4(pid, &st, 0, &ru);
+      break;
+    }
+    std::this_thread::sleep_for(2ms);  // (a child process's exit; SIGCHLD handling would be the alternative)
+  }
+  u.wall = std::chrono::duration<double>(Clock::now() - started).count();
+  u.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  u.cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  u.rss_mib = ru.ru_maxrss / 1024;
+  return u;
+}
+
+std::string http_get(std::uint16_t port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+// Waits (bounded) until the tracker lists `seeds` seeds.
+bool tracker_has(std::uint16_t port, int seeds) {
+  const std::string want = "completei" + std::to_string(seeds) + "e";
+  for (int i = 0; i < 300; ++i) {
+    if (http_get(port, "/scrape").find(want) != std::string::npos) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+bool same_file(const fs::path& a, const fs::path& b) {
+  if (!fs::exists(a) || !fs::exists(b) || fs::file_size(a) != fs::file_size(b)) return false;
+  std::ifstream x(a, std::ios::binary), y(b, std::ios::binary);
+  std::vector<char> p(1 << 20), q(1 << 20);
+  while (x && y) {
+    x.read(p.data(), static_cast<std::streamsize>(p.size()));
+    y.read(q.data(), static_cast<std::streamsize>(q.size()));
+    if (x.gcount() != y.gcount() || std::memcmp(p.data(), q.data(), static_cast<std::size_t>(x.gcount())) != 0) return false;
+  }
+  return true;
+}
+
+constexpr const char* kLibtorrent = R"(
+import libtorrent as lt, sys, time
+mode, tor, save = sys.argv[1], sys.argv[2], sys.argv[3]
+port = int(sys.argv[4]) if mode == "seed" else 0
+s = lt.session({'listen_interfaces': '127.0.0.1:%d' % port, 'enable_dht': False, 'enable_lsd': False,
+                'enable_upnp': False, 'enable_natpmp': False, 'enable_outgoing_utp': False,
+                'enable_incoming_utp': False, 'allow_multiple_connections_per_ip': True})
+h = s.add_torrent({'ti': lt.torrent_info(tor), 'save_path': save})
+if mode == "seed":
+    while True: time.sleep(1)
+end = time.time() + 600
+while time.time() < end and not h.status().is_seeding: time.sleep(0.01)
+sys.exit(0 if h.status().is_seeding else 1)
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const long size_mb = argc > 1 ? std::strtol(argv[1], nullptr, 10) : 512;
+  const fs::path dir = fs::temp_directory_path() / ("servent-bench-torrent-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "seed");
+  const fs::path file = dir / "seed" / "big.bin";
+  {
+    std::ifstream rnd("/dev/urandom", std::ios::binary);
+    std::ofstream out(file, std::ios::binary);
+    std::vector<char> buf(1 << 20);
+    for (long i = 0; i < size_mb; ++i) {
+      rnd.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+    }
+  }
+  const double mb = static_cast<double>(size_mb) * 1.048576;
+  const std::string script = (dir / "lt.py").string();
+  std::ofstream(script) << kLibtorrent;
+  const std::uint16_t tport = free_port();
+  const pid_t tracker = spawn({SERVENT_BIN, "tracker", "--listen", "127.0.0.1:" + std::to_string(tport)});
+  const std::string torrent = (dir / "big.torrent").string();
+  {
+    const auto t0 = Clock::now();
+    const pid_t c = spawn({SERVENT_BIN, "torrent", "create", file.string(), "--piece-size", "262144", "--tracker",
+                           "http://127.0.0.1:" + std::to_string(tport) + "/announce", "-o", torrent});
+    const Usage u = reap(c, t0, 600s);
+    std::printf("torrent create %ld MiB (256 KiB pieces): %.2f s\n", size_mb, u.wall);
+  }
+  const pid_t seed = spawn({SERVENT_BIN, "torrent", "seed", torrent, "--data", file.string(), "--listen",
+                            "127.0.0.1:" + std::to_string(free_port())});
+  if (!tracker_has(tport, 1)) {
+    std::printf("torrent: the seeder never showed up at the tracker\n");
+    return 1;
+  }
+  struct Row {
+    std::string name;
+    Usage u;
+    bool ok;
+  };
+  std::vector<Row> rows;
+  auto leech = [&](const std::string& name, std::vector<std::string> args, const fs::path& out_dir, const std::string& cwd = "") {
+    fs::create_directories(out_dir);
+    const auto t0 = Clock::now();
+    const pid_t p = spawn(args, cwd, (dir / (name + ".log")).string());
+    const Usage u = reap(p, t0, 180s);
+    const bool ok = same_file(out_dir / "big.bin", file);
+    rows.push_back({name, u, ok});
+    std::printf("torrent %-34s %6.2f s %8.1f MB/s  cpu %6.2f s  rss %5ld MiB  %s\n", name.c_str(), u.wall, mb / u.wall, u.cpu,
+                u.rss_mib, ok ? "identical" : u.status < 0 ? "KILLED after 180 s" : "NOT IDENTICAL");
+    if (!ok) {
+      std::ifstream log(dir / (name + ".log"));
+      const std::string text{std::istreambuf_iterator<char>(log), {}};
+      std::printf("  (its output ends: %s)\n", text.substr(text.size() > 300 ? text.size() - 300 : 0).c_str());
+    }
+    std::fflush(stdout);
+    fs::remove_all(out_dir);
+  };
+  leech("servent <- servent", {SERVENT_BIN, "torrent", "get", torrent, "-o", (dir / "o1").string(), "--listen", "127.0.0.1:0"},
+        dir / "o1");
+  leech("libtorrent <- servent", {"/usr/bin/python3", script, "get", torrent, (dir / "o2").string()}, dir / "o2");
+  leech("aria2c <- servent",
+        {"aria2c", "--enable-dht=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--seed-time=0",
+         "--summary-interval=0", "--dir", (dir / "o3").string(), "--listen-port", std::to_string(free_port()), torrent},
+        dir / "o3");
+  leech("ctorrent <- servent (exit incl.)",
+        {"ctorrent", "-e", "0", "-i", "127.0.0.2", "-p", std::to_string(free_port()), torrent}, dir / "o4", (dir / "o4").string());
+  ::kill(seed, SIGTERM);
+  ::waitpid(seed, nullptr, 0);
+  // Ours from a libtorrent seeder.
+  const std::uint16_t lport = free_port();
+  const pid_t lt_seed = spawn({"/usr/bin/python3", script, "seed", torrent, (dir / "seed").string(), std::to_string(lport)});
+  if (tracker_has(tport, 2)) {  // (our stopped seeder is still listed until it expires)
+    leech("servent <- libtorrent", {SERVENT_BIN, "torrent", "get", torrent, "-o", (dir / "o5").string(), "--listen",
+                                    "127.0.0.1:0", "--peer", "127.0.0.1:" + std::to_string(lport)},
+          dir / "o5");
+  }
+  ::kill(lt_seed, SIGTERM);
+  ::waitpid(lt_seed, nullptr, 0);
+  double fastest_other = 0;
+  for (const auto& r : rows) {
+    if (r.name.rfind("servent", 0) != 0 && r.ok && (fastest_other == 0 || r.u.wall < fastest_other)) fastest_other = r.u.wall;
+  }
+  if (!rows.empty() && rows[0].ok && fastest_other > 0) {
+    std::printf("torrent ratio: the fastest other client took %.2fx our time (goal >= 2x); our CPU %.2f s, RSS %ld MiB\n",
+                fastest_other / rows[0].u.wall, rows[0].u.cpu, rows[0].u.rss_mib);
+  }
+  ::kill(tracker, SIGTERM);
+  ::waitpid(tracker, nullptr, 0);
+  fs::remove_all(dir);
+  return 0;
+}
