@@ -133,20 +133,6 @@ bool same_file(const fs::path& a, const fs::path& b) {
   return true;
 }
 
-constexpr const char* kLibtorrent = R"(
-import libtorrent as lt, sys, time
-mode, tor, save = sys.argv[1], sys.argv[2], sys.argv[3]
-port = int(sys.argv[4]) if mode == "seed" else 0
-s = lt.session({'listen_interfaces': '127.0.0.1:%d' % port, 'enable_dht': False, 'enable_lsd': False,
-                'enable_upnp': False, 'enable_natpmp': False, 'enable_outgoing_utp': False,
-                'enable_incoming_utp': False, 'allow_multiple_connections_per_ip': True})
-h = s.add_torrent({'ti': lt.torrent_info(tor), 'save_path': save})
-if mode == "seed":
-    while True: time.sleep(1)
-end = time.time() + 600
-while time.time() < end and not h.status().is_seeding: time.sleep(0.01)
-sys.exit(0 if h.status().is_seeding else 1)
-)";
 
 }  // namespace
 
@@ -165,8 +151,7 @@ int main(int argc, char** argv) {
     }
   }
   const double mb = static_cast<double>(size_mb) * 1.048576;
-  const std::string script = (dir / "lt.py").string();
-  std::ofstream(script) << kLibtorrent;
+  const std::string script = LIBTORRENT_SESSION;
   const std::uint16_t tport = free_port();
   const pid_t tracker = spawn({SERVENT_BIN, "tracker", "--listen", "127.0.0.1:" + std::to_string(tport)});
   const std::string torrent = (dir / "big.torrent").string();
@@ -208,7 +193,7 @@ int main(int argc, char** argv) {
   };
   leech("servent <- servent", {SERVENT_BIN, "torrent", "get", torrent, "-o", (dir / "o1").string(), "--listen", "127.0.0.1:0"},
         dir / "o1");
-  leech("libtorrent <- servent", {"/usr/bin/python3", script, "get", torrent, (dir / "o2").string()}, dir / "o2");
+  leech("libtorrent <- servent", {"/usr/bin/python3", script, "get", torrent, (dir / "o2").string(), "-"}, dir / "o2");
   leech("aria2c <- servent",
         {"aria2c", "--enable-dht=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--seed-time=0",
          "--summary-interval=0", "--dir", (dir / "o3").string(), "--listen-port", std::to_string(free_port()), torrent},

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "wire/common/base32.hpp"
+
 namespace sv::share {
 
 using Sha1 = std::array<std::uint8_t, 20>;
@@ -55,8 +57,8 @@ Sha1 sha1_of(std::string_view data);
 // Hashes a file with 1 MiB reads; nullopt when it cannot be read.
 std::optional<Sha1> sha1_of_file(const std::string& path);
 
-std::string base32_encode(const std::uint8_t* data, std::size_t n);
-std::optional<Sha1> base32_decode_sha1(std::string_view s);  // 32 chars, either case
+using wire::base32_encode;
+using wire::base32_decode_sha1;  // 32 chars, either case
 
 // "urn:sha1:<base32>"
 std::string sha1_urn(const Sha1& h);

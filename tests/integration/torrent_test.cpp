@@ -2,7 +2,7 @@
 // python3-libtorrent, run by /usr/bin/python3) downloads a multi-file torrent
 // made by `servent torrent create` from `servent torrent seed`, and
 // `servent torrent get` downloads it from a libtorrent seed; both byte for
-// byte, on loopback only (uTP, DHT, LSD, UPnP and NAT-PMP off).
+// byte, on loopback only (integration/libtorrent_session.py).
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -40,30 +40,6 @@ void random_file(const fs::path& p, std::size_t n, unsigned seed) {
   std::ofstream(p, std::ios::binary) << s;
 }
 
-// One libtorrent session: "get TORRENT SAVE_DIR HOST:PORT" connects to a peer
-// ("-": only the torrent's trackers) and exits 0 once it seeds; "seed TORRENT
-// SAVE_DIR PORT" serves until killed.
-constexpr const char* kLibtorrent = R"(
-import libtorrent as lt, sys, time
-mode, tor, save = sys.argv[1], sys.argv[2], sys.argv[3]
-port = int(sys.argv[4]) if mode == "seed" else 0
-s = lt.session({'listen_interfaces': '127.0.0.1:%d' % port, 'enable_dht': False, 'enable_lsd': False,
-                'enable_upnp': False, 'enable_natpmp': False, 'enable_outgoing_utp': False,
-                'enable_incoming_utp': False, 'allow_multiple_connections_per_ip': True})
-h = s.add_torrent({'ti': lt.torrent_info(tor), 'save_path': save})
-if mode == "seed":
-    while not h.status().is_seeding: time.sleep(0.05)
-    print("seeding", s.listen_port(), flush=True)
-    while True: time.sleep(1)
-if sys.argv[4] != "-":
-    host, p = sys.argv[4].split(':')
-    h.connect_peer((host, int(p)))
-end = time.time() + 30
-while time.time() < end and not h.status().is_seeding: time.sleep(0.05)
-print("libtorrent", h.status().state, flush=True)
-sys.exit(0 if h.status().is_seeding else 1)
-)";
-
 bool have_libtorrent() { return run({"/usr/bin/python3", "-c", "import libtorrent"}, 20s).status == 0; }
 
 }  // namespace
@@ -73,8 +49,7 @@ TEST_CASE("libtorrent_and_servent_swarm_both_ways_byte_for_byte") {
   TempDir d;
   random_file(d.path / "data" / "album" / "a.bin", 700001, 1);
   random_file(d.path / "data" / "album" / "deep" / "b.bin", 900000, 2);
-  const fs::path script = d.path / "lt.py";
-  std::ofstream(script) << kLibtorrent;
+  const fs::path script = LIBTORRENT_SESSION;
   const fs::path torrent = d.path / "album.torrent";
   auto made = run({SERVENT_BIN, "torrent", "create", (d.path / "data" / "album").string(), "--piece-size", "32768", "-o",
                    torrent.string()},
@@ -117,8 +92,7 @@ TEST_CASE("libtorrent_finds_a_servent_seed_through_the_servent_tracker_over_http
   REQUIRE_MESSAGE(have_libtorrent(), "python3-libtorrent (scripts/deps.sh TEST_PACKAGES) is missing");
   TempDir d;
   random_file(d.path / "data" / "one.bin", 400000, 3);
-  const fs::path script = d.path / "lt.py";
-  std::ofstream(script) << kLibtorrent;
+  const fs::path script = LIBTORRENT_SESSION;
   const auto tport = free_port();
   Process tracker({SERVENT_BIN, "tracker", "--listen", "127.0.0.1:" + std::to_string(tport)}, "-");
   REQUIRE(tracker.wait_for(std::regex("listening 127.0.0.1:[0-9]+ \\(http and udp\\)"), 10s));

@@ -1,5 +1,7 @@
 #include "wire/bt/tracker.hpp"
 
+#include "wire/common/base32.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -417,38 +419,6 @@ Bytes encode_udp_response(const UdpPacket& p) {
   return out;
 }
 
-namespace {
-
-// RFC 4648 base32 (upper or lower case), 32 characters for 20 bytes.
-std::optional<Sha1> sha1_from_base32(std::string_view s) {
-  if (s.size() != 32) return std::nullopt;
-  Sha1 h{};
-  std::uint64_t acc = 0;
-  int bits = 0;
-  std::size_t n = 0;
-  for (char c : s) {
-    int v;
-    if (c >= 'A' && c <= 'Z') {
-      v = c - 'A';
-    } else if (c >= 'a' && c <= 'z') {
-      v = c - 'a';
-    } else if (c >= '2' && c <= '7') {
-      v = c - '2' + 26;
-    } else {
-      return std::nullopt;
-    }
-    acc = acc << 5 | static_cast<std::uint64_t>(v);
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      h[n++] = static_cast<std::uint8_t>(acc >> bits);
-    }
-  }
-  return h;
-}
-
-}  // namespace
-
 std::optional<Magnet> decode_magnet(std::string_view uri) {
   constexpr std::string_view kPrefix = "magnet:?";
   if (uri.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
@@ -457,7 +427,7 @@ std::optional<Magnet> decode_magnet(std::string_view uri) {
   bool ok = each_param(uri.substr(kPrefix.size()), [&](std::string_view name, const std::string& v) {
     if (name == "xt" && v.starts_with("urn:btih:")) {
       const std::string_view h = std::string_view(v).substr(9);
-      auto sha = h.size() == 40 ? sha1_from_hex(h) : sha1_from_base32(h);
+      auto sha = h.size() == 40 ? sha1_from_hex(h) : base32_decode_sha1(h);
       if (sha) {
         m.info_hash = *sha;
         have = true;
