@@ -149,6 +149,11 @@ struct Driver::Conn {
   std::size_t queued = 0;
   Instant deadline;  // sniff or flush deadline
   FileSend* file = nullptr;
+  // A SendFile served from the page cache whose bytes still fill the queue
+  // past kFileHighWater: its send-done waits until the socket drains below it,
+  // so a core that sends the next block on send-done never overfills the queue.
+  std::uint64_t done_pending = 0;  // its length (for handle_send_progress), 0: none
+  bool done_waits = false;
 };
 
 struct Driver::Timer {
@@ -906,6 +911,15 @@ void Driver::submit(Conn* c, std::vector<SharedBuffer> bufs) {
 
 void Driver::written(Conn* c) {
   if (c->closing) return;
+  if (c->done_waits && c->queued < kFileHighWater) {
+    c->done_waits = false;
+    if (c->owner) {
+      woken_ = true;  // pump() runs the cores again
+      c->owner->handle_send_progress(c->id, std::exchange(c->done_pending, 0), now());
+      c->owner->handle_send_done(c->id, true, now());
+    }
+    if (c->closing) return;
+  }
   if (c->file) file_step(c);
   if (c->close_after_flush && c->queued == 0 && !c->file) close_conn(c, c->flush_reason);
 }
@@ -970,7 +984,7 @@ void Driver::execute(const Action& a, Core& from) {
           auto it = conns_.find(act.conn.value);
           if (it == conns_.end()) return;
           Conn* c = it->second;
-          if (act.length <= kInlineFile && !c->file && send_cached_file(c, act)) return;
+          if (act.length <= kInlineFile && !c->file && !c->done_waits && send_cached_file(c, act)) return;
           if (act.head) write(c, act.head);
           if (c->closing) return;
           auto* f = new FileSend;
@@ -1073,7 +1087,10 @@ void Driver::close_conn(Conn* c, CloseReason reason) {
     c->file = nullptr;
   }
   uv_close(c->handle(), Impl::on_close);
-  if (c->owner) c->owner->handle_closed(c->id, reason, now());
+  if (c->owner) {
+    woken_ = true;
+    c->owner->handle_closed(c->id, reason, now());
+  }
 }
 
 void Driver::file_step(Conn* c) {
@@ -1206,6 +1223,11 @@ bool Driver::send_cached_file(Conn* c, const action::SendFile& act) {
   if (act.head) write(c, act.head, true);
   write(c, std::move(chunk), true);
   if (c->closing) return true;
+  if (c->queued >= kFileHighWater) {
+    c->done_waits = true;
+    c->done_pending = act.length;
+    return true;
+  }
   if (c->owner) {
     c->owner->handle_send_progress(c->id, act.length, now());
     c->owner->handle_send_done(c->id, true, now());
@@ -1218,6 +1240,7 @@ void Driver::file_finish(Conn* c, bool ok) {
   if (!f) return;
   c->file = nullptr;
   Impl::release(f);
+  woken_ = true;
   if (c->owner) c->owner->handle_send_done(c->id, ok, now());
   if (!ok) close_conn(c, CloseReason::IoError);
 }
@@ -1253,9 +1276,13 @@ void Driver::pump() {
       }
     }
     for (auto& hook : hooks_) any = hook() || any;
-    if (!any) break;
+    if (any) continue;
+    // Writes go out once the cores are quiet; a core called back meanwhile
+    // (a send-done, a close) may have queued more.
+    woken_ = false;
+    flush_writes();
+    if (!woken_) break;
   }
-  flush_writes();
   pumping_ = false;
   arm_timer();
 }

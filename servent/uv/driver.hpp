@@ -225,6 +225,7 @@ class Driver {
   std::vector<Work*> work_;
   bool stopping_ = false;
   bool pumping_ = false;
+  bool woken_ = false;  // a core was called back while pump() flushed writes
   std::vector<std::uint64_t> dirty_;  // connections with pending_out, in order
   std::array<std::uint64_t, kStatCount> stats_{};
   friend struct Impl;

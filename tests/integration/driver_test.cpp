@@ -652,6 +652,75 @@ TEST_CASE("driver_tells_a_core_how_far_a_file_send_has_got") {
   fs::remove_all(dir);
 }
 
+namespace {
+
+// Sends a file in 16 KiB blocks, the next one on each send-done (as a
+// BitTorrent seeder answers a long queue of requests).
+class BlockCore final : public Core {
+ public:
+  BlockCore(std::string path, std::uint64_t size) : path_(std::move(path)), size_(size) {}
+  void handle_connected(ConnId conn, Endpoint, Direction, Instant) override { next(conn); }
+  void handle_bytes(ConnId, wire::ByteView, Instant) override {}
+  void handle_closed(ConnId, CloseReason reason, Instant) override { closed = reason; }
+  void handle_send_done(ConnId conn, bool ok, Instant) override {
+    ok_all = ok_all && ok;
+    next(conn);
+  }
+  void handle_timeout(Instant) override {}
+  std::optional<Action> poll_action() override { return take_front(actions_); }
+  std::optional<Instant> poll_timeout() const override { return std::nullopt; }
+  std::optional<CloseReason> closed;
+  bool ok_all = true;
+
+ private:
+  void next(ConnId conn) {
+    if (at_ == size_) {
+      actions_.push_back(action::Close{conn, CloseReason::Normal, true});
+      return;
+    }
+    const std::uint64_t n = std::min<std::uint64_t>(16 * 1024, size_ - at_);
+    actions_.push_back(action::SendFile{conn, path_, at_, n, 0, 0});
+    at_ += n;
+  }
+  std::string path_;
+  std::uint64_t size_, at_ = 0;
+  std::deque<Action> actions_;
+};
+
+}  // namespace
+
+// Blocks served from the page cache are queued at once; their send-done must
+// wait for the socket to drain, or a core answering on send-done fills the
+// write queue past its cap (and the Driver drops the reader it serves).
+TEST_CASE("driver_holds_back_a_cached_file_send_done_until_the_socket_drains") {
+  test::TempDir dir("servent-drv-blocks");
+  const std::uint64_t size = 24 * 1024 * 1024;  // six times the write-queue cap
+  const auto path = dir.path / "blocks.bin";
+  std::ofstream(path, std::ios::binary) << test::random_bytes(size, 7);
+  BlockCore core(path.string(), size);
+  DriverConfig d;
+  d.handle_signals = false;
+  d.max_write_queue = 4 * 1024 * 1024;
+  Driver driver(d);
+  const Endpoint at = driver.listen_tcp("127.0.0.1", 0, &core);
+  int rc = -1;
+  std::thread loop([&] { rc = driver.run(); });
+  {
+    SocketClient c(at.port);
+    const std::string got = c.read_at_least(size, 20s);
+    CHECK(got.size() == size);
+    CHECK(got == test::random_bytes(size, 7));
+    CHECK(c.wait_closed(5s));
+  }
+  driver.request_stop();
+  loop.join();
+  CHECK(rc == 0);
+  CHECK(core.ok_all);
+  CHECK(driver.stat(Driver::kWriteQueueFull) == 0);
+  REQUIRE(core.closed.has_value());
+  CHECK(*core.closed == CloseReason::Normal);
+}
+
 TEST_CASE("driver_sends_only_the_validated_inode_small_from_the_page_cache_or_large_from_the_pool") {
   test::TempDir dir("servent-drv-inode");
   struct Case {
