@@ -26,7 +26,7 @@ namespace {
 
 constexpr const char* kTorrentHelp = R"(usage: servent torrent create PATH [--piece-size N] [--tracker URL]... [--private] [-o FILE]
        servent torrent seed FILE.torrent --data PATH [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]...
-       servent torrent get FILE.torrent [-o DIR] [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--json]
+       servent torrent get FILE.torrent|MAGNET [-o DIR] [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--json]
        servent tracker [--listen HOST:PORT] [--interval SECONDS]
 
 create  writes a v1 metainfo file for a file or a directory (files in name
@@ -40,6 +40,9 @@ get     fetches the torrent into DIR (default: the current directory),
         resuming from what is there (pieces re-checked), and exits when it
         is complete: a progress line on stderr, or with --json one object a
         second on stdout ({"have":..,"pieces":..,"bytes":..,"peers":..}).
+        A magnet link (magnet:?xt=urn:btih:HEX-or-BASE32[&dn=..][&tr=..][&x.pe=..])
+        first fetches the metadata from peers (BEP 9), checked against the
+        info-hash ("metadata":false in --json until then).
 
 tracker  an HTTP (/announce, /scrape) and UDP (BEP 15) tracker on one port,
         for any info-hash; runs until interrupted.
@@ -140,6 +143,7 @@ int create(const Args& a) {
 struct Loaded {
   bt::Metainfo meta;
   bt::Sha1 info_hash;
+  wire::Bytes info;  // the info dictionary's exact bytes
 };
 
 Loaded load(const std::string& file) {
@@ -148,10 +152,12 @@ Loaded load(const std::string& file) {
   const std::string text{std::istreambuf_iterator<char>(in), {}};
   auto r = bt::decode_metainfo(wire::as_bytes(text));
   if (auto* e = std::get_if<bt::MetainfoError>(&r)) usage_error("torrent", file + ": " + e->what);
-  Loaded l{std::get<bt::Metainfo>(r), {}};
+  Loaded l{std::get<bt::Metainfo>(r), {}, {}};
   share::Sha1Hasher h;
   h.update(text.data() + l.meta.info_begin, l.meta.info_end - l.meta.info_begin);
   l.info_hash = h.finish();
+  l.info.assign(text.begin() + static_cast<std::ptrdiff_t>(l.meta.info_begin),
+                text.begin() + static_cast<std::ptrdiff_t>(l.meta.info_end));
   return l;
 }
 
@@ -167,7 +173,16 @@ TorrentConfig torrent_config() {
 
 int run_torrent(const Args& a, bool seed) {
   if (a.positional.size() != 2) usage_error("torrent", std::string(seed ? "seed" : "get") + " needs one FILE.torrent");
-  const Loaded l = load(a.positional[1]);
+  std::optional<bt::Magnet> magnet;
+  Loaded l;
+  if (a.positional[1].starts_with("magnet:")) {
+    if (seed) usage_error("torrent", "seed needs the metainfo file, not a magnet link");
+    magnet = bt::decode_magnet(a.positional[1]);
+    if (!magnet) usage_error("torrent", "not a magnet link with an info-hash (xt=urn:btih:...): " + a.positional[1]);
+    l.info_hash = magnet->info_hash;
+  } else {
+    l = load(a.positional[1]);
+  }
   std::string root;
   if (seed) {
     const auto data = a.last("--data");
@@ -208,15 +223,32 @@ int run_torrent(const Args& a, bool seed) {
   } catch (const std::exception& e) {
     fmt::print(stderr, "servent torrent: no UDP socket for udp:// trackers: {}\n", e.what());
   }
-  const std::size_t t = core.add_torrent(l.meta, l.info_hash, root);
+  const std::size_t t =
+      magnet ? core.add_magnet(*magnet, root, driver.now()) : core.add_torrent(l.meta, l.info_hash, root, l.info);
   for (const auto& url : a.all("--tracker")) core.add_tracker(t, url);
   fmt::print(stderr, "servent torrent: {} {} listening {}\n", seed ? "seeding" : "getting", bt::to_hex(l.info_hash),
              bound.to_string());
-  for (const auto& p : peers) core.add_peer(t, p, Instant{});
-  bool checked = false;
+  for (const auto& p : peers) core.add_peer(t, p, driver.now());
+  bool checked = false, had_metadata = !magnet;
   int rc = 0;
   std::function<void()> tick = [&] {
     const auto info = core.torrents()[t];
+    if (info.metadata && !had_metadata) {
+      had_metadata = true;
+      if (!json) {
+        fmt::print(stderr, "\rservent torrent: metadata for {} ({} pieces) from peers{:20}\n", info.name, info.pieces, "");
+      }
+    }
+    if (!info.metadata) {
+      if (json) {
+        fmt::print("{{\"metadata\":false,\"peers\":{}}}\n", info.peers);
+        std::fflush(stdout);
+      } else {
+        fmt::print(stderr, "\rfetching the metadata, {} peers   ", info.peers);
+      }
+      driver.after(1s, tick);
+      return;
+    }
     if (!info.checking && !checked) {
       checked = true;
       if (seed && info.have < info.pieces) {
@@ -224,7 +256,7 @@ int run_torrent(const Args& a, bool seed) {
       }
     }
     if (json) {
-      fmt::print("{{\"have\":{},\"pieces\":{},\"bytes\":{},\"peers\":{},\"uploaded\":{}}}\n", info.have, info.pieces,
+      fmt::print("{{\"metadata\":true,\"have\":{},\"pieces\":{},\"bytes\":{},\"peers\":{},\"uploaded\":{}}}\n", info.have, info.pieces,
                  info.downloaded, info.peers, info.uploaded);
       std::fflush(stdout);
     } else if (!seed) {

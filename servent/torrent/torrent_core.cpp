@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "share/sha1.hpp"
+
 namespace sv {
 
 namespace bt = wire::bt;
@@ -15,7 +17,7 @@ constexpr std::array<std::string_view, TorrentCore::kStatCount> kStatNames = {
     "bitfield_bad",    "have_bad",      "request_bad",     "request_flood",   "block_unasked",
     "blocks_in",       "blocks_out",    "bytes_in",        "bytes_out",       "pieces_passed",
     "pieces_failed",   "peers_banned",  "disk_errors",     "timeouts",        "announces",
-    "announce_errors",
+    "announce_errors", "metadata_pieces_out", "metadata_pieces_in", "metadata_bad",   "extended_bad",
 };
 
 SharedBuffer shared(wire::Bytes b) { return std::make_shared<const Buffer>(std::move(b)); }
@@ -24,34 +26,112 @@ SharedBuffer shared(wire::Bytes b) { return std::make_shared<const Buffer>(std::
 
 TorrentCore::TorrentCore(TorrentConfig config, std::uint64_t seed) : config_(std::move(config)), rng_(seed) {}
 
-std::size_t TorrentCore::add_torrent(const bt::Metainfo& m, const bt::Sha1& info_hash, const std::string& root) {
+namespace {
+
+constexpr std::uint64_t kGot = ~std::uint64_t{0};      // a metadata piece that arrived
+constexpr std::uint8_t kUtMetadataId = 2;              // our id for ut_metadata (BEP 10 "m")
+constexpr std::uint64_t kMaxMetadata = 16 << 20;       // larger metadata sizes are not believed
+constexpr std::size_t kMaxEarly = 4096;                // have/bitfield messages kept before the metadata
+
+bt::Sha1 sha1_of(wire::ByteView b) {
+  share::Sha1Hasher h;
+  h.update(b.data(), b.size());
+  return h.finish();
+}
+
+}  // namespace
+
+std::size_t TorrentCore::add_torrent(const bt::Metainfo& m, const bt::Sha1& info_hash, const std::string& root,
+                                     wire::Bytes info) {
   auto t = std::make_unique<Torrent>();
   t->meta = m;
+  t->has_meta = true;
   t->info_hash = info_hash;
   t->root = root;
-  namespace fs = std::filesystem;
-  for (const auto& f : m.files) {
-    fs::path p(root);
-    if (m.multi_file) p /= m.name;
-    for (const auto& c : f.path) p /= c;  // components checked by decode_metainfo
-    t->paths.push_back(p.string());
-    // Directories once, before the loop runs (Write jobs create files only).
-    std::error_code ec;
-    fs::create_directories(p.parent_path(), ec);
+  if (info.empty()) {
+    info = bt::encode_bencode(bt::info_value(m));
+    if (sha1_of(info) != info_hash) info.clear();  // not the original bytes: not served
   }
-  t->picker = std::make_unique<torrent::PiecePicker>(static_cast<std::uint32_t>(m.piece_count()),
-                                                     static_cast<std::uint32_t>(m.piece_length), m.total_length,
-                                                     rng_.next(), bt::kBlockSize);
-  if (!m.announce.empty()) t->trackers.push_back(m.announce);
-  for (const auto& tier : m.announce_list) {
-    for (const auto& u : tier) {
-      if (std::find(t->trackers.begin(), t->trackers.end(), u) == t->trackers.end()) t->trackers.push_back(u);
-    }
-  }
+  t->info = std::move(info);
+  init_storage(*t);
   torrents_.push_back(std::move(t));
   const std::size_t index = torrents_.size() - 1;
   start_checks(index);
   return index;
+}
+
+std::size_t TorrentCore::add_magnet(const bt::Magnet& magnet, const std::string& root, Instant now) {
+  auto t = std::make_unique<Torrent>();
+  t->info_hash = magnet.info_hash;
+  t->meta.name = magnet.name;
+  t->root = root;
+  for (const auto& u : magnet.trackers) {
+    if (std::find(t->trackers.begin(), t->trackers.end(), u) == t->trackers.end()) t->trackers.push_back(u);
+  }
+  torrents_.push_back(std::move(t));
+  const std::size_t index = torrents_.size() - 1;
+  for (const auto& pe : magnet.peers) {
+    if (auto ep = Endpoint::parse(pe)) add_peer(index, *ep, now);
+  }
+  announce(index, bt::AnnounceEvent::Started, now);
+  return index;
+}
+
+// Where the files go and which pieces we have, once the metainfo is known.
+void TorrentCore::init_storage(Torrent& t) {
+  const bt::Metainfo& m = t.meta;
+  namespace fs = std::filesystem;
+  t.paths.clear();
+  for (const auto& f : m.files) {
+    fs::path p(t.root);
+    if (m.multi_file) p /= m.name;
+    for (const auto& c : f.path) p /= c;  // components checked by decode_metainfo
+    t.paths.push_back(p.string());
+    // Directories once, before pieces are written (Write jobs create files only).
+    std::error_code ec;
+    fs::create_directories(p.parent_path(), ec);
+  }
+  t.picker = std::make_unique<torrent::PiecePicker>(static_cast<std::uint32_t>(m.piece_count()),
+                                                    static_cast<std::uint32_t>(m.piece_length), m.total_length,
+                                                    rng_.next(), bt::kBlockSize);
+  if (!m.announce.empty() && std::find(t.trackers.begin(), t.trackers.end(), m.announce) == t.trackers.end()) {
+    t.trackers.push_back(m.announce);
+  }
+  for (const auto& tier : m.announce_list) {
+    for (const auto& u : tier) {
+      if (std::find(t.trackers.begin(), t.trackers.end(), u) == t.trackers.end()) t.trackers.push_back(u);
+    }
+  }
+}
+
+const bt::Metainfo* TorrentCore::metainfo(std::size_t torrent) const {
+  return torrent < torrents_.size() && torrents_[torrent]->has_meta ? &torrents_[torrent]->meta : nullptr;
+}
+
+wire::Bytes TorrentCore::torrent_file(std::size_t torrent) const {
+  if (torrent >= torrents_.size() || torrents_[torrent]->info.empty()) return {};
+  const Torrent& t = *torrents_[torrent];
+  // d [announce] [announce-list] info e, keys in order (BEP 3), the info
+  // dictionary's own bytes in place.
+  wire::Bytes out{'d'};
+  auto put = [&](const bt::Value& v) {
+    const auto b = bt::encode_bencode(v);
+    out.insert(out.end(), b.begin(), b.end());
+  };
+  if (!t.trackers.empty()) {
+    put(bt::Value(std::string("announce")));
+    put(bt::Value(t.trackers.front()));
+  }
+  if (t.trackers.size() > 1) {
+    put(bt::Value(std::string("announce-list")));
+    std::vector<bt::Value> tiers;
+    for (const auto& u : t.trackers) tiers.push_back(bt::Value(std::vector<bt::Value>{bt::Value(u)}));
+    put(bt::Value(std::move(tiers)));
+  }
+  put(bt::Value(std::string("info")));
+  out.insert(out.end(), t.info.begin(), t.info.end());
+  out.push_back('e');
+  return out;
 }
 
 void TorrentCore::start_checks(std::size_t index) {
@@ -114,15 +194,17 @@ std::size_t TorrentCore::peer_count(std::size_t torrent) const {
 }
 
 bool TorrentCore::complete(std::size_t torrent) const {
-  return torrent < torrents_.size() && torrents_[torrent]->checking == 0 && torrents_[torrent]->picker->complete();
+  return torrent < torrents_.size() && torrents_[torrent]->picker && torrents_[torrent]->checking == 0 &&
+         torrents_[torrent]->picker->complete();
 }
 
 std::vector<TorrentCore::TorrentInfo> TorrentCore::torrents() const {
   std::vector<TorrentInfo> out;
   for (std::size_t i = 0; i < torrents_.size(); ++i) {
     const Torrent& t = *torrents_[i];
-    out.push_back({t.info_hash, t.meta.name, static_cast<std::uint32_t>(t.meta.piece_count()), t.picker->have_count(),
-                   t.checking > 0, peer_count(i), t.downloaded, t.uploaded});
+    out.push_back({t.info_hash, t.meta.name, static_cast<std::uint32_t>(t.meta.piece_count()),
+                   t.picker ? t.picker->have_count() : 0, t.checking > 0, t.has_meta, peer_count(i), t.downloaded,
+                   t.uploaded});
   }
   return out;
 }
@@ -187,6 +269,7 @@ void TorrentCore::handle_connected(ConnId conn, Endpoint remote, Direction dir, 
 void TorrentCore::send_handshake(Peer& p) {
   bt::Handshake h;
   h.reserved[7] |= 0x04;  // fast extension (BEP 6)
+  h.reserved[5] |= 0x10;  // extension protocol (BEP 10)
   h.info_hash = torrents_[*p.torrent]->info_hash;
   h.peer_id = config_.peer_id;
   wire::Bytes b;
@@ -211,9 +294,14 @@ void TorrentCore::drop(Peer& p, CloseReason reason, Stat stat) {
   dial_ended(p.id.value, now_);
   actions_.push_back(action::Close{p.id, reason, false});
   // Its blocks go back to the picker now; handle_closed finishes the rest.
-  if (p.torrent) torrents_[*p.torrent]->picker->abort_peer(p.id.value);
-  if (p.torrent && !p.has.empty()) torrents_[*p.torrent]->picker->remove_peer_pieces(p.has);
+  forget_metadata_asks(p);
+  if (p.torrent && torrents_[*p.torrent]->picker) {
+    torrents_[*p.torrent]->picker->abort_peer(p.id.value);
+    if (!p.has.empty()) torrents_[*p.torrent]->picker->remove_peer_pieces(p.has);
+  }
+  const std::optional<std::size_t> torrent = p.torrent;
   peers_.erase(p.id.value);
+  if (torrent && !torrents_[*torrent]->has_meta) ask_metadata(*torrent);
 }
 
 void TorrentCore::handle_closed(ConnId conn, CloseReason, Instant now) {
@@ -228,12 +316,15 @@ void TorrentCore::handle_closed(ConnId conn, CloseReason, Instant now) {
   }
   Peer* p = find(conn);
   if (!p) return;
-  if (p->torrent) {
+  forget_metadata_asks(*p);
+  const std::optional<std::size_t> torrent = p->torrent;
+  if (p->torrent && torrents_[*p->torrent]->picker) {
     Torrent& t = *torrents_[*p->torrent];
     t.picker->abort_peer(conn.value);
     if (!p->has.empty()) t.picker->remove_peer_pieces(p->has);
   }
   peers_.erase(conn.value);
+  if (torrent && !torrents_[*torrent]->has_meta) ask_metadata(*torrent);
   // Others may now take over its blocks.
   for (auto& [id, q] : peers_) fill_requests(q);
 }
@@ -310,6 +401,7 @@ void TorrentCore::on_handshake(Peer& p, const bt::Handshake& h, Instant now) {
   }
   p.torrent = which;
   p.fast = h.fast();
+  p.extended = h.extended();
   if (auto k = t.known.find(p.remote); k != t.known.end()) k->second.backoff = 1s;
   p.handshake_in = true;
   p.has.assign(t.meta.piece_count(), false);
@@ -321,6 +413,12 @@ void TorrentCore::after_handshake(Peer& p, Instant) {
   Torrent& t = *torrents_[*p.torrent];
   if (t.checking > 0 || p.greeted) return;  // the bitfield waits for the resume check
   p.greeted = true;
+  if (!t.has_meta) {
+    // Nothing to offer yet (BEP 9: no bitfield before the piece count is known).
+    if (p.fast) send(p, bt::msg_simple(bt::MsgType::HaveNone));
+    send_ext_handshake(p);
+    return;
+  }
   const auto& have = t.picker->have_bits();
   if (p.fast && t.picker->complete()) {
     send(p, bt::msg_simple(bt::MsgType::HaveAll));
@@ -329,13 +427,55 @@ void TorrentCore::after_handshake(Peer& p, Instant) {
   } else if (t.picker->have_count() > 0) {
     send(p, bt::msg_bitfield(have));
   }
+  send_ext_handshake(p);
   update_interest(p);
+}
+
+// BEP 10: what we speak (ut_metadata, and its size when we have it), who we
+// are, where we listen, how many requests we queue.
+void TorrentCore::send_ext_handshake(Peer& p) {
+  if (!p.extended) return;
+  const Torrent& t = *torrents_[*p.torrent];
+  bt::ExtHandshake h;
+  h.m.emplace_back("ut_metadata", kUtMetadataId);
+  if (!t.info.empty()) h.metadata_size = static_cast<std::int64_t>(t.info.size());
+  h.client = "servent 0.1";
+  h.port = config_.listen_port;
+  h.reqq = static_cast<std::int64_t>(config_.max_queued_requests);
+  send(p, bt::msg_extended(0, bt::encode_ext_handshake(h)));
 }
 
 // ---- messages ----
 
 void TorrentCore::on_message(Peer& p, const bt::PeerMessage& m, Instant now) {
   Torrent& t = *torrents_[*p.torrent];
+  if (m.type == bt::MsgType::Extended) {
+    on_extended(p, m, now);
+    return;
+  }
+  if (!t.has_meta) {
+    // Before the piece count is known: what it has waits; it cannot ask us
+    // for pieces (we said we have none) or send any we asked for.
+    switch (m.type) {
+      case bt::MsgType::Have:
+      case bt::MsgType::Bitfield:
+      case bt::MsgType::HaveAll:
+      case bt::MsgType::HaveNone:
+        if (p.early.size() >= kMaxEarly) {
+          drop(p, CloseReason::PayloadTooLarge, kHaveBad);
+          return;
+        }
+        p.early.push_back(m);
+        return;
+      case bt::MsgType::Choke: p.peer_choking = true; return;
+      case bt::MsgType::Unchoke: p.peer_choking = false; return;
+      case bt::MsgType::Interested: p.peer_interested = true; return;
+      case bt::MsgType::NotInterested: p.peer_interested = false; return;
+      case bt::MsgType::Request: drop(p, CloseReason::PayloadMalformed, kRequestBad); return;
+      case bt::MsgType::Piece: ++stats_[kBlockUnasked]; return;
+      default: return;
+    }
+  }
   const std::uint32_t pieces = static_cast<std::uint32_t>(t.meta.piece_count());
   switch (m.type) {
     case bt::MsgType::KeepAlive: return;
@@ -426,6 +566,193 @@ void TorrentCore::on_message(Peer& p, const bt::PeerMessage& m, Instant now) {
   }
 }
 
+// ---- metadata (BEP 10, BEP 9) ----
+
+void TorrentCore::on_extended(Peer& p, const bt::PeerMessage& m, Instant now) {
+  Torrent& t = *torrents_[*p.torrent];
+  const std::size_t index = *p.torrent;
+  if (m.ext_id == 0) {
+    auto h = bt::decode_ext_handshake(m.data);
+    if (!h) {
+      drop(p, CloseReason::PayloadMalformed, kExtendedBad);
+      return;
+    }
+    p.ut_metadata = h->id_of("ut_metadata");
+    if (h->metadata_size) p.metadata_size = *h->metadata_size;
+    if (!t.has_meta) ask_metadata(index);
+    return;
+  }
+  if (m.ext_id != kUtMetadataId) return;  // an extension we did not offer: ignored
+  auto mm = bt::decode_metadata_msg(m.data);
+  if (!mm) {
+    drop(p, CloseReason::PayloadMalformed, kExtendedBad);
+    return;
+  }
+  const std::int64_t count = static_cast<std::int64_t>((t.info.size() + bt::kMetadataPiece - 1) / bt::kMetadataPiece);
+  switch (mm->type) {
+    case 0: {  // request
+      if (++p.metadata_requests > 4 * static_cast<std::size_t>(count) + 16) {
+        drop(p, CloseReason::PayloadTooLarge, kRequestFlood);
+        return;
+      }
+      if (p.ut_metadata == 0) return;  // it cannot hear an answer
+      bt::MetadataMsg out;
+      out.piece = mm->piece;
+      if (t.info.empty() || mm->piece < 0 || mm->piece >= count) {
+        out.type = 2;  // reject
+        send(p, bt::msg_metadata(p.ut_metadata, out));
+        return;
+      }
+      const std::size_t at = static_cast<std::size_t>(mm->piece) * bt::kMetadataPiece;
+      const std::size_t n = std::min<std::size_t>(bt::kMetadataPiece, t.info.size() - at);
+      out.type = 1;
+      out.total_size = static_cast<std::int64_t>(t.info.size());
+      out.data.assign(t.info.begin() + static_cast<std::ptrdiff_t>(at), t.info.begin() + static_cast<std::ptrdiff_t>(at + n));
+      ++stats_[kMetadataPiecesOut];
+      send(p, bt::msg_metadata(p.ut_metadata, out));
+      return;
+    }
+    case 1: metadata_piece(p, *mm, now); return;
+    case 2: {  // reject: ask someone else
+      p.metadata_refused = true;
+      forget_metadata_asks(p);
+      if (!t.has_meta) ask_metadata(index);
+      return;
+    }
+    default: return;  // BEP 9: unknown message types are ignored
+  }
+}
+
+// Every metadata piece nobody is asked for goes to a peer that offers the
+// metadata at the size being fetched: spread over all of them at first; after
+// metadata that did not hash, all pieces from one peer at a time, so that the
+// next failure names the peer that lied.
+void TorrentCore::ask_metadata(std::size_t index) {
+  Torrent& t = *torrents_[index];
+  if (t.has_meta) return;
+  auto& f = t.fetch;
+  std::vector<Peer*> offer;
+  for (auto& [id, p] : peers_) {
+    if (p.torrent == index && p.ut_metadata != 0 && !p.metadata_refused && p.metadata_size > 0 &&
+        static_cast<std::uint64_t>(p.metadata_size) <= kMaxMetadata) {
+      offer.push_back(&p);
+    }
+  }
+  if (offer.empty()) return;
+  std::sort(offer.begin(), offer.end(), [](const Peer* a, const Peer* b) { return a->id.value < b->id.value; });
+  if (f.size == 0) {
+    f.size = static_cast<std::uint64_t>(offer.front()->metadata_size);  // the first willing peer's
+    f.bytes.assign(f.size, 0);
+    f.asked.assign((f.size + bt::kMetadataPiece - 1) / bt::kMetadataPiece, 0);
+    f.senders.clear();
+  }
+  std::erase_if(offer, [&](const Peer* p) { return static_cast<std::uint64_t>(p->metadata_size) != f.size; });
+  if (offer.empty()) return;
+  if (f.one_peer) {
+    // The peer already at work, else the first.
+    Peer* one = offer.front();
+    for (Peer* p : offer) {
+      if (std::find(f.asked.begin(), f.asked.end(), p->id.value) != f.asked.end() ||
+          std::find(f.senders.begin(), f.senders.end(), p->id.value) != f.senders.end()) {
+        one = p;
+      }
+    }
+    offer = {one};
+  }
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < f.asked.size(); ++i) {
+    if (f.asked[i] != 0) continue;
+    Peer& p = *offer[next++ % offer.size()];
+    f.asked[i] = p.id.value;
+    bt::MetadataMsg req;
+    req.type = 0;
+    req.piece = static_cast<std::int64_t>(i);
+    send(p, bt::msg_metadata(p.ut_metadata, req));
+  }
+}
+
+void TorrentCore::forget_metadata_asks(Peer& p) {
+  if (!p.torrent) return;
+  for (auto& a : torrents_[*p.torrent]->fetch.asked) {
+    if (a == p.id.value) a = 0;
+  }
+}
+
+void TorrentCore::metadata_piece(Peer& p, const bt::MetadataMsg& m, Instant now) {
+  const std::size_t index = *p.torrent;
+  Torrent& t = *torrents_[index];
+  auto& f = t.fetch;
+  if (t.has_meta || f.size == 0) return;  // late, or never asked: ignored
+  const std::size_t piece = static_cast<std::size_t>(m.piece);
+  if (m.piece < 0 || piece >= f.asked.size() || f.asked[piece] != p.id.value) return;  // not asked of it
+  const std::size_t at = piece * bt::kMetadataPiece;
+  const std::size_t want = std::min<std::uint64_t>(bt::kMetadataPiece, f.size - at);
+  if (!m.total_size || static_cast<std::uint64_t>(*m.total_size) != f.size || m.data.size() != want) {
+    drop(p, CloseReason::PayloadMalformed, kMetadataBad);
+    return;
+  }
+  ++stats_[kMetadataPiecesIn];
+  std::copy(m.data.begin(), m.data.end(), f.bytes.begin() + static_cast<std::ptrdiff_t>(at));
+  f.asked[piece] = kGot;
+  if (std::find(f.senders.begin(), f.senders.end(), p.id.value) == f.senders.end()) f.senders.push_back(p.id.value);
+  if (std::all_of(f.asked.begin(), f.asked.end(), [](std::uint64_t a) { return a == kGot; })) install_metadata(index, now);
+}
+
+// All pieces are in: the info-hash decides; then the info dictionary is read
+// like a metainfo file's and the torrent starts as if added from one.
+void TorrentCore::install_metadata(std::size_t index, Instant now) {
+  Torrent& t = *torrents_[index];
+  auto& f = t.fetch;
+  std::optional<bt::Metainfo> meta;
+  if (sha1_of(f.bytes) == t.info_hash) {
+    wire::Bytes file{'d', '4', ':', 'i', 'n', 'f', 'o'};
+    file.insert(file.end(), f.bytes.begin(), f.bytes.end());
+    file.push_back('e');
+    auto r = bt::decode_metainfo(file);
+    if (auto* m = std::get_if<bt::Metainfo>(&r)) meta = std::move(*m);
+  }
+  if (!meta) {
+    ++stats_[kMetadataBad];
+    const auto senders = f.senders;
+    f = Torrent::Fetch{};
+    f.one_peer = true;
+    if (senders.size() == 1) {
+      // It alone sent it: it lied (or the torrent is unusable from it).
+      if (Peer* q = find(ConnId{senders.front()})) {
+        t.banned.push_back(Endpoint{q->remote.ip, 0});
+        std::erase_if(t.known, [&](const auto& kv) { return kv.first.ip == q->remote.ip; });
+        drop(*q, CloseReason::PayloadMalformed, kPeersBanned);
+      }
+    }
+    ask_metadata(index);
+    return;
+  }
+  const std::string magnet_name = t.meta.name;
+  t.meta = std::move(*meta);
+  if (t.meta.name.empty()) t.meta.name = magnet_name;
+  t.info = std::move(f.bytes);
+  f = Torrent::Fetch{};
+  t.has_meta = true;
+  init_storage(t);
+  start_checks(index);  // (first: nothing is requested before the check ends)
+  // What peers said they have, now that it can be read.
+  std::vector<ConnId> here;
+  for (auto& [id, p] : peers_) {
+    if (p.torrent == index) here.push_back(p.id);
+  }
+  for (ConnId c : here) {
+    Peer* p = find(c);
+    if (!p) continue;
+    p->has.assign(t.meta.piece_count(), false);
+    const auto early = std::exchange(p->early, {});
+    for (const auto& m : early) {
+      on_message(*p, m, now);
+      p = find(c);
+      if (!p) break;
+    }
+  }
+}
+
 void TorrentCore::on_piece(Peer& p, const bt::PeerMessage& m, Instant now) {
   Torrent& t = *torrents_[*p.torrent];
   const Block b{m.index, m.begin, static_cast<std::uint32_t>(m.data.size())};
@@ -466,7 +793,7 @@ void TorrentCore::on_piece(Peer& p, const bt::PeerMessage& m, Instant now) {
 }
 
 void TorrentCore::update_interest(Peer& p) {
-  if (!p.torrent) return;
+  if (!p.torrent || !torrents_[*p.torrent]->picker) return;
   const Torrent& t = *torrents_[*p.torrent];
   bool want = false;
   if (t.checking == 0 && !t.picker->complete()) {
@@ -482,7 +809,7 @@ void TorrentCore::update_interest(Peer& p) {
 void TorrentCore::fill_requests(Peer& p) {
   if (!p.torrent || p.peer_choking || !p.am_interested) return;
   Torrent& t = *torrents_[*p.torrent];
-  if (t.checking > 0) return;
+  if (t.checking > 0 || !t.picker) return;
   while (p.requested.size() < p.pipeline) {
     auto b = t.picker->pick(p.has, p.id.value);
     if (!b) break;
@@ -561,9 +888,18 @@ void TorrentCore::handle_file_done(JobId job, const FileResult& r, Instant now) 
     if (r.ok && r.sha1 == t.meta.pieces[j.piece]) t.picker->set_have(j.piece);
     if (--t.checking == 0) {
       for (auto& [id, p] : peers_) {
-        if (p.torrent == j.torrent && p.handshake_in) after_handshake(p, now);
+        if (p.torrent != j.torrent || !p.handshake_in) continue;
+        if (p.greeted) {
+          // Greeted before the metadata came (with nothing): what the check found.
+          for (std::uint32_t i = 0; i < t.meta.piece_count(); ++i) {
+            if (t.picker->have(i)) send(p, bt::msg_have(i));
+          }
+          update_interest(p);
+        } else {
+          after_handshake(p, now);
+        }
       }
-      announce(j.torrent, bt::AnnounceEvent::Started, now);
+      announce(j.torrent, t.announced_started ? bt::AnnounceEvent::None : bt::AnnounceEvent::Started, now);
     }
     return;
   }
@@ -619,7 +955,7 @@ void TorrentCore::run_choker(std::size_t index, Instant now) {
                    now - p.since < config_.choke_interval * config_.optimistic_every});
   }
   const bool rotate = t.choke_round++ % config_.optimistic_every == 0;
-  const auto r = torrent::choke(cps, t.picker->complete(), config_.unchoke_slots, t.optimistic, rotate, rng_);
+  const auto r = torrent::choke(cps, t.picker && t.picker->complete(), config_.unchoke_slots, t.optimistic, rotate, rng_);
   t.optimistic = r.optimistic;
   for (auto& [id, p] : peers_) {
     if (p.torrent != index || !p.handshake_in) continue;
@@ -692,7 +1028,9 @@ void TorrentCore::announce(std::size_t index, bt::AnnounceEvent event, Instant n
   a.port = config_.listen_port;
   a.uploaded = t.uploaded;
   a.downloaded = t.downloaded;
-  a.left = t.meta.total_length - have_bytes;
+  // Without the metadata the size is unknown: a nonzero `left` (one metadata
+  // piece) so that trackers count us a leecher and send seeds.
+  a.left = t.has_meta ? t.meta.total_length - have_bytes : bt::kMetadataPiece;
   a.event = event;
   a.key = static_cast<std::uint32_t>(rng_.next());
   for (const auto& url : t.trackers) {
@@ -786,7 +1124,7 @@ void TorrentCore::peers_from_tracker(std::size_t index, const bt::AnnounceReply&
     if (e.port == 0 || (e.port == config_.listen_port && (e.ip == config_.listen_ip || config_.listen_ip == 0))) {
       continue;  // ourselves
     }
-    if (!t.picker->complete()) add_peer(index, e, now);
+    if (!complete(index)) add_peer(index, e, now);
   }
 }
 

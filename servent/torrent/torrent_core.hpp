@@ -14,6 +14,17 @@
 // at a time per connection; other messages to that peer wait behind it so
 // the stream stays whole.
 //
+// Metadata (BEP 10 extension protocol, BEP 9 ut_metadata): every torrent's
+// exact info dictionary is served in 16 KiB pieces to peers that ask; a
+// torrent added from a magnet link has none until peers send it: pieces are
+// asked of every peer that offers the metadata (one piece from one peer at a
+// time, re-asked elsewhere on a reject or a close), the whole checked against
+// the info-hash, then decoded like a metainfo file; only then are pieces
+// checked on disk and fetched. What peers say they have before that is kept
+// (bounded) and applied once the piece count is known. After metadata that
+// does not hash, it is fetched whole from one peer at a time, and a peer whose
+// metadata alone fails is banned.
+//
 // Misbehaviour (counted, the peer dropped, the rest of the swarm unaffected):
 // a handshake for a torrent we do not serve, a malformed or oversized
 // message, a bitfield of the wrong size or with spare bits, a have beyond
@@ -77,6 +88,10 @@ class TorrentCore final : public Core {
     kTimeouts,
     kAnnounces,
     kAnnounceErrors,
+    kMetadataPiecesOut,
+    kMetadataPiecesIn,
+    kMetadataBad,
+    kExtendedBad,
     kStatCount
   };
 
@@ -84,7 +99,19 @@ class TorrentCore final : public Core {
 
   // A torrent to serve and fetch; files under `root` (created as needed when
   // not all pieces are there). Returns its index. Pieces are checked first.
-  std::size_t add_torrent(const wire::bt::Metainfo& m, const wire::bt::Sha1& info_hash, const std::string& root);
+  // `info` is the info dictionary exactly as in the metainfo file (served to
+  // peers that ask for the metadata); when empty it is re-encoded from `m`,
+  // and served only if that hashes to `info_hash`.
+  std::size_t add_torrent(const wire::bt::Metainfo& m, const wire::bt::Sha1& info_hash, const std::string& root,
+                          wire::Bytes info = {});
+  // A torrent known by its info-hash only (a magnet link: its name, trackers
+  // and x.pe peers are used): the metadata comes from peers first.
+  std::size_t add_magnet(const wire::bt::Magnet& magnet, const std::string& root, Instant now);
+  // The metainfo once known (added with it, or fetched); null before.
+  const wire::bt::Metainfo* metainfo(std::size_t torrent) const;
+  // A metainfo file for it (the exact info dictionary, our trackers), empty
+  // while the metadata is unknown.
+  wire::Bytes torrent_file(std::size_t torrent) const;
   // Where we listen (announced to trackers; a tracker's list naming it is us).
   void set_listen(Endpoint e) {
     config_.listen_port = e.port;
@@ -102,6 +129,7 @@ class TorrentCore final : public Core {
     std::string name;
     std::uint32_t pieces, have;
     bool checking;  // resume check still running
+    bool metadata;  // known (false while a magnet link's metadata is fetched)
     std::size_t peers;
     std::uint64_t downloaded, uploaded;
   };
@@ -128,6 +156,12 @@ class TorrentCore final : public Core {
     std::optional<std::size_t> torrent;  // known once the handshake named it
     bool handshake_in = false, handshake_out = false;
     bool fast = false;
+    bool extended = false;                       // BEP 10 bit set in its handshake
+    std::uint8_t ut_metadata = 0;                // its id for ut_metadata (BEP 10 "m"), 0: none
+    std::int64_t metadata_size = 0;              // what it said ("metadata_size"), 0: unknown
+    bool metadata_refused = false;               // it rejected a metadata request
+    std::size_t metadata_requests = 0;           // it asked us
+    std::vector<wire::bt::PeerMessage> early;    // have/bitfield before we knew the piece count
     wire::Bytes inbuf;
     std::vector<bool> has;
     bool am_choking = true, am_interested = false;
@@ -148,6 +182,18 @@ class TorrentCore final : public Core {
   };
   struct Torrent {
     wire::bt::Metainfo meta;
+    bool has_meta = false;
+    wire::Bytes info;  // the info dictionary's exact bytes (served by ut_metadata)
+    // A magnet link's metadata being fetched: its size (the first a peer
+    // announced), the bytes so far, per 16 KiB piece who was asked (0: nobody,
+    // kGot: arrived), and who sent any of it.
+    struct Fetch {
+      std::uint64_t size = 0;
+      wire::Bytes bytes;
+      std::vector<std::uint64_t> asked;
+      std::vector<std::uint64_t> senders;
+      bool one_peer = false;  // after metadata that did not hash: all of it from one peer
+    } fetch;
     wire::bt::Sha1 info_hash;
     std::string root;
     std::vector<std::string> paths;  // per file
@@ -199,6 +245,13 @@ class TorrentCore final : public Core {
   std::vector<action::FileRange> ranges(const Torrent& t, std::uint64_t offset, std::uint64_t length) const;
   void run_choker(std::size_t torrent, Instant now);
   void start_checks(std::size_t torrent);
+  void init_storage(Torrent& t);
+  void on_extended(Peer& p, const wire::bt::PeerMessage& m, Instant now);
+  void send_ext_handshake(Peer& p);
+  void ask_metadata(std::size_t torrent);
+  void metadata_piece(Peer& p, const wire::bt::MetadataMsg& m, Instant now);
+  void install_metadata(std::size_t torrent, Instant now);
+  void forget_metadata_asks(Peer& p);
   std::size_t peer_count(std::size_t torrent) const;
 
   TorrentConfig config_;

@@ -57,34 +57,44 @@ TEST_CASE("libtorrent_and_servent_swarm_both_ways_byte_for_byte") {
   REQUIRE(made.status == 0);
   CHECK(made.out.find("album.torrent") != std::string::npos);
 
-  SUBCASE("libtorrent gets from servent") {
+  const std::string hex = made.out.substr(made.out.find(' ') + 1, 40);
+  const std::string magnet = "magnet:?xt=urn:btih:" + hex + "&dn=album";
+
+  // `what`: the metainfo file, or a magnet link (the metadata first, BEP 9,
+  // from the seed; then the files).
+  auto libtorrent_gets_from_servent = [&](const std::string& what) {
     const auto port = free_port();
     Process seed({SERVENT_BIN, "torrent", "seed", torrent.string(), "--data", (d.path / "data" / "album").string(),
                   "--listen", "127.0.0.1:" + std::to_string(port)},
                  "-");
     REQUIRE(seed.wait_for(std::regex("seeding [0-9a-f]{40} listening"), 10s));
-    auto got = run({"/usr/bin/python3", script.string(), "get", torrent.string(), (d.path / "lt").string(),
+    auto got = run({"/usr/bin/python3", script.string(), "get", what, (d.path / "lt").string(),
                     "127.0.0.1:" + std::to_string(port)},
                    40s);
     CHECK(got.status == 0);
     CHECK(slurp(d.path / "lt" / "album" / "a.bin") == slurp(d.path / "data" / "album" / "a.bin"));
     CHECK(slurp(d.path / "lt" / "album" / "deep" / "b.bin") == slurp(d.path / "data" / "album" / "deep" / "b.bin"));
     seed.terminate();
-  }
-  SUBCASE("servent gets from libtorrent") {
+  };
+  auto servent_gets_from_libtorrent = [&](const std::string& what) {
     const auto port = free_port();
     Process seed({"/usr/bin/python3", script.string(), "seed", torrent.string(), (d.path / "data").string(),
                   std::to_string(port)},
                  "-");
     REQUIRE(seed.wait_for(std::regex("^seeding"), 20s));
-    auto got = run({SERVENT_BIN, "torrent", "get", torrent.string(), "-o", (d.path / "ours").string(), "--listen",
-                    "127.0.0.1:0", "--peer", "127.0.0.1:" + std::to_string(port)},
+    auto got = run({SERVENT_BIN, "torrent", "get", what, "-o", (d.path / "ours").string(), "--listen", "127.0.0.1:0",
+                    "--peer", "127.0.0.1:" + std::to_string(port), "--json"},
                    40s);
     CHECK(got.status == 0);
+    CHECK(got.out.find("\"metadata\":true") != std::string::npos);
     CHECK(slurp(d.path / "ours" / "album" / "a.bin") == slurp(d.path / "data" / "album" / "a.bin"));
     CHECK(slurp(d.path / "ours" / "album" / "deep" / "b.bin") == slurp(d.path / "data" / "album" / "deep" / "b.bin"));
     seed.terminate();
-  }
+  };
+  SUBCASE("libtorrent gets from servent") { libtorrent_gets_from_servent(torrent.string()); }
+  SUBCASE("servent gets from libtorrent") { servent_gets_from_libtorrent(torrent.string()); }
+  SUBCASE("libtorrent gets the metadata and the files from servent by magnet") { libtorrent_gets_from_servent(magnet); }
+  SUBCASE("servent gets the metadata and the files from libtorrent by magnet") { servent_gets_from_libtorrent(magnet); }
 }
 
 TEST_CASE("libtorrent_finds_a_servent_seed_through_the_servent_tracker_over_http_and_udp") {

@@ -12,6 +12,7 @@
 #include "servent/torrent/torrent_core.hpp"
 #include "servent/uv/file_job.hpp"
 #include "share/sha1.hpp"
+#include "wire/bt/tracker.hpp"
 
 using namespace sv;
 namespace bt = sv::wire::bt;
@@ -222,6 +223,91 @@ TEST_CASE("a_peer_that_sends_a_bad_piece_is_banned_and_the_piece_never_reaches_t
   CHECK(slurp(get_dir.path / "set" / "sub" / "b.bin") == slurp(good_dir.path / "set" / "sub" / "b.bin"));
 }
 
+TEST_CASE("a_magnet_link_gets_the_metadata_from_a_peer_then_the_files") {
+  TempDir seed_dir, get_dir;
+  const Made m = make_torrent(seed_dir.path, 6);
+  TorrentCore seeder(config('S'), 1), leecher(config('L'), 2);
+  Net net;
+  const Endpoint seed_addr{0x7f000001, 6881}, get_addr{0x7f000002, 6882};
+  net.add(seeder, seed_addr);
+  net.add(leecher, get_addr);
+  seeder.add_torrent(m.meta, m.info_hash, seed_dir.path.string());
+  net.run(2, [] { return false; });
+  bt::Magnet magnet;
+  magnet.info_hash = m.info_hash;
+  magnet.name = "from the link";
+  magnet.peers = {"127.0.0.1:6881"};  // x.pe: dialled at once
+  const std::size_t t = leecher.add_magnet(magnet, get_dir.path.string(), net.now);
+  CHECK(leecher.metainfo(t) == nullptr);
+  CHECK(leecher.torrent_file(t).empty());
+  CHECK(leecher.torrents()[t].name == "from the link");
+  net.run(30, [&] { return leecher.complete(t); });
+  REQUIRE(leecher.metainfo(t) != nullptr);
+  CHECK(leecher.torrents()[t].metadata);
+  CHECK(leecher.torrents()[t].name == "set");  // the metadata's name, not the link's
+  CHECK(leecher.metainfo(t)->piece_count() == m.meta.piece_count());
+  REQUIRE(leecher.complete(t));
+  CHECK(slurp(get_dir.path / "set" / "a.bin") == slurp(seed_dir.path / "set" / "a.bin"));
+  CHECK(slurp(get_dir.path / "set" / "sub" / "b.bin") == slurp(seed_dir.path / "set" / "sub" / "b.bin"));
+  CHECK(seeder.stat(TorrentCore::kMetadataPiecesOut) == 1);
+  CHECK(leecher.stat(TorrentCore::kMetadataPiecesIn) == 1);
+  // The metainfo file it can write names the same torrent.
+  const wire::Bytes file = leecher.torrent_file(t);
+  auto back = bt::decode_metainfo(file);
+  REQUIRE(std::holds_alternative<bt::Metainfo>(back));
+  const auto& dm = std::get<bt::Metainfo>(back);
+  share::Sha1Hasher h;
+  h.update(file.data() + dm.info_begin, dm.info_end - dm.info_begin);
+  CHECK(h.finish() == m.info_hash);
+}
+
+TEST_CASE("metadata_in_several_pieces_that_does_not_hash_is_refetched_from_one_peer_and_the_liar_banned") {
+  TempDir a_dir, b_dir, get_dir;
+  // 2,000 pieces: 40 KB of metadata, three ut_metadata pieces. (No files:
+  // only the metadata moves.)
+  bt::Metainfo meta;
+  meta.name = "big";
+  meta.piece_length = 16384;
+  Rng rng(7);
+  meta.pieces.resize(2000);
+  for (auto& p : meta.pieces) rng.fill(p.data(), p.size());
+  meta.total_length = meta.piece_length * meta.pieces.size();
+  meta.files.push_back(bt::FileEntry{{"big"}, meta.total_length, 0});
+  const wire::Bytes info = bt::encode_bencode(bt::info_value(meta));
+  REQUIRE(info.size() > 2 * bt::kMetadataPiece);
+  share::Sha1Hasher h;
+  h.update(info.data(), info.size());
+  const bt::Sha1 ih = h.finish();
+  wire::Bytes forged = info;  // the same size, one hash changed in its last piece
+  forged[forged.size() - 30] ^= 0x55;
+
+  TorrentCore liar(config('B'), 1), honest(config('H'), 2), leecher(config('L'), 3);
+  Net net;
+  const Endpoint liar_addr{0x7f000001, 1}, honest_addr{0x7f000003, 3}, get_addr{0x7f000002, 2};
+  net.add(liar, liar_addr);
+  net.add(honest, honest_addr);
+  net.add(leecher, get_addr);
+  liar.add_torrent(meta, ih, a_dir.path.string(), forged);
+  honest.add_torrent(meta, ih, b_dir.path.string());
+  net.run(2, [] { return false; });
+  bt::Magnet magnet;
+  magnet.info_hash = ih;
+  const std::size_t t = leecher.add_magnet(magnet, get_dir.path.string(), net.now);
+  leecher.add_peer(t, liar_addr, net.now);  // dialled first: asked first when one peer must answer alone
+  leecher.add_peer(t, honest_addr, net.now);
+  net.run(10, [&] { return leecher.metainfo(t) != nullptr; });
+  REQUIRE(leecher.metainfo(t) != nullptr);
+  CHECK(leecher.metainfo(t)->piece_count() == 2000);
+  CHECK(leecher.metainfo(t)->pieces == meta.pieces);
+  // Asked of the liar alone (it answered the extension handshake first), or
+  // spread over both (no culprit yet, then the liar alone): banned either way.
+  CHECK(leecher.stat(TorrentCore::kMetadataBad) >= 1);
+  CHECK(leecher.stat(TorrentCore::kMetadataBad) <= 2);
+  CHECK(leecher.stat(TorrentCore::kPeersBanned) == 1);
+  CHECK(leecher.torrents()[t].peers == 1);  // the honest one stays
+  CHECK(liar.stat(TorrentCore::kMetadataPiecesOut) >= 3);
+}
+
 TEST_CASE("hostile_peer_input_is_counted_and_only_that_peer_dropped") {
   TempDir seed_dir;
   const Made m = make_torrent(seed_dir.path, 5);
@@ -233,8 +319,9 @@ TEST_CASE("hostile_peer_input_is_counted_and_only_that_peer_dropped") {
   }
   REQUIRE(seeder.torrents()[0].have == m.meta.piece_count());
   const std::uint32_t pieces = static_cast<std::uint32_t>(m.meta.piece_count());
-  auto handshake = [&](const bt::Sha1& ih) {
+  auto handshake = [&](const bt::Sha1& ih, bool extended = false) {
     bt::Handshake h;
+    if (extended) h.reserved[5] |= 0x10;
     h.info_hash = ih;
     h.peer_id.fill('p');
     wire::Bytes b;
@@ -246,8 +333,21 @@ TEST_CASE("hostile_peer_input_is_counted_and_only_that_peer_dropped") {
     wire::Bytes after_handshake;
     TorrentCore::Stat stat;
     bool wrong_hash = false;
+    bool extended = false;
   };
   auto msg = [](const bt::PeerMessage& p) { return bt::encode_peer_message(p); };
+  auto metadata_flood = [&] {
+    bt::ExtHandshake eh;
+    eh.m.emplace_back("ut_metadata", 3);
+    wire::Bytes b = msg(bt::msg_extended(0, bt::encode_ext_handshake(eh)));
+    for (int i = 0; i < 100; ++i) {
+      bt::MetadataMsg req;
+      req.piece = 0;
+      const auto r = msg(bt::msg_metadata(2, req));
+      b.insert(b.end(), r.begin(), r.end());
+    }
+    return b;
+  };
   const std::vector<Case> cases{
       {"a torrent we do not serve", {}, TorrentCore::kUnknownTorrent, true},
       {"a request over 16 KiB", msg(bt::msg_request(bt::MsgType::Request, 0, 0, 32768)), TorrentCore::kRequestBad},
@@ -257,6 +357,11 @@ TEST_CASE("hostile_peer_input_is_counted_and_only_that_peer_dropped") {
       {"a bitfield of the wrong size", msg(bt::msg_bitfield(std::vector<bool>(pieces + 8, true))), TorrentCore::kBitfieldBad},
       {"a huge length", wire::Bytes{0x7f, 0xff, 0xff, 0xff, 7}, TorrentCore::kMessagesMalformed},
       {"a choke with a payload", wire::Bytes{0, 0, 0, 2, 0, 0}, TorrentCore::kMessagesMalformed},
+      {"an extension handshake that is not a dictionary", msg(bt::msg_extended(0, bt::Value(std::int64_t{5}))),
+       TorrentCore::kExtendedBad, false, true},
+      {"a ut_metadata message without a type", msg(bt::msg_extended(2, bt::make_dict({{"piece", std::int64_t{0}}}))),
+       TorrentCore::kExtendedBad, false, true},
+      {"a flood of metadata requests", metadata_flood(), TorrentCore::kRequestFlood, false, true},
   };
   std::uint64_t conn = 100;
   for (const auto& c : cases) {
@@ -266,7 +371,7 @@ TEST_CASE("hostile_peer_input_is_counted_and_only_that_peer_dropped") {
     seeder.handle_connected(id, Endpoint{0x7f000009, 9}, Direction::Inbound, now);
     bt::Sha1 ih = m.info_hash;
     if (c.wrong_hash) ih[0] ^= 1;
-    wire::Bytes in = handshake(ih);
+    wire::Bytes in = handshake(ih, c.extended);
     in.insert(in.end(), c.after_handshake.begin(), c.after_handshake.end());
     seeder.handle_bytes(id, in, now);
     bool closed = false;
