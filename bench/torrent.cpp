@@ -5,8 +5,8 @@
 // from our seeder, and ours from a libtorrent seeder. For each: wall time
 // until the leecher exits with the file complete (checked byte for byte),
 // MB/s, CPU seconds and peak RSS of the leecher process, and the ratio of the
-// fastest other client's time to ours. (Still to come: one seeder and four
-// leechers started together.)
+// fastest other client's time to ours. Then one seeder and four leechers
+// started together: ours from ours, and libtorrent from libtorrent.
 // Usage: torrent [SIZE_MB]
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -22,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <string>
 #include <thread>
@@ -191,6 +192,44 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     fs::remove_all(out_dir);
   };
+  // Four leechers started together from one seeder, all finding each other
+  // through the tracker: wall time until the last is complete, the
+  // aggregate rate, and the leechers' CPU (sum) and peak RSS (largest).
+  struct Group {
+    std::string name;
+    double wall = 0, cpu = 0;
+    long rss_mib = 0;
+    bool ok = true;
+  };
+  std::vector<Group> groups;
+  auto leech4 = [&](const std::string& name, const std::function<std::vector<std::string>(const fs::path&)>& args) {
+    Group g{name};
+    const auto t0 = Clock::now();
+    std::vector<std::pair<pid_t, fs::path>> kids;
+    for (int i = 0; i < 4; ++i) {
+      const std::string n = std::to_string(i);
+      const fs::path out = dir / "g" / n;
+      fs::create_directories(out);
+      kids.emplace_back(spawn(args(out), "", (dir / "g" / (n + ".log")).string()), out);
+    }
+    for (const auto& [pid, out] : kids) {
+      const Usage u = reap(pid, t0, 300s);
+      g.cpu += u.cpu;
+      g.rss_mib = std::max(g.rss_mib, u.rss_mib);
+      g.ok = g.ok && same_file(out / "big.bin", file);
+      fs::remove_all(out);
+    }
+    g.wall = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::printf("torrent %-34s %6.2f s %8.1f MB/s  cpu %6.2f s  rss %5ld MiB  %s\n", name.c_str(), g.wall,
+                4 * mb / g.wall, g.cpu, g.rss_mib, g.ok ? "all identical" : "NOT ALL IDENTICAL (or killed after 300 s)");
+    std::fflush(stdout);
+    groups.push_back(g);
+  };
+
+  // (ctorrent first: it gives up on the swarm when the first peer the
+  // tracker names refuses the connection, as a client that has left does.)
+  leech("ctorrent <- servent (exit incl.)",
+        {"ctorrent", "-e", "0", "-i", "127.0.0.2", "-p", std::to_string(free_port()), torrent}, dir / "o4", (dir / "o4").string());
   leech("servent <- servent", {SERVENT_BIN, "torrent", "get", torrent, "-o", (dir / "o1").string(), "--listen", "127.0.0.1:0"},
         dir / "o1");
   leech("libtorrent <- servent", {"/usr/bin/python3", script, "get", torrent, (dir / "o2").string(), "-"}, dir / "o2");
@@ -198,27 +237,50 @@ int main(int argc, char** argv) {
         {"aria2c", "--enable-dht=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--seed-time=0",
          "--summary-interval=0", "--dir", (dir / "o3").string(), "--listen-port", std::to_string(free_port()), torrent},
         dir / "o3");
-  leech("ctorrent <- servent (exit incl.)",
-        {"ctorrent", "-e", "0", "-i", "127.0.0.2", "-p", std::to_string(free_port()), torrent}, dir / "o4", (dir / "o4").string());
+  leech4("4 x servent <- servent", [&](const fs::path& out) {
+    return std::vector<std::string>{SERVENT_BIN, "torrent", "get", torrent, "-o", out.string(), "--listen", "127.0.0.1:0"};
+  });
   ::kill(seed, SIGTERM);
   ::waitpid(seed, nullptr, 0);
-  // Ours from a libtorrent seeder.
+  // From a libtorrent seeder: ours, then four libtorrents together.
   const std::uint16_t lport = free_port();
-  const pid_t lt_seed = spawn({"/usr/bin/python3", script, "seed", torrent, (dir / "seed").string(), std::to_string(lport)});
-  if (tracker_has(tport, 2)) {  // (our stopped seeder is still listed until it expires)
+  const fs::path lt_log = dir / "libtorrent-seed.log";
+  const pid_t lt_seed = spawn({"/usr/bin/python3", script, "seed", torrent, (dir / "seed").string(), std::to_string(lport)}, "",
+                              lt_log.string());
+  bool lt_ready = false;
+  for (int i = 0; i < 600 && !lt_ready; ++i) {  // it prints "seeding PORT" once its check is done
+    std::ifstream in(lt_log);
+    const std::string text{std::istreambuf_iterator<char>(in), {}};
+    lt_ready = text.find("seeding") != std::string::npos;
+    if (!lt_ready) std::this_thread::sleep_for(100ms);
+  }
+  if (lt_ready) {
     leech("servent <- libtorrent", {SERVENT_BIN, "torrent", "get", torrent, "-o", (dir / "o5").string(), "--listen",
                                     "127.0.0.1:0", "--peer", "127.0.0.1:" + std::to_string(lport)},
           dir / "o5");
+    leech4("4 x libtorrent <- libtorrent", [&](const fs::path& out) {
+      return std::vector<std::string>{"/usr/bin/python3", script, "get", torrent, out.string(),
+                                      "127.0.0.1:" + std::to_string(lport)};
+    });
+  } else {
+    std::printf("torrent: the libtorrent seeder never got ready\n");
   }
   ::kill(lt_seed, SIGTERM);
   ::waitpid(lt_seed, nullptr, 0);
+  const Row* ours = nullptr;
   double fastest_other = 0;
   for (const auto& r : rows) {
+    if (r.name == "servent <- servent") ours = &r;
     if (r.name.rfind("servent", 0) != 0 && r.ok && (fastest_other == 0 || r.u.wall < fastest_other)) fastest_other = r.u.wall;
   }
-  if (!rows.empty() && rows[0].ok && fastest_other > 0) {
+  if (ours && ours->ok && fastest_other > 0) {
     std::printf("torrent ratio: the fastest other client took %.2fx our time (goal >= 2x); our CPU %.2f s, RSS %ld MiB\n",
-                fastest_other / rows[0].u.wall, rows[0].u.cpu, rows[0].u.rss_mib);
+                fastest_other / ours->u.wall, ours->u.cpu, ours->u.rss_mib);
+  }
+  if (groups.size() == 2 && groups[0].ok && groups[1].ok) {
+    std::printf("torrent ratio, four leechers: libtorrent's swarm took %.2fx our swarm's time; CPU %.2f s vs %.2f s, "
+                "peak RSS %ld vs %ld MiB\n",
+                groups[1].wall / groups[0].wall, groups[0].cpu, groups[1].cpu, groups[0].rss_mib, groups[1].rss_mib);
   }
   ::kill(tracker, SIGTERM);
   ::waitpid(tracker, nullptr, 0);

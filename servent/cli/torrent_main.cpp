@@ -230,6 +230,14 @@ int run_torrent(const Args& a, bool seed) {
              bound.to_string());
   for (const auto& p : peers) core.add_peer(t, p, driver.now());
   bool checked = false, had_metadata = !magnet;
+  Instant give_up{};
+  std::function<void()> leave = [&] {
+    if (!core.announcing() || driver.now() >= give_up) {
+      driver.stop();
+      return;
+    }
+    driver.after(20ms, leave);
+  };
   int rc = 0;
   std::function<void()> tick = [&] {
     const auto info = core.torrents()[t];
@@ -265,7 +273,10 @@ int run_torrent(const Args& a, bool seed) {
     }
     if (!seed && !info.checking && core.complete(t)) {
       if (!json) fmt::print(stderr, "\nservent torrent: complete\n");
-      driver.stop();
+      // Trackers hear that we leave (bounded: two seconds at most).
+      core.announce_stopped(driver.now());
+      give_up = driver.now() + 2s;
+      leave();
       return;
     }
     driver.after(1s, tick);

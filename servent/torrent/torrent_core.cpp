@@ -157,6 +157,13 @@ void TorrentCore::add_peer(std::size_t torrent, Endpoint peer, Instant now) {
   dial_due(torrent, now);
 }
 
+void TorrentCore::announce_stopped(Instant now) {
+  now_ = now;
+  for (std::size_t i = 0; i < torrents_.size(); ++i) {
+    if (torrents_[i]->announced_started) announce(i, bt::AnnounceEvent::Stopped, now);
+  }
+}
+
 void TorrentCore::dial_due(std::size_t torrent, Instant now) {
   Torrent& t = *torrents_[torrent];
   for (auto& [ep, k] : t.known) {

@@ -123,6 +123,10 @@ class TorrentCore final : public Core {
   void add_tracker(std::size_t torrent, const std::string& url);
   // Dial a peer for a torrent.
   void add_peer(std::size_t torrent, Endpoint peer, Instant now);
+  // Tells every tracker we announced to that we leave (event=stopped, BEP 3);
+  // announcing() stays true until they have answered (or given up).
+  void announce_stopped(Instant now);
+  bool announcing() const { return !tracker_conns_.empty() || !udp_pending_.empty(); }
 
   struct TorrentInfo {
     wire::bt::Sha1 info_hash;
