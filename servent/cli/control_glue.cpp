@@ -149,6 +149,47 @@ void ControlGlue::on_request(const ControlRequest& r) {
                            {"failed", upload_.stat(UploadCore::kUploadsFailed)},
                            {"list", list}});
   }
+  if (r.cmd == "torrents") {
+    // Every torrent with its peers: progress, rates (the last choke
+    // interval), totals and the choke/interest state of both sides.
+    json list = json::array();
+    if (torrents_) {
+      const auto all = torrents_->torrents();
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        const auto& t = all[i];
+        json peers = json::array();
+        for (const auto& p : torrents_->peers(i)) {
+          peers.push_back({{"address", p.remote.to_string()},
+                           {"direction", p.dir == Direction::Inbound ? "in" : "out"},
+                           {"client", p.client},
+                           {"am_choking", p.am_choking},
+                           {"am_interested", p.am_interested},
+                           {"peer_choking", p.peer_choking},
+                           {"peer_interested", p.peer_interested},
+                           {"snubbed", p.snubbed},
+                           {"pieces", p.pieces},
+                           {"down_rate", p.down_rate},
+                           {"up_rate", p.up_rate},
+                           {"downloaded", p.downloaded},
+                           {"uploaded", p.uploaded}});
+        }
+        const std::string state = !t.metadata ? "metadata" : t.checking ? "checking" : t.have == t.pieces ? "seeding" : "leeching";
+        list.push_back({{"info_hash", wire::bt::to_hex(t.info_hash)},
+                        {"name", t.name},
+                        {"state", state},
+                        {"pieces", t.pieces},
+                        {"have", t.have},
+                        {"size", t.size},
+                        {"have_bytes", t.have_bytes},
+                        {"downloaded", t.downloaded},
+                        {"uploaded", t.uploaded},
+                        {"down_rate", t.down_rate},
+                        {"up_rate", t.up_rate},
+                        {"peers", peers}});
+      }
+    }
+    return control_.reply(r.conn, r.id, {{"torrents", list}});
+  }
   if (r.cmd == "peers") {
     json list = json::array();
     for (const auto& p : gnutella_.peers()) {
@@ -444,6 +485,7 @@ json ControlGlue::stats() const {
             {"hashing_total", hashing_total_}}},
           {"napster", napster_ ? group(napster_->counters()) : json::object()},
           {"napster_server", napster_server_ ? group(napster_server_->counters()) : json::object()},
+          {"torrent", torrents_ ? group(torrents_->counters()) : json::object()},
           {"peers", gnutella_.established()},
           {"role", to_string(gnutella_.role())}};
 }

@@ -12,6 +12,7 @@
 #include "servent/gnutella/gnutella_core.hpp"
 #include "servent/napster/napster_client.hpp"
 #include "servent/napster/napster_server.hpp"
+#include "servent/torrent/torrent_core.hpp"
 #include "servent/upload/upload_core.hpp"
 #include "servent/uv/driver.hpp"
 
@@ -28,6 +29,9 @@ class ControlGlue {
     napster_ = client;
     napster_server_ = server;
   }
+  // The BitTorrent core (servent run --torrent-dir): "torrents" lists its
+  // torrents and their peers; "stats" gains its counters.
+  void set_torrents(const TorrentCore* torrents) { torrents_ = torrents; }
   void on_request(const ControlRequest& r);
   // Hashes files on the driver's thread pool (one job per file), applies the
   // results on the loop, saves the cache when the batch is done, then calls
@@ -67,6 +71,7 @@ class ControlGlue {
   std::map<std::string, SearchState> searches_;  // by GUID hex
   NapsterClient* napster_ = nullptr;
   const NapsterServer* napster_server_ = nullptr;
+  const TorrentCore* torrents_ = nullptr;
   std::map<std::uint64_t, std::string> napster_searches_;  // Napster search id -> our search id
   std::map<std::string, std::set<ConnId>> browses_;        // nick -> who asked
   std::uint64_t hashing_done_ = 0, hashing_total_ = 0;

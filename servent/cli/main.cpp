@@ -23,6 +23,7 @@
 #include "servent/napster/napster_client.hpp"
 #include "servent/napster/napster_server.hpp"
 #include "servent/upload/upload_core.hpp"
+#include "servent/cli/torrent_dir.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
 
@@ -61,7 +62,7 @@ constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--liste
                    [--upload-slots N] [--advertise HOST:PORT] [--user-agent TEXT] [--firewalled]
                    [--min-peers N] [--max-per-ip N] [--query-rate N] [--route-table N] [--no-deflate]
                    [--napster-server HOST:PORT] [--napster HOST:PORT] [--napster-nick NICK]
-                   [--napster-password PW] [--napster-data-port N]
+                   [--napster-password PW] [--napster-data-port N] [--torrent-dir DIR]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -111,6 +112,11 @@ options:
   --napster-password PW
   --napster-data-port N where Napster peers fetch our files (default 6699; 0,
                         or --firewalled, for none: uploads then go out by SEND)
+  --torrent-dir DIR     also run BitTorrent on the same port: every *.torrent
+                        in DIR (looked for again every 10 s) is seeded from,
+                        or fetched into, DIR (the data next to its metainfo
+                        file, under the torrent's name); udp:// trackers are
+                        announced to from a UDP socket on the listening host
 )";
 
 constexpr const char* kSearchHelp = R"(usage: servent search QUERY [--connect HOST:PORT | --node STATE_DIR] [--ttl N] [--timeout SECONDS]
@@ -142,7 +148,8 @@ int cmd_run(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--share", "--listen", "--connect", "--state-dir", "--mode", "--max-leaves", "--max-ultrapeers",
                    "--max-ttl", "--max-connections",
                    "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate", "--route-table",
-                   "--napster-server", "--napster", "--napster-nick", "--napster-password", "--napster-data-port"},
+                   "--napster-server", "--napster", "--napster-nick", "--napster-password", "--napster-data-port",
+                   "--torrent-dir"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
   Args a;
   try {
@@ -290,12 +297,29 @@ int cmd_run(const std::vector<std::string>& argv) {
   if (napster_at) dcfg.napster_nick = napster_nick;
   DownloadCore downloads(dcfg);
   ControlCore control;
+  // BitTorrent, when asked for: a core of its own on the same port.
+  std::optional<TorrentCore> torrents;
+  std::optional<TorrentDir> torrent_dir;
+  if (auto v = a.last("--torrent-dir")) {
+    std::error_code ec;
+    fs::create_directories(*v, ec);
+    if (!fs::is_directory(*v)) {
+      fmt::print(stderr, "servent run: --torrent-dir: {} is not a directory\n", *v);
+      return 1;
+    }
+    torrents.emplace(torrent_config(), random_seed());
+    torrent_dir.emplace(*v, *torrents);
+  }
   // The networks on this loop: each core, and the first bytes that name it.
   Driver driver(drcfg);
   driver.sniff("GNUTELLA CONNECT", core);
   driver.sniff("GET ", upload);
   driver.sniff("HEAD ", upload);
   driver.sniff("GIV ", downloads);
+  if (torrents) {
+    driver.add_core(*torrents);
+    driver.sniff(std::string(1, '\x13') + "BitTorrent protocol", *torrents);
+  }
   const std::string control_path = (fs::path(state_dir) / "control.sock").string();
   try {
     driver.listen_unix(control_path, control);
@@ -342,6 +366,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   }
   ControlGlue glue(control, core, upload, downloads, library, driver, home_dir() + "/Downloads");
   glue.set_napster(napster ? &*napster : nullptr, napster_server ? &*napster_server : nullptr);
+  glue.set_torrents(torrents ? &*torrents : nullptr);
   driver.forward([&] { return control.poll_request(); }, [&](const ControlRequest& r) { glue.on_request(r); });
   // Downloads from Napster peers, told to the server as they start and end (218/219).
   std::set<std::uint64_t> napster_downloads, napster_transferring;
@@ -415,6 +440,22 @@ int cmd_run(const std::vector<std::string>& argv) {
     core.set_advertised(Endpoint{bound.ip, bound.port});
   }
   for (const auto& p : peers) core.add_peer(p, driver.now());
+  // BitTorrent peers reach us on the same port (sniffed); trackers hear it.
+  std::function<void()> scan_torrents;
+  if (torrents) {
+    if (!firewalled) torrents->set_listen(advertise ? *advertise : Endpoint{bound.ip, bound.port});
+    try {
+      torrents->set_udp_socket(driver.listen_udp(listen_host, 0, *torrents).id);  // for udp:// trackers
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent run: no UDP socket for udp:// trackers: {}\n", e.what());
+    }
+    scan_torrents = [&] {
+      for (const auto& line : torrent_dir->scan(driver.now())) fmt::print("{}\n", line);
+      std::fflush(stdout);
+      driver.after(10s, scan_torrents);
+    };
+    scan_torrents();
+  }
   const auto hosts_file = fs::path(state_dir) / "hosts";
   {
     std::ifstream in(hosts_file);

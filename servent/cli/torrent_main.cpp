@@ -10,6 +10,8 @@
 
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
+#include "servent/cli/node_client.hpp"
+#include "servent/cli/torrent_dir.hpp"
 #include "servent/torrent/torrent_core.hpp"
 #include "servent/torrent/tracker_core.hpp"
 #include "servent/uv/driver.hpp"
@@ -27,6 +29,7 @@ namespace {
 constexpr const char* kTorrentHelp = R"(usage: servent torrent create PATH [--piece-size N] [--tracker URL]... [--private] [-o FILE]
        servent torrent seed FILE.torrent --data PATH [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]...
        servent torrent get FILE.torrent|MAGNET [-o DIR] [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--json]
+       servent torrent list [--node STATE_DIR] [--json]
        servent tracker [--listen HOST:PORT] [--interval SECONDS]
 
 create  writes a v1 metainfo file for a file or a directory (files in name
@@ -43,6 +46,12 @@ get     fetches the torrent into DIR (default: the current directory),
         A magnet link (magnet:?xt=urn:btih:HEX-or-BASE32[&dn=..][&tr=..][&x.pe=..])
         first fetches the metadata from peers (BEP 9), checked against the
         info-hash ("metadata":false in --json until then).
+
+list    the running node's torrents (servent run --torrent-dir) and their
+        peers: progress, rates, ratio, and per peer who chokes whom (flags:
+        D we download from it, d we want to but it chokes us, U we upload
+        to it, u it wants to but we choke it, S snubbed, I/O inbound/outbound).
+        --json prints the node's reply: one object per torrent and line.
 
 tracker  an HTTP (/announce, /scrape) and UDP (BEP 15) tracker on one port,
         for any info-hash; runs until interrupted.
@@ -140,41 +149,17 @@ int create(const Args& a) {
   return 0;
 }
 
-struct Loaded {
-  bt::Metainfo meta;
-  bt::Sha1 info_hash;
-  wire::Bytes info;  // the info dictionary's exact bytes
-};
-
-Loaded load(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) usage_error("torrent", "cannot read " + file);
-  const std::string text{std::istreambuf_iterator<char>(in), {}};
-  auto r = bt::decode_metainfo(wire::as_bytes(text));
-  if (auto* e = std::get_if<bt::MetainfoError>(&r)) usage_error("torrent", file + ": " + e->what);
-  Loaded l{std::get<bt::Metainfo>(r), {}, {}};
-  share::Sha1Hasher h;
-  h.update(text.data() + l.meta.info_begin, l.meta.info_end - l.meta.info_begin);
-  l.info_hash = h.finish();
-  l.info.assign(text.begin() + static_cast<std::ptrdiff_t>(l.meta.info_begin),
-                text.begin() + static_cast<std::ptrdiff_t>(l.meta.info_end));
-  return l;
-}
-
-TorrentConfig torrent_config() {
-  TorrentConfig c;
-  const std::string prefix = "-SV0100-";
-  std::copy(prefix.begin(), prefix.end(), c.peer_id.begin());
-  Rng rng(random_seed());
-  static const char* kChars = "0123456789abcdefghijklmnopqrstuvwxyz";
-  for (std::size_t i = prefix.size(); i < c.peer_id.size(); ++i) c.peer_id[i] = static_cast<std::uint8_t>(kChars[rng.below(36)]);
-  return c;
+LoadedTorrent load(const std::string& file) {
+  std::string error;
+  auto l = load_torrent_file(file, error);
+  if (!l) usage_error("torrent", error);
+  return *l;
 }
 
 int run_torrent(const Args& a, bool seed) {
   if (a.positional.size() != 2) usage_error("torrent", std::string(seed ? "seed" : "get") + " needs one FILE.torrent");
   std::optional<bt::Magnet> magnet;
-  Loaded l;
+  LoadedTorrent l;
   if (a.positional[1].starts_with("magnet:")) {
     if (seed) usage_error("torrent", "seed needs the metainfo file, not a magnet link");
     magnet = bt::decode_magnet(a.positional[1]);
@@ -289,6 +274,107 @@ int run_torrent(const Args& a, bool seed) {
 
 }  // namespace
 
+std::optional<LoadedTorrent> load_torrent_file(const std::string& file, std::string& error) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    error = "cannot read " + file;
+    return std::nullopt;
+  }
+  const std::string text{std::istreambuf_iterator<char>(in), {}};
+  auto r = bt::decode_metainfo(wire::as_bytes(text));
+  if (auto* e = std::get_if<bt::MetainfoError>(&r)) {
+    error = file + ": " + e->what;
+    return std::nullopt;
+  }
+  LoadedTorrent l{std::get<bt::Metainfo>(r), {}, {}};
+  share::Sha1Hasher h;
+  h.update(text.data() + l.meta.info_begin, l.meta.info_end - l.meta.info_begin);
+  l.info_hash = h.finish();
+  l.info.assign(text.begin() + static_cast<std::ptrdiff_t>(l.meta.info_begin),
+                text.begin() + static_cast<std::ptrdiff_t>(l.meta.info_end));
+  return l;
+}
+
+TorrentConfig torrent_config() {
+  TorrentConfig c;
+  const std::string prefix = "-SV0100-";
+  std::copy(prefix.begin(), prefix.end(), c.peer_id.begin());
+  Rng rng(random_seed());
+  static const char* kChars = "0123456789abcdefghijklmnopqrstuvwxyz";
+  for (std::size_t i = prefix.size(); i < c.peer_id.size(); ++i) c.peer_id[i] = static_cast<std::uint8_t>(kChars[rng.below(36)]);
+  return c;
+}
+
+std::vector<std::string> TorrentDir::scan(Instant) {
+  std::vector<std::string> said;
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    if (e.path().extension() == ".torrent" && e.is_regular_file(ec)) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    if (!seen_.insert(f.string()).second) continue;
+    std::string error;
+    auto l = load_torrent_file(f.string(), error);
+    if (!l) {
+      said.push_back("torrent: skipped " + error);
+      continue;
+    }
+    if (core_.has_info_hash(l->info_hash)) continue;  // the same torrent under another file name
+    const std::size_t t = core_.add_torrent(l->meta, l->info_hash, dir_, l->info);
+    (void)t;
+    said.push_back(fmt::format("torrent: {} {} ({}, {} pieces) from {}", bt::to_hex(l->info_hash), l->meta.name,
+                               human_bytes(l->meta.total_length), l->meta.piece_count(), f.filename().string()));
+  }
+  return said;
+}
+
+namespace {
+
+int list_torrents(const Args& a) {
+  NodeClient node(a.last("--node").value_or(default_state_dir()));
+  if (!node.ok()) {
+    fmt::print(stderr, "servent torrent: no running node answers at {} (start 'servent run --torrent-dir DIR')\n",
+               node.path());
+    return 1;
+  }
+  auto r = node.call({{"cmd", "torrents"}}, std::chrono::seconds(5));
+  if (!r || !r->value("ok", false)) {
+    fmt::print(stderr, "servent torrent: the node refused: {}\n", r ? r->value("error", "?") : "no answer");
+    return 1;
+  }
+  const auto list = r->value("torrents", nlohmann::json::array());
+  if (a.has("--json")) {
+    for (const auto& t : list) fmt::print("{}\n", t.dump());
+    return 0;
+  }
+  if (list.empty()) fmt::print("no torrents (servent run --torrent-dir DIR seeds every *.torrent there)\n");
+  for (const auto& t : list) {
+    const auto size = t.value("size", std::uint64_t{0}), have = t.value("have_bytes", std::uint64_t{0});
+    const auto down = t.value("downloaded", std::uint64_t{0}), up = t.value("uploaded", std::uint64_t{0});
+    const double ratio = static_cast<double>(up) / static_cast<double>(std::max<std::uint64_t>(1, down ? down : size));
+    fmt::print("{} {}  {}  {:.1f}% of {}  down {}/s up {}/s  ratio {:.2f}  {} peers\n", t.value("info_hash", ""),
+               t.value("name", ""), t.value("state", ""), size ? 100.0 * static_cast<double>(have) / static_cast<double>(size) : 0.0,
+               human_bytes(size), human_bytes(t.value("down_rate", std::uint64_t{0})),
+               human_bytes(t.value("up_rate", std::uint64_t{0})), ratio, t.value("peers", nlohmann::json::array()).size());
+    for (const auto& p : t.value("peers", nlohmann::json::array())) {
+      std::string flags;
+      const bool am_choking = p.value("am_choking", true), peer_choking = p.value("peer_choking", true);
+      if (p.value("am_interested", false)) flags += peer_choking ? 'd' : 'D';
+      if (p.value("peer_interested", false)) flags += am_choking ? 'u' : 'U';
+      if (p.value("snubbed", false)) flags += 'S';
+      flags += p.value("direction", "") == "in" ? 'I' : 'O';
+      fmt::print("    {:<22} {:<5} {:>6} pieces  down {:>9}/s up {:>9}/s  {}\n", p.value("address", ""), flags,
+                 p.value("pieces", 0u), human_bytes(p.value("down_rate", std::uint64_t{0})),
+                 human_bytes(p.value("up_rate", std::uint64_t{0})), p.value("client", ""));
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 int cmd_tracker(const std::vector<std::string>& argv) {
   OptionSpec spec{{"--listen", "--interval"}, {"--help", "-h"}};
   Args a;
@@ -322,7 +408,8 @@ int cmd_tracker(const std::vector<std::string>& argv) {
 }
 
 int cmd_torrent(const std::vector<std::string>& argv) {
-  OptionSpec spec{{"--piece-size", "--tracker", "-o", "--data", "--listen", "--peer"}, {"--private", "--json", "--help", "-h"}};
+  OptionSpec spec{{"--piece-size", "--tracker", "-o", "--data", "--listen", "--peer", "--node"},
+                  {"--private", "--json", "--help", "-h"}};
 
   Args a;
   try {
@@ -335,6 +422,7 @@ int cmd_torrent(const std::vector<std::string>& argv) {
     if (sub == "create") return create(a);
     if (sub == "seed") return run_torrent(a, true);
     if (sub == "get") return run_torrent(a, false);
+    if (sub == "list") return list_torrents(a);
     usage_error("torrent", "unknown subcommand '" + sub + "'");
   } catch (const UsageError& e) {
     usage_error("torrent", e.what());

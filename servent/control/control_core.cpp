@@ -11,7 +11,7 @@ constexpr std::array<std::string_view, ControlCore::kStatCount> kStatNames = {
 
 const std::vector<std::string>& ControlCore::commands() {
   static const std::vector<std::string> kCommands = {"search", "results", "stop-search", "download", "downloads",
-                                                     "cancel", "pause",   "resume",      "uploads",  "peers",
+                                                     "cancel", "pause",   "resume",      "uploads",  "peers",       "torrents",
                                                      "stats",  "rescan",  "connect",     "quit",     "browse"};
   return kCommands;
 }

@@ -209,11 +209,35 @@ std::vector<TorrentCore::TorrentInfo> TorrentCore::torrents() const {
   std::vector<TorrentInfo> out;
   for (std::size_t i = 0; i < torrents_.size(); ++i) {
     const Torrent& t = *torrents_[i];
+    std::uint64_t have_bytes = 0, down = 0, up = 0;
+    for (std::uint32_t k = 0; t.picker && k < t.meta.piece_count(); ++k) have_bytes += t.picker->have(k) ? t.meta.piece_size(k) : 0;
+    for (const auto& [id, p] : peers_) {
+      if (p.torrent != i) continue;
+      down += p.down_rate;
+      up += p.up_rate;
+    }
     out.push_back({t.info_hash, t.meta.name, static_cast<std::uint32_t>(t.meta.piece_count()),
                    t.picker ? t.picker->have_count() : 0, t.checking > 0, t.has_meta, peer_count(i), t.downloaded,
-                   t.uploaded});
+                   t.uploaded, t.has_meta ? t.meta.total_length : 0, have_bytes, down, up});
   }
   return out;
+}
+
+std::vector<TorrentCore::PeerInfo> TorrentCore::peers(std::size_t torrent) const {
+  std::vector<PeerInfo> out;
+  for (const auto& [id, p] : peers_) {
+    if (p.torrent != torrent || !p.handshake_in) continue;
+    const auto pieces = static_cast<std::uint32_t>(std::count(p.has.begin(), p.has.end(), true));
+    const bool snubbed = p.am_interested && !p.peer_choking && now_ - p.last_block > config_.snub_after;
+    out.push_back({p.remote, p.dir, p.client, p.am_choking, p.am_interested, p.peer_choking, p.peer_interested, snubbed,
+                   pieces, p.down_rate, p.up_rate, p.total_down, p.total_up});
+  }
+  std::sort(out.begin(), out.end(), [](const PeerInfo& a, const PeerInfo& b) { return a.remote < b.remote; });
+  return out;
+}
+
+bool TorrentCore::has_info_hash(const bt::Sha1& h) const {
+  return std::any_of(torrents_.begin(), torrents_.end(), [&](const auto& t) { return t->info_hash == h; });
 }
 
 std::vector<Counter> TorrentCore::counters() const {
@@ -585,6 +609,7 @@ void TorrentCore::on_extended(Peer& p, const bt::PeerMessage& m, Instant now) {
       return;
     }
     p.ut_metadata = h->id_of("ut_metadata");
+    p.client = h->client.substr(0, 64);
     if (h->metadata_size) p.metadata_size = *h->metadata_size;
     if (!t.has_meta) ask_metadata(index);
     return;

@@ -136,8 +136,23 @@ class TorrentCore final : public Core {
     bool metadata;  // known (false while a magnet link's metadata is fetched)
     std::size_t peers;
     std::uint64_t downloaded, uploaded;
+    std::uint64_t size;        // bytes in all (0 while unknown)
+    std::uint64_t have_bytes;  // in the pieces we have
+    std::uint64_t down_rate, up_rate;  // bytes/s over the last choke interval, all peers
   };
   std::vector<TorrentInfo> torrents() const;
+  // Its peers as the choker sees them (rates over the last choke interval).
+  struct PeerInfo {
+    Endpoint remote;
+    Direction dir;
+    std::string client;  // its BEP 10 "v", when it sent one
+    bool am_choking, am_interested, peer_choking, peer_interested;
+    bool snubbed;  // we want its pieces, it unchoked us, and nothing came for a while
+    std::uint32_t pieces;  // it has
+    std::uint64_t down_rate, up_rate, downloaded, uploaded;
+  };
+  std::vector<PeerInfo> peers(std::size_t torrent) const;
+  bool has_info_hash(const wire::bt::Sha1& h) const;
   bool complete(std::size_t torrent) const;
   std::uint64_t stat(Stat s) const { return stats_[s]; }
   std::vector<Counter> counters() const;
@@ -163,6 +178,7 @@ class TorrentCore final : public Core {
     bool extended = false;                       // BEP 10 bit set in its handshake
     std::uint8_t ut_metadata = 0;                // its id for ut_metadata (BEP 10 "m"), 0: none
     std::int64_t metadata_size = 0;              // what it said ("metadata_size"), 0: unknown
+    std::string client;                          // its BEP 10 "v" 
     bool metadata_refused = false;               // it rejected a metadata request
     std::size_t metadata_requests = 0;           // it asked us
     std::vector<wire::bt::PeerMessage> early;    // have/bitfield before we knew the piece count

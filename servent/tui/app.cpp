@@ -184,6 +184,7 @@ void App::tick(Clock::time_point now) {
   if (!asked("peers")) send({{"cmd", "peers"}}, "peers");
   if (view_ == View::Uploads && !asked("uploads")) send({{"cmd", "uploads"}}, "uploads");
   if (view_ == View::Stats && !asked("stats")) send({{"cmd", "stats"}}, "stats");
+  if ((view_ == View::Downloads || view_ == View::Uploads) && !asked("torrents")) send({{"cmd", "torrents"}}, "torrents");
 }
 
 void App::message(const json& j, Clock::time_point now) {
@@ -299,6 +300,8 @@ void App::message(const json& j, Clock::time_point now) {
     upload_rates_ = std::move(next);
   } else if (purpose == "stats") {
     stats_ = j.value("stats", json::object());
+  } else if (purpose == "torrents") {
+    torrents_ = j.value("torrents", json::array());
   } else if (purpose == "download") {
     status("download " + std::to_string(num<std::uint64_t>(j, "download")) + " started", now);
     next_poll_ = now;  // show it at once
@@ -750,6 +753,88 @@ void App::draw_downloads(Screen& s) const {
     const Attr st = d.state == "done" ? Attr::Good : d.state == "failed" ? Attr::Bad : a;
     s.put(x, y, d.state, st, 9);
   }
+  const std::size_t shown = std::min(rows, downloads_.size() - std::min(dl_top_, downloads_.size()));
+  draw_torrents(s, 2 + static_cast<int>(std::max<std::size_t>(shown, downloads_.empty() ? 1 : 0)) + 1);
+}
+
+// Torrents under the downloads, in the same columns: progress of the pieces
+// we have, the download rate over the node's last choke interval, peers in
+// the Src column, and seeding / leeching / checking / metadata.
+void App::draw_torrents(Screen& s, int y) const {
+  if (torrents_.empty() || y >= s.height() - 1) return;
+  s.put(0, y++, "Torrents", Attr::Header, s.width());
+  const int bar = s.width() >= 100 ? 24 : 10;
+  const int fixed = bar + 1 + 4 + 1 + 9 + 1 + 10 + 1 + 7 + 1 + 5 + 1 + 9;
+  const int name_w = std::max(8, s.width() - fixed);
+  for (const auto& t : torrents_) {
+    if (y >= s.height() - 1) break;
+    const auto size = num<std::uint64_t>(t, "size"), have = num<std::uint64_t>(t, "have_bytes");
+    const double rate = static_cast<double>(num<std::uint64_t>(t, "down_rate"));
+    const std::string state = str(t, "state");
+    int x = 0;
+    s.put(x, y, str(t, "name"), Attr::Normal, name_w);
+    x += name_w + 1;
+    const double frac = size ? std::min(1.0, static_cast<double>(have) / static_cast<double>(size)) : 0;
+    const int filled = static_cast<int>(frac * bar + 0.5);
+    for (int i = 0; i < bar; ++i) s.put(x + i, y, i < filled ? "#" : ".", i < filled ? Attr::Bar : Attr::Dim, 1);
+    x += bar + 1;
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "%.0f%%", frac * 100);
+    s.put_right(x, y, size ? pct : "?", Attr::Normal, 4);
+    x += 5;
+    s.put_right(x, y, size ? human_size(size) : "?", Attr::Normal, 9);
+    x += 10;
+    s.put_right(x, y, state == "leeching" ? human_rate(rate) : "", Attr::Normal, 10);
+    x += 11;
+    std::string eta;
+    if (state == "leeching" && rate >= 1 && size > have) eta = clock_text(static_cast<std::uint64_t>(static_cast<double>(size - have) / rate));
+    s.put_right(x, y, eta, Attr::Normal, 7);
+    x += 8;
+    s.put_right(x, y, std::to_string(t.value("peers", json::array()).size()), Attr::Normal, 5);
+    x += 6;
+    s.put(x, y, state, state == "seeding" ? Attr::Good : Attr::Normal, 9);
+    ++y;
+  }
+}
+
+// Per torrent: what we sent, the ratio, the upload rate; then its peers with
+// who chokes whom (D we download from it, d it chokes us while we want its
+// pieces, U we upload to it, u we choke it while it wants ours, S snubbed),
+// the pieces it has, both rates and its client.
+void App::draw_torrent_peers(Screen& s, int y) const {
+  if (torrents_.empty() || y >= s.height() - 1) return;
+  s.fill(0, y, s.width(), Attr::Header);
+  s.put(0, y, "Torrent peer", Attr::Header, 21);
+  s.put(22, y, "Flags", Attr::Header, 5);
+  s.put_right(28, y, "Pieces", Attr::Header, 7);
+  s.put_right(36, y, "Down", Attr::Header, 10);
+  s.put_right(47, y, "Up", Attr::Header, 10);
+  s.put(58, y, "Client", Attr::Header, std::max(6, s.width() - 58));
+  ++y;
+  for (const auto& t : torrents_) {
+    if (y >= s.height() - 1) return;
+    const auto size = num<std::uint64_t>(t, "size"), up = num<std::uint64_t>(t, "uploaded"), down = num<std::uint64_t>(t, "downloaded");
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.2f", static_cast<double>(up) / static_cast<double>(std::max<std::uint64_t>(1, down ? down : size)));
+    s.put(0, y++, str(t, "name") + "  sent " + human_size(up) + "  ratio " + ratio + "  up " +
+                      human_rate(static_cast<double>(num<std::uint64_t>(t, "up_rate"))),
+          Attr::Normal, s.width());
+    for (const auto& p : t.value("peers", json::array())) {
+      if (y >= s.height() - 1) return;
+      std::string flags;
+      const bool am_choking = p.value("am_choking", true), peer_choking = p.value("peer_choking", true);
+      if (p.value("am_interested", false)) flags += peer_choking ? 'd' : 'D';
+      if (p.value("peer_interested", false)) flags += am_choking ? 'u' : 'U';
+      if (p.value("snubbed", false)) flags += 'S';
+      s.put(2, y, str(p, "address"), Attr::Normal, 19);
+      s.put(22, y, flags, Attr::Normal, 5);
+      s.put_right(28, y, std::to_string(num<std::uint64_t>(p, "pieces")), Attr::Normal, 7);
+      s.put_right(36, y, human_rate(static_cast<double>(num<std::uint64_t>(p, "down_rate"))), Attr::Normal, 10);
+      s.put_right(47, y, human_rate(static_cast<double>(num<std::uint64_t>(p, "up_rate"))), Attr::Normal, 10);
+      s.put(58, y, str(p, "client"), Attr::Dim, std::max(6, s.width() - 58));
+      ++y;
+    }
+  }
 }
 
 void App::draw_uploads(Screen& s) const {
@@ -798,6 +883,8 @@ void App::draw_uploads(Screen& s) const {
     x += 11;
     s.put_right(x, y, clock_text(num<std::uint64_t>(u, "seconds")), Attr::Normal, 8);
   }
+  const std::size_t shown = std::min(rows, list.size() - std::min(up_top_, list.size()));
+  draw_torrent_peers(s, 3 + static_cast<int>(std::max<std::size_t>(shown, 1)) + 1);
 }
 
 void App::draw_network(Screen& s) const {

@@ -128,6 +128,9 @@ class App {
   void draw_search(Screen& s) const;
   void draw_downloads(Screen& s) const;
   void draw_uploads(Screen& s) const;
+  // Rows from `y` down: one per torrent (Downloads), or per torrent and peer (Uploads).
+  void draw_torrents(Screen& s, int y) const;
+  void draw_torrent_peers(Screen& s, int y) const;
   void draw_network(Screen& s) const;
   void draw_stats(Screen& s) const;
   void draw_help(Screen& s) const;
@@ -153,6 +156,7 @@ class App {
   };
   std::map<std::string, UploadRate> upload_rates_;
   nlohmann::json stats_ = nlohmann::json::object();
+  nlohmann::json torrents_ = nlohmann::json::array();  // the node's BitTorrent side (servent run --torrent-dir)
   std::size_t net_top_ = 0, stats_top_ = 0, up_top_ = 0;
   std::string status_;
   bool status_bad_ = false;

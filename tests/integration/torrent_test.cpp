@@ -296,3 +296,36 @@ TEST_CASE("transmission_gets_from_servent_and_servent_gets_from_transmission") {
   CHECK(arrives(s.d.path / "ours", s.data, 5s));
   seed.terminate();
 }
+
+TEST_CASE("servent_run_seeds_its_torrent_dir_on_the_gnutella_port_and_lists_it_through_the_control_socket") {
+  REQUIRE_MESSAGE(have_libtorrent(), "python3-libtorrent (scripts/deps.sh TEST_PACKAGES) is missing");
+  TempDir d;
+  const fs::path dir = d.path / "torrents";
+  random_file(dir / "album" / "a.bin", 300001, 7);
+  random_file(dir / "album" / "b.bin", 200000, 8);
+  auto made = run({SERVENT_BIN, "torrent", "create", (dir / "album").string(), "--piece-size", "32768", "-o",
+                   (dir / "album.torrent").string()},
+                  30s);
+  REQUIRE(made.status == 0);
+  fs::create_directories(d.path / "share");
+  const auto port = free_port();
+  // One port for Gnutella, HTTP and BitTorrent: the first bytes pick the core.
+  Process node({SERVENT_BIN, "run", "--listen", "127.0.0.1:" + std::to_string(port), "--state-dir", (d.path / "state").string(),
+                "--share", (d.path / "share").string(), "--min-peers", "0", "--torrent-dir", dir.string()},
+               "-");
+  REQUIRE(node.wait_for(std::regex("torrent: [0-9a-f]{40} album"), 10s));
+  const fs::path script = LIBTORRENT_SESSION;
+  auto got = run({"/usr/bin/python3", script.string(), "get", (dir / "album.torrent").string(), (d.path / "lt").string(),
+                  "127.0.0.1:" + std::to_string(port)},
+                 40s);
+  CHECK(got.status == 0);
+  CHECK(slurp(d.path / "lt" / "album" / "a.bin") == slurp(dir / "album" / "a.bin"));
+  CHECK(slurp(d.path / "lt" / "album" / "b.bin") == slurp(dir / "album" / "b.bin"));
+  auto list = run({SERVENT_BIN, "torrent", "list", "--node", (d.path / "state").string(), "--json"}, 10s);
+  CHECK(list.status == 0);
+  CHECK(list.out.find("\"state\":\"seeding\"") != std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(list.out, m, std::regex("\"uploaded\":([0-9]+)")));
+  CHECK(std::stoull(m[1].str()) >= 500001);  // all of it (endgame may send a block twice)
+  node.terminate();
+}

@@ -439,3 +439,69 @@ TEST_CASE("a_repeated_search_shows_its_earlier_results_and_when_a_requery_is_all
     CHECK(app.group_count(0) == 2);
   }
 }
+
+TEST_CASE("torrents_show_in_downloads_and_their_peers_with_choke_state_in_uploads") {
+  App app;
+  const json torrents = json::array(
+      {{{"info_hash", std::string(40, 'a')},
+        {"name", "album"},
+        {"state", "leeching"},
+        {"pieces", 100},
+        {"have", 25},
+        {"size", 4'000'000},
+        {"have_bytes", 1'000'000},
+        {"downloaded", 1'000'000},
+        {"uploaded", 500'000},
+        {"down_rate", 100'000},
+        {"up_rate", 20'000},
+        {"peers",
+         {{{"address", "10.0.0.9:6881"}, {"direction", "out"}, {"client", "Transmission 3.00"}, {"am_choking", false},
+           {"am_interested", true}, {"peer_choking", false}, {"peer_interested", true}, {"snubbed", false},
+           {"pieces", 100}, {"down_rate", 100'000}, {"up_rate", 20'000}, {"downloaded", 1'000'000}, {"uploaded", 500'000}},
+          {{"address", "10.0.0.10:51413"}, {"direction", "in"}, {"client", "\x1b[31mevil"}, {"am_choking", true},
+           {"am_interested", false}, {"peer_choking", true}, {"peer_interested", true}, {"snubbed", false},
+           {"pieces", 0}, {"down_rate", 0}, {"up_rate", 0}, {"downloaded", 0}, {"uploaded", 0}}}}}});
+  auto answer = [&] {
+    app.tick(kT0 + std::chrono::seconds(5));
+    bool asked = false;
+    for (const auto& r : app.take_requests()) {
+      if (r["cmd"] != "torrents") continue;
+      app.message({{"id", r["id"]}, {"ok", true}, {"torrents", torrents}}, kT0);
+      asked = true;
+    }
+    return asked;
+  };
+  CHECK_FALSE(answer());  // the Search screen does not ask
+  app.key('2', kT0);
+  REQUIRE(app.view() == View::Downloads);
+  REQUIRE(answer());
+  Screen s(100, 24);
+  app.draw(s);
+  check_safe(s);
+  const std::string text = screen_text(s);
+  CHECK(text.find("Torrents") != std::string::npos);
+  std::string row;
+  for (int y = 0; y < s.height(); ++y) {
+    if (s.row_text(y).find("album") != std::string::npos) row = s.row_text(y);
+  }
+  CHECK(row.find("25%") != std::string::npos);
+  CHECK(row.find("leeching") != std::string::npos);
+  CHECK(row.find("97.7 KB/s") != std::string::npos);
+  CHECK(row.find("0:30") != std::string::npos);  // 3 MB to go at 100 KB/s
+  app.key('3', kT0);
+  REQUIRE(app.view() == View::Uploads);
+  REQUIRE(answer());
+  Screen u(100, 24);
+  app.draw(u);
+  check_safe(u);
+  const std::string up = screen_text(u);
+  CHECK(up.find("ratio 0.50") != std::string::npos);
+  std::string unchoked, choked;
+  for (int y = 0; y < u.height(); ++y) {
+    if (u.row_text(y).find("10.0.0.9:6881") != std::string::npos) unchoked = u.row_text(y);
+    if (u.row_text(y).find("10.0.0.10:51413") != std::string::npos) choked = u.row_text(y);
+  }
+  CHECK(unchoked.find(" DU ") != std::string::npos);  // we download from it and upload to it
+  CHECK(unchoked.find("Transmission 3.00") != std::string::npos);
+  CHECK(choked.find(" u ") != std::string::npos);  // it wants our pieces, we choke it
+}
