@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include "share/sha1.hpp"
 
@@ -18,6 +19,7 @@ constexpr std::array<std::string_view, TorrentCore::kStatCount> kStatNames = {
     "blocks_in",       "blocks_out",    "bytes_in",        "bytes_out",       "pieces_passed",
     "pieces_failed",   "peers_banned",  "disk_errors",     "timeouts",        "announces",
     "announce_errors", "metadata_pieces_out", "metadata_pieces_in", "metadata_bad",   "extended_bad",
+    "snubbed",         "never_unchoked",
 };
 
 SharedBuffer shared(wire::Bytes b) { return std::make_shared<const Buffer>(std::move(b)); }
@@ -511,11 +513,13 @@ void TorrentCore::on_message(Peer& p, const bt::PeerMessage& m, Instant now) {
   switch (m.type) {
     case bt::MsgType::KeepAlive: return;
     case bt::MsgType::Choke:
+      if (!p.peer_choking) p.choked_since = now;
       p.peer_choking = true;
       for (const auto& b : p.requested) t.picker->abort(b, p.id.value);
       p.requested.clear();
       return;
     case bt::MsgType::Unchoke:
+      if (p.peer_choking) p.last_block = now;  // the snub clock starts now
       p.peer_choking = false;
       fill_requests(p);
       return;
@@ -833,6 +837,7 @@ void TorrentCore::update_interest(Peer& p) {
   }
   if (want != p.am_interested) {
     p.am_interested = want;
+    if (want) p.choked_since = now_;
     send(p, bt::msg_simple(want ? bt::MsgType::Interested : bt::MsgType::NotInterested));
   }
   fill_requests(p);
@@ -1022,16 +1027,41 @@ void TorrentCore::handle_timeout(Instant now) {
   }
   if (!started_ || now < next_choke_) return;
   next_choke_ = now + config_.choke_interval;
-  std::vector<ConnId> silent;
+  std::vector<ConnId> silent, stingy;
+  std::set<std::size_t> refill;
   for (auto& [id, p] : peers_) {
     if (now - p.last_in > config_.peer_timeout) {
       silent.push_back(p.id);
-    } else if (now - p.last_out >= config_.keepalive) {
-      send(p, bt::msg_simple(bt::MsgType::KeepAlive));
+      continue;
+    }
+    if (now - p.last_out >= config_.keepalive) send(p, bt::msg_simple(bt::MsgType::KeepAlive));
+    if (!p.torrent || !torrents_[*p.torrent]->picker) continue;
+    Torrent& t = *torrents_[*p.torrent];
+    if (p.am_interested && !p.peer_choking && !p.requested.empty() && now - p.last_block > config_.snub_after) {
+      // Snubbed: what it was asked for goes to others; it keeps one request.
+      ++stats_[kSnubbed];
+      for (const auto& b : p.requested) {
+        t.picker->abort(b, p.id.value);
+        send(p, bt::msg_request(bt::MsgType::Cancel, b.piece, b.begin, b.length));
+      }
+      p.requested.clear();
+      p.pipeline = 1;
+      p.last_block = now;
+      refill.insert(*p.torrent);
+    }
+    if (p.am_interested && p.peer_choking && now - p.choked_since > config_.choked_timeout &&
+        (!p.peer_interested || p.am_choking)) {
+      stingy.push_back(p.id);
     }
   }
   for (ConnId c : silent) {
     if (Peer* p = find(c)) drop(*p, CloseReason::HandshakeTimeout, kTimeouts);
+  }
+  for (ConnId c : stingy) {
+    if (Peer* p = find(c)) drop(*p, CloseReason::Normal, kNeverUnchoked);
+  }
+  for (auto& [id, p] : peers_) {
+    if (p.torrent && refill.count(*p.torrent)) fill_requests(p);
   }
   for (std::size_t i = 0; i < torrents_.size(); ++i) {
     run_choker(i, now);

@@ -25,6 +25,12 @@
 // does not hash, it is fetched whole from one peer at a time, and a peer whose
 // metadata alone fails is banned.
 //
+// Slow or stingy peers: one that unchoked us but sent no block for
+// snub_after is snubbed (its requests cancelled and handed to others, one
+// request at a time to it until it delivers; the choker does not reward it);
+// one that keeps us choked for choked_timeout while we want its pieces, with
+// nothing going to it either, is dropped so that its slot goes to another.
+//
 // Misbehaviour (counted, the peer dropped, the rest of the swarm unaffected):
 // a handshake for a torrent we do not serve, a malformed or oversized
 // message, a bitfield of the wrong size or with spare bits, a have beyond
@@ -61,7 +67,8 @@ struct TorrentConfig {
   std::size_t max_peers_per_torrent = 80;
   Duration keepalive = 120s;
   Duration peer_timeout = 240s;             // silent this long: dropped
-  Duration snub_after = 60s;
+  Duration snub_after = 60s;               // unchoked us, our requests out, no block: its requests go elsewhere
+  Duration choked_timeout = 300s;           // we want its pieces, it chokes us, nothing flows either way: dropped
 };
 
 class TorrentCore final : public Core {
@@ -92,6 +99,8 @@ class TorrentCore final : public Core {
     kMetadataPiecesIn,
     kMetadataBad,
     kExtendedBad,
+    kSnubbed,
+    kNeverUnchoked,
     kStatCount
   };
 
@@ -198,6 +207,7 @@ class TorrentCore final : public Core {
     std::uint64_t down_rate = 0, up_rate = 0;    // bytes/s, last interval
     std::uint64_t total_down = 0, total_up = 0;
     Instant since, last_in, last_out, last_block;
+    Instant choked_since;  // since when we have wanted its pieces and been choked
     std::size_t pipeline = 4;
   };
   struct Torrent {

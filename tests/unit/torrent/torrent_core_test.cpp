@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "servent/torrent/torrent_core.hpp"
 #include "servent/uv/file_job.hpp"
@@ -399,4 +400,91 @@ TEST_CASE("hostile_peer_input_is_counted_and_only_that_peer_dropped") {
   flood_target.handle_connected(ConnId{1}, Endpoint{0x7f000009, 9}, Direction::Inbound, now);
   flood_target.handle_bytes(ConnId{1}, in, now);  // (the first is being sent: none finishes meanwhile)
   CHECK(flood_target.stat(TorrentCore::kRequestFlood) == 1);
+}
+
+TEST_CASE("a_peer_that_unchokes_but_sends_nothing_is_snubbed_and_one_that_never_unchokes_is_dropped") {
+  TempDir get_dir, seed_dir;
+  const Made m = make_torrent(seed_dir.path, 9);
+  TorrentConfig cfg = config('L');
+  cfg.snub_after = 20s;
+  cfg.choked_timeout = 60s;
+  TorrentCore leecher(cfg, 1);
+  const std::size_t t = leecher.add_torrent(m.meta, m.info_hash, get_dir.path.string());
+  Instant now{Duration(1'000'000)};
+  // What the leecher sends, per connection, as peer messages (the handshake skipped).
+  std::map<std::uint64_t, std::vector<bt::PeerMessage>> sent;
+  std::set<std::uint64_t> closed;
+  std::vector<ConnId> dialled;
+  auto drain = [&] {
+    while (auto a = leecher.poll_action()) {
+      if (auto* j = std::get_if<action::FileJob>(&*a)) {
+        leecher.handle_file_done(j->job, run_file_job(*j), now);
+      } else if (auto* c = std::get_if<action::Connect>(&*a)) {
+        dialled.push_back(c->conn);
+      } else if (auto* s = std::get_if<action::Send>(&*a)) {
+        wire::ByteView b(*s->bytes);
+        if (b.size() >= bt::kHandshakeSize && b[0] == 19) b = b.subspan(bt::kHandshakeSize);
+        while (!b.empty()) {
+          auto r = bt::decode_peer_message(b);
+          REQUIRE(static_cast<bool>(r));
+          sent[s->conn.value].push_back(r->msg);
+          b = b.subspan(r->consumed);
+        }
+      } else if (auto* cl = std::get_if<action::Close>(&*a)) {
+        closed.insert(cl->conn.value);
+      }
+    }
+  };
+  auto count = [&](ConnId c, bt::MsgType type) {
+    return std::count_if(sent[c.value].begin(), sent[c.value].end(), [&](const auto& x) { return x.type == type; });
+  };
+  drain();  // the resume check: nothing on disk
+  // Two seeds (fast extension: "have all"); the first never unchokes us, the
+  // second unchokes us and then sends nothing.
+  const Endpoint stingy_at{0x7f000005, 5}, snubbing_at{0x7f000006, 6};
+  leecher.add_peer(t, stingy_at, now);
+  leecher.add_peer(t, snubbing_at, now);
+  drain();
+  REQUIRE(dialled.size() == 2);
+  wire::Bytes greeting;
+  bt::Handshake h;
+  h.reserved[7] |= 0x04;
+  h.info_hash = m.info_hash;
+  h.peer_id.fill('z');
+  bt::encode_handshake(greeting, h);
+  bt::encode_peer_message(greeting, bt::msg_simple(bt::MsgType::HaveAll));
+  const std::map<Endpoint, ConnId> conn_of = {{stingy_at, dialled[0]}, {snubbing_at, dialled[1]}};
+  const ConnId stingy = conn_of.at(stingy_at), snubbing = conn_of.at(snubbing_at);
+  for (const auto& [at, c] : conn_of) {
+    leecher.handle_connected(c, at, Direction::Outbound, now);
+    leecher.handle_bytes(c, greeting, now);
+  }
+  leecher.handle_bytes(snubbing, bt::encode_peer_message(bt::msg_simple(bt::MsgType::Unchoke)), now);
+  drain();
+  CHECK(count(stingy, bt::MsgType::Interested) == 1);
+  CHECK(count(stingy, bt::MsgType::Request) == 0);
+  const auto asked = count(snubbing, bt::MsgType::Request);
+  CHECK(asked >= 4);
+  // Time passes with nothing from either (keep-alives aside).
+  const wire::Bytes keepalive{0, 0, 0, 0};
+  for (int s = 0; s < 7; ++s) {
+    now = now + 10s;
+    for (ConnId c : {stingy, snubbing}) {
+      if (!closed.count(c.value)) leecher.handle_bytes(c, keepalive, now);
+    }
+    leecher.handle_timeout(now);
+    drain();
+    if (s == 2) {
+      // Snubbed after 20 s: every request cancelled, then one at a time.
+      CHECK(leecher.stat(TorrentCore::kSnubbed) == 1);
+      CHECK(count(snubbing, bt::MsgType::Cancel) == asked);
+      CHECK(count(snubbing, bt::MsgType::Request) == asked + 1);
+      CHECK(leecher.peers(t).size() == 2);
+    }
+  }
+  // Choked for over 60 s while interested, and nothing asked of it: dropped.
+  CHECK(leecher.stat(TorrentCore::kNeverUnchoked) == 1);
+  CHECK(closed.count(stingy.value) == 1);
+  CHECK(closed.count(snubbing.value) == 0);  // slow, not stingy: it stays
+  CHECK(leecher.torrents()[t].peers == 1);
 }
