@@ -379,7 +379,14 @@ void TorrentCore::handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) {
   Peer* p = find(conn);
   if (!p) return;
   p->last_in = now;
-  p->inbuf.insert(p->inbuf.end(), bytes.begin(), bytes.end());
+  // Read in place when nothing is buffered (the usual case for a block
+  // stream); only a partial message at the end is kept.
+  wire::ByteView direct;
+  if (p->handshake_in && p->inbuf.empty()) {
+    direct = bytes;
+  } else {
+    p->inbuf.insert(p->inbuf.end(), bytes.begin(), bytes.end());
+  }
   if (!p->handshake_in) {
     auto h = bt::decode_handshake(p->inbuf);
     if (h.need_more()) return;
@@ -397,8 +404,22 @@ void TorrentCore::handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) {
   const std::size_t max_len = std::max<std::size_t>({bt::kBlockSize + 9, pieces / 8 + 2, 64 * 1024});
   std::size_t at = 0;
   const ConnId id = p->id;
+  const bool buffered = direct.empty();
   while (true) {
-    auto r = bt::decode_peer_message(wire::ByteView(p->inbuf).subspan(at), max_len);
+    const wire::ByteView rest = (buffered ? wire::ByteView(p->inbuf) : direct).subspan(at);
+    // A whole piece message: its block goes straight from here to the piece.
+    if (rest.size() >= 13 && rest[4] == static_cast<std::uint8_t>(bt::MsgType::Piece) && p->torrent &&
+        torrents_[*p->torrent]->has_meta) {
+      const std::uint32_t len = wire::get_be32(rest.data());
+      if (len >= 9 && len <= max_len && rest.size() >= 4 + std::size_t{len}) {
+        at += 4 + std::size_t{len};
+        on_piece(*p, wire::get_be32(rest.data() + 5), wire::get_be32(rest.data() + 9), rest.subspan(13, len - 9), now);
+        p = find(id);
+        if (!p) return;
+        continue;
+      }
+    }
+    auto r = bt::decode_peer_message(rest, max_len);
     if (r.need_more()) break;
     if (!r) {
       drop(*p, r.error() == wire::WireError::TooLarge ? CloseReason::PayloadTooLarge : CloseReason::PayloadMalformed,
@@ -410,7 +431,11 @@ void TorrentCore::handle_bytes(ConnId conn, wire::ByteView bytes, Instant now) {
     p = find(id);
     if (!p) return;
   }
-  p->inbuf.erase(p->inbuf.begin(), p->inbuf.begin() + static_cast<std::ptrdiff_t>(at));
+  if (buffered) {
+    p->inbuf.erase(p->inbuf.begin(), p->inbuf.begin() + static_cast<std::ptrdiff_t>(at));
+  } else {
+    p->inbuf.assign(direct.begin() + static_cast<std::ptrdiff_t>(at), direct.end());
+  }
 }
 
 void TorrentCore::on_handshake(Peer& p, const bt::Handshake& h, Instant now) {
@@ -596,7 +621,7 @@ void TorrentCore::on_message(Peer& p, const bt::PeerMessage& m, Instant now) {
       }
       return;
     }
-    case bt::MsgType::Piece: on_piece(p, m, now); return;
+    case bt::MsgType::Piece: on_piece(p, m.index, m.begin, m.data, now); return;
     default: return;  // port, suggest, allowed fast, extended, unknown: nothing we act on (BEP 3: ignore)
   }
 }
@@ -789,14 +814,14 @@ void TorrentCore::install_metadata(std::size_t index, Instant now) {
   }
 }
 
-void TorrentCore::on_piece(Peer& p, const bt::PeerMessage& m, Instant now) {
+void TorrentCore::on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wire::ByteView data, Instant now) {
   Torrent& t = *torrents_[*p.torrent];
-  const Block b{m.index, m.begin, static_cast<std::uint32_t>(m.data.size())};
+  const Block b{index, begin, static_cast<std::uint32_t>(data.size())};
   ++stats_[kBlocksIn];
-  stats_[kBytesIn] += m.data.size();
-  p.down_bytes += m.data.size();
-  p.total_down += m.data.size();
-  p.window_bytes += m.data.size();
+  stats_[kBytesIn] += data.size();
+  p.down_bytes += data.size();
+  p.total_down += data.size();
+  p.window_bytes += data.size();
   p.last_block = now;
   std::erase(p.requested, b);
   if (!t.picker->wanted(b)) {
@@ -813,10 +838,10 @@ void TorrentCore::on_piece(Peer& p, const bt::PeerMessage& m, Instant now) {
   }
   auto& buf = t.buffers[b.piece];
   if (buf.empty()) buf.resize(t.meta.piece_size(b.piece));
-  std::copy(m.data.begin(), m.data.end(), buf.begin() + b.begin);
+  std::copy(data.begin(), data.end(), buf.begin() + b.begin);
   auto& who = t.senders[b.piece];
   if (std::find(who.begin(), who.end(), Endpoint{p.remote.ip, 0}) == who.end()) who.push_back(Endpoint{p.remote.ip, 0});
-  t.downloaded += m.data.size();
+  t.downloaded += data.size();
   if (t.picker->received(b)) piece_done(t, b.piece);
   // About a second's worth of blocks in flight.
   if (now - p.window_start >= 1s) {

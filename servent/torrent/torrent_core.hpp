@@ -267,7 +267,7 @@ class TorrentCore final : public Core {
   void send_handshake(Peer& p);
   void after_handshake(Peer& p, Instant now);
   void on_message(Peer& p, const wire::bt::PeerMessage& m, Instant now);
-  void on_piece(Peer& p, const wire::bt::PeerMessage& m, Instant now);
+  void on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wire::ByteView data, Instant now);
   void update_interest(Peer& p);
   void fill_requests(Peer& p);
   void serve(Peer& p);
