@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   auto leech = [&](const std::string& name, std::vector<std::string> args, const fs::path& out_dir, const std::string& cwd = "") {
     fs::create_directories(out_dir);
+    ::sync();  // the last run's writes are not flushed on this one's time
     const auto t0 = Clock::now();
     const pid_t p = spawn(args, cwd, (dir / (name + ".log")).string());
     const Usage u = reap(p, t0, 180s);
@@ -204,6 +205,7 @@ int main(int argc, char** argv) {
   std::vector<Group> groups;
   auto leech4 = [&](const std::string& name, const std::function<std::vector<std::string>(const fs::path&)>& args) {
     Group g{name};
+    ::sync();
     const auto t0 = Clock::now();
     std::vector<std::pair<pid_t, fs::path>> kids;
     for (int i = 0; i < 4; ++i) {

@@ -224,7 +224,34 @@ int run_torrent(const Args& a, bool seed) {
     driver.after(20ms, leave);
   };
   int rc = 0;
-  std::function<void()> tick = [&] {
+  bool finished = false;
+  std::function<void()> tick;
+  auto show = [&](const TorrentCore::TorrentInfo& info) {
+    if (json) {
+      fmt::print("{{\"metadata\":true,\"have\":{},\"pieces\":{},\"bytes\":{},\"peers\":{},\"uploaded\":{}}}\n", info.have,
+                 info.pieces, info.downloaded, info.peers, info.uploaded);
+      std::fflush(stdout);
+    } else if (!seed) {
+      fmt::print(stderr, "\r{:5.1f}% {} of {} pieces, {} peers, {} received   ", 100.0 * info.have / std::max(1u, info.pieces),
+                 info.have, info.pieces, info.peers, human_bytes(info.downloaded));
+    }
+  };
+  // Complete: said at once (not at the next tick), then the trackers hear
+  // that we leave (bounded: two seconds at most).
+  if (!seed) {
+    driver.add_pump_hook([&] {
+      if (finished || !core.complete(t)) return false;
+      finished = true;
+      show(core.torrents()[t]);
+      if (!json) fmt::print(stderr, "\nservent torrent: complete\n");
+      core.announce_stopped(driver.now());
+      give_up = driver.now() + 2s;
+      leave();
+      return true;
+    });
+  }
+  tick = [&] {
+    if (finished) return;
     const auto info = core.torrents()[t];
     if (info.metadata && !had_metadata) {
       had_metadata = true;
@@ -248,22 +275,7 @@ int run_torrent(const Args& a, bool seed) {
         fmt::print(stderr, "servent torrent: only {} of {} pieces in {} match the torrent\n", info.have, info.pieces, root);
       }
     }
-    if (json) {
-      fmt::print("{{\"metadata\":true,\"have\":{},\"pieces\":{},\"bytes\":{},\"peers\":{},\"uploaded\":{}}}\n", info.have, info.pieces,
-                 info.downloaded, info.peers, info.uploaded);
-      std::fflush(stdout);
-    } else if (!seed) {
-      fmt::print(stderr, "\r{:5.1f}% {} of {} pieces, {} peers, {} received   ", 100.0 * info.have / std::max(1u, info.pieces),
-                 info.have, info.pieces, info.peers, human_bytes(info.downloaded));
-    }
-    if (!seed && !info.checking && core.complete(t)) {
-      if (!json) fmt::print(stderr, "\nservent torrent: complete\n");
-      // Trackers hear that we leave (bounded: two seconds at most).
-      core.announce_stopped(driver.now());
-      give_up = driver.now() + 2s;
-      leave();
-      return;
-    }
+    show(info);
     driver.after(1s, tick);
   };
   driver.after(200ms, tick);

@@ -12,16 +12,17 @@ bool HostCache::usable(Endpoint e) {
   return e.port != 0 && first != 0 && first < 224;
 }
 
-void HostCache::index(Endpoint e, const Entry& en) {
-  by_time_.insert({en.seen, e});
-  if (en.up) by_time_up_.insert({en.seen, e});
-  if (en.up && en.room) by_time_room_.insert({en.seen, e});
+void HostCache::index(Endpoint e, Entry& en) {
+  // Newest first: a refreshed host usually goes to the front (a hint).
+  en.at_time = by_time_.insert(by_time_.begin(), {en.seen, e});
+  if (en.up) en.at_up = by_time_up_.insert(by_time_up_.begin(), {en.seen, e});
+  if (en.up && en.room) en.at_room = by_time_room_.insert(by_time_room_.begin(), {en.seen, e});
 }
 
-void HostCache::unindex(Endpoint e, const Entry& en) {
-  by_time_.erase({en.seen, e});
-  if (en.up) by_time_up_.erase({en.seen, e});
-  if (en.up && en.room) by_time_room_.erase({en.seen, e});
+void HostCache::unindex(Entry& en) {
+  by_time_.erase(en.at_time);
+  if (en.up) by_time_up_.erase(en.at_up);
+  if (en.up && en.room) by_time_room_.erase(en.at_room);
 }
 
 void HostCache::add(Endpoint e, Instant seen) {
@@ -29,7 +30,7 @@ void HostCache::add(Endpoint e, Instant seen) {
   auto [it, fresh] = hosts_.try_emplace(e, Entry{seen, false, false});
   if (!fresh) {
     if (seen <= it->second.seen) return;
-    unindex(e, it->second);
+    unindex(it->second);
     it->second.seen = seen;
   }
   index(e, it->second);
@@ -39,14 +40,14 @@ void HostCache::add(Endpoint e, Instant seen) {
 void HostCache::remove(Endpoint e) {
   auto it = hosts_.find(e);
   if (it == hosts_.end()) return;
-  unindex(e, it->second);
+  unindex(it->second);
   hosts_.erase(it);
 }
 
 void HostCache::mark_ultrapeer(Endpoint e, bool up) {
   auto it = hosts_.find(e);
   if (it == hosts_.end() || it->second.up == up) return;
-  unindex(e, it->second);
+  unindex(it->second);
   it->second.up = up;
   index(e, it->second);
 }
@@ -54,7 +55,7 @@ void HostCache::mark_ultrapeer(Endpoint e, bool up) {
 void HostCache::mark_leaf_room(Endpoint e, bool room) {
   auto it = hosts_.find(e);
   if (it == hosts_.end() || it->second.room == room) return;
-  unindex(e, it->second);
+  unindex(it->second);
   it->second.room = room;
   index(e, it->second);
 }

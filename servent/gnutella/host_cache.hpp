@@ -49,24 +49,28 @@ class HostCache {
   static bool usable(Endpoint e);
 
  private:
-  struct Entry {
-    Instant seen;
-    bool up = false;
-    bool room = false;  // (an ultrapeer) with room for a leaf
-  };
   using Key = std::pair<Instant, Endpoint>;
   struct Newer {
     bool operator()(const Key& a, const Key& b) const {
       return a.first != b.first ? a.first > b.first : a.second < b.second;
     }
   };
+  using Index = std::set<Key, Newer>;
+  struct Entry {
+    Instant seen;
+    bool up = false;
+    bool room = false;  // (an ultrapeer) with room for a leaf
+    // Where it sits in each index (valid while it is in that index): removed
+    // by position, not looked up again.
+    Index::iterator at_time{}, at_up{}, at_room{};
+  };
   std::size_t capacity_;
   std::unordered_map<Endpoint, Entry, EndpointHash> hosts_;
-  std::set<Key, Newer> by_time_;       // every host, newest first
-  std::set<Key, Newer> by_time_up_;    // the known ultrapeers, newest first
-  std::set<Key, Newer> by_time_room_;  // those of them with room for a leaf
-  void unindex(Endpoint e, const Entry& en);
-  void index(Endpoint e, const Entry& en);
+  Index by_time_;       // every host, newest first
+  Index by_time_up_;    // the known ultrapeers, newest first
+  Index by_time_room_;  // those of them with room for a leaf
+  void unindex(Entry& en);
+  void index(Endpoint e, Entry& en);
 };
 
 }  // namespace sv
