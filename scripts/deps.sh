@@ -29,4 +29,4 @@ BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev node-llhttp libssl-d
 # drive or check against (curl; tshark and dumpcap for the Wireshark cross-check;
 # libtorrent through Debian's own python3, aria2c, ctorrent and transmission-cli
 # for BitTorrent).
-TEST_PACKAGES=(doctest-dev curl tshark tmux python3-libtorrent aria2 ctorrent transmission-cli)
+TEST_PACKAGES=(doctest-dev curl tshark tmux python3-libtorrent aria2 ctorrent transmission-cli opentracker)

@@ -329,3 +329,59 @@ TEST_CASE("servent_run_seeds_its_torrent_dir_on_the_gnutella_port_and_lists_it_t
   CHECK(std::stoull(m[1].str()) >= 500001);  // all of it (endgame may send a block twice)
   node.terminate();
 }
+
+TEST_CASE("servent_seeds_and_gets_through_opentracker_over_http_and_udp") {
+  // A tracker we did not write: Debian's opentracker (whitelist build: the
+  // info-hash must be listed in its -w file).
+  REQUIRE_MESSAGE(have_tool("opentracker"), "opentracker (scripts/deps.sh TEST_PACKAGES) is missing");
+  TempDir d;
+  random_file(d.path / "data" / "album" / "a.bin", 250000, 11);
+  random_file(d.path / "data" / "album" / "b.bin", 150001, 12);
+  const auto tport = free_port();
+  const std::string http = "http://127.0.0.1:" + std::to_string(tport) + "/announce";
+  const std::string udp = "udp://127.0.0.1:" + std::to_string(tport) + "/announce";
+  const fs::path torrent = d.path / "album.torrent";
+  auto made = run({SERVENT_BIN, "torrent", "create", (d.path / "data" / "album").string(), "--piece-size", "32768", "--tracker",
+                   http, "-o", torrent.string()},
+                  30s);
+  REQUIRE(made.status == 0);
+  const std::string hex = made.out.substr(made.out.find(' ') + 1, 40);
+  // It refuses to run as root: it chroots into a folder of its own, as nobody,
+  // and reads the whitelist there.
+  const fs::path jail = d.path / "opentracker";
+  fs::create_directories(jail);
+  std::ofstream(jail / "whitelist") << hex << "\n";
+  fs::permissions(jail, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec);
+  Process tracker({"opentracker", "-i", "127.0.0.1", "-p", std::to_string(tport), "-P", std::to_string(tport), "-w",
+                   "/whitelist", "-d", jail.string(), "-u", "nobody"},
+                  "-");
+  // Up once it answers a scrape for our torrent.
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    up = !run({"curl", "-s", "http://127.0.0.1:" + std::to_string(tport) + "/scrape"}, 5s).out.empty();
+    if (!up) std::this_thread::sleep_for(100ms);  // (another process starting; no event to wait on)
+  }
+  REQUIRE(up);
+  // Our seed announces over HTTP (the torrent's tracker) ...
+  Process seed({SERVENT_BIN, "torrent", "seed", torrent.string(), "--data", (d.path / "data" / "album").string(), "--listen",
+                "127.0.0.1:" + std::to_string(free_port())},
+               "-");
+  REQUIRE(seed.wait_for(std::regex("seeding [0-9a-f]{40} listening"), 10s));
+  bool listed = false;
+  for (int i = 0; i < 100 && !listed; ++i) {
+    listed = run({"curl", "-s", "http://127.0.0.1:" + std::to_string(tport) + "/scrape"}, 5s).out.find("completei1e") !=
+             std::string::npos;
+    if (!listed) std::this_thread::sleep_for(100ms);
+  }
+  REQUIRE(listed);
+  // ... and our leecher finds it over UDP (BEP 15) alone: no --peer.
+  auto got = run({SERVENT_BIN, "torrent", "get", "magnet:?xt=urn:btih:" + hex + "&tr=" + udp, "-o", (d.path / "got").string(),
+                  "--listen", "127.0.0.1:0"},
+                 40s);
+  CHECK(got.status == 0);
+  CHECK(slurp(d.path / "got" / "album" / "a.bin") == slurp(d.path / "data" / "album" / "a.bin"));
+  CHECK(slurp(d.path / "got" / "album" / "b.bin") == slurp(d.path / "data" / "album" / "b.bin"));
+  seed.terminate();
+  tracker.terminate();
+}
