@@ -138,7 +138,30 @@ wire::Bytes TorrentCore::torrent_file(std::size_t torrent) const {
 
 void TorrentCore::start_checks(std::size_t index) {
   Torrent& t = *torrents_[index];
+  // Pieces whose bytes cannot all be on disk (a file missing or too short)
+  // are not checked: a fresh download starts without a pool job per piece.
+  std::vector<std::uint64_t> sizes;
+  for (const auto& path : t.paths) {
+    std::error_code ec;
+    const auto n = std::filesystem::file_size(path, ec);
+    sizes.push_back(ec ? 0 : n);
+  }
+  const auto& files = t.meta.files;
+  auto may_be_there = [&](std::uint32_t i) {
+    const std::uint64_t begin = std::uint64_t{i} * t.meta.piece_length, end = begin + t.meta.piece_size(i);
+    // The first file that ends after `begin`, then every file up to `end`.
+    auto f = std::upper_bound(files.begin(), files.end(), begin,
+                              [](std::uint64_t at, const bt::FileEntry& e) { return at < e.offset + e.length; });
+    for (; f != files.end() && f->offset < end; ++f) {
+      const std::uint64_t need = std::min(end, f->offset + f->length) - f->offset;
+      if (f->length > 0 && sizes[static_cast<std::size_t>(f - files.begin())] < need) return false;
+    }
+    return true;
+  };
   for (std::uint32_t i = 0; i < t.meta.piece_count(); ++i) {
+    // (piece 0 always: the end of the check is where peers are greeted and
+    // trackers told, even when nothing is there)
+    if (i > 0 && !may_be_there(i)) continue;
     const JobId id{next_job_++};
     jobs_[id.value] = Job{index, i, true};
     ++t.checking;
