@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 
@@ -25,6 +26,18 @@ std::string home_dir() {
 std::string default_state_dir() {
   if (const char* x = std::getenv("XDG_STATE_HOME"); x && *x) return std::string(x) + "/servent";
   return home_dir() + "/.local/state/servent";
+}
+
+std::string bar(double fraction, int width) {
+  int full = static_cast<int>(fraction * width);
+  return std::string(static_cast<std::size_t>(std::clamp(full, 0, width)), '#') +
+         std::string(static_cast<std::size_t>(width - std::clamp(full, 0, width)), '.');
+}
+
+std::string eta(double seconds) {
+  if (seconds < 0 || seconds > 360000) return "--:--";
+  auto s = static_cast<long>(seconds);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
 }
 
 std::string human_bytes(std::uint64_t b) {

@@ -15,6 +15,10 @@ std::string home_dir();
 // $XDG_STATE_HOME/servent, else ~/.local/state/servent.
 std::string default_state_dir();
 std::string human_bytes(std::uint64_t b);
+// A progress bar of `width` cells ('#' done, '.' to go) and a time left
+// ("m:ss", "h:mm:ss", "--:--" when unknown), for the progress lines.
+std::string bar(double fraction, int width);
+std::string eta(double seconds);
 std::uint64_t random_seed();
 // Non-zero counters as one "who: name=value ..." line on stderr.
 void print_counters(const char* who, const std::vector<Counter>& cs);

@@ -125,18 +125,6 @@ std::optional<DownloadSpec> spec_from_result(std::string_view line) {
   return spec;
 }
 
-std::string bar(double fraction, int width) {
-  int full = static_cast<int>(fraction * width);
-  return std::string(static_cast<std::size_t>(std::clamp(full, 0, width)), '#') +
-         std::string(static_cast<std::size_t>(width - std::clamp(full, 0, width)), '.');
-}
-
-std::string eta(double seconds) {
-  if (seconds < 0 || seconds > 360000) return "--:--";
-  auto s = static_cast<long>(seconds);
-  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60) : fmt::format("{}:{:02}", s / 60, s % 60);
-}
-
 int get_via_node(NodeClient& node, const std::string& what, const std::string& out_dir, bool json, bool tty,
                  std::optional<Duration> timeout) {
   nlohmann::json req{{"cmd", "download"}, {"out", fs::absolute(out_dir).lexically_normal().string()}};

@@ -226,14 +226,28 @@ int run_torrent(const Args& a, bool seed) {
   int rc = 0;
   bool finished = false;
   std::function<void()> tick;
+  Instant last_at = driver.now();
+  std::uint64_t last_have = 0;
+  double rate = 0;
   auto show = [&](const TorrentCore::TorrentInfo& info) {
     if (json) {
       fmt::print("{{\"metadata\":true,\"have\":{},\"pieces\":{},\"bytes\":{},\"peers\":{},\"uploaded\":{}}}\n", info.have,
                  info.pieces, info.downloaded, info.peers, info.uploaded);
       std::fflush(stdout);
     } else if (!seed) {
-      fmt::print(stderr, "\r{:5.1f}% {} of {} pieces, {} peers, {} received   ", 100.0 * info.have / std::max(1u, info.pieces),
-                 info.have, info.pieces, info.peers, human_bytes(info.downloaded));
+      // As `servent get`: a bar, how much, the rate since the last line, time left.
+      const Instant at = driver.now();
+      const double secs = std::chrono::duration<double>(at - last_at).count();
+      if (secs >= 0.5) {
+        rate = static_cast<double>(info.have_bytes - std::min(info.have_bytes, last_have)) / secs;
+        last_at = at;
+        last_have = info.have_bytes;
+      }
+      const double frac = info.size ? static_cast<double>(info.have_bytes) / static_cast<double>(info.size) : 0;
+      const double left = rate > 0 ? static_cast<double>(info.size - info.have_bytes) / rate : -1;
+      fmt::print(stderr, "\r[{}] {:3.0f}% {} of {}  {}/s  ETA {}  {} peer{}   ", bar(frac, 30), frac * 100,
+                 human_bytes(info.have_bytes), human_bytes(info.size), human_bytes(static_cast<std::uint64_t>(rate)),
+                 eta(left), info.peers, info.peers == 1 ? "" : "s");
     }
   };
   // Complete: said at once (not at the next tick), then the trackers hear
