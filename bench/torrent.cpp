@@ -228,12 +228,13 @@ int main(int argc, char** argv) {
     groups.push_back(g);
   };
 
-  // (ctorrent first: it gives up on the swarm when the first peer the
-  // tracker names refuses the connection, as a client that has left does.)
-  leech("ctorrent <- servent (exit incl.)",
-        {"ctorrent", "-e", "0", "-i", "127.0.0.2", "-p", std::to_string(free_port()), torrent}, dir / "o4", (dir / "o4").string());
   leech("servent <- servent", {SERVENT_BIN, "torrent", "get", torrent, "-o", (dir / "o1").string(), "--listen", "127.0.0.1:0"},
         dir / "o1");
+  // (ctorrent before libtorrent: it gives up on the swarm when the first peer
+  // the tracker names refuses the connection, as a client that left without
+  // telling the tracker does; ours tells it.)
+  leech("ctorrent <- servent (exit incl.)",
+        {"ctorrent", "-e", "0", "-i", "127.0.0.2", "-p", std::to_string(free_port()), torrent}, dir / "o4", (dir / "o4").string());
   leech("libtorrent <- servent", {"/usr/bin/python3", script, "get", torrent, (dir / "o2").string(), "-"}, dir / "o2");
   leech("aria2c <- servent",
         {"aria2c", "--enable-dht=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--seed-time=0",
