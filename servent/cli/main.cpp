@@ -450,7 +450,7 @@ int cmd_run(const std::vector<std::string>& argv) {
       fmt::print(stderr, "servent run: no UDP socket for udp:// trackers: {}\n", e.what());
     }
     scan_torrents = [&] {
-      for (const auto& line : torrent_dir->scan(driver.now())) fmt::print("{}\n", line);
+      for (const auto& line : torrent_dir->scan()) fmt::print("{}\n", line);
       std::fflush(stdout);
       driver.after(10s, scan_torrents);
     };

@@ -28,7 +28,7 @@ TorrentConfig torrent_config();
 class TorrentDir {
  public:
   TorrentDir(std::string dir, TorrentCore& core) : dir_(std::move(dir)), core_(core) {}
-  std::vector<std::string> scan(Instant now);
+  std::vector<std::string> scan();
   const std::string& dir() const { return dir_; }
 
  private:

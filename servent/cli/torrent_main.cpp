@@ -331,7 +331,7 @@ TorrentConfig torrent_config() {
   return c;
 }
 
-std::vector<std::string> TorrentDir::scan(Instant) {
+std::vector<std::string> TorrentDir::scan() {
   std::vector<std::string> said;
   std::error_code ec;
   std::vector<fs::path> files;
@@ -348,8 +348,7 @@ std::vector<std::string> TorrentDir::scan(Instant) {
       continue;
     }
     if (core_.has_info_hash(l->info_hash)) continue;  // the same torrent under another file name
-    const std::size_t t = core_.add_torrent(l->meta, l->info_hash, dir_, l->info);
-    (void)t;
+    core_.add_torrent(l->meta, l->info_hash, dir_, l->info);
     said.push_back(fmt::format("torrent: {} {} ({}, {} pieces) from {}", bt::to_hex(l->info_hash), l->meta.name,
                                human_bytes(l->meta.total_length), l->meta.piece_count(), f.filename().string()));
   }

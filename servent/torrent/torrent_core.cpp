@@ -253,12 +253,16 @@ std::vector<TorrentCore::PeerInfo> TorrentCore::peers(std::size_t torrent) const
   for (const auto& [id, p] : peers_) {
     if (p.torrent != torrent || !p.handshake_in) continue;
     const auto pieces = static_cast<std::uint32_t>(std::count(p.has.begin(), p.has.end(), true));
-    const bool snubbed = p.am_interested && !p.peer_choking && now_ - p.last_block > config_.snub_after;
-    out.push_back({p.remote, p.dir, p.client, p.am_choking, p.am_interested, p.peer_choking, p.peer_interested, snubbed,
+    out.push_back({p.remote, p.dir, p.client, p.am_choking, p.am_interested, p.peer_choking, p.peer_interested, snubbed(p, now_),
                    pieces, p.down_rate, p.up_rate, p.total_down, p.total_up});
   }
   std::sort(out.begin(), out.end(), [](const PeerInfo& a, const PeerInfo& b) { return a.remote < b.remote; });
   return out;
+}
+
+// Unchoked us while we want its pieces, and no block came for snub_after.
+bool TorrentCore::snubbed(const Peer& p, Instant now) const {
+  return p.am_interested && !p.peer_choking && now - p.last_block > config_.snub_after;
 }
 
 bool TorrentCore::has_info_hash(const bt::Sha1& h) const {
@@ -1035,8 +1039,7 @@ void TorrentCore::run_choker(std::size_t index, Instant now) {
     p.down_rate = p.down_bytes / static_cast<std::uint64_t>(secs);
     p.up_rate = p.up_bytes / static_cast<std::uint64_t>(secs);
     p.down_bytes = p.up_bytes = 0;
-    const bool snubbed = p.am_interested && !p.peer_choking && now - p.last_block > config_.snub_after;
-    cps.push_back({id, p.peer_interested, p.down_rate, p.up_rate, snubbed,
+    cps.push_back({id, p.peer_interested, p.down_rate, p.up_rate, snubbed(p, now),
                    now - p.since < config_.choke_interval * config_.optimistic_every});
   }
   const bool rotate = t.choke_round++ % config_.optimistic_every == 0;
@@ -1085,7 +1088,7 @@ void TorrentCore::handle_timeout(Instant now) {
     if (now - p.last_out >= config_.keepalive) send(p, bt::msg_simple(bt::MsgType::KeepAlive));
     if (!p.torrent || !torrents_[*p.torrent]->picker) continue;
     Torrent& t = *torrents_[*p.torrent];
-    if (p.am_interested && !p.peer_choking && !p.requested.empty() && now - p.last_block > config_.snub_after) {
+    if (!p.requested.empty() && snubbed(p, now)) {
       // Snubbed: what it was asked for goes to others; it keeps one request.
       ++stats_[kSnubbed];
       for (const auto& b : p.requested) {

@@ -260,6 +260,7 @@ class TorrentCore final : public Core {
   };
 
   Peer* find(ConnId id);
+  bool snubbed(const Peer& p, Instant now) const;
   void send(Peer& p, const wire::bt::PeerMessage& m);
   void send_raw(Peer& p, SharedBuffer b);
   void drop(Peer& p, CloseReason reason, Stat stat);
