@@ -4,7 +4,7 @@
 // wall time per flood, descriptors delivered per flood, how many nodes
 // answered, the simulator's speed against real time (the ratio), and peak memory.
 // Usage: sim [NODES] [FLOODS]
-//        sim supernode [NODES] [QUERIES] [CHURN_MINUTES]
+//        sim supernode [NODES] [QUERIES] [CHURN_MINUTES] [both|flooding|ultrapeer]
 //   the supernode experiment (tests/sim/supernode_sim.hpp): the same nodes,
 //   Zipf-placed files and queries as a flat TTL-7 flooding network and as an
 //   ultrapeer network the nodes elect themselves (auto mode), then 10 % of
@@ -44,15 +44,27 @@ int supernode(int argc, char** argv) {
       std::printf("supernode %-10s   per query: %.1f leaf->ultrapeer, %.1f ultrapeer->ultrapeer, %.1f ultrapeer->leaf (QRP)\n",
                   what, r.from_leaves_per_query, r.between_ultrapeers_per_query, r.to_leaves_per_query);
     }
+    if (std::getenv("SIM_COUNTERS")) {  // every core counter, summed over the nodes
+      for (const auto& [name, value] : r.counters) {
+        if (value) std::printf("supernode %-10s   %s %llu\n", what, name.c_str(), static_cast<unsigned long long>(value));
+      }
+    }
     std::fflush(stdout);  // each line as soon as it is known (runs are long)
   };
-  cfg.flat = true;
-  const auto flat = sim::run_supernode_sim(cfg);
-  print("flooding", flat);
+  // An optional fifth argument runs one network only (profiling).
+  const std::string only = argc > 5 ? argv[5] : "both";
+  sim::SupernodeSimResult flat, up;
+  if (only != "ultrapeer") {
+    cfg.flat = true;
+    flat = sim::run_supernode_sim(cfg);
+    print("flooding", flat);
+  }
+  if (only == "flooding") return 0;
   cfg.flat = false;
   cfg.churn_per_minute = 0.10;
-  const auto up = sim::run_supernode_sim(cfg);
+  up = sim::run_supernode_sim(cfg);
   print("ultrapeer", up);
+  if (only == "ultrapeer") return 0;
   std::size_t lo = SIZE_MAX, hi = 0;
   for (std::size_t i = 1; i < up.ultrapeer_samples.size(); ++i) {
     lo = std::min(lo, up.ultrapeer_samples[i]);

@@ -266,8 +266,11 @@ void GnutellaCore::top_up_peers(Instant now) {
   std::vector<Endpoint> skip{config_.advertised};
   for (const auto& w : wanted_) {
     // A host given up on may be tried again when learned again, but not
-    // before a while (a busy network re-announces the same hosts).
-    if (!w.parked || now - w.parked_at < 10 * config_.reconnect_max) skip.push_back(w.ep);
+    // before a while (a busy network re-announces the same hosts); one that
+    // was full, after busy_rest or when it says it has room again.
+    const bool resting = w.busy ? now - w.parked_at < config_.busy_rest && !hosts_.has_leaf_room(w.ep)
+                                : now - w.parked_at < 10 * config_.reconnect_max;
+    if (!w.parked || resting) skip.push_back(w.ep);
   }
   for (const auto& [id, c] : conns_) skip.push_back(c.remote);
   // Known ultrapeers first, the best reputed first, then the most recent;
@@ -292,12 +295,13 @@ void GnutellaCore::top_up_peers(Instant now) {
     auto parked = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& w) { return w.parked && w.ep == e; });
     if (parked != wanted_.end()) {
       parked->parked = false;
+      parked->busy = false;
       parked->failures = 0;
       parked->backoff = config_.reconnect_min;
       parked->next_attempt = now;
       continue;
     }
-    wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0, false, Instant{}});
+    wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0, false, false, Instant{}});
   }
 }
 
@@ -329,7 +333,7 @@ void GnutellaCore::add_peer(Endpoint peer, Instant now) {
   for (const auto& w : wanted_) {
     if (w.ep == peer) return;
   }
-  wanted_.push_back(Wanted{peer, false, config_.reconnect_min, now, std::nullopt, false, 0, false, Instant{}});
+  wanted_.push_back(Wanted{peer, false, config_.reconnect_min, now, std::nullopt, false, 0, false, false, Instant{}});
 }
 
 void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Instant now) {
@@ -1242,6 +1246,17 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
     w.parked = true;
     w.parked_at = now;
     w.next_attempt = Instant{Duration(INT64_MAX / 2)};
+    return;
+  }
+  if (w.from_cache && busy) {
+    // Full: rest it and try the next candidate (retrying every full
+    // ultrapeer with a backoff made each starving leaf dial them all, over
+    // and over).
+    w.parked = true;
+    w.busy = true;
+    w.parked_at = now;
+    w.next_attempt = Instant{Duration(INT64_MAX / 2)};
+    top_up_peers(now);
     return;
   }
   if (fallback) {

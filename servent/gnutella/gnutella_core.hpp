@@ -80,6 +80,10 @@ struct GnutellaConfig {
   Duration handshake_timeout = 10s;
   Duration reconnect_min = 1s;
   Duration reconnect_max = 60s;
+  // A host from the cache that answered 503 (no room for us) rests this long
+  // before we ask it again, unless a fresher word (a Pong's GGEP UP) says it
+  // has room; the next candidate is tried meanwhile.
+  Duration busy_rest = 5min;
   std::string user_agent = "servent/0.1";
   NodeMode mode = NodeMode::Auto;
   std::size_t max_leaves = 30;              // as an ultrapeer
@@ -415,7 +419,8 @@ class GnutellaCore final : public Core {
     std::optional<ConnId> conn;
     bool from_cache = false;  // found in the host cache, not asked for
     int failures = 0;
-    bool parked = false;      // given up on (a cached host that did not answer)
+    bool parked = false;      // given up on (a cached host that did not answer), or resting (busy)
+    bool busy = false;        // parked because it had no room for us (503)
     Instant parked_at;
   };
   struct CachedPong {

@@ -197,6 +197,13 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
     for (const auto& p : net.core(i).peers()) parent = parent || (p.established && p.link == "parent");
     res.leaves_without_ultrapeer += !parent;
   }
+  for (std::size_t i = 0; i < net.size(); ++i) {
+    const auto cs = net.core(i).counters();
+    if (res.counters.empty()) {
+      for (const auto& c : cs) res.counters.emplace_back(std::string(c.name), 0);
+    }
+    for (std::size_t k = 0; k < cs.size() && k < res.counters.size(); ++k) res.counters[k].second += cs[k].value;
+  }
   res.events = net.events_processed();
   res.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   return res;

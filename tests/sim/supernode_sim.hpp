@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "servent/core/types.hpp"
@@ -54,6 +56,8 @@ struct SupernodeSimResult {
   std::size_t leaves_without_ultrapeer = 0;     // at the end, among live leaves
   double wall_seconds = 0;
   std::uint64_t events = 0;
+  // Every core counter summed over every node that ever ran (name, total).
+  std::vector<std::pair<std::string, std::uint64_t>> counters;
 };
 
 SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg);

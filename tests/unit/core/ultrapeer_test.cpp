@@ -153,6 +153,68 @@ TEST_CASE("a_leaf_dialling_another_leaf_closes_and_a_peer_changing_its_role_in_i
   }
 }
 
+TEST_CASE("a_leaf_rests_an_ultrapeer_that_was_full_and_tries_the_next_until_busy_rest_or_a_pong_says_it_has_room") {
+  GnutellaConfig cfg = config(NodeMode::Leaf);
+  cfg.min_peers = 8;
+  Harness h(cfg);
+  std::vector<Endpoint> ups;
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    ups.push_back(Endpoint{0x7f000010 + i, 6346});
+    h.core.host_cache().add(ups.back(), h.now);
+    h.core.host_cache().mark_ultrapeer(ups.back(), true);
+  }
+  auto dials = [&](Endpoint e) {
+    std::vector<ConnId> ids;
+    for (const auto& c : h.out.connects) {
+      if (c.to == e) ids.push_back(c.conn);
+    }
+    return ids;
+  };
+  auto refuse = [&](ConnId c, Endpoint e) {
+    h.core.handle_connected(c, e, Direction::Outbound, h.now);
+    h.drain();
+    h.take_text(c);
+    h.feed(c, "GNUTELLA/0.6 503 Too many leaves\r\nX-Ultrapeer: True\r\n\r\n");
+    REQUIRE(h.closed(c));
+    h.core.handle_closed(c, CloseReason::HandshakeRefused, h.now);
+    h.core.handle_timeout(h.now);  // (its poll_timeout says now: a candidate is waiting)
+    h.drain();
+  };
+  h.core.handle_timeout(h.now);
+  h.drain();
+  CHECK(h.out.connects.size() == 3);  // leaf_ultrapeers at a time
+  // Each full one is put aside and the next candidate dialled at once.
+  for (int round = 0; round < 5; ++round) {
+    for (const Endpoint& e : ups) {
+      for (ConnId c : dials(e)) {
+        if (!h.closed(c)) refuse(c, e);
+      }
+    }
+  }
+  for (const Endpoint& e : ups) CHECK(dials(e).size() == 1);
+  CHECK(h.core.stat(GnutellaCore::kConnectAttempts) == 5);
+  // Not again while they rest (they were retried every few seconds with a
+  // backoff before, by every leaf short of ultrapeers)...
+  for (int s = 0; s < 24; ++s) {
+    h.now = h.now + 10s;
+    h.core.handle_timeout(h.now);
+    h.drain();
+  }
+  CHECK(h.out.connects.size() == 5);
+  // ... unless a Pong says one has leaf slots free again (GGEP UP: version,
+  // free leaf slots, free ultrapeer slots) ...
+  h.core.host_cache().mark_leaf_room(ups[2], true);
+  h.core.handle_timeout(h.now);
+  h.drain();
+  CHECK(dials(ups[2]).size() == 2);
+  CHECK(h.out.connects.size() == 6);
+  // ... and after busy_rest every one of them is worth asking again.
+  h.now = h.now + cfg.busy_rest;
+  h.core.handle_timeout(h.now);
+  h.drain();
+  CHECK(h.out.connects.size() == 8);
+}
+
 TEST_CASE("a_leaf_sends_its_table_on_connect_and_a_patch_when_its_library_changes") {
   GnutellaConfig cfg = config(NodeMode::Leaf);
   cfg.qrp_check_interval = 5s;
