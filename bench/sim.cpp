@@ -64,13 +64,19 @@ int supernode(int argc, char** argv) {
   cfg.churn_per_minute = 0.10;
   up = sim::run_supernode_sim(cfg);
   print("ultrapeer", up);
-  if (only == "ultrapeer") return 0;
   std::size_t lo = SIZE_MAX, hi = 0;
   for (std::size_t i = 1; i < up.ultrapeer_samples.size(); ++i) {
     lo = std::min(lo, up.ultrapeer_samples[i]);
     hi = std::max(hi, up.ultrapeer_samples[i]);
   }
   if (hi == 0) lo = 0;  // no churn phase
+  if (std::getenv("SIM_COUNTERS")) {
+    std::printf("supernode ultrapeers each minute: settling");
+    for (std::size_t n : up.settle_samples) std::printf(" %zu", n);
+    std::printf("; churn");
+    for (std::size_t n : up.ultrapeer_samples) std::printf(" %zu", n);
+    std::printf("\n");
+  }
   const double before = up.ultrapeer_samples.empty() ? 0 : static_cast<double>(up.ultrapeer_samples.front());
   std::printf("supernode churn: 10%% of nodes replaced per minute for %lld min: ultrapeers %.0f before, %zu..%zu during "
               "(%+.0f%%..%+.0f%%); %zu role changes, shortest gap between two changes of one node %.0f s (hold 600 s); "
@@ -80,6 +86,7 @@ int supernode(int argc, char** argv) {
               before > 0 ? 100.0 * (static_cast<double>(hi) - before) / before : 0.0, up.role_changes,
               up.shortest_role_gap == Duration::max() ? -1.0 : std::chrono::duration<double>(up.shortest_role_gap).count(),
               up.leaves_without_ultrapeer);
+  if (only == "ultrapeer") return 0;
   const double share_flat = flat.queries ? static_cast<double>(flat.answered) / static_cast<double>(flat.queries) : 0;
   const double share_up = up.queries ? static_cast<double>(up.answered) / static_cast<double>(up.queries) : 0;
   std::printf("supernode ratio: flooding sends %.1fx the query messages of the ultrapeer network (goal >= 10x); "

@@ -19,7 +19,7 @@ constexpr std::array<std::string_view, TorrentCore::kStatCount> kStatNames = {
     "blocks_in",       "blocks_out",    "bytes_in",        "bytes_out",       "pieces_passed",
     "pieces_failed",   "peers_banned",  "disk_errors",     "timeouts",        "announces",
     "announce_errors", "metadata_pieces_out", "metadata_pieces_in", "metadata_bad",   "extended_bad",
-    "snubbed",         "never_unchoked",
+    "snubbed",         "never_unchoked", "buffers_reused",
 };
 
 SharedBuffer shared(wire::Bytes b) { return std::make_shared<const Buffer>(std::move(b)); }
@@ -34,6 +34,7 @@ constexpr std::uint64_t kGot = ~std::uint64_t{0};      // a metadata piece that 
 constexpr std::uint8_t kUtMetadataId = 2;              // our id for ut_metadata (BEP 10 "m")
 constexpr std::uint64_t kMaxMetadata = 16 << 20;       // larger metadata sizes are not believed
 constexpr std::size_t kMaxEarly = 4096;                // have/bitfield messages kept before the metadata
+constexpr std::size_t kSpareBuffers = 32;              // piece buffers kept for reuse (8 MiB of 256 KiB pieces)
 
 bt::Sha1 sha1_of(wire::ByteView b) {
   share::Sha1Hasher h;
@@ -864,7 +865,14 @@ void TorrentCore::on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wi
     }
   }
   auto& buf = t.buffers[b.piece];
-  if (buf.empty()) buf.resize(t.meta.piece_size(b.piece));
+  if (buf.empty()) {
+    if (!spare_.empty()) {
+      buf = std::move(spare_.back());  // (its old bytes are all overwritten before the piece is written)
+      spare_.pop_back();
+      ++stats_[kBuffersReused];
+    }
+    buf.resize(t.meta.piece_size(b.piece));
+  }
   std::copy(data.begin(), data.end(), buf.begin() + b.begin);
   auto& who = t.senders[b.piece];
   if (std::find(who.begin(), who.end(), Endpoint{p.remote.ip, 0}) == who.end()) who.push_back(Endpoint{p.remote.ip, 0});
@@ -958,9 +966,9 @@ void TorrentCore::piece_done(Torrent& t, std::uint32_t piece) {
   std::size_t index = 0;
   while (torrents_[index].get() != &t) ++index;
   const JobId id{next_job_++};
-  jobs_[id.value] = Job{index, piece, false};
-  auto data = shared(std::move(t.buffers[piece]));
+  auto data = std::make_shared<Buffer>(std::move(t.buffers[piece]));
   t.buffers.erase(piece);
+  jobs_[id.value] = Job{index, piece, false, data};
   actions_.push_back(action::FileJob{id, action::FileJob::Op::Write,
                                      ranges(t, std::uint64_t{piece} * t.meta.piece_length, t.meta.piece_size(piece)),
                                      std::move(data), t.meta.pieces[piece]});
@@ -970,8 +978,10 @@ void TorrentCore::handle_file_done(JobId job, const FileResult& r, Instant now) 
   now_ = now;
   auto it = jobs_.find(job.value);
   if (it == jobs_.end()) return;
-  const Job j = it->second;
+  Job j = std::move(it->second);
   jobs_.erase(it);
+  // The pool let go of the bytes: keep the buffer for the next piece.
+  if (j.data && j.data.use_count() == 1 && spare_.size() < kSpareBuffers) spare_.push_back(std::move(*j.data));
   Torrent& t = *torrents_[j.torrent];
   if (j.check) {
     if (r.ok && r.sha1 == t.meta.pieces[j.piece]) t.picker->set_have(j.piece);

@@ -101,6 +101,7 @@ class TorrentCore final : public Core {
     kExtendedBad,
     kSnubbed,
     kNeverUnchoked,
+    kBuffersReused,  // piece buffers taken from spare_ (not allocated and zero-filled)
     kStatCount
   };
 
@@ -257,6 +258,7 @@ class TorrentCore final : public Core {
     std::size_t torrent;
     std::uint32_t piece;
     bool check;  // a resume check (else a write)
+    std::shared_ptr<Buffer> data = nullptr;  // a write's bytes: back to spare_ when the pool is done with them
   };
 
   Peer* find(ConnId id);
@@ -290,6 +292,9 @@ class TorrentCore final : public Core {
   std::vector<std::unique_ptr<Torrent>> torrents_;
   std::unordered_map<std::uint64_t, Peer> peers_;
   std::unordered_map<std::uint64_t, Job> jobs_;
+  // Piece buffers the disk is done with, reused for the next pieces (a fresh
+  // 256 KiB buffer is zero-filled and page-faulted in each time).
+  std::vector<Buffer> spare_;
   std::unordered_map<std::uint64_t, std::size_t> dialling_;  // our connects -> torrent
   std::unordered_map<std::uint64_t, TrackerConn> tracker_conns_;
   void announce(std::size_t torrent, wire::bt::AnnounceEvent event, Instant now);

@@ -1061,7 +1061,11 @@ void Driver::execute(const Action& a, Core& from) {
           auto result = std::make_shared<FileResult>();
           ++stats_[kFileJobs];
           Core* owner = &from;
-          run_in_pool([job = act, result] { *result = run_file_job(job); },
+          run_in_pool(
+              [job = act, result]() mutable {
+                *result = run_file_job(job);
+                job.data.reset();  // done with the bytes: the core may reuse the buffer
+              },
                       [this, owner, id = act.job, result] {
                         if (!result->ok) ++stats_[kFileJobErrors];
                         owner->handle_file_done(id, *result, now());

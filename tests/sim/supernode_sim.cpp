@@ -88,6 +88,13 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
     }
     live.push_back(id);
   };
+  auto has_parent = [&](std::size_t i) {
+    if (net.core(i).role() != Role::Leaf) return true;
+    for (const auto& p : net.core(i).peers()) {
+      if (p.established && p.link == "parent") return true;
+    }
+    return false;
+  };
   auto count_ultrapeers = [&] {
     std::size_t n = 0;
     for (std::size_t i : live) n += net.core(i).role() == Role::Ultrapeer;
@@ -142,6 +149,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
     bool shared = false;
     for (std::size_t i : live) shared = shared || (i != who && shares[i].count(file));
     res.answerable += shared;
+    res.orphan_askers += !has_parent(who);
     asker.push_back(who);
     results.push_back(0);
     net.with_core(who, [&](GnutellaCore& c) {
@@ -191,12 +199,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   for (std::size_t i = 0; i < net.size(); ++i) res.bootstrap_promotions += net.core(i).stat(GnutellaCore::kPromotionsBootstrap);
   res.nodes = live.size();
   res.ultrapeers = count_ultrapeers();
-  for (std::size_t i : live) {
-    if (net.core(i).role() != Role::Leaf) continue;
-    bool parent = false;
-    for (const auto& p : net.core(i).peers()) parent = parent || (p.established && p.link == "parent");
-    res.leaves_without_ultrapeer += !parent;
-  }
+  for (std::size_t i : live) res.leaves_without_ultrapeer += !has_parent(i);
   for (std::size_t i = 0; i < net.size(); ++i) {
     const auto cs = net.core(i).counters();
     if (res.counters.empty()) {

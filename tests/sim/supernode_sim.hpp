@@ -41,6 +41,7 @@ struct SupernodeSimResult {
   std::size_t queries = 0;
   std::size_t answered = 0;            // queries with at least one result
   std::size_t answerable = 0;          // queries for a file some live node shares
+  std::size_t orphan_askers = 0;       // queries asked by a leaf that had no ultrapeer then
   double results_per_query = 0;
   double query_messages_per_query = 0; // Query descriptors sent, all nodes, per query
   double query_messages_per_node = 0;  // the same per node

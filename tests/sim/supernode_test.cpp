@@ -29,7 +29,8 @@ TEST_CASE("elected_ultrapeers_answer_as_many_queries_as_flooding_with_fewer_mess
   const auto up = run_supernode_sim(cfg);
   MESSAGE("flooding: " << flat.query_messages_per_query << " messages/query, answered " << flat.answered << "/"
                        << flat.queries << "; ultrapeers (" << up.ultrapeer_samples.front() << " of " << cfg.nodes
-                       << "): " << up.query_messages_per_query << " messages/query, answered " << up.answered);
+                       << "): " << up.query_messages_per_query << " messages/query, answered " << up.answered
+                       << " (" << up.orphan_askers << " asked by a leaf without an ultrapeer)");
   std::string samples;
   for (std::size_t n : up.ultrapeer_samples) samples += std::to_string(n) + " ";
   MESSAGE("ultrapeers each minute of churn: " << samples << "; role changes " << up.role_changes);
