@@ -173,7 +173,7 @@ Bytes encode_once(const Message& m) {
   const bool response = m.response || m.type == Type::Error;
   out.push_back(static_cast<std::uint8_t>(static_cast<std::uint8_t>(m.type) | (response ? kResponse : 0)));
   out.push_back(static_cast<std::uint8_t>(m.overlay));
-  out.push_back(m.flags & kFlagLeaving);
+  out.push_back(m.flags & kFlagsKnown);
   put_be64(out, m.request);
   put_node(out, m.sender);
   encode_body(out, m);
@@ -245,7 +245,7 @@ Result<Message> decode_message(ByteView d) {
   if (overlay < 1 || overlay > 3) return WireError::Unsupported;
   m.overlay = static_cast<Overlay>(overlay);
   m.flags = r.u8();
-  if ((m.flags & ~kFlagLeaving) != 0) return WireError::Malformed;
+  if ((m.flags & ~kFlagsKnown) != 0) return WireError::Malformed;
   m.request = r.be64();
   m.sender = r.node();
   switch (m.type) {

@@ -58,6 +58,7 @@ std::vector<Message> samples() {
   store.key = id_of(0x11);
   store.lifetime = 3600;
   store.values = {Bytes{'h', 'i'}};
+  store.flags = kFlagReplica;
   out.push_back(store);
   Message stored = base(Type::Store, true);
   stored.status = StoreStatus::NotResponsible;
@@ -161,7 +162,7 @@ TEST_CASE("dht_hostile_datagrams_are_refused_with_the_right_error") {
       {"unknown type", 3, 0x09, "malformed"},      {"unknown response type", 3, 0x89, "malformed"},
       {"an error sent as a request", 3, 0x7F, "malformed"},
       {"overlay 0", 4, 0, "unsupported"},          {"overlay 4", 4, 4, "unsupported"},
-      {"reserved flag bits", 5, 0x02, "malformed"},
+      {"reserved flag bits", 5, 0x04, "malformed"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.what);

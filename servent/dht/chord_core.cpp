@@ -1,0 +1,707 @@
+#include "servent/dht/chord_core.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include <fmt/format.h>
+
+#include "share/sha1.hpp"
+
+namespace sv::dht {
+
+namespace dw = wire::dht;
+using dw::Type;
+
+namespace {
+
+constexpr std::array<std::string_view, ChordCore::kStatCount> kStatNames = {
+    "datagrams_in", "datagrams_out", "malformed",   "wrong_overlay",  "unexpected",    "timeouts",
+    "lookups",      "lookups_failed", "lookup_hops", "stores",         "stores_refused", "replicas_sent",
+    "keys_handed_over", "peers_dead",
+};
+
+constexpr Duration kDeadFor = 30s;  // a failed node is not taken back from others' lists for this long
+
+}  // namespace
+
+std::string short_id(const NodeId& id) {
+  std::string s;
+  for (int i = 0; i < 4; ++i) s += fmt::format("{:02x}", id[static_cast<std::size_t>(i)]);
+  return s;
+}
+
+NodeId node_id_for(Endpoint e, const Ring& ring) { return ring.reduce(share::sha1_of(e.to_string())); }
+
+NodeId key_id(std::string_view key, const Ring& ring) { return ring.reduce(share::sha1_of(key)); }
+
+ChordCore::ChordCore(Endpoint self, SocketId socket, ChordConfig config, std::uint64_t seed, std::optional<NodeId> id)
+    : ring_(config.bits), config_(config), socket_(socket), rng_(seed) {
+  self_.id = id ? ring_.reduce(*id) : node_id_for(self, ring_);
+  self_.ip = self.ip;
+  self_.port = self.port;
+  fingers_.resize(static_cast<std::size_t>(ring_.bits()));
+}
+
+std::vector<Counter> ChordCore::counters() const {
+  std::vector<Counter> out;
+  for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  return out;
+}
+
+std::size_t ChordCore::fingers_set() const {
+  return static_cast<std::size_t>(std::count_if(fingers_.begin(), fingers_.end(), [](const auto& f) { return f.has_value(); }));
+}
+
+// ---- sending ----
+
+ChordCore::Message ChordCore::request(Type t) const {
+  Message m;
+  m.type = t;
+  m.overlay = dw::Overlay::Chord;
+  m.sender = self_;
+  return m;
+}
+
+void ChordCore::send_rpc(Purpose purpose, const NodeRef& to, const Message& msg, Instant now, std::uint64_t op) {
+  Message m = msg;
+  m.request = next_request_++ ^ (rng_.next() << 32);
+  auto bytes = dw::encode_message(m);
+  actions_.push_back(action::SendTo{socket_, Endpoint{to.ip, to.port}, std::make_shared<const Buffer>(bytes)});
+  ++stats_[kDatagramsOut];
+  pending_[m.request] = Pending{purpose, to, std::move(bytes), now + config_.rpc_timeout, 0, op};
+}
+
+void ChordCore::send_reply(Endpoint to, const Message& m) {
+  actions_.push_back(action::SendTo{socket_, to, std::make_shared<const Buffer>(dw::encode_message(m))});
+  ++stats_[kDatagramsOut];
+}
+
+// ---- joining and leaving ----
+
+void ChordCore::join(std::optional<Endpoint> introducer, Instant now) {
+  next_stabilize_ = next_fix_ = next_check_ = now;
+  next_replicate_ = now + config_.replicate_every;
+  next_expire_ = now + 1min;
+  if (!introducer) {
+    joined_ = true;  // a ring of one: its own successor (succ_ empty)
+    return;
+  }
+  Op op;
+  op.kind = OpKind::Lookup;
+  op.key = self_.id;
+  op.join = true;
+  op.next.push_back(NodeRef{NodeId{}, introducer->ip, introducer->port});
+  start_op(std::move(op), now);
+}
+
+void ChordCore::leave(Instant now) {
+  if (!succ_.empty()) {
+    // Every key to the successor (it owns them once we are gone), then the
+    // neighbours learn whom to use instead of us.
+    hand_over(succ_.front(), now, true);
+    Message to_succ = request(Type::Leave);
+    to_succ.flags = dw::kFlagLeaving;
+    if (pred_) to_succ.nodes.push_back(*pred_);
+    send_rpc(Purpose::Leave, succ_.front(), to_succ, now);
+  }
+  if (pred_) {
+    Message to_pred = request(Type::Leave);
+    to_pred.flags = dw::kFlagLeaving;
+    to_pred.nodes = succ_;
+    send_rpc(Purpose::Leave, *pred_, to_pred, now);
+  }
+  joined_ = false;
+}
+
+// ---- operations ----
+
+std::uint64_t ChordCore::lookup(const NodeId& key, Instant now) {
+  Op op;
+  op.kind = OpKind::Lookup;
+  op.key = ring_.reduce(key);
+  return start_op(std::move(op), now);
+}
+
+std::uint64_t ChordCore::put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime) {
+  Op op;
+  op.kind = OpKind::Put;
+  op.key = ring_.reduce(key);
+  op.value = std::move(value);
+  const Duration life = lifetime > Duration::zero() ? lifetime : config_.default_lifetime;
+  op.lifetime = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(life).count());
+  return start_op(std::move(op), now);
+}
+
+std::uint64_t ChordCore::get(const NodeId& key, Instant now) {
+  Op op;
+  op.kind = OpKind::Get;
+  op.key = ring_.reduce(key);
+  return start_op(std::move(op), now);
+}
+
+std::optional<ChordCore::OpResult> ChordCore::poll_result() { return take_front(results_); }
+
+std::uint64_t ChordCore::start_op(Op op, Instant now) {
+  const std::uint64_t id = next_op_++;
+  if (op.finger < 0 && !op.join) ++stats_[kLookups];
+  const bool seeded = !op.next.empty();
+  ops_[id] = std::move(op);
+  Op& o = ops_[id];
+  if (!seeded) {
+    // What we know answers it at once: we own the key, or our successor does.
+    if (owns(o.key)) {
+      op_owner(id, {self_}, now);
+      return id;
+    }
+    if (Ring::between_right(self_.id, o.key, succ_.front().id)) {
+      op_owner(id, succ_, now);
+      return id;
+    }
+    o.next = preceding_candidates(o.key, 3);
+  }
+  op_step(id, now);
+  return id;
+}
+
+void ChordCore::op_step(std::uint64_t id, Instant now) {
+  auto it = ops_.find(id);
+  if (it == ops_.end()) return;
+  Op& o = it->second;
+  if (o.route.size() >= config_.max_hops) {
+    op_done(id, false, "too many hops");
+    return;
+  }
+  // The next candidate not known dead (and not ourselves).
+  while (!o.next.empty() && (o.next.front().id == self_.id && o.next.front().port == self_.port && o.next.front().ip == self_.ip)) {
+    o.next.erase(o.next.begin());
+  }
+  if (o.next.empty()) {
+    op_done(id, false, "no node answered");
+    return;
+  }
+  const NodeRef to = o.next.front();
+  o.next.erase(o.next.begin());
+  Message m = request(Type::FindNode);
+  m.key = o.key;
+  send_rpc(Purpose::Find, to, m, now, id);
+}
+
+void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant now) {
+  auto it = ops_.find(id);
+  if (it == ops_.end()) return;
+  Op& o = it->second;
+  o.owners = std::move(owners);
+  o.owner_at = 0;
+  if (o.owners.empty()) {
+    op_done(id, false, "no owner");
+    return;
+  }
+  const NodeRef owner = o.owners.front();
+  if (!(owner == self_) && (o.route.empty() || !(o.route.back() == owner))) o.route.push_back(owner);
+  if (o.join) {
+    // Our successor is the owner of our own id.
+    std::vector<NodeRef> list;
+    for (const auto& n : o.owners) {
+      if (!(n == self_)) list.push_back(n);
+    }
+    set_successor_list(std::move(list));
+    joined_ = !succ_.empty();
+    op_done(id, joined_, joined_ ? "" : "no successor");
+    return;
+  }
+  if (o.finger >= 0) {
+    if (!(owner == self_)) fingers_[static_cast<std::size_t>(o.finger)] = owner;
+    op_done(id, true);
+    return;
+  }
+  switch (o.kind) {
+    case OpKind::Lookup:
+      op_done(id, true);
+      return;
+    case OpKind::Put: {
+      o.stage = OpStage::Storing;
+      if (owner == self_) {
+        store_value(o.key, o.value, now + std::chrono::seconds(o.lifetime));
+        replicate(o.key, now);
+        op_done(id, true);
+        return;
+      }
+      Message m = request(Type::Store);
+      m.key = o.key;
+      m.lifetime = o.lifetime;
+      m.values.push_back(o.value);
+      send_rpc(Purpose::Store, owner, m, now, id);
+      return;
+    }
+    case OpKind::Get: {
+      o.stage = OpStage::Getting;
+      if (owner == self_) {
+        if (auto s = store_.find(o.key); s != store_.end()) {
+          std::vector<wire::Bytes> values;
+          for (const auto& v : s->second) values.push_back(v.bytes);
+          results_.push_back(OpResult{id, o.kind, true, self_, std::move(o.route), std::move(values), {}});
+          ops_.erase(id);
+          return;
+        }
+        o.owners = succ_;  // (replicas may be there)
+        o.owner_at = 0;
+        if (o.owners.empty()) {
+          op_done(id, true);
+          return;
+        }
+      }
+      Message m = request(Type::Get);
+      m.key = o.key;
+      send_rpc(Purpose::Get, o.owners[o.owner_at], m, now, id);
+      return;
+    }
+  }
+}
+
+void ChordCore::op_done(std::uint64_t id, bool ok, std::string error) {
+  auto it = ops_.find(id);
+  if (it == ops_.end()) return;
+  Op& o = it->second;
+  if (o.finger < 0 && !o.join) {
+    if (ok) {
+      stats_[kLookupHops] += o.route.size();
+    } else {
+      ++stats_[kLookupsFailed];
+    }
+    OpResult r;
+    r.op = id;
+    r.kind = o.kind;
+    r.ok = ok;
+    if (!o.owners.empty()) r.owner = o.owners.front();
+    r.route = std::move(o.route);
+    r.error = std::move(error);
+    results_.push_back(std::move(r));
+  }
+  ops_.erase(it);
+}
+
+// ---- what we know of the ring ----
+
+bool ChordCore::owns(const NodeId& key) const {
+  if (succ_.empty()) return true;  // alone
+  if (!pred_) return false;
+  return Ring::between_right(pred_->id, key, self_.id);
+}
+
+std::vector<NodeRef> ChordCore::preceding_candidates(const NodeId& key, std::size_t n) const {
+  // Fingers and successors that lie between us and the key, nearest to the
+  // key first (Fig. 5's closest_preceding_node, with runners-up to fall
+  // back on when it does not answer).
+  std::vector<NodeRef> all;
+  for (const auto& f : fingers_) {
+    if (f && Ring::between(self_.id, f->id, key)) all.push_back(*f);
+  }
+  for (const auto& s : succ_) {
+    if (Ring::between(self_.id, s.id, key)) all.push_back(s);
+  }
+  std::sort(all.begin(), all.end(), [&](const NodeRef& a, const NodeRef& b) {
+    return Ring::distance(a.id, key) < Ring::distance(b.id, key);
+  });
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  if (all.size() > n) all.resize(n);
+  if (all.empty() && !succ_.empty()) all.push_back(succ_.front());
+  return all;
+}
+
+void ChordCore::set_successor_list(std::vector<NodeRef> list) {
+  std::vector<NodeRef> out;
+  for (auto& n : list) {
+    if (n == self_ || n.port == 0) continue;
+    if (std::find(out.begin(), out.end(), n) != out.end()) continue;
+    if (dead_.count(n.id)) continue;
+    out.push_back(n);
+    if (out.size() >= config_.successors) break;
+  }
+  succ_ = std::move(out);
+}
+
+void ChordCore::forget(const NodeRef& dead, Instant now) {
+  ++stats_[kPeersDead];
+  dead_[dead.id] = now + kDeadFor;
+  std::erase(succ_, dead);
+  for (auto& f : fingers_) {
+    if (f && *f == dead) f.reset();
+  }
+  if (pred_ && *pred_ == dead) pred_.reset();
+}
+
+// ---- keys ----
+
+void ChordCore::store_value(const NodeId& key, wire::Bytes v, Instant expires) {
+  auto& vals = store_[key];
+  for (auto& x : vals) {
+    if (x.bytes == v) {
+      x.expires = std::max(x.expires, expires);
+      return;
+    }
+  }
+  if (vals.size() >= config_.max_values_per_key) vals.erase(vals.begin());
+  vals.push_back(Value{std::move(v), expires});
+}
+
+void ChordCore::replicate(const NodeId& key, Instant now) {
+  auto it = store_.find(key);
+  if (it == store_.end()) return;
+  for (const auto& s : succ_) {
+    for (const auto& v : it->second) {
+      Message m = request(Type::Store);
+      m.flags = dw::kFlagReplica;
+      m.key = key;
+      m.lifetime = static_cast<std::uint32_t>(std::max<std::int64_t>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(v.expires - now).count()));
+      m.values.push_back(v.bytes);
+      send_rpc(Purpose::Replicate, s, m, now);
+      ++stats_[kReplicasSent];
+    }
+  }
+}
+
+void ChordCore::hand_over(const NodeRef& to, Instant now, bool all) {
+  // A copy of each key `to` owns now (every key when we leave): those
+  // outside (to, us], which stay ours.
+  for (const auto& [key, vals] : store_) {
+    if (!all && Ring::between_right(to.id, key, self_.id)) continue;
+    for (const auto& v : vals) {
+      Message m = request(Type::Store);
+      m.key = key;
+      m.lifetime = static_cast<std::uint32_t>(std::max<std::int64_t>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(v.expires - now).count()));
+      m.values.push_back(v.bytes);
+      send_rpc(Purpose::Handover, to, m, now);
+      ++stats_[kKeysHandedOver];
+    }
+  }
+}
+
+void ChordCore::expire(Instant now) {
+  for (auto it = store_.begin(); it != store_.end();) {
+    std::erase_if(it->second, [&](const Value& v) { return v.expires <= now; });
+    it = it->second.empty() ? store_.erase(it) : std::next(it);
+  }
+  for (auto it = dead_.begin(); it != dead_.end();) it = it->second <= now ? dead_.erase(it) : std::next(it);
+}
+
+// ---- datagrams ----
+
+void ChordCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, Instant now) {
+  ++stats_[kDatagramsIn];
+  auto m = dw::decode_message(bytes);
+  if (!m) {
+    ++stats_[kMalformed];
+    return;
+  }
+  if (m->overlay != dw::Overlay::Chord) {
+    ++stats_[kWrongOverlay];
+    return;
+  }
+  // Where it listens: as it says, else where it sent from.
+  if (m->sender.ip == 0) m->sender.ip = from.ip;
+  if (m->sender.port == 0) m->sender.port = from.port;
+  if (!m->response) {
+    answer(*m, from, now);
+    return;
+  }
+  auto it = pending_.find(m->request);
+  if (it == pending_.end() || !(it->second.to.ip == m->sender.ip && it->second.to.port == m->sender.port)) {
+    ++stats_[kUnexpected];
+    return;
+  }
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  p.to.id = m->sender.id;  // (an introducer's id was unknown)
+  on_response(*m, std::move(p), now);
+}
+
+void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
+  Message r = dw::response_to(m, self_);
+  switch (m.type) {
+    case Type::Ping:
+      break;
+    case Type::FindNode: {
+      const NodeId key = ring_.reduce(m.key);
+      if (owns(key)) {
+        r.owner = true;
+        r.nodes.push_back(self_);
+        for (const auto& s : succ_) r.nodes.push_back(s);
+      } else if (succ_.empty() || Ring::between_right(self_.id, key, succ_.front().id)) {
+        r.owner = true;
+        r.nodes = succ_.empty() ? std::vector<NodeRef>{self_} : succ_;
+      } else {
+        r.nodes = preceding_candidates(key, 3);
+      }
+      break;
+    }
+    case Type::Neighbours:
+      r.predecessor = pred_;
+      r.nodes = succ_;
+      break;
+    case Type::Notify: {
+      const NodeRef& n = m.sender;
+      if (!(n == self_) && (!pred_ || Ring::between(pred_->id, n.id, self_.id))) {
+        pred_ = n;
+        dead_.erase(n.id);
+        hand_over(n, now, false);  // the keys it owns now
+      }
+      if (succ_.empty() && !(n == self_)) succ_.push_back(n);  // a ring of one meets its second node
+      break;
+    }
+    case Type::Store: {
+      ++stats_[kStores];
+      const auto& v = m.values.front();
+      if (store_.size() >= config_.max_keys && !store_.count(m.key)) {
+        r.status = dw::StoreStatus::Full;
+        ++stats_[kStoresRefused];
+        break;
+      }
+      const NodeId key = ring_.reduce(m.key);
+      store_value(key, v, now + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime, 1)));
+      if (!(m.flags & dw::kFlagReplica) && owns(key)) replicate(key, now);
+      break;
+    }
+    case Type::Get: {
+      if (auto s = store_.find(ring_.reduce(m.key)); s != store_.end()) {
+        for (const auto& v : s->second) r.values.push_back(v.bytes);
+      } else {
+        r.nodes = succ_;
+      }
+      break;
+    }
+    case Type::Gossip:
+      break;  // (Kelips and Pastry)
+    case Type::Leave: {
+      const NodeRef& n = m.sender;
+      if (pred_ && *pred_ == n) {
+        pred_.reset();
+        if (!m.nodes.empty() && !(m.nodes.front() == self_)) pred_ = m.nodes.front();
+      }
+      if (!succ_.empty() && succ_.front() == n) {
+        std::vector<NodeRef> list = m.nodes;
+        for (std::size_t i = 1; i < succ_.size(); ++i) list.push_back(succ_[i]);
+        set_successor_list(std::move(list));
+      }
+      std::erase(succ_, n);
+      for (auto& f : fingers_) {
+        if (f && *f == n) f.reset();
+      }
+      break;
+    }
+    case Type::Error:
+      return;
+  }
+  send_reply(from, r);
+}
+
+void ChordCore::on_response(const Message& m, Pending p, Instant now) {
+  if (m.type == Type::Error) {
+    on_timeout(std::move(p), now);  // as good as no answer
+    return;
+  }
+  switch (p.purpose) {
+    case Purpose::Find: {
+      auto it = ops_.find(p.op);
+      if (it == ops_.end()) return;
+      Op& o = it->second;
+      o.route.push_back(p.to);
+      if (m.owner && !m.nodes.empty()) {
+        op_owner(p.op, m.nodes, now);
+        return;
+      }
+      // Closer nodes, the nearest to the key first; the others we had stay behind.
+      std::vector<NodeRef> next;
+      for (const auto& n : m.nodes) {
+        if (!dead_.count(n.id) && !(n == self_) && std::find(o.route.begin(), o.route.end(), n) == o.route.end()) next.push_back(n);
+      }
+      next.insert(next.end(), o.next.begin(), o.next.end());
+      o.next = std::move(next);
+      op_step(p.op, now);
+      return;
+    }
+    case Purpose::Store:
+      op_done(p.op, m.status == dw::StoreStatus::Stored, m.status == dw::StoreStatus::Stored ? "" : "refused");
+      return;
+    case Purpose::Get: {
+      auto it = ops_.find(p.op);
+      if (it == ops_.end()) return;
+      Op& o = it->second;
+      if (!m.values.empty() || o.owner_at + 1 >= std::min<std::size_t>(o.owners.size(), config_.successors + 1)) {
+        OpResult r{p.op, o.kind, true, o.owners.front(), std::move(o.route), m.values, {}};
+        results_.push_back(std::move(r));
+        ops_.erase(it);
+        return;
+      }
+      // Not there: the owner may be new; its successors hold replicas.
+      ++o.owner_at;
+      Message g = request(Type::Get);
+      g.key = o.key;
+      send_rpc(Purpose::Get, o.owners[o.owner_at], g, now, p.op);
+      return;
+    }
+    case Purpose::Stabilize: {
+      stabilizing_ = false;
+      // Fig. 7: x = successor.predecessor; if x in (n, successor): successor = x.
+      std::vector<NodeRef> list;
+      if (m.predecessor && !dead_.count(m.predecessor->id) && !(*m.predecessor == self_) &&
+          Ring::between(self_.id, m.predecessor->id, p.to.id)) {
+        list.push_back(*m.predecessor);
+      }
+      list.push_back(p.to);
+      list.insert(list.end(), m.nodes.begin(), m.nodes.end());
+      set_successor_list(std::move(list));
+      if (!succ_.empty()) send_rpc(Purpose::Notify, succ_.front(), request(Type::Notify), now);
+      return;
+    }
+    case Purpose::CheckPredecessor:
+      checking_ = false;
+      return;
+    case Purpose::Notify:
+    case Purpose::Replicate:
+    case Purpose::Handover:
+    case Purpose::Leave:
+      return;
+  }
+}
+
+void ChordCore::on_timeout(Pending p, Instant now) {
+  ++stats_[kTimeouts];
+  const bool maintenance = p.purpose != Purpose::Find && p.purpose != Purpose::Get && p.purpose != Purpose::Store;
+  if (maintenance && p.tries < config_.retries && p.purpose != Purpose::Leave) {
+    // Once more, waiting twice as long.
+    ++p.tries;
+    p.deadline = now + config_.rpc_timeout * (1 << p.tries);
+    actions_.push_back(action::SendTo{socket_, Endpoint{p.to.ip, p.to.port}, std::make_shared<const Buffer>(p.datagram)});
+    ++stats_[kDatagramsOut];
+    auto m = dw::decode_message(p.datagram);
+    if (m) pending_[m->request] = std::move(p);
+    return;
+  }
+  if (p.to.port != 0 && !(p.to.id == NodeId{})) forget(p.to, now);
+  switch (p.purpose) {
+    case Purpose::Find: {
+      auto it = ops_.find(p.op);
+      if (it != ops_.end()) op_step(p.op, now);  // the next candidate
+      return;
+    }
+    case Purpose::Store:
+      op_done(p.op, false, "the owner did not answer");
+      return;
+    case Purpose::Get: {
+      auto it = ops_.find(p.op);
+      if (it == ops_.end()) return;
+      Op& o = it->second;
+      if (o.owner_at + 1 < o.owners.size()) {
+        ++o.owner_at;
+        Message g = request(Type::Get);
+        g.key = o.key;
+        send_rpc(Purpose::Get, o.owners[o.owner_at], g, now, p.op);
+      } else {
+        op_done(p.op, false, "no holder answered");
+      }
+      return;
+    }
+    case Purpose::Stabilize:
+      stabilizing_ = false;
+      return;
+    case Purpose::CheckPredecessor:
+      checking_ = false;
+      return;
+    default:
+      return;
+  }
+}
+
+// ---- timers ----
+
+void ChordCore::fix_next_finger(Instant now) {
+  // Fingers whose start lies before our successor are the successor itself.
+  for (int tries = 0; tries < ring_.bits(); ++tries) {
+    const int i = next_finger_;
+    next_finger_ = (next_finger_ + 1) % ring_.bits();
+    const NodeId start = ring_.add_pow2(self_.id, i);
+    if (succ_.empty()) return;
+    if (Ring::between_right(self_.id, start, succ_.front().id)) {
+      fingers_[static_cast<std::size_t>(i)] = succ_.front();
+      continue;
+    }
+    for (const auto& [id, o] : ops_) {
+      if (o.finger == i) return;  // (still looking)
+    }
+    Op op;
+    op.kind = OpKind::Lookup;
+    op.key = start;
+    op.finger = i;
+    start_op(std::move(op), now);
+    return;
+  }
+}
+
+void ChordCore::handle_timeout(Instant now) {
+  // RPCs that got no answer.
+  std::vector<std::uint64_t> late;
+  for (const auto& [id, p] : pending_) {
+    if (p.deadline <= now) late.push_back(id);
+  }
+  std::sort(late.begin(), late.end());
+  for (std::uint64_t id : late) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    on_timeout(std::move(p), now);
+  }
+  if (!joined_) return;
+  if (now >= next_stabilize_) {
+    next_stabilize_ = now + config_.stabilize_every;
+    if (!succ_.empty() && !stabilizing_) {
+      stabilizing_ = true;
+      send_rpc(Purpose::Stabilize, succ_.front(), request(Type::Neighbours), now);
+    } else if (succ_.empty() && pred_) {
+      succ_.push_back(*pred_);  // a ring of two whose other node was our predecessor only
+    }
+  }
+  if (now >= next_check_) {
+    next_check_ = now + config_.check_predecessor_every;
+    if (pred_ && !checking_) {
+      checking_ = true;
+      send_rpc(Purpose::CheckPredecessor, *pred_, request(Type::Ping), now);
+    }
+  }
+  if (now >= next_fix_) {
+    next_fix_ = now + config_.fix_fingers_every;
+    fix_next_finger(now);
+  }
+  if (now >= next_replicate_) {
+    next_replicate_ = now + config_.replicate_every;
+    for (const auto& [key, vals] : store_) {
+      if (owns(key)) replicate(key, now);
+    }
+  }
+  if (now >= next_expire_) {
+    next_expire_ = now + 1min;
+    expire(now);
+  }
+}
+
+std::optional<Action> ChordCore::poll_action() { return take_front(actions_); }
+
+std::optional<Instant> ChordCore::poll_timeout() const {
+  std::optional<Instant> t;
+  auto consider = [&](Instant i) {
+    if (!t || i < *t) t = i;
+  };
+  for (const auto& [id, p] : pending_) consider(p.deadline);
+  if (joined_) {
+    consider(next_stabilize_);
+    consider(next_check_);
+    consider(next_fix_);
+    consider(next_replicate_);
+    consider(next_expire_);
+  }
+  return t;
+}
+
+}  // namespace sv::dht

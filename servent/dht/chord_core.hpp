@@ -1,0 +1,197 @@
+// ChordCore: one Chord node (Stoica et al., "Chord: A Scalable Peer-to-peer
+// Lookup Protocol for Internet Applications", 2001/2003) speaking the RPCs
+// of wire/dht over one UDP socket, sans-I/O (the Driver or the simulator
+// delivers datagrams and time).
+//
+//  - ids on a ring of 2^bits (160: SHA-1 of "ip:port"; fewer bits for tests);
+//  - lookups are iterative (the asker walks the route itself, so it can
+//    print it): ask the closest preceding node it knows; a node answers
+//    "owner" with its successor list when the key is in (itself, successor],
+//    else the closest preceding nodes it knows of the key (§4.3, Fig. 5);
+//    a node that does not answer is passed over for the next candidate;
+//  - stabilize / notify (§4.6, Fig. 7) every stabilize_every, with the
+//    successor list of r entries (§5.2) taken from the successor's;
+//    check_predecessor every check_predecessor_every; fix_fingers one
+//    finger per fix_fingers_every (fingers whose start falls before the
+//    successor are the successor, without a lookup);
+//  - keys: put/get find the owner (successor of the key) and store there;
+//    the owner copies each value to its r successors (replicas), again every
+//    replicate_every, so the keys survive r - 1 failures in a row and the new
+//    owner of a failed node's keys already has them; a node that learns of a
+//    new predecessor hands it the keys it now owns (join); leave() hands
+//    every key to the successor and tells both neighbours (graceful leave).
+//  - bad input (malformed datagrams, another overlay, oversized values,
+//    answers nobody asked for) is counted and dropped.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "servent/core/core.hpp"
+#include "servent/dht/ring.hpp"
+
+namespace sv::dht {
+
+using wire::dht::NodeRef;
+
+struct ChordConfig {
+  int bits = 160;
+  std::size_t successors = 16;          // r (2 log2 N for the N expected)
+  Duration stabilize_every = 1s;
+  Duration fix_fingers_every = 250ms;
+  Duration check_predecessor_every = 2s;
+  Duration replicate_every = 30s;
+  Duration rpc_timeout = 500ms;         // doubled on each retry
+  int retries = 1;                      // for ring maintenance (a lookup moves on at once)
+  std::size_t max_hops = 64;
+  std::size_t max_keys = 200'000;       // values beyond are refused (Store: Full)
+  std::size_t max_values_per_key = 16;
+  Duration default_lifetime = 1h;
+};
+
+class ChordCore : public Core {
+ public:
+  // `self` is where this node listens (its id is SHA-1 of "ip:port" unless
+  // given); `socket` is the UDP socket it sends from.
+  ChordCore(Endpoint self, SocketId socket, ChordConfig config, std::uint64_t seed, std::optional<NodeId> id = {});
+
+  // A ring of one, or joining through any node of a ring.
+  void join(std::optional<Endpoint> introducer, Instant now);
+  // Graceful leave: keys to the successor, both neighbours told.
+  void leave(Instant now);
+
+  enum class OpKind : std::uint8_t { Lookup, Put, Get };
+  struct OpResult {
+    std::uint64_t op = 0;
+    OpKind kind = OpKind::Lookup;
+    bool ok = false;
+    NodeRef owner;
+    std::vector<NodeRef> route;  // the nodes asked, in order, then the owner
+    std::vector<wire::Bytes> values;
+    std::string error;
+  };
+  std::uint64_t lookup(const NodeId& key, Instant now);
+  std::uint64_t put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime = Duration::zero());
+  std::uint64_t get(const NodeId& key, Instant now);
+  std::optional<OpResult> poll_result();
+
+  const NodeRef& self() const { return self_; }
+  const std::optional<NodeRef>& predecessor() const { return pred_; }
+  const std::vector<NodeRef>& successors() const { return succ_; }
+  std::size_t fingers_set() const;
+  std::size_t keys() const { return store_.size(); }
+  bool joined() const { return joined_; }
+  const Ring& ring() const { return ring_; }
+
+  enum Stat : std::size_t {
+    kDatagramsIn,
+    kDatagramsOut,
+    kMalformed,
+    kWrongOverlay,
+    kUnexpected,       // a response to nothing we asked
+    kTimeouts,
+    kLookups,
+    kLookupsFailed,
+    kLookupHops,       // summed over successful lookups
+    kStores,
+    kStoresRefused,
+    kReplicasSent,
+    kKeysHandedOver,
+    kPeersDead,
+    kStatCount
+  };
+  std::uint64_t stat(Stat s) const { return stats_[s]; }
+  std::vector<Counter> counters() const;
+
+  void handle_connected(ConnId, Endpoint, Direction, Instant) override {}
+  void handle_bytes(ConnId, wire::ByteView, Instant) override {}
+  void handle_closed(ConnId, CloseReason, Instant) override {}
+  void handle_datagram(SocketId socket, Endpoint from, wire::ByteView bytes, Instant now) override;
+  void handle_timeout(Instant now) override;
+  std::optional<Action> poll_action() override;
+  std::optional<Instant> poll_timeout() const override;
+
+ private:
+  using Message = wire::dht::Message;
+  enum class Purpose : std::uint8_t { Find, Store, Get, Stabilize, Notify, CheckPredecessor, Replicate, Handover, Leave };
+  struct Pending {
+    Purpose purpose;
+    NodeRef to;
+    wire::Bytes datagram;
+    Instant deadline;
+    int tries = 0;
+    std::uint64_t op = 0;  // Find / Store / Get: the operation
+  };
+  enum class OpStage : std::uint8_t { Finding, Storing, Getting };
+  struct Op {
+    OpKind kind;
+    NodeId key{};
+    wire::Bytes value;
+    std::uint32_t lifetime = 0;
+    int finger = -1;                 // a fix_fingers lookup (no result queued)
+    bool join = false;               // the join lookup
+    OpStage stage = OpStage::Finding;
+    std::vector<NodeRef> route;
+    std::vector<NodeRef> next;       // candidates to ask, best first
+    std::vector<NodeRef> owners;     // owner then its successors (for Get fallbacks)
+    std::size_t owner_at = 0;
+  };
+  struct Value {
+    wire::Bytes bytes;
+    Instant expires;
+  };
+
+  Message request(wire::dht::Type t) const;
+  void send_rpc(Purpose purpose, const NodeRef& to, const Message& m, Instant now, std::uint64_t op = 0);
+  void send_reply(Endpoint to, const Message& m);
+  void answer(const Message& m, Endpoint from, Instant now);
+  void on_response(const Message& m, Pending p, Instant now);
+  void on_timeout(Pending p, Instant now);
+  // Lookups.
+  std::uint64_t start_op(Op op, Instant now);
+  void op_step(std::uint64_t id, Instant now);
+  void op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant now);
+  void op_done(std::uint64_t id, bool ok, std::string error = {});
+  std::vector<NodeRef> preceding_candidates(const NodeId& key, std::size_t n) const;
+  // Ring state.
+  void set_successor_list(std::vector<NodeRef> list);
+  void forget(const NodeRef& dead, Instant now);
+  bool owns(const NodeId& key) const;
+  void store_value(const NodeId& key, wire::Bytes v, Instant expires);
+  void replicate(const NodeId& key, Instant now);
+  void hand_over(const NodeRef& to, Instant now, bool all);
+  void fix_next_finger(Instant now);
+  void expire(Instant now);
+
+  Ring ring_;
+  ChordConfig config_;
+  SocketId socket_;
+  NodeRef self_;
+  Rng rng_;
+  bool joined_ = false;
+  std::optional<NodeRef> pred_;
+  std::vector<NodeRef> succ_;                 // successor list, nearest first (never self)
+  std::vector<std::optional<NodeRef>> fingers_;
+  int next_finger_ = 0;
+  std::map<NodeId, std::vector<Value>> store_;
+  std::unordered_map<std::uint64_t, Pending> pending_;
+  std::unordered_map<std::uint64_t, Op> ops_;
+  std::map<NodeId, Instant> dead_;            // recently failed: not taken back from others' lists for a while
+  std::deque<OpResult> results_;
+  std::deque<Action> actions_;
+  std::uint64_t next_request_ = 1, next_op_ = 1;
+  Instant next_stabilize_{}, next_fix_{}, next_check_{}, next_replicate_{}, next_expire_{};
+  bool stabilizing_ = false, checking_ = false;
+  std::uint64_t stats_[kStatCount] = {};
+};
+
+// SHA-1 of "a.b.c.d:port", reduced to the ring: a node's id.
+NodeId node_id_for(Endpoint e, const Ring& ring);
+// SHA-1 of the key's text, reduced to the ring.
+NodeId key_id(std::string_view key, const Ring& ring);
+
+}  // namespace sv::dht

@@ -1,0 +1,142 @@
+// Chord nodes (servent/dht/chord_core) on the simulated datagram network:
+// the ring forms by joins through one node and stabilisation, lookups reach
+// the true owner in about ½·log2 N hops, and keys survive a third of the
+// nodes failing at once (replicas on the r successors).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "servent/dht/chord_core.hpp"
+#include "sim/dgram_net.hpp"
+
+using namespace sv;
+using namespace sv::dht;
+using namespace sv::sim;
+
+namespace {
+
+struct Ring_ {
+  DgramNet net{7};
+  std::vector<ChordCore*> nodes;
+  ChordConfig cfg;
+
+  void build(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const Endpoint at{0x7f000001u + static_cast<std::uint32_t>(i / 60000), static_cast<std::uint16_t>(1000 + i % 60000)};
+      auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 100 + i);
+      nodes.push_back(core.get());
+      const std::size_t idx = net.add(std::move(core), at);
+      net.with(idx, [&](Core& c) {
+        static_cast<ChordCore&>(c).join(i == 0 ? std::nullopt : std::optional<Endpoint>(net.address(0)), net.now());
+      });
+      net.run_for(100ms);
+    }
+  }
+  ChordCore& at(std::size_t i) { return *nodes[i]; }
+  // The live node owning `key`: the first id at or after it.
+  std::size_t owner_of(const NodeId& key) const {
+    std::size_t best = SIZE_MAX, first = SIZE_MAX;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (!net.alive(i)) continue;
+      const NodeId& id = nodes[i]->self().id;
+      if (first == SIZE_MAX || id < nodes[first]->self().id) first = i;
+      if (id >= key && (best == SIZE_MAX || id < nodes[best]->self().id)) best = i;
+    }
+    return best == SIZE_MAX ? first : best;
+  }
+  std::optional<ChordCore::OpResult> wait_result(std::size_t i, std::uint64_t op) {
+    for (int step = 0; step < 200; ++step) {
+      net.run_for(50ms);
+      // (results of other operations stay queued in order; take ours)
+      while (auto r = at(i).poll_result()) {
+        if (r->op == op) return r;
+      }
+    }
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("chord_ring_forms_lookups_find_the_owner_in_about_half_log2_n_hops_and_keys_survive_a_third_failing") {
+  Ring_ r;
+  r.cfg.bits = 32;
+  r.cfg.successors = 12;  // about 2 log2 N
+  r.cfg.replicate_every = 10s;
+  const std::size_t n = 128;
+  r.build(n);
+  r.net.run_for(60s);  // stabilise, fix fingers
+
+  // The ring: every node's successor is the next id, its predecessor the one before.
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return r.at(a).self().id < r.at(b).self().id; });
+  std::size_t right = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto& me = r.at(order[k]);
+    const auto& next = r.at(order[(k + 1) % n]);
+    const auto& prev = r.at(order[(k + n - 1) % n]);
+    right += !me.successors().empty() && me.successors().front() == next.self() && me.predecessor() &&
+             *me.predecessor() == prev.self();
+  }
+  CHECK(right == n);
+
+  // Lookups from random nodes for random keys reach the true owner.
+  Rng rng(3);
+  double hops = 0;
+  std::size_t ok = 0;
+  const int lookups = 200;
+  for (int q = 0; q < lookups; ++q) {
+    const std::size_t from = rng.below(n);
+    const NodeId key = key_id("k" + std::to_string(q), r.at(from).ring());
+    std::uint64_t op = 0;
+    r.net.with(from, [&](Core&) { op = r.at(from).lookup(key, r.net.now()); });
+    auto res = r.wait_result(from, op);
+    REQUIRE(res);
+    if (res->ok && res->owner == r.at(r.owner_of(key)).self()) ++ok;
+    hops += static_cast<double>(res->route.size());
+  }
+  CHECK(ok == lookups);
+  const double mean = hops / lookups;
+  MESSAGE("128 nodes: mean hops " << mean << " (1/2 log2 N = " << 0.5 * std::log2(n) << ")");
+  CHECK(mean <= 0.5 * std::log2(static_cast<double>(n)) + 1.5);
+  CHECK(mean >= 1.0);
+
+  // 300 keys put from random nodes, then a third of the nodes fail at once.
+  const int keys = 300;
+  for (int k = 0; k < keys; ++k) {
+    const std::size_t from = rng.below(n);
+    const NodeId key = key_id("key" + std::to_string(k), r.at(from).ring());
+    std::uint64_t op = 0;
+    r.net.with(from, [&](Core&) {
+      op = r.at(from).put(key, wire::Bytes{'v', static_cast<std::uint8_t>(k), static_cast<std::uint8_t>(k >> 8)}, r.net.now());
+    });
+    auto res = r.wait_result(from, op);
+    REQUIRE(res);
+    CHECK(res->ok);
+  }
+  r.net.run_for(2s);  // replicas reach the successors
+  std::set<std::size_t> killed;
+  while (killed.size() < n / 3) {
+    const std::size_t i = 1 + rng.below(n - 1);
+    if (killed.insert(i).second) r.net.kill(i);
+  }
+  r.net.run_for(60s);  // stabilise again
+  std::size_t found = 0;
+  for (int k = 0; k < keys; ++k) {
+    std::size_t from = rng.below(n);
+    while (!r.net.alive(from)) from = rng.below(n);
+    const NodeId key = key_id("key" + std::to_string(k), r.at(from).ring());
+    std::uint64_t op = 0;
+    r.net.with(from, [&](Core&) { op = r.at(from).get(key, r.net.now()); });
+    auto res = r.wait_result(from, op);
+    REQUIRE(res);
+    const wire::Bytes want{'v', static_cast<std::uint8_t>(k), static_cast<std::uint8_t>(k >> 8)};
+    found += res->ok && std::find(res->values.begin(), res->values.end(), want) != res->values.end();
+  }
+  MESSAGE("after a third of the nodes failed: " << found << "/" << keys << " keys found");
+  CHECK(found == keys);
+}
