@@ -30,6 +30,7 @@ int cmd_browse(const std::vector<std::string>& argv);
 int cmd_peers(const std::vector<std::string>& argv);
 int cmd_torrent(const std::vector<std::string>& argv);
 int cmd_tracker(const std::vector<std::string>& argv);
+int cmd_dht(const std::vector<std::string>& argv);
 
 // "HOST:PORT" for a listener: an IPv4 address (or localhost) and a port
 // (0 picks a free one). Throws UsageError naming `what`.

@@ -38,7 +38,7 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kMainHelp = R"(usage: servent COMMAND [OPTIONS]
 
 A Gnutella 0.4/0.6 servent; also a Napster (OpenNap protocol) server and
-client, and a BitTorrent client and seeder.
+client, a BitTorrent client and seeder, and a Chord DHT node.
 
 commands:
   run      share folders and take part in the network (the main job)
@@ -52,6 +52,7 @@ commands:
   peers    the running node's connections: role, reputation, QRP table
   torrent  create a .torrent, seed one, or get one
   tracker  a BitTorrent tracker (HTTP and UDP)
+  dht      run a Chord node, or put / get / look up keys through one
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -686,5 +687,6 @@ int main(int argc, char** argv) {
   if (cmd == "peers") return cmd_peers(rest);
   if (cmd == "torrent") return cmd_torrent(rest);
   if (cmd == "tracker") return cmd_tracker(rest);
+  if (cmd == "dht") return cmd_dht(rest);
   usage_error("", "unknown command '" + cmd + "'");
 }

@@ -39,7 +39,22 @@ ChordCore::ChordCore(Endpoint self, SocketId socket, ChordConfig config, std::ui
   self_.id = id ? ring_.reduce(*id) : node_id_for(self, ring_);
   self_.ip = self.ip;
   self_.port = self.port;
+  id_given_ = id.has_value();
   fingers_.resize(static_cast<std::size_t>(ring_.bits()));
+}
+
+void ChordCore::bind(SocketId socket, Endpoint at) {
+  socket_ = socket;
+  self_.ip = at.ip;
+  self_.port = at.port;
+  if (id_given_) return;
+  if (at.ip == 0) {
+    NodeId r;
+    rng_.fill(r.data(), r.size());
+    self_.id = ring_.reduce(r);
+  } else {
+    self_.id = node_id_for(at, ring_);
+  }
 }
 
 std::vector<Counter> ChordCore::counters() const {
@@ -115,27 +130,38 @@ void ChordCore::leave(Instant now) {
 
 // ---- operations ----
 
-std::uint64_t ChordCore::lookup(const NodeId& key, Instant now) {
+namespace {
+std::vector<NodeRef> start_at(std::optional<Endpoint> via) {
+  if (!via) return {};
+  return {NodeRef{NodeId{}, via->ip, via->port}};
+}
+}  // namespace
+
+std::uint64_t ChordCore::lookup(const NodeId& key, Instant now, std::optional<Endpoint> via) {
   Op op;
   op.kind = OpKind::Lookup;
   op.key = ring_.reduce(key);
+  op.next = start_at(via);
   return start_op(std::move(op), now);
 }
 
-std::uint64_t ChordCore::put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime) {
+std::uint64_t ChordCore::put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime,
+                             std::optional<Endpoint> via) {
   Op op;
   op.kind = OpKind::Put;
   op.key = ring_.reduce(key);
   op.value = std::move(value);
   const Duration life = lifetime > Duration::zero() ? lifetime : config_.default_lifetime;
   op.lifetime = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(life).count());
+  op.next = start_at(via);
   return start_op(std::move(op), now);
 }
 
-std::uint64_t ChordCore::get(const NodeId& key, Instant now) {
+std::uint64_t ChordCore::get(const NodeId& key, Instant now, std::optional<Endpoint> via) {
   Op op;
   op.kind = OpKind::Get;
   op.key = ring_.reduce(key);
+  op.next = start_at(via);
   return start_op(std::move(op), now);
 }
 
@@ -172,7 +198,7 @@ void ChordCore::op_step(std::uint64_t id, Instant now) {
     return;
   }
   // The next candidate not known dead (and not ourselves).
-  while (!o.next.empty() && (o.next.front().id == self_.id && o.next.front().port == self_.port && o.next.front().ip == self_.ip)) {
+  while (!o.next.empty() && is_self(o.next.front())) {
     o.next.erase(o.next.begin());
   }
   if (o.next.empty()) {
@@ -197,12 +223,12 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
     return;
   }
   const NodeRef owner = o.owners.front();
-  if (!(owner == self_) && (o.route.empty() || !(o.route.back() == owner))) o.route.push_back(owner);
+  if (!is_self(owner) && (o.route.empty() || !(o.route.back() == owner))) o.route.push_back(owner);
   if (o.join) {
     // Our successor is the owner of our own id.
     std::vector<NodeRef> list;
     for (const auto& n : o.owners) {
-      if (!(n == self_)) list.push_back(n);
+      if (!is_self(n)) list.push_back(n);
     }
     set_successor_list(std::move(list));
     joined_ = !succ_.empty();
@@ -210,7 +236,7 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
     return;
   }
   if (o.finger >= 0) {
-    if (!(owner == self_)) fingers_[static_cast<std::size_t>(o.finger)] = owner;
+    if (!is_self(owner)) fingers_[static_cast<std::size_t>(o.finger)] = owner;
     op_done(id, true);
     return;
   }
@@ -220,7 +246,7 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
       return;
     case OpKind::Put: {
       o.stage = OpStage::Storing;
-      if (owner == self_) {
+      if (is_self(owner)) {
         store_value(o.key, o.value, now + std::chrono::seconds(o.lifetime));
         replicate(o.key, now);
         op_done(id, true);
@@ -235,7 +261,7 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
     }
     case OpKind::Get: {
       o.stage = OpStage::Getting;
-      if (owner == self_) {
+      if (is_self(owner)) {
         if (auto s = store_.find(o.key); s != store_.end()) {
           std::vector<wire::Bytes> values;
           for (const auto& v : s->second) values.push_back(v.bytes);
@@ -311,7 +337,7 @@ std::vector<NodeRef> ChordCore::preceding_candidates(const NodeId& key, std::siz
 void ChordCore::set_successor_list(std::vector<NodeRef> list) {
   std::vector<NodeRef> out;
   for (auto& n : list) {
-    if (n == self_ || n.port == 0) continue;
+    if (is_self(n) || n.port == 0) continue;
     if (std::find(out.begin(), out.end(), n) != out.end()) continue;
     if (dead_.count(n.id)) continue;
     out.push_back(n);
@@ -399,9 +425,14 @@ void ChordCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, I
     ++stats_[kWrongOverlay];
     return;
   }
-  // Where it listens: as it says, else where it sent from.
+  // Where it listens: as it says, else where it sent from; a node it lists
+  // without an address (one bound to 0.0.0.0) is on the sender's host.
   if (m->sender.ip == 0) m->sender.ip = from.ip;
   if (m->sender.port == 0) m->sender.port = from.port;
+  for (auto& n : m->nodes) {
+    if (n.ip == 0) n.ip = from.ip;
+  }
+  if (m->predecessor && m->predecessor->ip == 0) m->predecessor->ip = from.ip;
   if (!m->response) {
     answer(*m, from, now);
     return;
@@ -442,12 +473,12 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
       break;
     case Type::Notify: {
       const NodeRef& n = m.sender;
-      if (!(n == self_) && (!pred_ || Ring::between(pred_->id, n.id, self_.id))) {
+      if (!is_self(n) && (!pred_ || Ring::between(pred_->id, n.id, self_.id))) {
         pred_ = n;
         dead_.erase(n.id);
         hand_over(n, now, false);  // the keys it owns now
       }
-      if (succ_.empty() && !(n == self_)) succ_.push_back(n);  // a ring of one meets its second node
+      if (succ_.empty() && !is_self(n)) succ_.push_back(n);  // a ring of one meets its second node
       break;
     }
     case Type::Store: {
@@ -460,7 +491,8 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
       }
       const NodeId key = ring_.reduce(m.key);
       store_value(key, v, now + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime, 1)));
-      if (!(m.flags & dw::kFlagReplica) && owns(key)) replicate(key, now);
+      // (the asker found us the owner: copies to our successors either way)
+      if (!(m.flags & dw::kFlagReplica)) replicate(key, now);
       break;
     }
     case Type::Get: {
@@ -477,7 +509,7 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
       const NodeRef& n = m.sender;
       if (pred_ && *pred_ == n) {
         pred_.reset();
-        if (!m.nodes.empty() && !(m.nodes.front() == self_)) pred_ = m.nodes.front();
+        if (!m.nodes.empty() && !is_self(m.nodes.front())) pred_ = m.nodes.front();
       }
       if (!succ_.empty() && succ_.front() == n) {
         std::vector<NodeRef> list = m.nodes;
@@ -514,7 +546,7 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
       // Closer nodes, the nearest to the key first; the others we had stay behind.
       std::vector<NodeRef> next;
       for (const auto& n : m.nodes) {
-        if (!dead_.count(n.id) && !(n == self_) && std::find(o.route.begin(), o.route.end(), n) == o.route.end()) next.push_back(n);
+        if (!dead_.count(n.id) && !is_self(n) && std::find(o.route.begin(), o.route.end(), n) == o.route.end()) next.push_back(n);
       }
       next.insert(next.end(), o.next.begin(), o.next.end());
       o.next = std::move(next);
@@ -545,7 +577,7 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
       stabilizing_ = false;
       // Fig. 7: x = successor.predecessor; if x in (n, successor): successor = x.
       std::vector<NodeRef> list;
-      if (m.predecessor && !dead_.count(m.predecessor->id) && !(*m.predecessor == self_) &&
+      if (m.predecessor && !dead_.count(m.predecessor->id) && !is_self(*m.predecessor) &&
           Ring::between(self_.id, m.predecessor->id, p.to.id)) {
         list.push_back(*m.predecessor);
       }

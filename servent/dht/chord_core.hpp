@@ -59,6 +59,10 @@ class ChordCore : public Core {
   // given); `socket` is the UDP socket it sends from.
   ChordCore(Endpoint self, SocketId socket, ChordConfig config, std::uint64_t seed, std::optional<NodeId> id = {});
 
+  // The socket is bound (a core made before its socket): where it listens
+  // now; unless an id was given, the id follows (random when bound to
+  // 0.0.0.0, which names no one host).
+  void bind(SocketId socket, Endpoint at);
   // A ring of one, or joining through any node of a ring.
   void join(std::optional<Endpoint> introducer, Instant now);
   // Graceful leave: keys to the successor, both neighbours told.
@@ -74,9 +78,12 @@ class ChordCore : public Core {
     std::vector<wire::Bytes> values;
     std::string error;
   };
-  std::uint64_t lookup(const NodeId& key, Instant now);
-  std::uint64_t put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime = Duration::zero());
-  std::uint64_t get(const NodeId& key, Instant now);
+  // Each starts from what this node knows of the ring or, with `via`, at
+  // that node (a short-lived client that never joins asks a member).
+  std::uint64_t lookup(const NodeId& key, Instant now, std::optional<Endpoint> via = {});
+  std::uint64_t put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime = Duration::zero(),
+                    std::optional<Endpoint> via = {});
+  std::uint64_t get(const NodeId& key, Instant now, std::optional<Endpoint> via = {});
   std::optional<OpResult> poll_result();
 
   const NodeRef& self() const { return self_; }
@@ -112,6 +119,10 @@ class ChordCore : public Core {
   void handle_closed(ConnId, CloseReason, Instant) override {}
   void handle_datagram(SocketId socket, Endpoint from, wire::ByteView bytes, Instant now) override;
   void handle_timeout(Instant now) override;
+  // (SIGINT / SIGTERM: a graceful leave, when we are a member)
+  void handle_shutdown(Instant now) override {
+    if (joined_) leave(now);
+  }
   std::optional<Action> poll_action() override;
   std::optional<Instant> poll_timeout() const override;
 
@@ -146,6 +157,8 @@ class ChordCore : public Core {
   };
 
   Message request(wire::dht::Type t) const;
+  // (by id: others may list us under another address than our own idea of it)
+  bool is_self(const NodeRef& n) const { return n.id == self_.id; }
   void send_rpc(Purpose purpose, const NodeRef& to, const Message& m, Instant now, std::uint64_t op = 0);
   void send_reply(Endpoint to, const Message& m);
   void answer(const Message& m, Endpoint from, Instant now);
@@ -171,6 +184,7 @@ class ChordCore : public Core {
   ChordConfig config_;
   SocketId socket_;
   NodeRef self_;
+  bool id_given_ = false;
   Rng rng_;
   bool joined_ = false;
   std::optional<NodeRef> pred_;

@@ -1,0 +1,214 @@
+// servent dht: run a DHT node, or put / get / look up keys through one.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+
+#include "servent/cli/args.hpp"
+#include "servent/cli/common.hpp"
+#include "servent/dht/chord_core.hpp"
+#include "servent/uv/driver.hpp"
+
+namespace sv::cli {
+
+namespace {
+
+using dht::ChordConfig;
+using dht::NodeRef;
+
+constexpr const char* kDhtHelp = R"(usage: servent dht run [--overlay chord] [--listen HOST:PORT] [--join HOST:PORT]
+                       [--id-bits N] [--successors R]
+       servent dht put KEY VALUE --join HOST:PORT [--lifetime DURATION]
+       servent dht put - --join HOST:PORT        (KEY VALUE lines from stdin)
+       servent dht get KEY|- --join HOST:PORT
+       servent dht lookup KEY --join HOST:PORT
+
+run: a node of the overlay on a UDP socket (--listen, default 0.0.0.0:4000),
+joining the ring through --join (without it, a ring of its own). It keeps
+the ring healthy (stabilize, fix fingers, check predecessor), stores the keys
+it owns with copies on its successors, and prints its counters on SIGINT.
+
+put / get / lookup: a short-lived client that does not join: it walks the
+route from the --join node to the key's owner (SHA-1 of KEY), then stores
+or fetches there. lookup prints the route, one node per hop. get prints one
+value per line (KEY<TAB>VALUE with -), and exits 1 when a key has none.
+
+options:
+  --overlay NAME        chord (kelips and pastry are not there yet)
+  --listen HOST:PORT    the node's UDP address (port 0 picks a free one)
+  --join HOST:PORT      any node of the ring
+  --id-bits N           ring of 2^N ids (default 160; fewer for experiments)
+  --successors R        successor list length (default 16: about 2 log2 N
+                        for rings up to 256 nodes)
+  --lifetime DURATION   how long a put value is kept (default 1h)
+  --timeout DURATION    give up a client operation after this (default 10s)
+)";
+
+ChordConfig config_from(const Args& a) {
+  ChordConfig cfg;
+  if (auto v = a.last("--id-bits")) cfg.bits = static_cast<int>(parse_int(*v, 8, 160, "--id-bits"));
+  if (auto v = a.last("--successors")) cfg.successors = static_cast<std::size_t>(parse_int(*v, 1, 64, "--successors"));
+  return cfg;
+}
+
+std::string node_text(const NodeRef& n) {
+  return fmt::format("{} {}", dht::short_id(n.id), Endpoint{n.ip, n.port}.to_string());
+}
+
+int run_node(const Args& a) {
+  const ListenAddress listen = parse_listen(a.last("--listen").value_or("0.0.0.0:4000"), "--listen");
+  std::optional<Endpoint> join;
+  if (auto v = a.last("--join")) join = parse_endpoint(*v, "--join");
+  if (auto v = a.last("--overlay"); v && *v != "chord") {
+    throw UsageError("--overlay: '" + *v + "' is not available yet (chord is)");
+  }
+  DriverConfig dc;
+  Driver driver(dc);
+  ChordConfig cfg = config_from(a);
+  dht::ChordCore core(Endpoint{}, SocketId{}, cfg, random_seed());
+  try {
+    const auto sock = driver.listen_udp(listen.host, listen.port, core);
+    core.bind(sock.id, sock.bound);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "servent dht: {}\n", e.what());
+    return 1;
+  }
+  core.join(join, driver.now());
+  driver.pump();
+  fmt::print(stderr, "servent dht: chord node {} listening {} (udp){}\n", dht::short_id(core.self().id),
+             Endpoint{core.self().ip, core.self().port}.to_string(),
+             join ? ", joining through " + join->to_string() : ", a ring of its own");
+  driver.run();
+  print_counters("dht", core.counters());
+  return 0;
+}
+
+// put / get / lookup as a client that does not join.
+int run_client(const std::string& what, const Args& a) {
+  if (!a.last("--join")) throw UsageError("--join HOST:PORT is needed (any node of the ring)");
+  const Endpoint via = parse_endpoint(*a.last("--join"), "--join");
+  const Duration timeout = parse_duration(a.last("--timeout").value_or("10s"), "--timeout");
+  Duration lifetime = Duration::zero();
+  if (auto v = a.last("--lifetime")) lifetime = parse_duration(*v, "--lifetime");
+  // The work: (key, value) pairs.
+  std::vector<std::pair<std::string, std::string>> work;
+  const auto& pos = a.positional;
+  if (pos.size() >= 2 && pos[1] == "-") {
+    std::string line;
+    while (std::getline(std::cin, line)) {
+      if (line.empty()) continue;
+      if (what == "put") {
+        const auto sp = line.find_first_of(" \t");
+        if (sp == std::string::npos) throw UsageError("stdin: '" + line + "' is not KEY VALUE");
+        work.emplace_back(line.substr(0, sp), line.substr(sp + 1));
+      } else {
+        work.emplace_back(line, "");
+      }
+    }
+  } else if (what == "put") {
+    if (pos.size() != 3) throw UsageError("put needs KEY VALUE (or - for lines on stdin)");
+    work.emplace_back(pos[1], pos[2]);
+  } else {
+    if (pos.size() != 2) throw UsageError(what + " needs KEY (or - for keys on stdin)");
+    work.emplace_back(pos[1], "");
+  }
+  if (what == "lookup" && work.size() != 1) throw UsageError("lookup takes one KEY");
+  const bool batch = pos.size() >= 2 && pos[1] == "-";
+
+  DriverConfig dc;
+  Driver driver(dc);
+  ChordConfig cfg = config_from(a);
+  auto core = std::make_unique<dht::ChordCore>(Endpoint{}, SocketId{}, cfg, random_seed());
+  try {
+    const auto sock = driver.listen_udp(via.ip == 0x7f000001 ? "127.0.0.1" : "0.0.0.0", 0, *core);
+    core->bind(sock.id, sock.bound);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "servent dht: {}\n", e.what());
+    return 1;
+  }
+  const dht::Ring ring = core->ring();
+  // A few operations in flight at a time (the ring is not to be flooded).
+  constexpr std::size_t kInFlight = 16;
+  std::size_t next = 0, done = 0, failed = 0;
+  std::unordered_map<std::uint64_t, std::size_t> op_of;
+  auto start_more = [&] {
+    while (next < work.size() && op_of.size() < kInFlight) {
+      const auto& [key, value] = work[next];
+      const dht::NodeId kid = dht::key_id(key, ring);
+      std::uint64_t op = 0;
+      if (what == "put") {
+        op = core->put(kid, wire::Bytes(value.begin(), value.end()), driver.now(), lifetime, via);
+      } else if (what == "get") {
+        op = core->get(kid, driver.now(), via);
+      } else {
+        op = core->lookup(kid, driver.now(), via);
+      }
+      op_of[op] = next++;
+    }
+  };
+  start_more();
+  driver.forward([&] { return core->poll_result(); },
+                 [&](const dht::ChordCore::OpResult& r) {
+                   auto it = op_of.find(r.op);
+                   if (it == op_of.end()) return;
+                   const auto& [key, value] = work[it->second];
+                   op_of.erase(it);
+                   ++done;
+                   if (!r.ok) {
+                     ++failed;
+                     fmt::print(stderr, "servent dht: {} {}: {}\n", what, key, r.error);
+                   } else if (what == "lookup") {
+                     for (std::size_t i = 0; i < r.route.size(); ++i) fmt::print("hop {} {}\n", i + 1, node_text(r.route[i]));
+                     fmt::print("owner {} ({} hops)\n", node_text(r.owner), r.route.size());
+                   } else if (what == "get") {
+                     if (r.values.empty()) {
+                       ++failed;
+                       fmt::print(stderr, "servent dht: get {}: no value\n", key);
+                     }
+                     for (const auto& v : r.values) {
+                       const std::string text(v.begin(), v.end());
+                       if (batch) {
+                         fmt::print("{}\t{}\n", key, text);
+                       } else {
+                         fmt::print("{}\n", text);
+                       }
+                     }
+                   } else if (!batch) {
+                     fmt::print("stored at {}\n", node_text(r.owner));
+                   }
+                   start_more();
+                   if (done == work.size()) driver.stop();
+                 });
+  driver.after(timeout, [&] {
+    fmt::print(stderr, "servent dht: {} of {} operations unfinished after {} ms\n", work.size() - done, work.size(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count());
+    failed += work.size() - done;
+    driver.stop();
+  });
+  driver.pump();
+  driver.run();
+  if (batch && what == "put") fmt::print("{} stored, {} failed\n", done - std::min(done, failed), failed);
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+
+int cmd_dht(const std::vector<std::string>& argv) {
+  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--lifetime", "--timeout"},
+                  {"--help", "-h"}};
+  try {
+    const Args a = parse_args(argv, spec);
+    if (a.has("--help") || a.has("-h") || a.positional.empty()) {
+      fmt::print("{}", kDhtHelp);
+      return a.positional.empty() && !a.has("--help") && !a.has("-h") ? 2 : 0;
+    }
+    const std::string& what = a.positional.front();
+    if (what == "run") return run_node(a);
+    if (what == "put" || what == "get" || what == "lookup") return run_client(what, a);
+    throw UsageError("unknown dht command '" + what + "' (run, put, get, lookup)");
+  } catch (const UsageError& e) {
+    usage_error("dht", e.what());
+  }
+}
+
+}  // namespace sv::cli
