@@ -94,6 +94,9 @@ void ChordCore::send_reply(Endpoint to, const Message& m) {
 // ---- joining and leaving ----
 
 void ChordCore::join(std::optional<Endpoint> introducer, Instant now) {
+  now_ = now;
+  introducer_ = introducer;
+  next_join_.reset();
   next_stabilize_ = next_fix_ = next_check_ = now;
   next_replicate_ = now + config_.replicate_every;
   next_expire_ = now + 1min;
@@ -174,8 +177,9 @@ std::uint64_t ChordCore::start_op(Op op, Instant now) {
   ops_[id] = std::move(op);
   Op& o = ops_[id];
   if (!seeded) {
-    // What we know answers it at once: we own the key, or our successor does.
-    if (owns(o.key)) {
+    // What we know answers it at once: alone, we own every key; else our
+    // successor may own it.
+    if (succ_.empty()) {
       op_owner(id, {self_}, now);
       return id;
     }
@@ -288,6 +292,7 @@ void ChordCore::op_done(std::uint64_t id, bool ok, std::string error) {
   auto it = ops_.find(id);
   if (it == ops_.end()) return;
   Op& o = it->second;
+  if (o.join && !ok) next_join_ = now_ + config_.join_retry;  // (the introducer may be joining itself)
   if (o.finger < 0 && !o.join) {
     if (ok) {
       stats_[kLookupHops] += o.route.size();
@@ -309,7 +314,7 @@ void ChordCore::op_done(std::uint64_t id, bool ok, std::string error) {
 // ---- what we know of the ring ----
 
 bool ChordCore::owns(const NodeId& key) const {
-  if (succ_.empty()) return true;  // alone
+  if (succ_.empty()) return joined_;  // alone (a node still joining owns nothing)
   if (!pred_) return false;
   return Ring::between_right(pred_->id, key, self_.id);
 }
@@ -326,7 +331,7 @@ std::vector<NodeRef> ChordCore::preceding_candidates(const NodeId& key, std::siz
     if (Ring::between(self_.id, s.id, key)) all.push_back(s);
   }
   std::sort(all.begin(), all.end(), [&](const NodeRef& a, const NodeRef& b) {
-    return Ring::distance(a.id, key) < Ring::distance(b.id, key);
+    return ring_.distance(a.id, key) < ring_.distance(b.id, key);
   });
   all.erase(std::unique(all.begin(), all.end()), all.end());
   if (all.size() > n) all.resize(n);
@@ -415,6 +420,7 @@ void ChordCore::expire(Instant now) {
 // ---- datagrams ----
 
 void ChordCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, Instant now) {
+  now_ = now;
   ++stats_[kDatagramsIn];
   auto m = dw::decode_message(bytes);
   if (!m) {
@@ -454,12 +460,19 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
     case Type::Ping:
       break;
     case Type::FindNode: {
+      if (!joined_) {
+        // Still joining: no ring to route in (the asker tries another node).
+        r.type = Type::Error;
+        r.error = dw::ErrorCode::NotJoined;
+        break;
+      }
       const NodeId key = ring_.reduce(m.key);
-      if (owns(key)) {
-        r.owner = true;
-        r.nodes.push_back(self_);
-        for (const auto& s : succ_) r.nodes.push_back(s);
-      } else if (succ_.empty() || Ring::between_right(self_.id, key, succ_.front().id)) {
+      // Fig. 5 only: the successor answers for (us, successor]; anything
+      // else goes on to a closer node. (Never "ours" by the predecessor: a
+      // stale predecessor would claim the keys of nodes that joined since,
+      // and hand joiners successors far off that take a round per node to
+      // walk back.)
+      if (succ_.empty() || Ring::between_right(self_.id, key, succ_.front().id)) {
         r.owner = true;
         r.nodes = succ_.empty() ? std::vector<NodeRef>{self_} : succ_;
       } else {
@@ -530,7 +543,11 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
 
 void ChordCore::on_response(const Message& m, Pending p, Instant now) {
   if (m.type == Type::Error) {
-    on_timeout(std::move(p), now);  // as good as no answer
+    if (p.purpose == Purpose::Find) {
+      op_step(p.op, now);  // alive, but no help: the next candidate
+    } else {
+      on_timeout(std::move(p), now);  // as good as no answer
+    }
     return;
   }
   switch (p.purpose) {
@@ -577,14 +594,22 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
       stabilizing_ = false;
       // Fig. 7: x = successor.predecessor; if x in (n, successor): successor = x.
       std::vector<NodeRef> list;
-      if (m.predecessor && !dead_.count(m.predecessor->id) && !is_self(*m.predecessor) &&
-          Ring::between(self_.id, m.predecessor->id, p.to.id)) {
-        list.push_back(*m.predecessor);
-      }
+      const bool nearer = m.predecessor && !dead_.count(m.predecessor->id) && !is_self(*m.predecessor) &&
+                          Ring::between(self_.id, m.predecessor->id, p.to.id);
+      if (nearer) list.push_back(*m.predecessor);
       list.push_back(p.to);
       list.insert(list.end(), m.nodes.begin(), m.nodes.end());
       set_successor_list(std::move(list));
-      if (!succ_.empty()) send_rpc(Purpose::Notify, succ_.front(), request(Type::Notify), now);
+      if (succ_.empty()) return;
+      if (nearer) {
+        // A nearer successor: ask it at once (not at the next round) whether
+        // there is one nearer still. A joiner handed a far successor while
+        // the ring was forming walks back in round trips, not in seconds.
+        stabilizing_ = true;
+        send_rpc(Purpose::Stabilize, succ_.front(), request(Type::Neighbours), now);
+        return;
+      }
+      send_rpc(Purpose::Notify, succ_.front(), request(Type::Notify), now);
       return;
     }
     case Purpose::CheckPredecessor:
@@ -672,6 +697,7 @@ void ChordCore::fix_next_finger(Instant now) {
 }
 
 void ChordCore::handle_timeout(Instant now) {
+  now_ = now;
   // RPCs that got no answer.
   std::vector<std::uint64_t> late;
   for (const auto& [id, p] : pending_) {
@@ -685,7 +711,10 @@ void ChordCore::handle_timeout(Instant now) {
     pending_.erase(it);
     on_timeout(std::move(p), now);
   }
-  if (!joined_) return;
+  if (!joined_) {
+    if (next_join_ && now >= *next_join_ && introducer_) join(introducer_, now);
+    return;
+  }
   if (now >= next_stabilize_) {
     next_stabilize_ = now + config_.stabilize_every;
     if (!succ_.empty() && !stabilizing_) {
@@ -726,6 +755,7 @@ std::optional<Instant> ChordCore::poll_timeout() const {
     if (!t || i < *t) t = i;
   };
   for (const auto& [id, p] : pending_) consider(p.deadline);
+  if (!joined_ && next_join_) consider(*next_join_);
   if (joined_) {
     consider(next_stabilize_);
     consider(next_check_);

@@ -46,6 +46,7 @@ struct ChordConfig {
   Duration check_predecessor_every = 2s;
   Duration replicate_every = 30s;
   Duration rpc_timeout = 500ms;         // doubled on each retry
+  Duration join_retry = 1s;             // a join that found no ring tries again
   int retries = 1;                      // for ring maintenance (a lookup moves on at once)
   std::size_t max_hops = 64;
   std::size_t max_keys = 200'000;       // values beyond are refused (Store: Full)
@@ -200,6 +201,9 @@ class ChordCore : public Core {
   std::uint64_t next_request_ = 1, next_op_ = 1;
   Instant next_stabilize_{}, next_fix_{}, next_check_{}, next_replicate_{}, next_expire_{};
   bool stabilizing_ = false, checking_ = false;
+  std::optional<Endpoint> introducer_;
+  std::optional<Instant> next_join_;
+  Instant now_{};
   std::uint64_t stats_[kStatCount] = {};
 };
 

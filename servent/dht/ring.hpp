@@ -46,19 +46,20 @@ class Ring {
   static bool between_right(const NodeId& a, const NodeId& x, const NodeId& b) {
     return x == b || between(a, x, b);
   }
-  // Clockwise distance from a to b, as a double (enough to compare and to
-  // average: 53 bits of precision on any ring).
-  static double distance(const NodeId& a, const NodeId& b) {
-    double d = 0;
+  // Clockwise distance from a to b on this ring (mod 2^bits), as a double
+  // (enough to compare and to average: 53 bits of precision on any ring).
+  double distance(const NodeId& a, const NodeId& b) const {
+    // b - a mod 2^160, byte by byte from the low end, then reduced.
+    NodeId diff{};
     int borrow = 0;
-    // b - a mod 2^160, byte by byte from the low end, accumulated high first.
-    std::uint8_t diff[20];
     for (int i = 19; i >= 0; --i) {
-      int v = b[static_cast<std::size_t>(i)] - a[static_cast<std::size_t>(i)] - borrow;
+      const auto at = static_cast<std::size_t>(i);
+      const int v = b[at] - a[at] - borrow;
       borrow = v < 0;
-      diff[i] = static_cast<std::uint8_t>(v + (borrow ? 256 : 0));
+      diff[at] = static_cast<std::uint8_t>(v + (borrow ? 256 : 0));
     }
-    for (std::uint8_t byte : diff) d = d * 256 + byte;
+    double d = 0;
+    for (std::uint8_t byte : reduce(diff)) d = d * 256 + byte;
     return d;
   }
 

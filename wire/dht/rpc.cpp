@@ -313,7 +313,7 @@ Result<Message> decode_message(ByteView d) {
       break;
     case Type::Error: {
       const std::uint8_t c = r.u8();
-      if (c < 1 || c > static_cast<std::uint8_t>(ErrorCode::Overloaded)) return WireError::Malformed;
+      if (c < 1 || c > static_cast<std::uint8_t>(ErrorCode::NotJoined)) return WireError::Malformed;
       m.error = static_cast<ErrorCode>(c);
       break;
     }

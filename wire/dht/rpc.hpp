@@ -83,7 +83,8 @@ enum class Type : std::uint8_t {
   Error = 0x7F,  // only as a response: 0xFF on the wire
 };
 enum class StoreStatus : std::uint8_t { Stored = 0, NotResponsible = 1, Full = 2, TooLarge = 3 };
-enum class ErrorCode : std::uint8_t { Malformed = 1, Unsupported = 2, WrongOverlay = 3, Overloaded = 4 };
+// NotJoined: the node is still joining and knows no ring to route in.
+enum class ErrorCode : std::uint8_t { Malformed = 1, Unsupported = 2, WrongOverlay = 3, Overloaded = 4, NotJoined = 5 };
 
 std::string_view to_string(Type t);
 std::string_view to_string(Overlay o);
