@@ -52,7 +52,7 @@ int chord(std::size_t n, std::size_t lookups) {
     nodes.push_back(core.get());
     const std::size_t idx = net.add(std::move(core), at);
     std::optional<Endpoint> via;
-    if (i > 0) via = net.address(rng.below(i));
+    if (i > 0) via = net.address(std::getenv("DHT_RANDOM_JOIN") ? rng.below(i) : 0);
     net.with(idx, [&](Core&) { nodes[idx]->join(via, net.now()); });
     net.run_for(5ms);
   }
@@ -106,9 +106,17 @@ int chord(std::size_t n, std::size_t lookups) {
     }
     return std::pair{right, order.size()};
   };
+  // LOOKUPS lookups started together from random live nodes (one per
+  // millisecond), then up to 30 simulated seconds for their answers.
   auto measure = [&](std::uint64_t seed) {
     Result r;
     Rng q(seed);
+    struct Asked {
+      std::size_t from;
+      std::uint64_t op;
+      NodeId key;
+    };
+    std::vector<Asked> asked;
     for (std::size_t k = 0; k < lookups; ++k) {
       std::size_t from = q.below(n);
       while (!net.alive(from)) from = q.below(n);
@@ -117,15 +125,40 @@ int chord(std::size_t n, std::size_t lookups) {
       key = nodes.front()->ring().reduce(key);
       std::uint64_t op = 0;
       net.with(from, [&](Core&) { op = nodes[from]->lookup(key, net.now()); });
-      std::optional<ChordCore::OpResult> res;
-      for (int step = 0; step < 400 && !res; ++step) {
-        net.run_for(25ms);
-        while (auto x = nodes[from]->poll_result()) {
-          if (x->op == op) res = std::move(x);
+      asked.push_back({from, op, key});
+      net.run_for(1ms);
+    }
+    std::vector<std::optional<ChordCore::OpResult>> got(asked.size());
+    std::size_t have = 0;
+    for (int step = 0; step < 300 && have < asked.size(); ++step) {
+      net.run_for(100ms);
+      for (std::size_t k = 0; k < asked.size(); ++k) {
+        if (got[k]) continue;
+        // (results of other lookups from the same node stay queued)
+        std::vector<ChordCore::OpResult> other;
+        while (auto x = nodes[asked[k].from]->poll_result()) {
+          if (x->op == asked[k].op) {
+            got[k] = std::move(x);
+            ++have;
+          } else {
+            other.push_back(std::move(*x));
+          }
+        }
+        for (auto& o : other) {
+          for (std::size_t j = 0; j < asked.size(); ++j) {
+            if (!got[j] && asked[j].from == asked[k].from && asked[j].op == o.op) {
+              got[j] = std::move(o);
+              ++have;
+              break;
+            }
+          }
         }
       }
+    }
+    for (std::size_t k = 0; k < asked.size(); ++k) {
       ++r.asked;
-      if (res && res->ok && res->owner == nodes[owner_of(key)]->self()) {
+      const auto& res = got[k];
+      if (res && res->ok && res->owner == nodes[owner_of(asked[k].key)]->self()) {
         ++r.ok;
         r.hops += static_cast<double>(res->route.size());
       }

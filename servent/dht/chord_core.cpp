@@ -22,6 +22,12 @@ constexpr std::array<std::string_view, ChordCore::kStatCount> kStatNames = {
 
 constexpr Duration kDeadFor = 30s;  // a failed node is not taken back from others' lists for this long
 
+// The first node an operation asks: `via`, whose id we do not know yet.
+std::vector<NodeRef> start_at(std::optional<Endpoint> via) {
+  if (!via) return {};
+  return {NodeRef{NodeId{}, via->ip, via->port}};
+}
+
 }  // namespace
 
 std::string short_id(const NodeId& id) {
@@ -99,6 +105,7 @@ void ChordCore::join(std::optional<Endpoint> introducer, Instant now) {
   next_join_.reset();
   next_stabilize_ = next_fix_ = next_check_ = now;
   next_replicate_ = now + config_.replicate_every;
+  next_ring_check_ = now + config_.ring_check_every;
   next_expire_ = now + 1min;
   if (!introducer) {
     joined_ = true;  // a ring of one: its own successor (succ_ empty)
@@ -133,13 +140,6 @@ void ChordCore::leave(Instant now) {
 
 // ---- operations ----
 
-namespace {
-std::vector<NodeRef> start_at(std::optional<Endpoint> via) {
-  if (!via) return {};
-  return {NodeRef{NodeId{}, via->ip, via->port}};
-}
-}  // namespace
-
 std::uint64_t ChordCore::lookup(const NodeId& key, Instant now, std::optional<Endpoint> via) {
   Op op;
   op.kind = OpKind::Lookup;
@@ -172,7 +172,7 @@ std::optional<ChordCore::OpResult> ChordCore::poll_result() { return take_front(
 
 std::uint64_t ChordCore::start_op(Op op, Instant now) {
   const std::uint64_t id = next_op_++;
-  if (op.finger < 0 && !op.join) ++stats_[kLookups];
+  if (op.finger < 0 && !op.join && !op.ring_check) ++stats_[kLookups];
   const bool seeded = !op.next.empty();
   ops_[id] = std::move(op);
   Op& o = ops_[id];
@@ -244,6 +244,25 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
     op_done(id, true);
     return;
   }
+  if (o.ring_check) {
+    // The introducer's ring says `owner` follows us.
+    if (!is_self(owner) && !succ_.empty() && !(owner == succ_.front())) {
+      if (Ring::between(self_.id, owner.id, succ_.front().id)) {
+        // Nearer than ours: take it, and ask it at once for nearer still.
+        std::vector<NodeRef> list{owner};
+        list.insert(list.end(), succ_.begin(), succ_.end());
+        set_successor_list(std::move(list));
+        if (!stabilizing_) {
+          stabilizing_ = true;
+          send_rpc(Purpose::Stabilize, succ_.front(), request(Type::Neighbours), now);
+        }
+      } else {
+        send_rpc(Purpose::Notify, owner, request(Type::Notify), now);  // we may be its predecessor
+      }
+    }
+    op_done(id, true);
+    return;
+  }
   switch (o.kind) {
     case OpKind::Lookup:
       op_done(id, true);
@@ -293,7 +312,7 @@ void ChordCore::op_done(std::uint64_t id, bool ok, std::string error) {
   if (it == ops_.end()) return;
   Op& o = it->second;
   if (o.join && !ok) next_join_ = now_ + config_.join_retry;  // (the introducer may be joining itself)
-  if (o.finger < 0 && !o.join) {
+  if (o.finger < 0 && !o.join && !o.ring_check) {
     if (ok) {
       stats_[kLookupHops] += o.route.size();
     } else {
@@ -322,21 +341,28 @@ bool ChordCore::owns(const NodeId& key) const {
 std::vector<NodeRef> ChordCore::preceding_candidates(const NodeId& key, std::size_t n) const {
   // Fingers and successors that lie between us and the key, nearest to the
   // key first (Fig. 5's closest_preceding_node, with runners-up to fall
-  // back on when it does not answer).
-  std::vector<NodeRef> all;
+  // back on when it does not answer). Neighbouring fingers are mostly the
+  // same node: each node is measured once.
+  std::vector<std::pair<double, const NodeRef*>> all;
+  auto consider = [&](const NodeRef& c) {
+    if (!Ring::between(self_.id, c.id, key)) return;
+    for (const auto& [d, seen] : all) {
+      if (*seen == c) return;
+    }
+    all.emplace_back(ring_.distance(c.id, key), &c);
+  };
+  const NodeRef* last = nullptr;
   for (const auto& f : fingers_) {
-    if (f && Ring::between(self_.id, f->id, key)) all.push_back(*f);
+    if (!f || (last && *last == *f)) continue;
+    last = &*f;
+    consider(*f);
   }
-  for (const auto& s : succ_) {
-    if (Ring::between(self_.id, s.id, key)) all.push_back(s);
-  }
-  std::sort(all.begin(), all.end(), [&](const NodeRef& a, const NodeRef& b) {
-    return ring_.distance(a.id, key) < ring_.distance(b.id, key);
-  });
-  all.erase(std::unique(all.begin(), all.end()), all.end());
-  if (all.size() > n) all.resize(n);
-  if (all.empty() && !succ_.empty()) all.push_back(succ_.front());
-  return all;
+  for (const auto& s : succ_) consider(s);
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<NodeRef> out;
+  for (std::size_t i = 0; i < all.size() && out.size() < n; ++i) out.push_back(*all[i].second);
+  if (out.empty() && !succ_.empty()) out.push_back(succ_.front());
+  return out;
 }
 
 void ChordCore::set_successor_list(std::vector<NodeRef> list) {
@@ -735,8 +761,20 @@ void ChordCore::handle_timeout(Instant now) {
     next_fix_ = now + config_.fix_fingers_every;
     fix_next_finger(now);
   }
+  if (now >= next_ring_check_) {
+    next_ring_check_ = now + config_.ring_check_every;
+    if (introducer_ && !succ_.empty() && !(introducer_->ip == self_.ip && introducer_->port == self_.port)) {
+      Op op;
+      op.kind = OpKind::Lookup;
+      op.key = ring_.add_pow2(self_.id, 0);
+      op.ring_check = true;
+      op.next = start_at(introducer_);
+      start_op(std::move(op), now);
+    }
+  }
   if (now >= next_replicate_) {
     next_replicate_ = now + config_.replicate_every;
+  next_ring_check_ = now + config_.ring_check_every;
     for (const auto& [key, vals] : store_) {
       if (owns(key)) replicate(key, now);
     }
@@ -761,6 +799,7 @@ std::optional<Instant> ChordCore::poll_timeout() const {
     consider(next_check_);
     consider(next_fix_);
     consider(next_replicate_);
+    consider(next_ring_check_);
     consider(next_expire_);
   }
   return t;

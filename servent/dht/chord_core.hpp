@@ -47,6 +47,10 @@ struct ChordConfig {
   Duration replicate_every = 30s;
   Duration rpc_timeout = 500ms;         // doubled on each retry
   Duration join_retry = 1s;             // a join that found no ring tries again
+  // Our successor, looked up again through the node we joined by: two
+  // rings that formed side by side (concurrent joins; Chord §4.4's "loopy"
+  // state, which stabilize cannot see) merge.
+  Duration ring_check_every = 30s;
   int retries = 1;                      // for ring maintenance (a lookup moves on at once)
   std::size_t max_hops = 64;
   std::size_t max_keys = 200'000;       // values beyond are refused (Store: Full)
@@ -146,6 +150,7 @@ class ChordCore : public Core {
     std::uint32_t lifetime = 0;
     int finger = -1;                 // a fix_fingers lookup (no result queued)
     bool join = false;               // the join lookup
+    bool ring_check = false;         // our successor, asked through the introducer
     OpStage stage = OpStage::Finding;
     std::vector<NodeRef> route;
     std::vector<NodeRef> next;       // candidates to ask, best first
@@ -203,6 +208,7 @@ class ChordCore : public Core {
   bool stabilizing_ = false, checking_ = false;
   std::optional<Endpoint> introducer_;
   std::optional<Instant> next_join_;
+  Instant next_ring_check_{};
   Instant now_{};
   std::uint64_t stats_[kStatCount] = {};
 };
