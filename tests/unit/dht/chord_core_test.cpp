@@ -1,0 +1,158 @@
+// ChordCore with a hand-fed inbox and hand-moved time: hostile datagrams are
+// counted and dropped, a lookup ends (bounded) whatever the nodes it asks
+// answer, and a graceful leave hands every key to the successor.
+#include <doctest/doctest.h>
+
+#include "servent/dht/chord_core.hpp"
+
+using namespace sv;
+using namespace sv::dht;
+namespace dw = sv::wire::dht;
+
+namespace {
+
+dw::NodeRef ref(std::uint8_t b, std::uint16_t port) {
+  dw::NodeRef n;
+  n.id.fill(0);
+  n.id[19] = b;
+  n.ip = 0x7f000001;
+  n.port = port;
+  return n;
+}
+
+struct Harness {
+  ChordConfig cfg;
+  std::unique_ptr<ChordCore> core;
+  Instant now{std::chrono::seconds(100)};
+  std::vector<std::pair<Endpoint, dw::Message>> sent;
+  Harness() {
+    cfg.bits = 8;
+    cfg.successors = 3;
+    NodeId id{};
+    id[19] = 0x80;
+    core = std::make_unique<ChordCore>(Endpoint{0x7f000001, 4000}, SocketId{1}, cfg, 1, id);
+  }
+  void drain() {
+    while (auto a = core->poll_action()) {
+      const auto& s = std::get<action::SendTo>(*a);
+      auto m = dw::decode_message(*s.bytes);
+      REQUIRE(m.ok());
+      sent.emplace_back(s.to, *m);
+    }
+  }
+  void feed(const dw::Message& m, Endpoint from) {
+    core->handle_datagram(SocketId{1}, from, dw::encode_message(m), now);
+    drain();
+  }
+  // Joined with successors 0x90, 0xA0 and predecessor 0x70.
+  void member() {
+    core->join(Endpoint{0x7f000001, 4001}, now);
+    drain();
+    REQUIRE(sent.size() == 1);
+    dw::Message found = dw::response_to(sent.back().second, ref(0x10, 4001));
+    found.owner = true;
+    found.nodes = {ref(0x90, 4009), ref(0xA0, 4010)};
+    feed(found, Endpoint{0x7f000001, 4001});
+    REQUIRE(core->joined());
+    dw::Message notify;
+    notify.type = dw::Type::Notify;
+    notify.sender = ref(0x70, 4007);
+    notify.request = 5;
+    feed(notify, Endpoint{0x7f000001, 4007});
+    REQUIRE(core->predecessor());
+    sent.clear();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("chord_hostile_datagrams_are_counted_and_dropped") {
+  Harness h;
+  h.member();
+  const Endpoint stranger{0x7f000009, 9999};
+  h.core->handle_datagram(SocketId{1}, stranger, wire::as_bytes("not a datagram"), h.now);
+  CHECK(h.core->stat(ChordCore::kMalformed) == 1);
+  dw::Message kelips;
+  kelips.overlay = dw::Overlay::Kelips;
+  kelips.sender = ref(0x33, 9999);
+  h.feed(kelips, stranger);
+  CHECK(h.core->stat(ChordCore::kWrongOverlay) == 1);
+  // An answer to nothing we asked (a spoofed or late response).
+  dw::Message answer;
+  answer.type = dw::Type::FindNode;
+  answer.response = true;
+  answer.owner = true;
+  answer.request = 0xDEAD;
+  answer.sender = ref(0x33, 9999);
+  answer.nodes = {ref(0x33, 9999)};
+  h.feed(answer, stranger);
+  CHECK(h.core->stat(ChordCore::kUnexpected) == 1);
+  // None of it was answered or changed the ring.
+  CHECK(h.sent.empty());
+  CHECK(h.core->successors().front() == ref(0x90, 4009));
+}
+
+TEST_CASE("chord_lookup_ends_even_when_every_node_asked_names_only_itself") {
+  Harness h;
+  h.member();
+  NodeId key{};
+  key[19] = 0x20;  // far from us: asked of a node that answers with itself, over and over
+  const auto op = h.core->lookup(key, h.now);
+  h.drain();
+  std::size_t asked = 0;
+  for (int step = 0; step < 100; ++step) {
+    if (h.sent.empty()) break;
+    auto [to, m] = h.sent.front();
+    h.sent.erase(h.sent.begin());
+    if (m.type != dw::Type::FindNode || m.response) continue;
+    ++asked;
+    dw::Message liar = dw::response_to(m, ref(0x21, to.port));
+    liar.sender.ip = to.ip;
+    liar.sender.port = to.port;
+    liar.nodes = {liar.sender};  // "ask me" (never the owner)
+    h.feed(liar, to);
+  }
+  h.now = h.now + std::chrono::seconds(5);
+  h.core->handle_timeout(h.now);
+  h.drain();
+  std::optional<ChordCore::OpResult> r;
+  while (auto x = h.core->poll_result()) {
+    if (x->op == op) r = x;
+  }
+  REQUIRE(r);
+  CHECK_FALSE(r->ok);
+  CHECK(asked == 2);  // each candidate once (a liar is not asked again)
+  CHECK(h.core->stat(ChordCore::kLookupsFailed) == 1);
+}
+
+TEST_CASE("chord_graceful_leave_hands_every_key_to_the_successor_and_tells_both_neighbours") {
+  Harness h;
+  h.member();
+  // Keys arrive as the owner's copies (replicas) and as puts.
+  for (std::uint8_t k : {0x75, 0x7A, 0x80}) {
+    dw::Message store;
+    store.type = dw::Type::Store;
+    store.request = k;
+    store.sender = ref(0x70, 4007);
+    store.key.fill(0);
+    store.key[19] = k;
+    store.lifetime = 60;
+    store.values = {wire::Bytes{k}};
+    h.feed(store, Endpoint{0x7f000001, 4007});
+  }
+  CHECK(h.core->keys() == 3);
+  h.sent.clear();
+  h.core->handle_shutdown(h.now);
+  h.drain();
+  std::size_t handed = 0, leaves = 0;
+  for (const auto& [to, m] : h.sent) {
+    if (m.type == dw::Type::Store && to.port == 4009) ++handed;
+    if (m.type == dw::Type::Leave) {
+      ++leaves;
+      CHECK((m.flags & dw::kFlagLeaving) != 0);
+    }
+  }
+  CHECK(handed == 3);
+  CHECK(leaves == 2);
+  CHECK_FALSE(h.core->joined());
+}
