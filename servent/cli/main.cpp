@@ -24,6 +24,7 @@
 #include "servent/napster/napster_server.hpp"
 #include "servent/upload/upload_core.hpp"
 #include "servent/cli/torrent_dir.hpp"
+#include "servent/dht/chord_core.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
 
@@ -64,6 +65,7 @@ constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--liste
                    [--min-peers N] [--max-per-ip N] [--query-rate N] [--route-table N] [--no-deflate]
                    [--napster-server HOST:PORT] [--napster HOST:PORT] [--napster-nick NICK]
                    [--napster-password PW] [--napster-data-port N] [--torrent-dir DIR]
+                   [--dht chord] [--dht-join HOST:PORT]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -118,6 +120,10 @@ options:
                         or fetched into, DIR (the data next to its metainfo
                         file, under the torrent's name); udp:// trackers are
                         announced to from a UDP socket on the listening host
+  --dht chord           also run a Chord DHT node (as `servent dht run`) on
+                        UDP, on the same port number as --listen
+  --dht-join HOST:PORT  the DHT node to join the ring through (without it, a
+                        ring of its own that others may join)
 )";
 
 constexpr const char* kSearchHelp = R"(usage: servent search QUERY [--connect HOST:PORT | --node STATE_DIR] [--ttl N] [--timeout SECONDS]
@@ -150,7 +156,7 @@ int cmd_run(const std::vector<std::string>& argv) {
                    "--max-ttl", "--max-connections",
                    "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate", "--route-table",
                    "--napster-server", "--napster", "--napster-nick", "--napster-password", "--napster-data-port",
-                   "--torrent-dir"},
+                   "--torrent-dir", "--dht", "--dht-join"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
   Args a;
   try {
@@ -170,6 +176,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   std::string listen_host = "0.0.0.0";
   std::uint16_t listen_port = 6346;
   std::vector<Endpoint> peers;
+  std::optional<Endpoint> dht_join;  // --dht-join
   std::optional<Endpoint> advertise;
   std::optional<ListenAddress> napster_server_at;
   std::optional<Endpoint> napster_at;
@@ -222,6 +229,8 @@ int cmd_run(const std::vector<std::string>& argv) {
       gcfg.query_burst = 4 * gcfg.query_rate;
     }
     if (auto v = a.last("--advertise")) advertise = parse_endpoint(*v, "--advertise");
+    if (auto v = a.last("--dht"); v && *v != "chord") throw UsageError("--dht: '" + *v + "' is not available yet (chord is)");
+    if (auto v = a.last("--dht-join")) dht_join = parse_endpoint(*v, "--dht-join");
     if (auto v = a.last("--user-agent")) gcfg.user_agent = *v;
     gcfg.min_peers = 4;
     if (auto v = a.last("--min-peers")) gcfg.min_peers = static_cast<std::size_t>(parse_int(*v, 0, 1000, "--min-peers"));
@@ -311,6 +320,9 @@ int cmd_run(const std::vector<std::string>& argv) {
     torrents.emplace(torrent_config(), random_seed());
     torrent_dir.emplace(*v, *torrents);
   }
+  // A DHT node, when asked for: its own core on a UDP socket.
+  std::optional<dht::ChordCore> dht_node;
+  if (a.has("--dht")) dht_node.emplace(Endpoint{}, SocketId{}, dht::ChordConfig{}, random_seed());
   // The networks on this loop: each core, and the first bytes that name it.
   Driver driver(drcfg);
   driver.sniff("GNUTELLA CONNECT", core);
@@ -457,6 +469,19 @@ int cmd_run(const std::vector<std::string>& argv) {
     };
     scan_torrents();
   }
+  if (dht_node) {
+    try {
+      const auto sock = driver.listen_udp(listen_host, bound.port, *dht_node);
+      dht_node->bind(sock.id, sock.bound);
+      dht_node->join(dht_join, driver.now());
+      fmt::print("dht chord node {} on udp {}{}\n", dht::short_id(dht_node->self().id), sock.bound.to_string(),
+                 dht_join ? ", joining through " + dht_join->to_string() : "");
+      std::fflush(stdout);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent run: --dht: {}\n", e.what());
+      return 1;
+    }
+  }
   const auto hosts_file = fs::path(state_dir) / "hosts";
   {
     std::ifstream in(hosts_file);
@@ -546,6 +571,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   print_counters("control", control.counters());
   if (napster_server) print_counters("napster-server", napster_server->counters());
   if (napster) print_counters("napster", napster->counters());
+  if (dht_node) print_counters("dht", dht_node->counters());
   fmt::print("servent: stopped{}\n", rc == 0 ? "" : " (loop not fully closed)");
   return rc == 0 ? 0 : 1;
 }

@@ -100,3 +100,33 @@ TEST_CASE("twenty_chord_nodes_keep_every_key_when_a_third_of_them_are_killed") {
     if (!killed.count(static_cast<int>(i))) CHECK(nodes[i]->terminate() == 0);
   }
 }
+
+TEST_CASE("servent_run_with_dht_chord_joins_a_ring_and_serves_keys_next_to_gnutella") {
+  TempDir d;
+  fs::create_directories(d.path / "share1");
+  fs::create_directories(d.path / "share2");
+  const std::regex dht_line("dht chord node [0-9a-f]{8} on udp (127\\.0\\.0\\.1:[0-9]+)");
+  const auto port1 = free_port(), port2 = free_port();
+  Process a({SERVENT_BIN, "run", "--share", (d.path / "share1").string(), "--state-dir", (d.path / "st1").string(),
+             "--listen", "127.0.0.1:" + std::to_string(port1), "--dht", "chord"},
+            "-");
+  auto ma = a.wait_for(dht_line, 10s);
+  REQUIRE(ma);
+  const std::string first = (*ma)[1];
+  Process b({SERVENT_BIN, "run", "--share", (d.path / "share2").string(), "--state-dir", (d.path / "st2").string(),
+             "--listen", "127.0.0.1:" + std::to_string(port2), "--dht", "chord", "--dht-join", first},
+            "-");
+  auto mb = b.wait_for(dht_line, 10s);
+  REQUIRE(mb);
+  // The DHT port is the Gnutella port's number, on UDP.
+  CHECK(first == "127.0.0.1:" + std::to_string(port1));
+  auto put = run({SERVENT_BIN, "dht", "put", "song", "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB", "--join",
+                  std::string((*mb)[1])},
+                 15s);
+  CHECK(put.status == 0);
+  auto got = run({SERVENT_BIN, "dht", "get", "song", "--join", first}, 15s);
+  CHECK(got.status == 0);
+  CHECK(got.out == "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB\n");
+  CHECK(a.terminate() == 0);
+  CHECK(b.terminate() == 0);
+}
