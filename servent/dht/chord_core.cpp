@@ -89,7 +89,7 @@ void ChordCore::send_rpc(Purpose purpose, const NodeRef& to, const Message& msg,
   auto bytes = dw::encode_message(m);
   actions_.push_back(action::SendTo{socket_, Endpoint{to.ip, to.port}, std::make_shared<const Buffer>(bytes)});
   ++stats_[kDatagramsOut];
-  pending_[m.request] = Pending{purpose, to, std::move(bytes), now + config_.rpc_timeout, 0, op};
+  pending_[m.request] = Pending{purpose, to, std::move(bytes), now + config_.rpc_timeout, 0, op, m.request};
 }
 
 void ChordCore::send_reply(Endpoint to, const Message& m) {
@@ -299,12 +299,16 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
           return;
         }
       }
-      Message m = request(Type::Get);
-      m.key = o.key;
-      send_rpc(Purpose::Get, o.owners[o.owner_at], m, now, id);
+      ask_holder(id, o, now);
       return;
     }
   }
+}
+
+void ChordCore::ask_holder(std::uint64_t id, const Op& o, Instant now) {
+  Message m = request(Type::Get);
+  m.key = o.key;
+  send_rpc(Purpose::Get, o.owners[o.owner_at], m, now, id);
 }
 
 void ChordCore::op_done(std::uint64_t id, bool ok, std::string error) {
@@ -401,18 +405,23 @@ void ChordCore::store_value(const NodeId& key, wire::Bytes v, Instant expires) {
   vals.push_back(Value{std::move(v), expires});
 }
 
+ChordCore::Message ChordCore::store_message(const NodeId& key, const Value& v, Instant now, bool replica) const {
+  Message m = request(Type::Store);
+  if (replica) m.flags = dw::kFlagReplica;
+  m.key = key;
+  // What is left of its lifetime (at least a second).
+  m.lifetime = static_cast<std::uint32_t>(
+      std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(v.expires - now).count()));
+  m.values.push_back(v.bytes);
+  return m;
+}
+
 void ChordCore::replicate(const NodeId& key, Instant now) {
   auto it = store_.find(key);
   if (it == store_.end()) return;
   for (const auto& s : succ_) {
     for (const auto& v : it->second) {
-      Message m = request(Type::Store);
-      m.flags = dw::kFlagReplica;
-      m.key = key;
-      m.lifetime = static_cast<std::uint32_t>(std::max<std::int64_t>(
-          1, std::chrono::duration_cast<std::chrono::seconds>(v.expires - now).count()));
-      m.values.push_back(v.bytes);
-      send_rpc(Purpose::Replicate, s, m, now);
+      send_rpc(Purpose::Replicate, s, store_message(key, v, now, true), now);
       ++stats_[kReplicasSent];
     }
   }
@@ -424,12 +433,7 @@ void ChordCore::hand_over(const NodeRef& to, Instant now, bool all) {
   for (const auto& [key, vals] : store_) {
     if (!all && Ring::between_right(to.id, key, self_.id)) continue;
     for (const auto& v : vals) {
-      Message m = request(Type::Store);
-      m.key = key;
-      m.lifetime = static_cast<std::uint32_t>(std::max<std::int64_t>(
-          1, std::chrono::duration_cast<std::chrono::seconds>(v.expires - now).count()));
-      m.values.push_back(v.bytes);
-      send_rpc(Purpose::Handover, to, m, now);
+      send_rpc(Purpose::Handover, to, store_message(key, v, now, false), now);
       ++stats_[kKeysHandedOver];
     }
   }
@@ -611,9 +615,7 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
       }
       // Not there: the owner may be new; its successors hold replicas.
       ++o.owner_at;
-      Message g = request(Type::Get);
-      g.key = o.key;
-      send_rpc(Purpose::Get, o.owners[o.owner_at], g, now, p.op);
+      ask_holder(p.op, o, now);
       return;
     }
     case Purpose::Stabilize: {
@@ -658,8 +660,8 @@ void ChordCore::on_timeout(Pending p, Instant now) {
     p.deadline = now + config_.rpc_timeout * (1 << p.tries);
     actions_.push_back(action::SendTo{socket_, Endpoint{p.to.ip, p.to.port}, std::make_shared<const Buffer>(p.datagram)});
     ++stats_[kDatagramsOut];
-    auto m = dw::decode_message(p.datagram);
-    if (m) pending_[m->request] = std::move(p);
+    const std::uint64_t request_id = p.request;
+    pending_[request_id] = std::move(p);
     return;
   }
   if (p.to.port != 0 && !(p.to.id == NodeId{})) forget(p.to, now);
@@ -678,9 +680,7 @@ void ChordCore::on_timeout(Pending p, Instant now) {
       Op& o = it->second;
       if (o.owner_at + 1 < o.owners.size()) {
         ++o.owner_at;
-        Message g = request(Type::Get);
-        g.key = o.key;
-        send_rpc(Purpose::Get, o.owners[o.owner_at], g, now, p.op);
+        ask_holder(p.op, o, now);
       } else {
         op_done(p.op, false, "no holder answered");
       }

@@ -141,6 +141,7 @@ class ChordCore : public Core {
     Instant deadline;
     int tries = 0;
     std::uint64_t op = 0;  // Find / Store / Get: the operation
+    std::uint64_t request = 0;
   };
   enum class OpStage : std::uint8_t { Finding, Storing, Getting };
   struct Op {
@@ -174,6 +175,8 @@ class ChordCore : public Core {
   std::uint64_t start_op(Op op, Instant now);
   void op_step(std::uint64_t id, Instant now);
   void op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant now);
+  // Get from o.owners[o.owner_at] (the owner, then its successors' replicas).
+  void ask_holder(std::uint64_t id, const Op& o, Instant now);
   void op_done(std::uint64_t id, bool ok, std::string error = {});
   std::vector<NodeRef> preceding_candidates(const NodeId& key, std::size_t n) const;
   // Ring state.
@@ -181,6 +184,7 @@ class ChordCore : public Core {
   void forget(const NodeRef& dead, Instant now);
   bool owns(const NodeId& key) const;
   void store_value(const NodeId& key, wire::Bytes v, Instant expires);
+  Message store_message(const NodeId& key, const Value& v, Instant now, bool replica) const;
   void replicate(const NodeId& key, Instant now);
   void hand_over(const NodeRef& to, Instant now, bool all);
   void fix_next_finger(Instant now);

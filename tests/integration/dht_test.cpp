@@ -15,21 +15,14 @@
 #include <thread>
 
 #include "integration/process.hpp"
+#include "support/files.hpp"
 
 namespace fs = std::filesystem;
 using namespace sv::test;
+using sv::test::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char t[] = "/tmp/servent-dht-XXXXXX";
-    path = ::mkdtemp(t);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // Runs `servent dht ARGS < input` through the shell.
 RunResult dht_with_input(const std::string& args, const fs::path& input, std::chrono::milliseconds timeout) {
@@ -39,7 +32,7 @@ RunResult dht_with_input(const std::string& args, const fs::path& input, std::ch
 }  // namespace
 
 TEST_CASE("twenty_chord_nodes_keep_every_key_when_a_third_of_them_are_killed") {
-  TempDir d;
+  TempDir d("servent-dht");
   constexpr int kNodes = 20, kKeys = 1000;
   std::vector<std::unique_ptr<Process>> nodes;
   std::vector<std::string> addr;
@@ -102,7 +95,7 @@ TEST_CASE("twenty_chord_nodes_keep_every_key_when_a_third_of_them_are_killed") {
 }
 
 TEST_CASE("servent_run_with_dht_chord_joins_a_ring_and_serves_keys_next_to_gnutella") {
-  TempDir d;
+  TempDir d("servent-dht");
   fs::create_directories(d.path / "share1");
   fs::create_directories(d.path / "share2");
   const std::regex dht_line("dht chord node [0-9a-f]{8} on udp (127\\.0\\.0\\.1:[0-9]+)");
