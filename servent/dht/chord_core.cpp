@@ -17,7 +17,7 @@ namespace {
 constexpr std::array<std::string_view, ChordCore::kStatCount> kStatNames = {
     "datagrams_in", "datagrams_out", "malformed",   "wrong_overlay",  "unexpected",    "timeouts",
     "lookups",      "lookups_failed", "lookup_hops", "stores",         "stores_refused", "replicas_sent",
-    "keys_handed_over", "peers_dead",
+    "keys_handed_over", "keys_rehomed", "peers_dead",
 };
 
 constexpr Duration kDeadFor = 30s;  // a failed node is not taken back from others' lists for this long
@@ -83,13 +83,15 @@ ChordCore::Message ChordCore::request(Type t) const {
   return m;
 }
 
-void ChordCore::send_rpc(Purpose purpose, const NodeRef& to, const Message& msg, Instant now, std::uint64_t op) {
+std::uint64_t ChordCore::send_rpc(Purpose purpose, const NodeRef& to, const Message& msg, Instant now, std::uint64_t op) {
   Message m = msg;
   m.request = next_request_++ ^ (rng_.next() << 32);
   auto bytes = dw::encode_message(m);
   actions_.push_back(action::SendTo{socket_, Endpoint{to.ip, to.port}, std::make_shared<const Buffer>(bytes)});
   ++stats_[kDatagramsOut];
   pending_[m.request] = Pending{purpose, to, std::move(bytes), now + config_.rpc_timeout, 0, op, m.request};
+  deadlines_.emplace(now + config_.rpc_timeout, m.request);
+  return m.request;
 }
 
 void ChordCore::send_reply(Endpoint to, const Message& m) {
@@ -172,7 +174,7 @@ std::optional<ChordCore::OpResult> ChordCore::poll_result() { return take_front(
 
 std::uint64_t ChordCore::start_op(Op op, Instant now) {
   const std::uint64_t id = next_op_++;
-  if (op.finger < 0 && !op.join && !op.ring_check) ++stats_[kLookups];
+  if (!op.internal()) ++stats_[kLookups];
   const bool seeded = !op.next.empty();
   ops_[id] = std::move(op);
   Op& o = ops_[id];
@@ -244,6 +246,15 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
     op_done(id, true);
     return;
   }
+  if (o.rehome) {
+    // (the node that named the owner; ourselves when we knew it)
+    const NodeId after = o.route.size() >= 2 ? o.route[o.route.size() - 2].id : self_.id;
+    orphans_.insert(o.key);
+    rehome(after, o.owners, now);
+    orphans_.erase(o.key);
+    op_done(id, true);
+    return;
+  }
   if (o.ring_check) {
     // The introducer's ring says `owner` follows us.
     if (!is_self(owner) && !succ_.empty() && !(owner == succ_.front())) {
@@ -270,7 +281,7 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
     case OpKind::Put: {
       o.stage = OpStage::Storing;
       if (is_self(owner)) {
-        store_value(o.key, o.value, now + std::chrono::seconds(o.lifetime));
+        store_value(o.key, o.value, now + std::chrono::seconds(o.lifetime), now);
         replicate(o.key, now);
         op_done(id, true);
         return;
@@ -316,7 +327,13 @@ void ChordCore::op_done(std::uint64_t id, bool ok, std::string error) {
   if (it == ops_.end()) return;
   Op& o = it->second;
   if (o.join && !ok) next_join_ = now_ + config_.join_retry;  // (the introducer may be joining itself)
-  if (o.finger < 0 && !o.join && !o.ring_check) {
+  if (o.rehome) {
+    --rehoming_;
+    ops_.erase(it);
+    rehome_next(now_);
+    return;
+  }
+  if (!o.internal()) {
     if (ok) {
       stats_[kLookupHops] += o.route.size();
     } else {
@@ -393,16 +410,17 @@ void ChordCore::forget(const NodeRef& dead, Instant now) {
 
 // ---- keys ----
 
-void ChordCore::store_value(const NodeId& key, wire::Bytes v, Instant expires) {
+void ChordCore::store_value(const NodeId& key, wire::Bytes v, Instant expires, Instant now) {
   auto& vals = store_[key];
   for (auto& x : vals) {
     if (x.bytes == v) {
       x.expires = std::max(x.expires, expires);
+      x.refreshed = now;
       return;
     }
   }
   if (vals.size() >= config_.max_values_per_key) vals.erase(vals.begin());
-  vals.push_back(Value{std::move(v), expires});
+  vals.push_back(Value{std::move(v), expires, now});
 }
 
 ChordCore::Message ChordCore::store_message(const NodeId& key, const Value& v, Instant now, bool replica) const {
@@ -419,6 +437,7 @@ ChordCore::Message ChordCore::store_message(const NodeId& key, const Value& v, I
 void ChordCore::replicate(const NodeId& key, Instant now) {
   auto it = store_.find(key);
   if (it == store_.end()) return;
+  for (auto& v : it->second) v.refreshed = now;
   for (const auto& s : succ_) {
     for (const auto& v : it->second) {
       send_rpc(Purpose::Replicate, s, store_message(key, v, now, true), now);
@@ -435,6 +454,61 @@ void ChordCore::hand_over(const NodeRef& to, Instant now, bool all) {
     for (const auto& v : vals) {
       send_rpc(Purpose::Handover, to, store_message(key, v, now, false), now);
       ++stats_[kKeysHandedOver];
+    }
+  }
+}
+
+void ChordCore::rehome_orphans(Instant now) {
+  // Keys neither ours nor refreshed by their owner for a replication round
+  // and a margin (the owner's round runs on its own clock) have lost their
+  // way: their owners are looked up, one lookup per owner (each answer
+  // names the range the owner holds).
+  const Duration stale = config_.replicate_every + config_.replicate_every / 2;
+  for (auto& [key, vals] : store_) {
+    if (vals.empty() || owns(key)) continue;
+    if (std::all_of(vals.begin(), vals.end(), [&](const Value& v) { return now - v.refreshed > stale; })) {
+      orphans_.insert(key);
+      for (auto& v : vals) v.refreshed = now;  // (not again before another round)
+    }
+  }
+  rehome_next(now);
+}
+
+void ChordCore::rehome_next(Instant now) {
+  constexpr std::size_t kInFlight = 4;
+  while (rehoming_ < kInFlight && !orphans_.empty()) {
+    Op op;
+    op.kind = OpKind::Lookup;
+    op.key = *orphans_.begin();
+    op.rehome = true;
+    orphans_.erase(orphans_.begin());
+    if (!store_.count(op.key)) continue;
+    ++rehoming_;
+    start_op(std::move(op), now);
+  }
+}
+
+void ChordCore::rehome(const NodeId& after, const std::vector<NodeRef>& owners, Instant now) {
+  if (owners.empty() || is_self(owners.front())) return;  // (ours after all)
+  const NodeRef& owner = owners.front();
+  // We keep a copy only as one of the owner's r successors.
+  const bool replica_here = std::any_of(owners.begin() + 1, owners.end(), [&](const NodeRef& n) { return is_self(n); });
+  auto send = [&](const NodeId& key) {
+    auto it = store_.find(key);
+    if (it == store_.end()) return;
+    for (const auto& v : it->second) {
+      auto& p = pending_[send_rpc(Purpose::Rehome, owner, store_message(key, v, now, false), now)];
+      p.key = key;
+      p.drop = !replica_here;
+      ++stats_[kKeysRehomed];
+    }
+  };
+  for (auto it = orphans_.begin(); it != orphans_.end();) {
+    if (Ring::between_right(after, *it, owner.id)) {
+      send(*it);
+      it = orphans_.erase(it);
+    } else {
+      ++it;
     }
   }
 }
@@ -480,6 +554,7 @@ void ChordCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, I
   }
   Pending p = std::move(it->second);
   pending_.erase(it);
+  deadlines_.erase({p.deadline, p.request});
   p.to.id = m->sender.id;  // (an introducer's id was unknown)
   on_response(*m, std::move(p), now);
 }
@@ -533,7 +608,7 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
         break;
       }
       const NodeId key = ring_.reduce(m.key);
-      store_value(key, v, now + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime, 1)));
+      store_value(key, v, now + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime, 1)), now);
       // (the asker found us the owner: copies to our successors either way)
       if (!(m.flags & dw::kFlagReplica)) replicate(key, now);
       break;
@@ -643,6 +718,10 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
     case Purpose::CheckPredecessor:
       checking_ = false;
       return;
+    case Purpose::Rehome:
+      // The owner has it: our copy goes unless we hold a replica for it.
+      if (p.drop && m.status == dw::StoreStatus::Stored) store_.erase(p.key);
+      return;
     case Purpose::Notify:
     case Purpose::Replicate:
     case Purpose::Handover:
@@ -661,6 +740,7 @@ void ChordCore::on_timeout(Pending p, Instant now) {
     actions_.push_back(action::SendTo{socket_, Endpoint{p.to.ip, p.to.port}, std::make_shared<const Buffer>(p.datagram)});
     ++stats_[kDatagramsOut];
     const std::uint64_t request_id = p.request;
+    deadlines_.emplace(p.deadline, request_id);
     pending_[request_id] = std::move(p);
     return;
   }
@@ -724,13 +804,10 @@ void ChordCore::fix_next_finger(Instant now) {
 
 void ChordCore::handle_timeout(Instant now) {
   now_ = now;
-  // RPCs that got no answer.
-  std::vector<std::uint64_t> late;
-  for (const auto& [id, p] : pending_) {
-    if (p.deadline <= now) late.push_back(id);
-  }
-  std::sort(late.begin(), late.end());
-  for (std::uint64_t id : late) {
+  // RPCs that got no answer, the oldest first.
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const std::uint64_t id = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
     auto it = pending_.find(id);
     if (it == pending_.end()) continue;
     Pending p = std::move(it->second);
@@ -774,10 +851,10 @@ void ChordCore::handle_timeout(Instant now) {
   }
   if (now >= next_replicate_) {
     next_replicate_ = now + config_.replicate_every;
-  next_ring_check_ = now + config_.ring_check_every;
     for (const auto& [key, vals] : store_) {
       if (owns(key)) replicate(key, now);
     }
+    rehome_orphans(now);
   }
   if (now >= next_expire_) {
     next_expire_ = now + 1min;
@@ -792,7 +869,7 @@ std::optional<Instant> ChordCore::poll_timeout() const {
   auto consider = [&](Instant i) {
     if (!t || i < *t) t = i;
   };
-  for (const auto& [id, p] : pending_) consider(p.deadline);
+  if (!deadlines_.empty()) consider(deadlines_.begin()->first);
   if (!joined_ && next_join_) consider(*next_join_);
   if (joined_) {
     consider(next_stabilize_);

@@ -20,6 +20,12 @@
 //    owner of a failed node's keys already has them; a node that learns of a
 //    new predecessor hands it the keys it now owns (join); leave() hands
 //    every key to the successor and tells both neighbours (graceful leave).
+//    A key that neither we own nor its owner has refreshed here for longer
+//    than replicate_every (stored while the ring was still forming, at a
+//    node the ring then grew past; or left behind by a hand-over to a node
+//    that failed) is looked up again and sent to its owner; our copy goes
+//    unless we are among the owner's r successors (DHash's "global
+//    maintenance", without the Merkle trees).
 //  - bad input (malformed datagrams, another overlay, oversized values,
 //    answers nobody asked for) is counted and dropped.
 #pragma once
@@ -27,6 +33,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -96,6 +103,7 @@ class ChordCore : public Core {
   const std::vector<NodeRef>& successors() const { return succ_; }
   std::size_t fingers_set() const;
   std::size_t keys() const { return store_.size(); }
+  bool holds(const NodeId& key) const { return store_.count(key) != 0; }
   bool joined() const { return joined_; }
   const Ring& ring() const { return ring_; }
 
@@ -113,6 +121,7 @@ class ChordCore : public Core {
     kStoresRefused,
     kReplicasSent,
     kKeysHandedOver,
+    kKeysRehomed,      // orphaned keys sent on to the owner
     kPeersDead,
     kStatCount
   };
@@ -133,7 +142,9 @@ class ChordCore : public Core {
 
  private:
   using Message = wire::dht::Message;
-  enum class Purpose : std::uint8_t { Find, Store, Get, Stabilize, Notify, CheckPredecessor, Replicate, Handover, Leave };
+  enum class Purpose : std::uint8_t {
+    Find, Store, Get, Stabilize, Notify, CheckPredecessor, Replicate, Handover, Rehome, Leave
+  };
   struct Pending {
     Purpose purpose;
     NodeRef to;
@@ -142,6 +153,8 @@ class ChordCore : public Core {
     int tries = 0;
     std::uint64_t op = 0;  // Find / Store / Get: the operation
     std::uint64_t request = 0;
+    NodeId key{};          // Rehome: the key sent on
+    bool drop = false;     // Rehome: our copy goes once the owner has it
   };
   enum class OpStage : std::uint8_t { Finding, Storing, Getting };
   struct Op {
@@ -152,6 +165,8 @@ class ChordCore : public Core {
     int finger = -1;                 // a fix_fingers lookup (no result queued)
     bool join = false;               // the join lookup
     bool ring_check = false;         // our successor, asked through the introducer
+    bool rehome = false;             // an orphaned key's owner
+    bool internal() const { return finger >= 0 || join || ring_check || rehome; }  // (no result queued)
     OpStage stage = OpStage::Finding;
     std::vector<NodeRef> route;
     std::vector<NodeRef> next;       // candidates to ask, best first
@@ -161,12 +176,14 @@ class ChordCore : public Core {
   struct Value {
     wire::Bytes bytes;
     Instant expires;
+    Instant refreshed;  // last stored here by its owner (or by us as the owner)
   };
 
   Message request(wire::dht::Type t) const;
   // (by id: others may list us under another address than our own idea of it)
   bool is_self(const NodeRef& n) const { return n.id == self_.id; }
-  void send_rpc(Purpose purpose, const NodeRef& to, const Message& m, Instant now, std::uint64_t op = 0);
+  // (returns the request id, the key of its entry in pending_)
+  std::uint64_t send_rpc(Purpose purpose, const NodeRef& to, const Message& m, Instant now, std::uint64_t op = 0);
   void send_reply(Endpoint to, const Message& m);
   void answer(const Message& m, Endpoint from, Instant now);
   void on_response(const Message& m, Pending p, Instant now);
@@ -183,10 +200,15 @@ class ChordCore : public Core {
   void set_successor_list(std::vector<NodeRef> list);
   void forget(const NodeRef& dead, Instant now);
   bool owns(const NodeId& key) const;
-  void store_value(const NodeId& key, wire::Bytes v, Instant expires);
+  void store_value(const NodeId& key, wire::Bytes v, Instant expires, Instant now);
   Message store_message(const NodeId& key, const Value& v, Instant now, bool replica) const;
   void replicate(const NodeId& key, Instant now);
   void hand_over(const NodeRef& to, Instant now, bool all);
+  void rehome_orphans(Instant now);
+  void rehome_next(Instant now);
+  // The key's owner is owners.front(), which owns (after, owner]: every
+  // orphan in that range goes there.
+  void rehome(const NodeId& after, const std::vector<NodeRef>& owners, Instant now);
   void fix_next_finger(Instant now);
   void expire(Instant now);
 
@@ -203,7 +225,10 @@ class ChordCore : public Core {
   int next_finger_ = 0;
   std::map<NodeId, std::vector<Value>> store_;
   std::unordered_map<std::uint64_t, Pending> pending_;
+  std::set<std::pair<Instant, std::uint64_t>> deadlines_;  // (deadline, request) of each entry of pending_
   std::unordered_map<std::uint64_t, Op> ops_;
+  std::set<NodeId> orphans_;                  // keys to send on, their owners not yet looked up
+  std::size_t rehoming_ = 0;                  // owner lookups in flight for them
   std::map<NodeId, Instant> dead_;            // recently failed: not taken back from others' lists for a while
   std::deque<OpResult> results_;
   std::deque<Action> actions_;

@@ -73,9 +73,11 @@ TEST_CASE("twenty_chord_nodes_keep_every_key_when_a_third_of_them_are_killed") {
     ::kill(nodes[static_cast<std::size_t>(i)]->pid(), SIGKILL);
     nodes[static_cast<std::size_t>(i)]->wait(5s);
   }
-  // Every key is found once the ring has healed (bounded: 40 s).
+  // Every key is found once the ring has healed (bounded: 120 s; keys the
+  // forming ring stored off their owner are re-homed after 45-75 s).
   std::size_t found = 0;
-  for (int attempt = 0; attempt < 20; ++attempt) {
+  const auto give_up = std::chrono::steady_clock::now() + 120s;
+  while (std::chrono::steady_clock::now() < give_up) {
     auto got = dht_with_input("get - --join " + addr[0] + " --timeout 20s", keys, 30s);
     std::set<std::string> seen;
     std::istringstream lines(got.out);
