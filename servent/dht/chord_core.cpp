@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "share/sha1.hpp"
 
 namespace sv::dht {
 
@@ -29,16 +28,6 @@ std::vector<NodeRef> start_at(std::optional<Endpoint> via) {
 }
 
 }  // namespace
-
-std::string short_id(const NodeId& id) {
-  std::string s;
-  for (int i = 0; i < 4; ++i) s += fmt::format("{:02x}", id[static_cast<std::size_t>(i)]);
-  return s;
-}
-
-NodeId node_id_for(Endpoint e, const Ring& ring) { return ring.reduce(share::sha1_of(e.to_string())); }
-
-NodeId key_id(std::string_view key, const Ring& ring) { return ring.reduce(share::sha1_of(key)); }
 
 ChordCore::ChordCore(Endpoint self, SocketId socket, ChordConfig config, std::uint64_t seed, std::optional<NodeId> id)
     : ring_(config.bits), config_(config), socket_(socket), rng_(seed) {
@@ -69,6 +58,12 @@ std::vector<Counter> ChordCore::counters() const {
   return out;
 }
 
+std::string ChordCore::describe() const {
+  return fmt::format("chord node {} on {}: predecessor {}, successor {} ({} in the list), {} fingers set, {} keys",
+                     short_id(self_.id), Endpoint{self_.ip, self_.port}.to_string(), pred_ ? short_id(pred_->id) : "-",
+                     succ_.empty() ? "-" : short_id(succ_.front().id), succ_.size(), fingers_set(), store_.size());
+}
+
 std::size_t ChordCore::fingers_set() const {
   return static_cast<std::size_t>(std::count_if(fingers_.begin(), fingers_.end(), [](const auto& f) { return f.has_value(); }));
 }
@@ -85,12 +80,11 @@ ChordCore::Message ChordCore::request(Type t) const {
 
 std::uint64_t ChordCore::send_rpc(Purpose purpose, const NodeRef& to, const Message& msg, Instant now, std::uint64_t op) {
   Message m = msg;
-  m.request = next_request_++ ^ (rng_.next() << 32);
+  m.request = rpcs_.next_id(rng_);
   auto bytes = dw::encode_message(m);
   actions_.push_back(action::SendTo{socket_, Endpoint{to.ip, to.port}, std::make_shared<const Buffer>(bytes)});
   ++stats_[kDatagramsOut];
-  pending_[m.request] = Pending{purpose, to, std::move(bytes), now + config_.rpc_timeout, 0, op, m.request};
-  deadlines_.emplace(now + config_.rpc_timeout, m.request);
+  rpcs_.add(Rpc{Pending{purpose, to, op}, std::move(bytes), now + config_.rpc_timeout, 0, m.request});
   return m.request;
 }
 
@@ -170,7 +164,7 @@ std::uint64_t ChordCore::get(const NodeId& key, Instant now, std::optional<Endpo
   return start_op(std::move(op), now);
 }
 
-std::optional<ChordCore::OpResult> ChordCore::poll_result() { return take_front(results_); }
+std::optional<OpResult> ChordCore::poll_result() { return take_front(results_); }
 
 std::uint64_t ChordCore::start_op(Op op, Instant now) {
   const std::uint64_t id = next_op_++;
@@ -497,9 +491,9 @@ void ChordCore::rehome(const NodeId& after, const std::vector<NodeRef>& owners, 
     auto it = store_.find(key);
     if (it == store_.end()) return;
     for (const auto& v : it->second) {
-      auto& p = pending_[send_rpc(Purpose::Rehome, owner, store_message(key, v, now, false), now)];
-      p.key = key;
-      p.drop = !replica_here;
+      auto* p = rpcs_.find(send_rpc(Purpose::Rehome, owner, store_message(key, v, now, false), now));
+      p->info.key = key;
+      p->info.drop = !replica_here;
       ++stats_[kKeysRehomed];
     }
   };
@@ -547,15 +541,13 @@ void ChordCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, I
     answer(*m, from, now);
     return;
   }
-  auto it = pending_.find(m->request);
-  if (it == pending_.end() || !(it->second.to.ip == m->sender.ip && it->second.to.port == m->sender.port)) {
+  auto* asked = rpcs_.find(m->request);
+  if (!asked || !(asked->info.to.ip == m->sender.ip && asked->info.to.port == m->sender.port)) {
     ++stats_[kUnexpected];
     return;
   }
-  Pending p = std::move(it->second);
-  pending_.erase(it);
-  deadlines_.erase({p.deadline, p.request});
-  p.to.id = m->sender.id;  // (an introducer's id was unknown)
+  Rpc p = rpcs_.take(m->request);
+  p.info.to.id = m->sender.id;  // (an introducer's id was unknown)
   on_response(*m, std::move(p), now);
 }
 
@@ -646,23 +638,23 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
   send_reply(from, r);
 }
 
-void ChordCore::on_response(const Message& m, Pending p, Instant now) {
+void ChordCore::on_response(const Message& m, Rpc p, Instant now) {
   if (m.type == Type::Error) {
-    if (p.purpose == Purpose::Find) {
-      op_step(p.op, now);  // alive, but no help: the next candidate
+    if (p.info.purpose == Purpose::Find) {
+      op_step(p.info.op, now);  // alive, but no help: the next candidate
     } else {
       on_timeout(std::move(p), now);  // as good as no answer
     }
     return;
   }
-  switch (p.purpose) {
+  switch (p.info.purpose) {
     case Purpose::Find: {
-      auto it = ops_.find(p.op);
+      auto it = ops_.find(p.info.op);
       if (it == ops_.end()) return;
       Op& o = it->second;
-      o.route.push_back(p.to);
+      o.route.push_back(p.info.to);
       if (m.owner && !m.nodes.empty()) {
-        op_owner(p.op, m.nodes, now);
+        op_owner(p.info.op, m.nodes, now);
         return;
       }
       // Closer nodes, the nearest to the key first; the others we had stay behind.
@@ -672,25 +664,25 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
       }
       next.insert(next.end(), o.next.begin(), o.next.end());
       o.next = std::move(next);
-      op_step(p.op, now);
+      op_step(p.info.op, now);
       return;
     }
     case Purpose::Store:
-      op_done(p.op, m.status == dw::StoreStatus::Stored, m.status == dw::StoreStatus::Stored ? "" : "refused");
+      op_done(p.info.op, m.status == dw::StoreStatus::Stored, m.status == dw::StoreStatus::Stored ? "" : "refused");
       return;
     case Purpose::Get: {
-      auto it = ops_.find(p.op);
+      auto it = ops_.find(p.info.op);
       if (it == ops_.end()) return;
       Op& o = it->second;
       if (!m.values.empty() || o.owner_at + 1 >= std::min<std::size_t>(o.owners.size(), config_.successors + 1)) {
-        OpResult r{p.op, o.kind, true, o.owners.front(), std::move(o.route), m.values, {}};
+        OpResult r{p.info.op, o.kind, true, o.owners.front(), std::move(o.route), m.values, {}};
         results_.push_back(std::move(r));
         ops_.erase(it);
         return;
       }
       // Not there: the owner may be new; its successors hold replicas.
       ++o.owner_at;
-      ask_holder(p.op, o, now);
+      ask_holder(p.info.op, o, now);
       return;
     }
     case Purpose::Stabilize: {
@@ -698,9 +690,9 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
       // Fig. 7: x = successor.predecessor; if x in (n, successor): successor = x.
       std::vector<NodeRef> list;
       const bool nearer = m.predecessor && !dead_.count(m.predecessor->id) && !is_self(*m.predecessor) &&
-                          Ring::between(self_.id, m.predecessor->id, p.to.id);
+                          Ring::between(self_.id, m.predecessor->id, p.info.to.id);
       if (nearer) list.push_back(*m.predecessor);
-      list.push_back(p.to);
+      list.push_back(p.info.to);
       list.insert(list.end(), m.nodes.begin(), m.nodes.end());
       set_successor_list(std::move(list));
       if (succ_.empty()) return;
@@ -720,7 +712,7 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
       return;
     case Purpose::Rehome:
       // The owner has it: our copy goes unless we hold a replica for it.
-      if (p.drop && m.status == dw::StoreStatus::Stored) store_.erase(p.key);
+      if (p.info.drop && m.status == dw::StoreStatus::Stored) store_.erase(p.info.key);
       return;
     case Purpose::Notify:
     case Purpose::Replicate:
@@ -730,39 +722,37 @@ void ChordCore::on_response(const Message& m, Pending p, Instant now) {
   }
 }
 
-void ChordCore::on_timeout(Pending p, Instant now) {
+void ChordCore::on_timeout(Rpc p, Instant now) {
   ++stats_[kTimeouts];
-  const bool maintenance = p.purpose != Purpose::Find && p.purpose != Purpose::Get && p.purpose != Purpose::Store;
-  if (maintenance && p.tries < config_.retries && p.purpose != Purpose::Leave) {
+  const bool maintenance = p.info.purpose != Purpose::Find && p.info.purpose != Purpose::Get && p.info.purpose != Purpose::Store;
+  if (maintenance && p.tries < config_.retries && p.info.purpose != Purpose::Leave) {
     // Once more, waiting twice as long.
     ++p.tries;
     p.deadline = now + config_.rpc_timeout * (1 << p.tries);
-    actions_.push_back(action::SendTo{socket_, Endpoint{p.to.ip, p.to.port}, std::make_shared<const Buffer>(p.datagram)});
+    actions_.push_back(action::SendTo{socket_, Endpoint{p.info.to.ip, p.info.to.port}, std::make_shared<const Buffer>(p.datagram)});
     ++stats_[kDatagramsOut];
-    const std::uint64_t request_id = p.request;
-    deadlines_.emplace(p.deadline, request_id);
-    pending_[request_id] = std::move(p);
+    rpcs_.add(std::move(p));
     return;
   }
-  if (p.to.port != 0 && !(p.to.id == NodeId{})) forget(p.to, now);
-  switch (p.purpose) {
+  if (p.info.to.port != 0 && !(p.info.to.id == NodeId{})) forget(p.info.to, now);
+  switch (p.info.purpose) {
     case Purpose::Find: {
-      auto it = ops_.find(p.op);
-      if (it != ops_.end()) op_step(p.op, now);  // the next candidate
+      auto it = ops_.find(p.info.op);
+      if (it != ops_.end()) op_step(p.info.op, now);  // the next candidate
       return;
     }
     case Purpose::Store:
-      op_done(p.op, false, "the owner did not answer");
+      op_done(p.info.op, false, "the owner did not answer");
       return;
     case Purpose::Get: {
-      auto it = ops_.find(p.op);
+      auto it = ops_.find(p.info.op);
       if (it == ops_.end()) return;
       Op& o = it->second;
       if (o.owner_at + 1 < o.owners.size()) {
         ++o.owner_at;
-        ask_holder(p.op, o, now);
+        ask_holder(p.info.op, o, now);
       } else {
-        op_done(p.op, false, "no holder answered");
+        op_done(p.info.op, false, "no holder answered");
       }
       return;
     }
@@ -805,15 +795,7 @@ void ChordCore::fix_next_finger(Instant now) {
 void ChordCore::handle_timeout(Instant now) {
   now_ = now;
   // RPCs that got no answer, the oldest first.
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const std::uint64_t id = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
-    auto it = pending_.find(id);
-    if (it == pending_.end()) continue;
-    Pending p = std::move(it->second);
-    pending_.erase(it);
-    on_timeout(std::move(p), now);
-  }
+  while (auto p = rpcs_.take_expired(now)) on_timeout(std::move(*p), now);
   if (!joined_) {
     if (next_join_ && now >= *next_join_ && introducer_) join(introducer_, now);
     return;
@@ -869,7 +851,7 @@ std::optional<Instant> ChordCore::poll_timeout() const {
   auto consider = [&](Instant i) {
     if (!t || i < *t) t = i;
   };
-  if (!deadlines_.empty()) consider(deadlines_.begin()->first);
+  if (auto d = rpcs_.next_deadline()) consider(*d);
   if (!joined_ && next_join_) consider(*next_join_);
   if (joined_) {
     consider(next_stabilize_);

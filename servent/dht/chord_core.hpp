@@ -38,12 +38,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "servent/core/core.hpp"
-#include "servent/dht/ring.hpp"
+#include "servent/dht/dht_core.hpp"
+#include "servent/dht/rpc_table.hpp"
 
 namespace sv::dht {
-
-using wire::dht::NodeRef;
 
 struct ChordConfig {
   int bits = 160;
@@ -65,47 +63,36 @@ struct ChordConfig {
   Duration default_lifetime = 1h;
 };
 
-class ChordCore : public Core {
+class ChordCore : public DhtCore {
  public:
   // `self` is where this node listens (its id is SHA-1 of "ip:port" unless
   // given); `socket` is the UDP socket it sends from.
   ChordCore(Endpoint self, SocketId socket, ChordConfig config, std::uint64_t seed, std::optional<NodeId> id = {});
 
-  // The socket is bound (a core made before its socket): where it listens
-  // now; unless an id was given, the id follows (random when bound to
-  // 0.0.0.0, which names no one host).
-  void bind(SocketId socket, Endpoint at);
+  void bind(SocketId socket, Endpoint at) override;
   // A ring of one, or joining through any node of a ring.
-  void join(std::optional<Endpoint> introducer, Instant now);
+  void join(std::optional<Endpoint> introducer, Instant now) override;
   // Graceful leave: keys to the successor, both neighbours told.
-  void leave(Instant now);
+  void leave(Instant now) override;
 
-  enum class OpKind : std::uint8_t { Lookup, Put, Get };
-  struct OpResult {
-    std::uint64_t op = 0;
-    OpKind kind = OpKind::Lookup;
-    bool ok = false;
-    NodeRef owner;
-    std::vector<NodeRef> route;  // the nodes asked, in order, then the owner
-    std::vector<wire::Bytes> values;
-    std::string error;
-  };
-  // Each starts from what this node knows of the ring or, with `via`, at
-  // that node (a short-lived client that never joins asks a member).
-  std::uint64_t lookup(const NodeId& key, Instant now, std::optional<Endpoint> via = {});
+  using OpKind = dht::OpKind;
+  using OpResult = dht::OpResult;
+  std::uint64_t lookup(const NodeId& key, Instant now, std::optional<Endpoint> via = {}) override;
   std::uint64_t put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime = Duration::zero(),
-                    std::optional<Endpoint> via = {});
-  std::uint64_t get(const NodeId& key, Instant now, std::optional<Endpoint> via = {});
-  std::optional<OpResult> poll_result();
+                    std::optional<Endpoint> via = {}) override;
+  std::uint64_t get(const NodeId& key, Instant now, std::optional<Endpoint> via = {}) override;
+  std::optional<OpResult> poll_result() override;
+  std::string_view overlay() const override { return "chord"; }
+  std::string describe() const override;
 
-  const NodeRef& self() const { return self_; }
+  const NodeRef& self() const override { return self_; }
   const std::optional<NodeRef>& predecessor() const { return pred_; }
   const std::vector<NodeRef>& successors() const { return succ_; }
   std::size_t fingers_set() const;
   std::size_t keys() const { return store_.size(); }
   bool holds(const NodeId& key) const { return store_.count(key) != 0; }
-  bool joined() const { return joined_; }
-  const Ring& ring() const { return ring_; }
+  bool joined() const override { return joined_; }
+  const Ring& ring() const override { return ring_; }
 
   enum Stat : std::size_t {
     kDatagramsIn,
@@ -126,7 +113,7 @@ class ChordCore : public Core {
     kStatCount
   };
   std::uint64_t stat(Stat s) const { return stats_[s]; }
-  std::vector<Counter> counters() const;
+  std::vector<Counter> counters() const override;
 
   void handle_connected(ConnId, Endpoint, Direction, Instant) override {}
   void handle_bytes(ConnId, wire::ByteView, Instant) override {}
@@ -148,14 +135,11 @@ class ChordCore : public Core {
   struct Pending {
     Purpose purpose;
     NodeRef to;
-    wire::Bytes datagram;
-    Instant deadline;
-    int tries = 0;
     std::uint64_t op = 0;  // Find / Store / Get: the operation
-    std::uint64_t request = 0;
     NodeId key{};          // Rehome: the key sent on
     bool drop = false;     // Rehome: our copy goes once the owner has it
   };
+  using Rpc = RpcTable<Pending>::Entry;
   enum class OpStage : std::uint8_t { Finding, Storing, Getting };
   struct Op {
     OpKind kind;
@@ -182,12 +166,12 @@ class ChordCore : public Core {
   Message request(wire::dht::Type t) const;
   // (by id: others may list us under another address than our own idea of it)
   bool is_self(const NodeRef& n) const { return n.id == self_.id; }
-  // (returns the request id, the key of its entry in pending_)
+  // (returns the request id, the key of its entry in rpcs_)
   std::uint64_t send_rpc(Purpose purpose, const NodeRef& to, const Message& m, Instant now, std::uint64_t op = 0);
   void send_reply(Endpoint to, const Message& m);
   void answer(const Message& m, Endpoint from, Instant now);
-  void on_response(const Message& m, Pending p, Instant now);
-  void on_timeout(Pending p, Instant now);
+  void on_response(const Message& m, Rpc p, Instant now);
+  void on_timeout(Rpc p, Instant now);
   // Lookups.
   std::uint64_t start_op(Op op, Instant now);
   void op_step(std::uint64_t id, Instant now);
@@ -224,15 +208,14 @@ class ChordCore : public Core {
   std::vector<std::optional<NodeRef>> fingers_;
   int next_finger_ = 0;
   std::map<NodeId, std::vector<Value>> store_;
-  std::unordered_map<std::uint64_t, Pending> pending_;
-  std::set<std::pair<Instant, std::uint64_t>> deadlines_;  // (deadline, request) of each entry of pending_
+  RpcTable<Pending> rpcs_;
   std::unordered_map<std::uint64_t, Op> ops_;
   std::set<NodeId> orphans_;                  // keys to send on, their owners not yet looked up
   std::size_t rehoming_ = 0;                  // owner lookups in flight for them
   std::map<NodeId, Instant> dead_;            // recently failed: not taken back from others' lists for a while
   std::deque<OpResult> results_;
   std::deque<Action> actions_;
-  std::uint64_t next_request_ = 1, next_op_ = 1;
+  std::uint64_t next_op_ = 1;
   Instant next_stabilize_{}, next_fix_{}, next_check_{}, next_replicate_{}, next_expire_{};
   bool stabilizing_ = false, checking_ = false;
   std::optional<Endpoint> introducer_;
@@ -241,10 +224,5 @@ class ChordCore : public Core {
   Instant now_{};
   std::uint64_t stats_[kStatCount] = {};
 };
-
-// SHA-1 of "a.b.c.d:port", reduced to the ring: a node's id.
-NodeId node_id_for(Endpoint e, const Ring& ring);
-// SHA-1 of the key's text, reduced to the ring.
-NodeId key_id(std::string_view key, const Ring& ring);
 
 }  // namespace sv::dht
