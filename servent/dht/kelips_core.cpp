@@ -1,0 +1,838 @@
+#include "servent/dht/kelips_core.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace sv::dht {
+
+namespace dw = wire::dht;
+using dw::Type;
+
+namespace {
+
+constexpr std::array<std::string_view, KelipsCore::kStatCount> kStatNames = {
+    "datagrams_in", "datagrams_out", "malformed", "wrong_overlay", "unexpected",     "timeouts",
+    "gossips_sent", "lookups",       "lookups_failed", "lookup_hops", "one_hop_lookups", "stores",
+    "stores_refused", "copies",      "members_dead",   "spoofed",
+};
+
+constexpr std::size_t kRecent = 64;  // members and tuples heard of lately, gossiped first
+
+bool same_address(const NodeRef& a, const NodeRef& b) { return a.ip == b.ip && a.port == b.port; }
+
+}  // namespace
+
+std::size_t KelipsCore::IdHash::operator()(const NodeId& id) const {
+  std::uint64_t h;
+  std::memcpy(&h, id.data() + 12, sizeof h);
+  return static_cast<std::size_t>(h * 0x9E3779B97F4A7C15ull);
+}
+
+KelipsCore::KelipsCore(Endpoint self, SocketId socket, KelipsConfig config, std::uint64_t seed, std::optional<NodeId> id)
+    : ring_(config.bits), config_(config), socket_(socket), rng_(seed) {
+  if (config_.groups == 0) config_.groups = 1;
+  if (config_.homes == 0) config_.homes = 1;
+  self_.id = id ? ring_.reduce(*id) : node_id_for(self, ring_);
+  self_.ip = self.ip;
+  self_.port = self.port;
+  id_given_ = id.has_value();
+  contacts_.resize(config_.groups);
+}
+
+void KelipsCore::bind(SocketId socket, Endpoint at) {
+  socket_ = socket;
+  self_.ip = at.ip;
+  self_.port = at.port;
+  if (id_given_) return;
+  if (at.ip == 0) {
+    NodeId r;
+    rng_.fill(r.data(), r.size());
+    self_.id = ring_.reduce(r);
+  } else {
+    self_.id = node_id_for(at, ring_);
+  }
+}
+
+std::uint32_t KelipsCore::group_of(const NodeId& id) const {
+  // The low 64 bits (used on every ring size) mod k.
+  std::uint64_t v = 0;
+  for (std::size_t i = 12; i < 20; ++i) v = v << 8 | id[i];
+  return static_cast<std::uint32_t>(v % config_.groups);
+}
+
+std::vector<Counter> KelipsCore::counters() const {
+  std::vector<Counter> out;
+  for (std::size_t i = 0; i < kStatCount; ++i) out.push_back({kStatNames[i], stats_[i]});
+  return out;
+}
+
+std::size_t KelipsCore::contacts() const {
+  std::size_t n = 0;
+  for (const auto& g : contacts_) n += g.size();
+  return n;
+}
+
+std::size_t KelipsCore::groups_with_contacts() const {
+  return static_cast<std::size_t>(std::count_if(contacts_.begin(), contacts_.end(), [](const auto& g) { return !g.empty(); }));
+}
+
+std::string KelipsCore::describe() const {
+  return fmt::format("kelips node {} on {}: group {} of {}, {} members in view, contacts in {} of {} other groups, {} tuples, "
+                     "home of {} keys",
+                     short_id(self_.id), Endpoint{self_.ip, self_.port}.to_string(), group(), config_.groups,
+                     members_.size(), groups_with_contacts(), config_.groups - 1,
+                     tuples_.size(), store_.size());
+}
+
+KelipsCore::Footprint KelipsCore::footprint() const {
+  // Each container node costs its payload, the allocator's header (16
+  // bytes on glibc) rounded to 16, and the container's own links.
+  auto alloc = [](std::size_t payload) { return (payload + 16 + 15) / 16 * 16; };
+  Footprint f;
+  // members_: a vector slot, plus an index_ node (key, place, next link, hash) and its bucket.
+  // (the index's node: next link, key, place, cached hash)
+  const std::size_t index_node = alloc(sizeof(void*) + sizeof(NodeId) + sizeof(std::size_t) + sizeof(std::size_t));
+  f.per_member = sizeof(Member) + index_node + sizeof(void*);  // (and about one bucket)
+  f.per_contact = sizeof(Member);
+  // tuples_: a red-black tree node (three links and a colour) holding the
+  // key and a vector, and the vector's one home.
+  const std::size_t tree_node = alloc(4 * sizeof(void*) + sizeof(NodeId) + sizeof(std::vector<NodeRef>));
+  f.per_tuple = tree_node + alloc(sizeof(NodeRef));
+  f.member_bytes = members_.capacity() * sizeof(Member) + index_.size() * index_node + index_.bucket_count() * sizeof(void*);
+  for (const auto& g : contacts_) f.contact_bytes += g.capacity() * sizeof(Member) + sizeof(g);
+  for (const auto& [key, homes] : tuples_) f.tuple_bytes += tree_node + alloc(homes.capacity() * sizeof(NodeRef));
+  return f;
+}
+
+// ---- sending ----
+
+KelipsCore::Message KelipsCore::request(Type t) const {
+  Message m;
+  m.type = t;
+  m.overlay = dw::Overlay::Kelips;
+  m.sender = self_;
+  return m;
+}
+
+std::uint64_t KelipsCore::send_rpc(Purpose purpose, const NodeRef& to, const Message& msg, Instant now, std::uint64_t op) {
+  Message m = msg;
+  m.request = rpcs_.next_id(rng_);
+  auto bytes = dw::encode_message(m);
+  actions_.push_back(action::SendTo{socket_, Endpoint{to.ip, to.port}, std::make_shared<const Buffer>(bytes)});
+  ++stats_[kDatagramsOut];
+  rpcs_.add(Rpc{Pending{purpose, to, op, now}, std::move(bytes), now + config_.rpc_timeout, 0, m.request});
+  return m.request;
+}
+
+void KelipsCore::send_reply(Endpoint to, const Message& m) {
+  actions_.push_back(action::SendTo{socket_, to, std::make_shared<const Buffer>(dw::encode_message(m))});
+  ++stats_[kDatagramsOut];
+}
+
+// ---- joining and leaving ----
+
+void KelipsCore::join(std::optional<Endpoint> introducer, Instant now) {
+  now_ = now;
+  introducer_ = introducer;
+  next_join_.reset();
+  next_gossip_ = now;
+  next_repair_ = now + config_.repair_every;
+  next_expire_ = now + config_.member_timeout / 4;
+  if (!introducer) {
+    joined_ = true;  // the first node
+    return;
+  }
+  // The introducer names members of our group and contacts for the others.
+  send_rpc(Purpose::Join, NodeRef{NodeId{}, introducer->ip, introducer->port}, request(Type::Neighbours), now);
+}
+
+void KelipsCore::leave(Instant now) {
+  // Keys we alone hold go to another member; every member hears we go.
+  for (const auto& [key, vals] : store_) {
+    if (live_homes(key).size() > 1) continue;
+    for (const auto& to : random_members(1)) {
+      for (const auto& v : vals) {
+        Message m = request(Type::Store);
+        m.flags = dw::kFlagReplica;
+        m.key = key;
+        m.lifetime = static_cast<std::uint32_t>(
+            std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(v.expires - now).count()));
+        m.values.push_back(v.bytes);
+        send_rpc(Purpose::Copy, to, m, now);
+        ++stats_[kCopies];
+      }
+    }
+  }
+  Message bye = request(Type::Leave);
+  bye.flags = dw::kFlagLeaving;
+  for (const auto& m : members_) send_rpc(Purpose::Leave, m.node, bye, now);
+  joined_ = false;
+}
+
+// ---- membership ----
+
+void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bool direct) {
+  if (n.port == 0) return;
+  if (n.id == self_.id) {
+    if (!same_address(n, self_)) ++stats_[kSpoofed];
+    return;
+  }
+  if (auto d = dead_.find(n.id); d != dead_.end()) {
+    // Dead or gone: back only when it speaks to us itself, with a newer
+    // heartbeat (others' news of it may be older than ours).
+    if (!direct || heartbeat <= d->second.first) return;
+    dead_.erase(d);
+  }
+  const std::uint32_t g = group_of(n.id);
+  if (g == group()) {
+    auto it = index_.find(n.id);
+    if (it == index_.end()) {
+      // Others' news may be old (a node that died, still in someone's
+      // view): taken in half aged, and not passed on until its heartbeat
+      // grows, so a dead node's entry dies out instead of going round.
+      index_[n.id] = members_.size();
+      members_.push_back(Member{n, heartbeat, direct ? now : now + (-config_.member_timeout / 2), 0});
+      if (direct) recent_members_.push_back(n.id);
+    } else {
+      Member& m = members_[it->second];
+      if (heartbeat > m.heartbeat) {
+        m.heartbeat = heartbeat;
+        m.seen = now;
+        m.node.ip = n.ip;
+        m.node.port = n.port;
+        recent_members_.push_back(n.id);
+      }
+    }
+    while (recent_members_.size() > kRecent) recent_members_.pop_front();
+    return;
+  }
+  auto& cs = contacts_[g];
+  for (auto& c : cs) {
+    if (c.node.id == n.id) {
+      if (heartbeat > c.heartbeat || direct) {
+        c.heartbeat = std::max(c.heartbeat, heartbeat);
+        c.seen = now;
+      }
+      return;
+    }
+  }
+  const Instant seen = direct ? now : now + (-config_.member_timeout / 2);
+  if (cs.size() < config_.contacts) {
+    cs.push_back(Member{n, heartbeat, seen, 0});
+    return;
+  }
+  // Full: a contact not heard of for a while makes room.
+  auto stale = std::min_element(cs.begin(), cs.end(), [](const Member& a, const Member& b) { return a.seen < b.seen; });
+  if (now - stale->seen > config_.contact_stale) *stale = Member{n, heartbeat, seen, 0};
+}
+
+void KelipsCore::drop_member(const NodeId& id, Instant now) {
+  auto it = index_.find(id);
+  if (it == index_.end()) return;
+  const std::size_t at = it->second;
+  dead_[id] = {members_[at].heartbeat, now + 2 * config_.member_timeout};
+  index_.erase(it);
+  if (at + 1 != members_.size()) {
+    members_[at] = std::move(members_.back());
+    index_[members_[at].node.id] = at;
+  }
+  members_.pop_back();
+  ++stats_[kMembersDead];
+}
+
+void KelipsCore::drop_contact(const NodeId& id) {
+  auto& cs = contacts_[group_of(id)];
+  std::erase_if(cs, [&](const Member& m) { return m.node.id == id; });
+}
+
+std::vector<NodeRef> KelipsCore::random_members(std::size_t n, const std::vector<NodeId>& except) {
+  std::vector<NodeRef> out;
+  if (members_.empty()) return out;
+  for (std::size_t tries = 0; out.size() < n && tries < 4 * n + 8; ++tries) {
+    const NodeRef& c = members_[rng_.below(members_.size())].node;
+    if (std::find(out.begin(), out.end(), c) != out.end()) continue;
+    if (std::find(except.begin(), except.end(), c.id) != except.end()) continue;
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<NodeRef> KelipsCore::contacts_for(std::uint32_t g) const {
+  std::vector<NodeRef> out;
+  for (const auto& c : contacts_[g]) out.push_back(c.node);
+  return out;
+}
+
+KelipsCore::Message KelipsCore::gossip_message(std::uint32_t to_group) {
+  const bool in_group = to_group == group();
+  Message m = request(Type::Gossip);
+  const std::size_t want = config_.gossip_entries;
+  m.entries.push_back({self_, heartbeat_, 0});
+  auto add = [&](const Member& x) {
+    if (m.entries.size() >= want) return;
+    if (now_ - x.seen >= config_.member_timeout / 2) return;  // (not fresh: not passed on)
+    for (const auto& e : m.entries) {
+      if (e.node.id == x.node.id) return;
+    }
+    m.entries.push_back({x.node, x.heartbeat, x.rtt_ms});
+  };
+  // The members heard of most recently first (news travels), then a sample.
+  for (auto it = recent_members_.rbegin(); it != recent_members_.rend() && m.entries.size() < want / 2; ++it) {
+    if (auto i = index_.find(*it); i != index_.end()) add(members_[i->second]);
+  }
+  const std::size_t contacts_wanted = in_group ? 2 : 0;
+  for (std::size_t tries = 0; !members_.empty() && m.entries.size() + contacts_wanted < want && tries < 2 * want; ++tries) {
+    add(members_[rng_.below(members_.size())]);
+  }
+  // A few contacts, so members learn of other groups; to another group,
+  // the members of its own we know (two halves of a group that never met
+  // find each other through us).
+  for (std::size_t tries = 0; in_group && m.entries.size() < want && tries < 8; ++tries) {
+    const auto& cs = contacts_[rng_.below(contacts_.size())];
+    if (!cs.empty()) add(cs[rng_.below(cs.size())]);
+  }
+  if (!in_group) {
+    for (const auto& c : contacts_[to_group]) {
+      if (now_ - c.seen < config_.member_timeout / 2) m.entries.push_back({c.node, c.heartbeat, c.rtt_ms});
+    }
+  }
+  if (!in_group || tuples_.empty()) return m;
+  // Tuples: the newest, then the next slice of all we know.
+  const std::size_t tw = config_.gossip_tuples;
+  for (auto it = recent_tuples_.rbegin(); it != recent_tuples_.rend() && m.tuples.size() < tw / 2; ++it) m.tuples.push_back(*it);
+  auto it = tuples_.upper_bound(tuple_cursor_);
+  for (std::size_t n = 0; n < tuples_.size() && m.tuples.size() < tw; ++n) {
+    if (it == tuples_.end()) it = tuples_.begin();
+    if (!it->second.empty()) m.tuples.push_back({it->first, it->second[rng_.below(it->second.size())]});
+    tuple_cursor_ = it->first;
+    ++it;
+  }
+  return m;
+}
+
+void KelipsCore::merge_gossip(const Message& m, Instant now) {
+  for (const auto& e : m.entries) hear(e.node, e.heartbeat, now, e.node.id == m.sender.id);
+  for (const auto& t : m.tuples) {
+    if (group_of(t.key) != group()) continue;  // (not ours to keep)
+    if (t.home.id != self_.id && !is_member(t.home.id)) continue;  // a home we do not know alive
+    add_home(t.key, t.home);
+  }
+}
+
+void KelipsCore::gossip_round(Instant now) {
+  ++heartbeat_;
+  for (const auto& to : random_members(config_.fanout)) {
+    send_rpc(Purpose::Gossip, to, gossip_message(group()), now);
+    ++stats_[kGossipsSent];
+  }
+  // One contact of a random other group: our group's news crosses over.
+  for (int tries = 0; tries < 4; ++tries) {
+    const auto g = static_cast<std::uint32_t>(rng_.below(contacts_.size()));
+    const auto& cs = contacts_[g];
+    if (cs.empty()) continue;
+    send_rpc(Purpose::Gossip, cs[rng_.below(cs.size())].node, gossip_message(g), now);
+    ++stats_[kGossipsSent];
+    break;
+  }
+}
+
+void KelipsCore::expire_members(Instant now) {
+  std::vector<NodeId> late;
+  for (const auto& m : members_) {
+    if (now - m.seen > config_.member_timeout) late.push_back(m.node.id);
+  }
+  for (const auto& id : late) drop_member(id, now);
+  for (auto it = dead_.begin(); it != dead_.end();) it = it->second.second <= now ? dead_.erase(it) : std::next(it);
+}
+
+// ---- keys ----
+
+std::vector<NodeRef> KelipsCore::live_homes(const NodeId& key) const {
+  std::vector<NodeRef> out;
+  if (store_.count(key)) out.push_back(self_);
+  auto it = tuples_.find(key);
+  if (it == tuples_.end()) return out;
+  for (const auto& h : it->second) {
+    if (h.id != self_.id && is_member(h.id)) out.push_back(h);
+  }
+  return out;
+}
+
+void KelipsCore::add_home(const NodeId& key, const NodeRef& home) {
+  auto& homes = tuples_[key];
+  for (auto& h : homes) {
+    if (h.id == home.id) return;
+  }
+  // Homes that died make room.
+  std::erase_if(homes, [&](const NodeRef& h) { return h.id != self_.id && !is_member(h.id); });
+  homes.push_back(home);
+  recent_tuples_.push_back({key, home});
+  while (recent_tuples_.size() > kRecent) recent_tuples_.pop_front();
+}
+
+void KelipsCore::store_value(const NodeId& key, wire::Bytes v, Instant expires) {
+  auto& vals = store_[key];
+  for (auto& x : vals) {
+    if (x.bytes == v) {
+      x.expires = std::max(x.expires, expires);
+      return;
+    }
+  }
+  if (vals.size() >= config_.max_values_per_key) vals.erase(vals.begin());
+  vals.push_back(Value{std::move(v), expires});
+  add_home(key, self_);
+}
+
+void KelipsCore::copy_to_homes(const NodeId& key, std::size_t wanted, Instant now) {
+  auto it = store_.find(key);
+  if (it == store_.end() || wanted == 0) return;
+  std::vector<NodeId> homes;
+  for (const auto& h : live_homes(key)) homes.push_back(h.id);
+  for (const auto& to : random_members(wanted, homes)) {
+    for (const auto& v : it->second) {
+      Message m = request(Type::Store);
+      m.flags = dw::kFlagReplica;
+      m.key = key;
+      m.lifetime = static_cast<std::uint32_t>(
+          std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(v.expires - now).count()));
+      m.values.push_back(v.bytes);
+      send_rpc(Purpose::Copy, to, m, now);
+      ++stats_[kCopies];
+    }
+    add_home(key, to);
+  }
+}
+
+void KelipsCore::repair(Instant now) {
+  // Values past their lifetime go; a key with fewer than `homes` live homes
+  // is copied again by the home with the lowest id (one repairer per key).
+  for (auto it = store_.begin(); it != store_.end();) {
+    std::erase_if(it->second, [&](const Value& v) { return v.expires <= now; });
+    if (it->second.empty()) {
+      it = store_.erase(it);
+      continue;
+    }
+    const auto homes = live_homes(it->first);
+    const bool lowest = std::all_of(homes.begin(), homes.end(), [&](const NodeRef& h) { return !(h.id < self_.id); });
+    if (homes.size() < config_.homes && lowest) copy_to_homes(it->first, config_.homes - homes.size(), now);
+    ++it;
+  }
+  // Tuples whose every home died go.
+  for (auto it = tuples_.begin(); it != tuples_.end();) {
+    std::erase_if(it->second, [&](const NodeRef& h) { return h.id != self_.id && !is_member(h.id); });
+    if (it->second.empty() || (it->second.size() == 1 && it->second.front().id == self_.id && !store_.count(it->first))) {
+      it = tuples_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---- operations ----
+
+std::uint64_t KelipsCore::lookup(const NodeId& key, Instant now, std::optional<Endpoint> via) {
+  Op op;
+  op.kind = OpKind::Lookup;
+  op.key = ring_.reduce(key);
+  return start_op(std::move(op), via, now);
+}
+
+std::uint64_t KelipsCore::put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime, std::optional<Endpoint> via) {
+  Op op;
+  op.kind = OpKind::Put;
+  op.key = ring_.reduce(key);
+  op.value = std::move(value);
+  const Duration life = lifetime > Duration::zero() ? lifetime : config_.default_lifetime;
+  op.lifetime = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(life).count());
+  return start_op(std::move(op), via, now);
+}
+
+std::uint64_t KelipsCore::get(const NodeId& key, Instant now, std::optional<Endpoint> via) {
+  Op op;
+  op.kind = OpKind::Get;
+  op.key = ring_.reduce(key);
+  return start_op(std::move(op), via, now);
+}
+
+std::optional<OpResult> KelipsCore::poll_result() { return take_front(results_); }
+
+std::uint64_t KelipsCore::start_op(Op op, std::optional<Endpoint> via, Instant now) {
+  const std::uint64_t id = next_op_++;
+  ++stats_[kLookups];
+  op.group = group_of(op.key);
+  ops_[id] = std::move(op);
+  Op& o = ops_[id];
+  if (via) {
+    o.next.push_back(NodeRef{NodeId{}, via->ip, via->port});
+  } else if (o.group == group() && joined_) {
+    // Our own group: what we know answers it at once.
+    o.reached_group = true;
+    if (o.kind == OpKind::Put) {
+      store_value(o.key, o.value, now + std::chrono::seconds(o.lifetime));
+      ++stats_[kStores];
+      copy_to_homes(o.key, config_.homes - 1, now);
+      op_done(id, true, {}, self_);
+      return id;
+    }
+    if (o.kind == OpKind::Get) {
+      if (auto s = store_.find(o.key); s != store_.end()) {
+        std::vector<wire::Bytes> values;
+        for (const auto& v : s->second) values.push_back(v.bytes);
+        op_done(id, true, {}, self_, std::move(values));
+        return id;
+      }
+    }
+    const auto homes = live_homes(o.key);
+    if (o.kind == OpKind::Lookup && !homes.empty()) {
+      op_done(id, true, {}, homes.front());
+      return id;
+    }
+    add_candidates(o, homes, false);
+    add_candidates(o, random_members(2), false);
+  } else {
+    add_candidates(o, contacts_for(o.group), false);
+    // Rerouting when we know no contact there: members may.
+    if (o.next.empty()) add_candidates(o, random_members(2), false);
+  }
+  op_step(id, now);
+  return id;
+}
+
+void KelipsCore::add_candidates(Op& o, const std::vector<NodeRef>& nodes, bool front) {
+  std::vector<NodeRef> fresh;
+  for (const auto& n : nodes) {
+    if (n.id == self_.id || n.port == 0) continue;
+    if (std::find(o.asked.begin(), o.asked.end(), n.id) != o.asked.end()) continue;
+    if (std::find(o.next.begin(), o.next.end(), n) != o.next.end()) continue;
+    if (std::find(fresh.begin(), fresh.end(), n) != fresh.end()) continue;
+    fresh.push_back(n);
+  }
+  o.next.insert(front ? o.next.begin() : o.next.end(), fresh.begin(), fresh.end());
+}
+
+void KelipsCore::op_step(std::uint64_t id, Instant now) {
+  auto it = ops_.find(id);
+  if (it == ops_.end()) return;
+  Op& o = it->second;
+  if (o.next.empty() || o.asked.size() >= config_.max_hops) {
+    if (o.kind == OpKind::Get && o.reached_group) {
+      op_done(id, true);  // the group was asked and holds no value for it
+    } else {
+      op_done(id, false, o.reached_group ? "no home known" : "no member of the key's group answered");
+    }
+    return;
+  }
+  const NodeRef to = o.next.front();
+  o.next.erase(o.next.begin());
+  if (!(to.id == NodeId{})) o.asked.push_back(to.id);
+  Message m = request(o.kind == OpKind::Get ? Type::Get : Type::FindNode);
+  m.key = o.key;
+  send_rpc(o.kind == OpKind::Get ? Purpose::Get : Purpose::Find, to, m, now, id);
+}
+
+void KelipsCore::op_done(std::uint64_t id, bool ok, std::string error, NodeRef owner, std::vector<wire::Bytes> values) {
+  auto it = ops_.find(id);
+  if (it == ops_.end()) return;
+  Op& o = it->second;
+  if (ok) {
+    stats_[kLookupHops] += o.route.size();
+    if (o.route.size() <= 1) ++stats_[kOneHop];
+  } else {
+    ++stats_[kLookupsFailed];
+  }
+  OpResult r;
+  r.op = id;
+  r.kind = o.kind;
+  r.ok = ok;
+  r.owner = owner;
+  r.route = std::move(o.route);
+  r.values = std::move(values);
+  r.error = std::move(error);
+  results_.push_back(std::move(r));
+  ops_.erase(it);
+}
+
+// ---- datagrams ----
+
+void KelipsCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, Instant now) {
+  now_ = now;
+  ++stats_[kDatagramsIn];
+  auto m = dw::decode_message(bytes);
+  if (!m) {
+    ++stats_[kMalformed];
+    return;
+  }
+  if (m->overlay != dw::Overlay::Kelips) {
+    ++stats_[kWrongOverlay];
+    return;
+  }
+  if (m->sender.ip == 0) m->sender.ip = from.ip;
+  if (m->sender.port == 0) m->sender.port = from.port;
+  for (auto& n : m->nodes) {
+    if (n.ip == 0) n.ip = from.ip;
+  }
+  for (auto& e : m->entries) {
+    if (e.node.ip == 0) e.node.ip = from.ip;
+  }
+  for (auto& t : m->tuples) {
+    if (t.home.ip == 0) t.home.ip = from.ip;
+  }
+  if (!m->response) {
+    answer(*m, from, now);
+    return;
+  }
+  auto* asked = rpcs_.find(m->request);
+  if (!asked || !(asked->info.to.ip == m->sender.ip && asked->info.to.port == m->sender.port)) {
+    ++stats_[kUnexpected];
+    return;
+  }
+  Rpc p = rpcs_.take(m->request);
+  p.info.to.id = m->sender.id;
+  on_response(*m, std::move(p), now);
+}
+
+void KelipsCore::answer(const Message& m, Endpoint from, Instant now) {
+  Message r = dw::response_to(m, self_);
+  const bool leaving = m.flags & dw::kFlagLeaving;
+  // A node that joins through us or gossips with us is alive (one that
+  // only looks up may be a client that never joins: not taken in).
+  if (!leaving && m.type == Type::Neighbours) hear(m.sender, 0, now, true);
+  switch (m.type) {
+    case Type::Ping:
+      break;
+    case Type::Neighbours: {
+      // Members of our group, then one contact per other group: enough for
+      // a joiner to start gossiping and looking up.
+      // (the asker's own group first: every contact we have there)
+      const std::uint32_t asker = group_of(m.sender.id);
+      r.nodes.push_back(self_);
+      for (const auto& n : contacts_for(asker)) {
+        if (n.id != m.sender.id) r.nodes.push_back(n);
+      }
+      for (const auto& n : random_members(wire::dht::kMaxNodes / 2, {m.sender.id})) r.nodes.push_back(n);
+      for (std::uint32_t i = 0; i < config_.groups && r.nodes.size() < wire::dht::kMaxNodes; ++i) {
+        const std::uint32_t g = (group() + 1 + i) % config_.groups;
+        const auto& cs = contacts_[g];
+        if (g != asker && !cs.empty()) r.nodes.push_back(cs[rng_.below(cs.size())].node);
+      }
+      break;
+    }
+    case Type::FindNode:
+    case Type::Get: {
+      if (!joined_) {
+        r.type = Type::Error;
+        r.error = dw::ErrorCode::NotJoined;
+        break;
+      }
+      const NodeId key = ring_.reduce(m.key);
+      const std::uint32_t g = group_of(key);
+      if (m.type == Type::Get) {
+        if (auto s = store_.find(key); s != store_.end()) {
+          for (const auto& v : s->second) r.values.push_back(v.bytes);
+          break;
+        }
+      }
+      if (g == group()) {
+        // The homes from our tuples; else other members (one may know).
+        r.nodes = live_homes(key);
+        r.owner = !r.nodes.empty();
+        if (r.nodes.empty()) r.nodes = random_members(3, {m.sender.id});
+      } else {
+        r.nodes = contacts_for(g);
+      }
+      break;
+    }
+    case Type::Store: {
+      const NodeId key = ring_.reduce(m.key);
+      if (group_of(key) != group() || !joined_) {
+        r.status = dw::StoreStatus::NotResponsible;
+        ++stats_[kStoresRefused];
+        break;
+      }
+      if (store_.size() >= config_.max_keys && !store_.count(key)) {
+        r.status = dw::StoreStatus::Full;
+        ++stats_[kStoresRefused];
+        break;
+      }
+      ++stats_[kStores];
+      store_value(key, m.values.front(), now + std::chrono::seconds(std::max<std::uint32_t>(m.lifetime, 1)));
+      if (!(m.flags & dw::kFlagReplica)) copy_to_homes(key, config_.homes - 1, now);
+      break;
+    }
+    case Type::Gossip:
+      merge_gossip(m, now);
+      r.entries = {};
+      {
+        Message mine = gossip_message(group_of(m.sender.id));
+        r.entries = std::move(mine.entries);
+        r.tuples = std::move(mine.tuples);
+      }
+      break;
+    case Type::Leave:
+      drop_member(m.sender.id, now);
+      drop_contact(m.sender.id);
+      break;
+    case Type::Notify:
+    case Type::Error:
+      return;  // (Chord's)
+  }
+  send_reply(from, r);
+}
+
+void KelipsCore::on_response(const Message& m, Rpc p, Instant now) {
+  if (m.type == Type::Error) {
+    if (p.info.purpose == Purpose::Find || p.info.purpose == Purpose::Get) {
+      op_step(p.info.op, now);  // alive but no help (still joining): the next candidate
+    } else if (p.info.purpose == Purpose::Join) {
+      next_join_ = now + config_.join_retry;
+    }
+    return;
+  }
+  if (!(m.flags & dw::kFlagLeaving)) {
+    hear(m.sender, 0, now, true);
+  }
+  // Round trips, for the view and the contacts (proximity).
+  const auto rtt = static_cast<std::uint16_t>(
+      std::min<std::int64_t>(65535, std::chrono::duration_cast<std::chrono::milliseconds>(now - p.info.sent).count()));
+  if (auto it = index_.find(m.sender.id); it != index_.end()) {
+    members_[it->second].rtt_ms = rtt;
+  } else {
+    for (auto& c : contacts_[group_of(m.sender.id)]) {
+      if (c.node.id == m.sender.id) c.rtt_ms = rtt;
+    }
+  }
+  switch (p.info.purpose) {
+    case Purpose::Join:
+    case Purpose::Fill: {
+      for (const auto& n : m.nodes) hear(n, 0, now, false);
+      const bool first = !joined_;
+      joined_ = true;
+      // A member of our own group fills our view (the introducer may be in another).
+      if (first && group_of(m.sender.id) != group()) {
+        for (const auto& to : random_members(1)) send_rpc(Purpose::Fill, to, request(Type::Neighbours), now);
+      }
+      return;
+    }
+    case Purpose::Gossip:
+      merge_gossip(m, now);
+      return;
+    case Purpose::Find:
+    case Purpose::Get: {
+      auto it = ops_.find(p.info.op);
+      if (it == ops_.end()) return;
+      Op& o = it->second;
+      o.route.push_back(p.info.to);
+      const bool in_group = group_of(m.sender.id) == o.group;
+      if (in_group) o.reached_group = true;
+      if (!m.values.empty()) {
+        op_done(p.info.op, true, {}, p.info.to, m.values);
+        return;
+      }
+      if (o.kind == OpKind::Put && in_group) {
+        // A member of the key's group: it stores the value and copies it on.
+        Message s = request(Type::Store);
+        s.key = o.key;
+        s.lifetime = o.lifetime;
+        s.values.push_back(o.value);
+        send_rpc(Purpose::Store, p.info.to, s, now, p.info.op);
+        return;
+      }
+      if (o.kind == OpKind::Lookup && in_group && m.owner && !m.nodes.empty()) {
+        op_done(p.info.op, true, {}, m.nodes.front());
+        return;
+      }
+      // Homes to fetch from, or nodes nearer the group: asked first.
+      add_candidates(o, m.nodes, true);
+      op_step(p.info.op, now);
+      return;
+    }
+    case Purpose::Store: {
+      const bool stored = m.status == dw::StoreStatus::Stored;
+      if (!stored && m.status == dw::StoreStatus::NotResponsible) {
+        op_step(p.info.op, now);  // (it has another group's idea of k: try another)
+        return;
+      }
+      op_done(p.info.op, stored, stored ? "" : "refused", p.info.to);
+      return;
+    }
+    case Purpose::Copy:
+    case Purpose::Leave:
+      return;
+  }
+}
+
+void KelipsCore::on_timeout(Rpc p, Instant now) {
+  ++stats_[kTimeouts];
+  const NodeRef& to = p.info.to;
+  if (!(to.id == NodeId{})) {
+    // No answer: gone (it is back when it gossips with a newer heartbeat).
+    if (is_member(to.id)) drop_member(to.id, now);
+    drop_contact(to.id);
+  }
+  switch (p.info.purpose) {
+    case Purpose::Join:
+      next_join_ = now + config_.join_retry;
+      return;
+    case Purpose::Find:
+    case Purpose::Get:
+      if (auto it = ops_.find(p.info.op); it != ops_.end()) {
+        Op& o = it->second;
+        // The contact is dead: reroute through members, who may know others.
+        if (o.next.empty() && !o.reached_group && o.group != group()) {
+          add_candidates(o, contacts_for(o.group), false);
+          if (o.next.empty()) add_candidates(o, random_members(2), false);
+        }
+        op_step(p.info.op, now);
+      }
+      return;
+    case Purpose::Store:
+      op_step(p.info.op, now);
+      return;
+    default:
+      return;
+  }
+}
+
+// ---- timers ----
+
+void KelipsCore::handle_timeout(Instant now) {
+  now_ = now;
+  while (auto p = rpcs_.take_expired(now)) on_timeout(std::move(*p), now);
+  if (!joined_) {
+    if (next_join_ && now >= *next_join_ && introducer_) join(introducer_, now);
+    return;
+  }
+  if (now >= next_gossip_) {
+    next_gossip_ = now + config_.gossip_every;
+    gossip_round(now);
+  }
+  if (now >= next_expire_) {
+    next_expire_ = now + config_.member_timeout / 4;
+    expire_members(now);
+  }
+  if (now >= next_repair_) {
+    next_repair_ = now + config_.repair_every;
+    repair(now);
+  }
+}
+
+std::optional<Action> KelipsCore::poll_action() { return take_front(actions_); }
+
+std::optional<Instant> KelipsCore::poll_timeout() const {
+  std::optional<Instant> t = rpcs_.next_deadline();
+  auto consider = [&](Instant i) {
+    if (!t || i < *t) t = i;
+  };
+  if (!joined_ && next_join_) consider(*next_join_);
+  if (joined_) {
+    consider(next_gossip_);
+    consider(next_expire_);
+    consider(next_repair_);
+  }
+  return t;
+}
+
+}  // namespace sv::dht
