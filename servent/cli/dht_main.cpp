@@ -6,49 +6,66 @@
 
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
-#include "servent/dht/chord_core.hpp"
+#include "servent/dht/overlays.hpp"
 #include "servent/uv/driver.hpp"
 
 namespace sv::cli {
 
 namespace {
 
-using dht::ChordConfig;
 using dht::NodeRef;
 
-constexpr const char* kDhtHelp = R"(usage: servent dht run [--overlay chord] [--listen HOST:PORT] [--join HOST:PORT]
-                       [--id-bits N] [--successors R]
-       servent dht put KEY VALUE --join HOST:PORT [--lifetime DURATION]
+constexpr const char* kDhtHelp = R"(usage: servent dht run [--overlay chord|kelips] [--listen HOST:PORT] [--join HOST:PORT]
+                       [--id-bits N] [--successors R] [--groups K] [--homes H]
+       servent dht put KEY VALUE --join HOST:PORT [--overlay O] [--lifetime DURATION]
        servent dht put - --join HOST:PORT        (KEY VALUE lines from stdin)
        servent dht get KEY|- --join HOST:PORT
        servent dht lookup KEY --join HOST:PORT
 
 run: a node of the overlay on a UDP socket (--listen, default 0.0.0.0:4000),
-joining the ring through --join (without it, a ring of its own). It keeps
-the ring healthy (stabilize, fix fingers, check predecessor), stores the keys
-it owns with copies on its successors, and prints its counters on SIGINT.
+joining through --join (without it, the first node). Chord keeps its ring
+healthy (stabilize, fix fingers, check predecessor) and stores the keys it
+owns with copies on its successors; Kelips gossips its affinity group's
+view and file tuples and stores the values of its group's keys on several
+homes. Counters are printed on SIGINT.
 
 put / get / lookup: a short-lived client that does not join: it walks the
-route from the --join node to the key's owner (SHA-1 of KEY), then stores
-or fetches there. lookup prints the route, one node per hop. get prints one
-value per line (KEY<TAB>VALUE with -), and exits 1 when a key has none.
+route from the --join node to the key (SHA-1 of KEY): to its owner (Chord)
+or to a member of its affinity group (Kelips), then stores or fetches
+there. lookup prints the route, one node per hop. get prints one value per
+line (KEY<TAB>VALUE with -), and exits 1 when a key has none. A client
+speaks the overlay of the node it asks: give it the same --overlay (and
+--groups for Kelips).
 
 options:
-  --overlay NAME        chord (kelips and pastry are not there yet)
+  --overlay NAME        chord (default) or kelips (pastry is not there yet)
   --listen HOST:PORT    the node's UDP address (port 0 picks a free one)
-  --join HOST:PORT      any node of the ring
-  --id-bits N           ring of 2^N ids (default 160; fewer for experiments)
-  --successors R        successor list length (default 16: about 2 log2 N
-                        for rings up to 256 nodes)
+  --join HOST:PORT      any node of the overlay
+  --id-bits N           ids of N bits (default 160; fewer for experiments)
+  --successors R        Chord: successor list length (default 16: about
+                        2 log2 N for rings up to 256 nodes)
+  --groups K            Kelips: affinity groups, about sqrt(N), the same at
+                        every node and client (default 8)
+  --homes H             Kelips: members that keep each value (default 6)
   --lifetime DURATION   how long a put value is kept (default 1h)
   --timeout DURATION    give up a client operation after this (default 10s)
 )";
 
-ChordConfig config_from(const Args& a) {
-  ChordConfig cfg;
-  if (auto v = a.last("--id-bits")) cfg.bits = static_cast<int>(parse_int(*v, 8, 160, "--id-bits"));
-  if (auto v = a.last("--successors")) cfg.successors = static_cast<std::size_t>(parse_int(*v, 1, 64, "--successors"));
-  return cfg;
+std::string overlay_of(const Args& a) {
+  const std::string name = a.last("--overlay").value_or("chord");
+  for (auto n : dht::overlay_names()) {
+    if (n == name) return name;
+  }
+  throw UsageError("--overlay: '" + name + "' is not available (chord and kelips are)");
+}
+
+dht::DhtOptions options_from(const Args& a) {
+  dht::DhtOptions o;
+  if (auto v = a.last("--id-bits")) o.bits = static_cast<int>(parse_int(*v, 8, 160, "--id-bits"));
+  if (auto v = a.last("--successors")) o.successors = static_cast<std::size_t>(parse_int(*v, 1, 64, "--successors"));
+  if (auto v = a.last("--groups")) o.groups = static_cast<std::uint32_t>(parse_int(*v, 1, 65536, "--groups"));
+  if (auto v = a.last("--homes")) o.homes = static_cast<std::size_t>(parse_int(*v, 1, 64, "--homes"));
+  return o;
 }
 
 std::string node_text(const NodeRef& n) {
@@ -59,27 +76,25 @@ int run_node(const Args& a) {
   const ListenAddress listen = parse_listen(a.last("--listen").value_or("0.0.0.0:4000"), "--listen");
   std::optional<Endpoint> join;
   if (auto v = a.last("--join")) join = parse_endpoint(*v, "--join");
-  if (auto v = a.last("--overlay"); v && *v != "chord") {
-    throw UsageError("--overlay: '" + *v + "' is not available yet (chord is)");
-  }
+  const std::string overlay = overlay_of(a);
   DriverConfig dc;
   Driver driver(dc);
-  ChordConfig cfg = config_from(a);
-  dht::ChordCore core(Endpoint{}, SocketId{}, cfg, random_seed());
+  auto core = dht::make_overlay(overlay, options_from(a), random_seed());
   try {
-    const auto sock = driver.listen_udp(listen.host, listen.port, core);
-    core.bind(sock.id, sock.bound);
+    const auto sock = driver.listen_udp(listen.host, listen.port, *core);
+    core->bind(sock.id, sock.bound);
   } catch (const std::exception& e) {
     fmt::print(stderr, "servent dht: {}\n", e.what());
     return 1;
   }
-  core.join(join, driver.now());
+  core->join(join, driver.now());
   driver.pump();
-  fmt::print(stderr, "servent dht: chord node {} listening {} (udp){}\n", dht::short_id(core.self().id),
-             Endpoint{core.self().ip, core.self().port}.to_string(),
-             join ? ", joining through " + join->to_string() : ", a ring of its own");
+  fmt::print(stderr, "servent dht: {} node {} listening {} (udp){}\n", overlay, dht::short_id(core->self().id),
+             Endpoint{core->self().ip, core->self().port}.to_string(),
+             join ? ", joining through " + join->to_string() : ", the first node");
   driver.run();
-  print_counters("dht", core.counters());
+  fmt::print(stderr, "servent dht: {}\n", core->describe());
+  print_counters("dht", core->counters());
   return 0;
 }
 
@@ -117,8 +132,7 @@ int run_client(const std::string& what, const Args& a) {
 
   DriverConfig dc;
   Driver driver(dc);
-  ChordConfig cfg = config_from(a);
-  auto core = std::make_unique<dht::ChordCore>(Endpoint{}, SocketId{}, cfg, random_seed());
+  auto core = dht::make_overlay(overlay_of(a), options_from(a), random_seed());
   try {
     const auto sock = driver.listen_udp(via.ip == 0x7f000001 ? "127.0.0.1" : "0.0.0.0", 0, *core);
     core->bind(sock.id, sock.bound);
@@ -148,7 +162,7 @@ int run_client(const std::string& what, const Args& a) {
   };
   start_more();
   driver.forward([&] { return core->poll_result(); },
-                 [&](const dht::ChordCore::OpResult& r) {
+                 [&](const dht::OpResult& r) {
                    auto it = op_of.find(r.op);
                    if (it == op_of.end()) return;
                    const auto& [key, value] = work[it->second];
@@ -194,7 +208,8 @@ int run_client(const std::string& what, const Args& a) {
 }  // namespace
 
 int cmd_dht(const std::vector<std::string>& argv) {
-  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--lifetime", "--timeout"},
+  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--groups", "--homes", "--lifetime",
+                   "--timeout"},
                   {"--help", "-h"}};
   try {
     const Args a = parse_args(argv, spec);

@@ -24,7 +24,7 @@
 #include "servent/napster/napster_server.hpp"
 #include "servent/upload/upload_core.hpp"
 #include "servent/cli/torrent_dir.hpp"
-#include "servent/dht/chord_core.hpp"
+#include "servent/dht/overlays.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
 
@@ -53,7 +53,7 @@ commands:
   peers    the running node's connections: role, reputation, QRP table
   torrent  create a .torrent, seed one, or get one
   tracker  a BitTorrent tracker (HTTP and UDP)
-  dht      run a Chord node, or put / get / look up keys through one
+  dht      run a DHT node (Chord, Kelips), or put / get / look up keys through one
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
@@ -65,7 +65,7 @@ constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--liste
                    [--min-peers N] [--max-per-ip N] [--query-rate N] [--route-table N] [--no-deflate]
                    [--napster-server HOST:PORT] [--napster HOST:PORT] [--napster-nick NICK]
                    [--napster-password PW] [--napster-data-port N] [--torrent-dir DIR]
-                   [--dht chord] [--dht-join HOST:PORT]
+                   [--dht chord|kelips] [--dht-join HOST:PORT] [--dht-groups K]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -120,10 +120,12 @@ options:
                         or fetched into, DIR (the data next to its metainfo
                         file, under the torrent's name); udp:// trackers are
                         announced to from a UDP socket on the listening host
-  --dht chord           also run a Chord DHT node (as `servent dht run`) on
-                        UDP, on the same port number as --listen
-  --dht-join HOST:PORT  the DHT node to join the ring through (without it, a
-                        ring of its own that others may join)
+  --dht chord|kelips    also run a DHT node (as `servent dht run --overlay`)
+                        on UDP, on the same port number as --listen
+  --dht-join HOST:PORT  the DHT node to join through (without it, the first
+                        node of an overlay that others may join)
+  --dht-groups K        Kelips: affinity groups, the same at every node
+                        (default 8)
 )";
 
 constexpr const char* kSearchHelp = R"(usage: servent search QUERY [--connect HOST:PORT | --node STATE_DIR] [--ttl N] [--timeout SECONDS]
@@ -156,7 +158,7 @@ int cmd_run(const std::vector<std::string>& argv) {
                    "--max-ttl", "--max-connections",
                    "--upload-slots", "--advertise", "--user-agent", "--min-peers", "--max-per-ip", "--query-rate", "--route-table",
                    "--napster-server", "--napster", "--napster-nick", "--napster-password", "--napster-data-port",
-                   "--torrent-dir", "--dht", "--dht-join"},
+                   "--torrent-dir", "--dht", "--dht-join", "--dht-groups"},
                   {"--help", "-h", "--firewalled", "--no-deflate"}};
   Args a;
   try {
@@ -177,6 +179,7 @@ int cmd_run(const std::vector<std::string>& argv) {
   std::uint16_t listen_port = 6346;
   std::vector<Endpoint> peers;
   std::optional<Endpoint> dht_join;  // --dht-join
+  dht::DhtOptions dht_options;
   std::optional<Endpoint> advertise;
   std::optional<ListenAddress> napster_server_at;
   std::optional<Endpoint> napster_at;
@@ -229,7 +232,13 @@ int cmd_run(const std::vector<std::string>& argv) {
       gcfg.query_burst = 4 * gcfg.query_rate;
     }
     if (auto v = a.last("--advertise")) advertise = parse_endpoint(*v, "--advertise");
-    if (auto v = a.last("--dht"); v && *v != "chord") throw UsageError("--dht: '" + *v + "' is not available yet (chord is)");
+    if (auto v = a.last("--dht")) {
+      const auto names = dht::overlay_names();
+      if (std::find(names.begin(), names.end(), *v) == names.end()) {
+        throw UsageError("--dht: '" + *v + "' is not available (chord and kelips are)");
+      }
+    }
+    if (auto v = a.last("--dht-groups")) dht_options.groups = static_cast<std::uint32_t>(parse_int(*v, 1, 65536, "--dht-groups"));
     if (auto v = a.last("--dht-join")) dht_join = parse_endpoint(*v, "--dht-join");
     if (auto v = a.last("--user-agent")) gcfg.user_agent = *v;
     gcfg.min_peers = 4;
@@ -321,8 +330,8 @@ int cmd_run(const std::vector<std::string>& argv) {
     torrent_dir.emplace(*v, *torrents);
   }
   // A DHT node, when asked for: its own core on a UDP socket.
-  std::optional<dht::ChordCore> dht_node;
-  if (a.has("--dht")) dht_node.emplace(Endpoint{}, SocketId{}, dht::ChordConfig{}, random_seed());
+  std::unique_ptr<dht::DhtCore> dht_node;
+  if (a.has("--dht")) dht_node = dht::make_overlay(*a.last("--dht"), dht_options, random_seed());
   // The networks on this loop: each core, and the first bytes that name it.
   Driver driver(drcfg);
   driver.sniff("GNUTELLA CONNECT", core);
@@ -474,7 +483,7 @@ int cmd_run(const std::vector<std::string>& argv) {
       const auto sock = driver.listen_udp(listen_host, bound.port, *dht_node);
       dht_node->bind(sock.id, sock.bound);
       dht_node->join(dht_join, driver.now());
-      fmt::print("dht chord node {} on udp {}{}\n", dht::short_id(dht_node->self().id), sock.bound.to_string(),
+      fmt::print("dht {} node {} on udp {}{}\n", dht_node->overlay(), dht::short_id(dht_node->self().id), sock.bound.to_string(),
                  dht_join ? ", joining through " + dht_join->to_string() : "");
       std::fflush(stdout);
     } catch (const std::exception& e) {
