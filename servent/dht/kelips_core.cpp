@@ -34,7 +34,7 @@ std::size_t KelipsCore::IdHash::operator()(const NodeId& id) const {
 KelipsCore::KelipsCore(Endpoint self, SocketId socket, KelipsConfig config, std::uint64_t seed, std::optional<NodeId> id)
     : ring_(config.bits), config_(config), socket_(socket), rng_(seed) {
   if (config_.groups == 0) config_.groups = 1;
-  if (config_.homes == 0) config_.homes = 1;
+  config_.homes = std::clamp<std::size_t>(config_.homes, 1, kMaxHomes);
   self_.id = id ? ring_.reduce(*id) : node_id_for(self, ring_);
   self_.ip = self.ip;
   self_.port = self.port;
@@ -88,22 +88,21 @@ std::string KelipsCore::describe() const {
 }
 
 KelipsCore::Footprint KelipsCore::footprint() const {
-  // Each container node costs its payload, the allocator's header (16
-  // bytes on glibc) rounded to 16, and the container's own links.
-  auto alloc = [](std::size_t payload) { return (payload + 16 + 15) / 16 * 16; };
+  // Each container node costs its payload and glibc's chunk header (8
+  // bytes), rounded up to 16 (32 at least); hash tables add a bucket each.
+  auto chunk = [](std::size_t payload) { return std::max<std::size_t>(32, (payload + 8 + 15) / 16 * 16); };
   Footprint f;
-  // members_: a vector slot, plus an index_ node (key, place, next link, hash) and its bucket.
-  // (the index's node: next link, key, place, cached hash)
-  const std::size_t index_node = alloc(sizeof(void*) + sizeof(NodeId) + sizeof(std::size_t) + sizeof(std::size_t));
-  f.per_member = sizeof(Member) + index_node + sizeof(void*);  // (and about one bucket)
+  // (a hash node: next link, key, value, cached hash)
+  const std::size_t index_node = chunk(sizeof(void*) + sizeof(std::pair<const NodeId, std::size_t>) + sizeof(std::size_t));
+  const std::size_t handle_node = chunk(sizeof(void*) + sizeof(std::pair<const std::uint32_t, std::size_t>));
+  f.per_member = sizeof(Member) + index_node + handle_node + 2 * sizeof(void*);
   f.per_contact = sizeof(Member);
-  // tuples_: a red-black tree node (three links and a colour) holding the
-  // key and a vector, and the vector's one home.
-  const std::size_t tree_node = alloc(4 * sizeof(void*) + sizeof(NodeId) + sizeof(std::vector<NodeRef>));
-  f.per_tuple = tree_node + alloc(sizeof(NodeRef));
-  f.member_bytes = members_.capacity() * sizeof(Member) + index_.size() * index_node + index_.bucket_count() * sizeof(void*);
+  const std::size_t tuple_node = chunk(sizeof(void*) + sizeof(std::pair<const NodeId, Homes>) + sizeof(std::size_t));
+  f.per_tuple = tuple_node + sizeof(void*);
+  f.member_bytes = members_.capacity() * sizeof(Member) + index_.size() * index_node + by_handle_.size() * handle_node +
+                   (index_.bucket_count() + by_handle_.bucket_count()) * sizeof(void*);
   for (const auto& g : contacts_) f.contact_bytes += g.capacity() * sizeof(Member) + sizeof(g);
-  for (const auto& [key, homes] : tuples_) f.tuple_bytes += tree_node + alloc(homes.capacity() * sizeof(NodeRef));
+  f.tuple_bytes = tuples_.size() * tuple_node + tuples_.bucket_count() * sizeof(void*);
   return f;
 }
 
@@ -180,7 +179,7 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
     if (!same_address(n, self_)) ++stats_[kSpoofed];
     return;
   }
-  if (auto d = dead_.find(n.id); d != dead_.end()) {
+  if (auto d = dead_.empty() ? dead_.end() : dead_.find(n.id); d != dead_.end()) {
     // Dead or gone: back only when it speaks to us itself, with a newer
     // heartbeat (others' news of it may be older than ours).
     if (!direct || heartbeat <= d->second.first) return;
@@ -194,7 +193,9 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
       // view): taken in half aged, and not passed on until its heartbeat
       // grows, so a dead node's entry dies out instead of going round.
       index_[n.id] = members_.size();
-      members_.push_back(Member{n, heartbeat, direct ? now : now + (-config_.member_timeout / 2), 0});
+      by_handle_[next_handle_] = members_.size();
+      members_.push_back(Member{n, heartbeat, direct ? now : now + (-config_.member_timeout / 2), 0, next_handle_});
+      if (++next_handle_ == 0) next_handle_ = 1;  // (0 is ourselves)
       if (direct) recent_members_.push_back(n.id);
     } else {
       Member& m = members_[it->second];
@@ -235,9 +236,11 @@ void KelipsCore::drop_member(const NodeId& id, Instant now) {
   const std::size_t at = it->second;
   dead_[id] = {members_[at].heartbeat, now + 2 * config_.member_timeout};
   index_.erase(it);
+  by_handle_.erase(members_[at].handle);
   if (at + 1 != members_.size()) {
     members_[at] = std::move(members_.back());
     index_[members_[at].node.id] = at;
+    by_handle_[members_[at].handle] = at;
   }
   members_.pop_back();
   ++stats_[kMembersDead];
@@ -271,28 +274,33 @@ KelipsCore::Message KelipsCore::gossip_message(std::uint32_t to_group) {
   Message m = request(Type::Gossip);
   const std::size_t want = config_.gossip_entries;
   m.entries.push_back({self_, heartbeat_, 0});
-  auto add = [&](const Member& x) {
-    if (m.entries.size() >= want) return;
+  // Members by their place in members_ (a duplicate is an integer compare).
+  std::vector<std::size_t> chosen;
+  auto add = [&](std::size_t at) {
+    const Member& x = members_[at];
     if (now_ - x.seen >= config_.member_timeout / 2) return;  // (not fresh: not passed on)
-    for (const auto& e : m.entries) {
-      if (e.node.id == x.node.id) return;
-    }
+    if (std::find(chosen.begin(), chosen.end(), at) != chosen.end()) return;
+    chosen.push_back(at);
     m.entries.push_back({x.node, x.heartbeat, x.rtt_ms});
   };
   // The members heard of most recently first (news travels), then a sample.
-  for (auto it = recent_members_.rbegin(); it != recent_members_.rend() && m.entries.size() < want / 2; ++it) {
-    if (auto i = index_.find(*it); i != index_.end()) add(members_[i->second]);
+  std::size_t looked = 0;
+  for (auto it = recent_members_.rbegin(); it != recent_members_.rend() && m.entries.size() < want / 2 && looked < want;
+       ++it, ++looked) {
+    if (auto i = index_.find(*it); i != index_.end()) add(i->second);
   }
   const std::size_t contacts_wanted = in_group ? 2 : 0;
-  for (std::size_t tries = 0; !members_.empty() && m.entries.size() + contacts_wanted < want && tries < 2 * want; ++tries) {
-    add(members_[rng_.below(members_.size())]);
+  for (std::size_t tries = 0; !members_.empty() && m.entries.size() + contacts_wanted < want && tries < want; ++tries) {
+    add(rng_.below(members_.size()));
   }
   // A few contacts, so members learn of other groups; to another group,
   // the members of its own we know (two halves of a group that never met
   // find each other through us).
-  for (std::size_t tries = 0; in_group && m.entries.size() < want && tries < 8; ++tries) {
+  for (std::size_t tries = 0; in_group && m.entries.size() < want && tries < 4; ++tries) {
     const auto& cs = contacts_[rng_.below(contacts_.size())];
-    if (!cs.empty()) add(cs[rng_.below(cs.size())]);
+    if (cs.empty()) continue;
+    const Member& c = cs[rng_.below(cs.size())];
+    if (now_ - c.seen < config_.member_timeout / 2) m.entries.push_back({c.node, c.heartbeat, c.rtt_ms});
   }
   if (!in_group) {
     for (const auto& c : contacts_[to_group]) {
@@ -303,12 +311,15 @@ KelipsCore::Message KelipsCore::gossip_message(std::uint32_t to_group) {
   // Tuples: the newest, then the next slice of all we know.
   const std::size_t tw = config_.gossip_tuples;
   for (auto it = recent_tuples_.rbegin(); it != recent_tuples_.rend() && m.tuples.size() < tw / 2; ++it) m.tuples.push_back(*it);
-  auto it = tuples_.upper_bound(tuple_cursor_);
-  for (std::size_t n = 0; n < tuples_.size() && m.tuples.size() < tw; ++n) {
-    if (it == tuples_.end()) it = tuples_.begin();
-    if (!it->second.empty()) m.tuples.push_back({it->first, it->second[rng_.below(it->second.size())]});
-    tuple_cursor_ = it->first;
-    ++it;
+  // (bucket by bucket, from where the last message stopped)
+  const std::size_t buckets = tuples_.bucket_count();
+  for (std::size_t b = 0; b < buckets && m.tuples.size() < tw; ++b) {
+    tuple_bucket_ = (tuple_bucket_ + 1) % buckets;
+    for (auto it = tuples_.begin(tuple_bucket_); it != tuples_.end(tuple_bucket_) && m.tuples.size() < tw; ++it) {
+      const Homes& h = it->second;
+      if (h.n == 0) continue;
+      if (const NodeRef* home = home_node(h.at[rng_.below(h.n)])) m.tuples.push_back({it->first, *home});
+    }
   }
   return m;
 }
@@ -317,8 +328,7 @@ void KelipsCore::merge_gossip(const Message& m, Instant now) {
   for (const auto& e : m.entries) hear(e.node, e.heartbeat, now, e.node.id == m.sender.id);
   for (const auto& t : m.tuples) {
     if (group_of(t.key) != group()) continue;  // (not ours to keep)
-    if (t.home.id != self_.id && !is_member(t.home.id)) continue;  // a home we do not know alive
-    add_home(t.key, t.home);
+    add_home(t.key, t.home);  // (a home we do not know alive is not taken)
   }
 }
 
@@ -350,25 +360,46 @@ void KelipsCore::expire_members(Instant now) {
 
 // ---- keys ----
 
+const NodeRef* KelipsCore::home_node(std::uint32_t handle) const {
+  if (handle == 0) return &self_;
+  auto it = by_handle_.find(handle);
+  return it == by_handle_.end() ? nullptr : &members_[it->second].node;
+}
+
 std::vector<NodeRef> KelipsCore::live_homes(const NodeId& key) const {
   std::vector<NodeRef> out;
   if (store_.count(key)) out.push_back(self_);
   auto it = tuples_.find(key);
   if (it == tuples_.end()) return out;
-  for (const auto& h : it->second) {
-    if (h.id != self_.id && is_member(h.id)) out.push_back(h);
+  const Homes& h = it->second;
+  for (std::size_t i = 0; i < h.n; ++i) {
+    if (h.at[i] == 0) continue;  // (ourselves: counted above when we hold it)
+    if (const NodeRef* n = home_node(h.at[i])) out.push_back(*n);
   }
   return out;
 }
 
 void KelipsCore::add_home(const NodeId& key, const NodeRef& home) {
-  auto& homes = tuples_[key];
-  for (auto& h : homes) {
-    if (h.id == home.id) return;
+  std::uint32_t handle = 0;
+  if (home.id != self_.id) {
+    auto m = index_.find(home.id);
+    if (m == index_.end()) return;  // not a member we know alive
+    handle = members_[m->second].handle;
   }
-  // Homes that died make room.
-  std::erase_if(homes, [&](const NodeRef& h) { return h.id != self_.id && !is_member(h.id); });
-  homes.push_back(home);
+  Homes& h = tuples_[key];
+  for (std::size_t i = 0; i < h.n; ++i) {
+    if (h.at[i] == handle) return;  // (known: most of what comes round)
+  }
+  if (h.n == kMaxHomes) {
+    // Homes that died make room; else we know enough of them.
+    std::uint8_t kept = 0;
+    for (std::size_t i = 0; i < h.n; ++i) {
+      if (home_node(h.at[i])) h.at[kept++] = h.at[i];
+    }
+    h.n = kept;
+    if (h.n == kMaxHomes) return;
+  }
+  h.at[h.n++] = handle;
   recent_tuples_.push_back({key, home});
   while (recent_tuples_.size() > kRecent) recent_tuples_.pop_front();
 }
@@ -420,14 +451,16 @@ void KelipsCore::repair(Instant now) {
     if (homes.size() < config_.homes && lowest) copy_to_homes(it->first, config_.homes - homes.size(), now);
     ++it;
   }
-  // Tuples whose every home died go.
+  // Homes that died leave the tuples; tuples with no home left go (and
+  // ours, once we no longer hold the key).
   for (auto it = tuples_.begin(); it != tuples_.end();) {
-    std::erase_if(it->second, [&](const NodeRef& h) { return h.id != self_.id && !is_member(h.id); });
-    if (it->second.empty() || (it->second.size() == 1 && it->second.front().id == self_.id && !store_.count(it->first))) {
-      it = tuples_.erase(it);
-    } else {
-      ++it;
+    Homes& h = it->second;
+    std::uint8_t kept = 0;
+    for (std::size_t i = 0; i < h.n; ++i) {
+      if (h.at[i] == 0 ? store_.count(it->first) != 0 : home_node(h.at[i]) != nullptr) h.at[kept++] = h.at[i];
     }
+    h.n = kept;
+    it = h.n == 0 ? tuples_.erase(it) : std::next(it);
   }
 }
 

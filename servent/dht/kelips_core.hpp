@@ -28,6 +28,7 @@
 //    and dropped.
 #pragma once
 
+#include <array>
 #include <deque>
 #include <map>
 #include <unordered_map>
@@ -42,7 +43,7 @@ struct KelipsConfig {
   int bits = 160;
   std::uint32_t groups = 8;             // k: about √N, the same at every node
   std::size_t contacts = 2;             // c per foreign group
-  std::size_t homes = 6;                // members that store each value (all of a small group)
+  std::size_t homes = 6;                // members that store each value (all of a small group; at most 6)
   Duration gossip_every = 1s;
   std::size_t fanout = 1;               // members gossiped to per round (and one contact)
   std::size_t gossip_entries = 16;
@@ -142,6 +143,14 @@ class KelipsCore : public DhtCore {
     std::uint32_t heartbeat = 0;
     Instant seen{};
     std::uint16_t rtt_ms = 0;
+    std::uint32_t handle = 0;  // what tuples call it (0 is ourselves)
+  };
+  // A tuple's homes, by member handle: 4 bytes each, not a node's 26 (the
+  // tuples are most of a node's memory: files / k of them).
+  static constexpr std::size_t kMaxHomes = 6;
+  struct Homes {
+    std::array<std::uint32_t, kMaxHomes> at{};
+    std::uint8_t n = 0;
   };
   struct Value {
     wire::Bytes bytes;
@@ -191,6 +200,8 @@ class KelipsCore : public DhtCore {
   // Keys.
   std::vector<NodeRef> live_homes(const NodeId& key) const;
   void add_home(const NodeId& key, const NodeRef& home);
+  // The node a home handle names (nullptr: no longer a member).
+  const NodeRef* home_node(std::uint32_t handle) const;
   void store_value(const NodeId& key, wire::Bytes v, Instant expires);
   void copy_to_homes(const NodeId& key, std::size_t wanted, Instant now);
   void repair(Instant now);
@@ -212,11 +223,13 @@ class KelipsCore : public DhtCore {
   std::vector<Member> members_;                          // our group, without us
   std::unordered_map<NodeId, std::size_t, IdHash> index_;  // id -> place in members_
   std::vector<std::vector<Member>> contacts_;            // [group], up to c each
-  std::map<NodeId, std::vector<NodeRef>> tuples_;        // our group's keys -> homes
+  std::unordered_map<std::uint32_t, std::size_t> by_handle_;  // member handle -> place in members_
+  std::uint32_t next_handle_ = 1;
+  std::unordered_map<NodeId, Homes, IdHash> tuples_;     // our group's keys -> homes
+  std::size_t tuple_bucket_ = 0;                         // where the gossip of all tuples goes on
   std::map<NodeId, std::vector<Value>> store_;           // keys we are a home of
   std::deque<NodeId> recent_members_;                    // heard of lately: gossiped first
   std::deque<wire::dht::Tuple> recent_tuples_;
-  NodeId tuple_cursor_{};
   std::unordered_map<NodeId, std::pair<std::uint32_t, Instant>, IdHash> dead_;  // heartbeat at death, until
   RpcTable<Pending> rpcs_;
   std::unordered_map<std::uint64_t, Op> ops_;

@@ -1,0 +1,207 @@
+// KelipsCore with a hand-fed inbox and hand-moved time: hostile datagrams
+// (malformed, another overlay, answers to nothing, entries that claim our
+// id, stores for another group or past the cap, a join flood) are counted
+// and dropped or refused; a lookup whose nodes only name themselves ends,
+// bounded; a member whose heartbeat stops is dropped, and its tuples go.
+#include <doctest/doctest.h>
+
+#include "servent/dht/kelips_core.hpp"
+
+using namespace sv;
+using namespace sv::dht;
+namespace dw = sv::wire::dht;
+
+namespace {
+
+struct Harness {
+  KelipsConfig cfg;
+  std::unique_ptr<KelipsCore> core;
+  Instant now{std::chrono::seconds(100)};
+  std::vector<std::pair<Endpoint, dw::Message>> sent;
+  Harness() {
+    cfg.bits = 32;
+    cfg.groups = 2;
+    cfg.max_keys = 4;
+    core = std::make_unique<KelipsCore>(Endpoint{0x7f000001, 4000}, SocketId{1}, cfg, 1);
+    core->join(std::nullopt, now);
+  }
+  std::uint32_t mine() const { return core->group(); }
+  std::uint32_t other() const { return 1 - core->group(); }
+  // A node of group g on 127.0.0.1:port (ids by a counter, the group by id).
+  dw::NodeRef node_in(std::uint32_t g, std::uint16_t port) {
+    dw::NodeRef n;
+    n.ip = 0x7f000001;
+    n.port = port;
+    for (std::uint32_t v = port * 64u;; ++v) {  // (a range of its own per port)
+      n.id.fill(0);
+      n.id[17] = static_cast<std::uint8_t>(v >> 16);
+      n.id[18] = static_cast<std::uint8_t>(v >> 8);
+      n.id[19] = static_cast<std::uint8_t>(v);
+      if (core->group_of(n.id) == g && !(n.id == core->self().id)) return n;
+    }
+  }
+  NodeId key_in(std::uint32_t g, std::uint8_t salt = 0) {
+    NodeId k{};
+    k[17] = salt;
+    for (std::uint8_t b = 0;; ++b) {
+      k[19] = b;
+      if (core->group_of(k) == g) return k;
+    }
+  }
+  void drain() {
+    while (auto a = core->poll_action()) {
+      const auto& s = std::get<action::SendTo>(*a);
+      auto m = dw::decode_message(*s.bytes);
+      REQUIRE(m.ok());
+      sent.emplace_back(s.to, *m);
+    }
+  }
+  void feed(const dw::Message& m, Endpoint from) {
+    core->handle_datagram(SocketId{1}, from, dw::encode_message(m), now);
+    drain();
+  }
+  dw::Message msg(dw::Type t, const dw::NodeRef& from) {
+    dw::Message m;
+    m.type = t;
+    m.overlay = dw::Overlay::Kelips;
+    m.sender = from;
+    m.request = 77;
+    return m;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("kelips_hostile_datagrams_are_counted_and_dropped_or_refused") {
+  Harness h;
+  const auto member = h.node_in(h.mine(), 4001);
+  h.core->learn(member, h.now);
+  const Endpoint stranger{0x7f000009, 9999};
+  h.core->handle_datagram(SocketId{1}, stranger, wire::as_bytes("not a datagram"), h.now);
+  CHECK(h.core->stat(KelipsCore::kMalformed) == 1);
+  dw::Message chord = h.msg(dw::Type::Ping, h.node_in(h.other(), 9999));
+  chord.overlay = dw::Overlay::Chord;
+  h.feed(chord, stranger);
+  CHECK(h.core->stat(KelipsCore::kWrongOverlay) == 1);
+  CHECK(h.sent.empty());  // (no reply to either)
+  // An answer to nothing we asked.
+  dw::Message late = h.msg(dw::Type::Gossip, member);
+  late.response = true;
+  late.request = 0x1234;
+  h.feed(late, Endpoint{member.ip, member.port});
+  CHECK(h.core->stat(KelipsCore::kUnexpected) == 1);
+
+  // A gossip entry that claims our id from another address is not taken in.
+  dw::Message g = h.msg(dw::Type::Gossip, member);
+  dw::NodeRef fake = h.core->self();
+  fake.port = 6666;
+  g.entries = {{member, 9, 0}, {fake, 1000, 0}};
+  h.feed(g, Endpoint{member.ip, member.port});
+  CHECK(h.core->stat(KelipsCore::kSpoofed) == 1);
+  CHECK_FALSE(h.core->knows(h.core->self().id));
+  CHECK(h.core->members() == 1);
+
+  // A store for a key of the other group: refused, nothing kept.
+  dw::Message st = h.msg(dw::Type::Store, h.node_in(h.other(), 5000));
+  st.key = h.key_in(h.other());
+  st.lifetime = 60;
+  st.values = {wire::Bytes{'x'}};
+  h.sent.clear();
+  h.feed(st, stranger);
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.sent.back().second.status == dw::StoreStatus::NotResponsible);
+  CHECK(h.core->keys() == 0);
+  // Stores past max_keys: Full.
+  std::size_t full = 0;
+  for (std::uint8_t i = 0; i < 8; ++i) {
+    st.key = h.key_in(h.mine(), static_cast<std::uint8_t>(i + 1));
+    h.sent.clear();
+    h.feed(st, stranger);
+    full += !h.sent.empty() && h.sent.front().second.status == dw::StoreStatus::Full;
+  }
+  CHECK(h.core->keys() == h.cfg.max_keys);
+  CHECK(full == 8 - h.cfg.max_keys);
+  CHECK(h.core->stat(KelipsCore::kStoresRefused) == 1 + full);
+}
+
+TEST_CASE("kelips_a_join_flood_gets_one_answer_each_and_contacts_stay_bounded") {
+  Harness h;
+  h.sent.clear();
+  for (std::uint16_t p = 0; p < 500; ++p) {
+    const auto joiner = h.node_in(h.other(), static_cast<std::uint16_t>(10000 + 3 * p));
+    h.feed(h.msg(dw::Type::Neighbours, joiner), Endpoint{joiner.ip, joiner.port});
+  }
+  CHECK(h.sent.size() == 500);  // one reply each, no more (no amplification)
+  for (const auto& [to, m] : h.sent) CHECK(m.nodes.size() <= dw::kMaxNodes);
+  CHECK(h.core->contacts() <= h.cfg.contacts);
+  CHECK(h.core->members() == 0);
+}
+
+TEST_CASE("kelips_a_lookup_among_nodes_that_only_name_themselves_ends") {
+  Harness h;
+  // Contacts in the other group that answer every lookup with themselves
+  // and not as homes (owner = 0): the lookup asks each once, then fails.
+  const auto c1 = h.node_in(h.other(), 5001), c2 = h.node_in(h.other(), 5002);
+  h.core->learn(c1, h.now);
+  h.core->learn(c2, h.now);
+  h.sent.clear();
+  const auto op = h.core->lookup(h.key_in(h.other()), h.now);
+  h.drain();
+  for (int round = 0; round < 20 && !h.sent.empty(); ++round) {
+    auto [to, ask] = h.sent.front();
+    h.sent.erase(h.sent.begin());
+    if (ask.type != dw::Type::FindNode) continue;
+    const auto& who = to.port == c1.port ? c1 : c2;
+    dw::Message r = dw::response_to(ask, who);
+    r.owner = false;
+    r.nodes = {who, c1, c2};
+    h.feed(r, to);
+  }
+  auto res = h.core->poll_result();
+  REQUIRE(res);
+  CHECK(res->op == op);
+  CHECK_FALSE(res->ok);
+  CHECK(res->route.size() == 2);  // each asked once
+}
+
+TEST_CASE("kelips_a_member_whose_heartbeat_stops_is_dropped_with_its_tuples") {
+  Harness h;
+  const auto a = h.node_in(h.mine(), 4001), b = h.node_in(h.mine(), 4002);
+  const NodeId key = h.key_in(h.mine());
+  // a gossips: itself, b, and a tuple (key at b).
+  dw::Message g = h.msg(dw::Type::Gossip, a);
+  g.entries = {{a, 3, 0}, {b, 3, 0}};
+  g.tuples = {{key, b}};
+  h.feed(g, Endpoint{a.ip, a.port});
+  CHECK(h.core->members() == 2);
+  CHECK(h.core->tuples() == 1);
+  // a keeps gossiping with a growing heartbeat; b is never heard of again.
+  for (std::uint32_t beat = 4; beat < 24; ++beat) {  // (20 s: past member_timeout, within the tombstone)
+    h.now = h.now + 1s;
+    g.entries = {{a, beat, 0}};
+    g.tuples.clear();
+    h.feed(g, Endpoint{a.ip, a.port});
+    h.core->handle_timeout(h.now);
+    h.drain();
+    // (our own gossips to a and b go unanswered by b: answer a's)
+    for (const auto& [to, m] : h.sent) {
+      if (m.type == dw::Type::Gossip && !m.response && to.port == a.port) {
+        dw::Message r = dw::response_to(m, a);
+        r.entries = {{a, beat, 0}};
+        h.core->handle_datagram(SocketId{1}, to, dw::encode_message(r), h.now);
+      }
+    }
+    h.sent.clear();
+    h.drain();
+    h.sent.clear();
+  }
+  CHECK(h.core->knows(a.id));
+  CHECK_FALSE(h.core->knows(b.id));
+  CHECK(h.core->stat(KelipsCore::kMembersDead) >= 1);
+  CHECK(h.core->tuples() == 0);
+  // An old entry for b from someone else does not bring it back.
+  dw::Message stale = h.msg(dw::Type::Gossip, a);
+  stale.entries = {{a, 25, 0}, {b, 3, 0}};
+  h.feed(stale, Endpoint{a.ip, a.port});
+  CHECK_FALSE(h.core->knows(b.id));
+}
