@@ -15,8 +15,9 @@ namespace {
 
 using dht::NodeRef;
 
-constexpr const char* kDhtHelp = R"(usage: servent dht run [--overlay chord|kelips] [--listen HOST:PORT] [--join HOST:PORT]
-                       [--id-bits N] [--successors R] [--groups K] [--homes H]
+constexpr const char* kDhtHelp = R"(usage: servent dht run [--overlay chord|kelips|pastry] [--listen HOST:PORT]
+                       [--join HOST:PORT] [--id-bits N] [--successors R]
+                       [--groups K] [--homes H] [--replicas R]
        servent dht put KEY VALUE --join HOST:PORT [--overlay O] [--lifetime DURATION]
        servent dht put - --join HOST:PORT        (KEY VALUE lines from stdin)
        servent dht get KEY|- --join HOST:PORT
@@ -27,18 +28,21 @@ joining through --join (without it, the first node). Chord keeps its ring
 healthy (stabilize, fix fingers, check predecessor) and stores the keys it
 owns with copies on its successors; Kelips gossips its affinity group's
 view and file tuples and stores the values of its group's keys on several
-homes. Counters are printed on SIGINT.
+homes; Pastry keeps its leaf set, a routing table of entries chosen by
+measured round trip and a neighbourhood set, and stores the keys it is
+numerically closest to with copies on its nearest leaves. Its state and
+counters are printed on SIGINT.
 
 put / get / lookup: a short-lived client that does not join: it walks the
-route from the --join node to the key (SHA-1 of KEY): to its owner (Chord)
-or to a member of its affinity group (Kelips), then stores or fetches
-there. lookup prints the route, one node per hop. get prints one value per
+route from the --join node to the key (SHA-1 of KEY): to its owner (Chord),
+to a member of its affinity group (Kelips) or to the numerically closest
+node (Pastry), then stores or fetches there. lookup prints the route, one node per hop. get prints one value per
 line (KEY<TAB>VALUE with -), and exits 1 when a key has none. A client
 speaks the overlay of the node it asks: give it the same --overlay (and
 --groups for Kelips).
 
 options:
-  --overlay NAME        chord (default) or kelips (pastry is not there yet)
+  --overlay NAME        chord (default), kelips or pastry
   --listen HOST:PORT    the node's UDP address (port 0 picks a free one)
   --join HOST:PORT      any node of the overlay
   --id-bits N           ids of N bits (default 160; fewer for experiments)
@@ -46,7 +50,10 @@ options:
                         2 log2 N for rings up to 256 nodes)
   --groups K            Kelips: affinity groups, about sqrt(N), the same at
                         every node and client (default 8)
-  --homes H             Kelips: members that keep each value (default 6)
+  --homes H             Kelips: members that keep each value (default 6,
+                        at most 12)
+  --replicas R          Pastry: nodes that keep each value, the closest and
+                        its nearest leaves (default 4)
   --lifetime DURATION   how long a put value is kept (default 1h)
   --timeout DURATION    give up a client operation after this (default 10s)
 )";
@@ -56,7 +63,7 @@ std::string overlay_of(const Args& a) {
   for (auto n : dht::overlay_names()) {
     if (n == name) return name;
   }
-  throw UsageError("--overlay: '" + name + "' is not available (chord and kelips are)");
+  throw UsageError("--overlay: '" + name + "' is not available (chord, kelips and pastry are)");
 }
 
 dht::DhtOptions options_from(const Args& a) {
@@ -64,7 +71,8 @@ dht::DhtOptions options_from(const Args& a) {
   if (auto v = a.last("--id-bits")) o.bits = static_cast<int>(parse_int(*v, 8, 160, "--id-bits"));
   if (auto v = a.last("--successors")) o.successors = static_cast<std::size_t>(parse_int(*v, 1, 64, "--successors"));
   if (auto v = a.last("--groups")) o.groups = static_cast<std::uint32_t>(parse_int(*v, 1, 65536, "--groups"));
-  if (auto v = a.last("--homes")) o.homes = static_cast<std::size_t>(parse_int(*v, 1, 64, "--homes"));
+  if (auto v = a.last("--homes")) o.homes = static_cast<std::size_t>(parse_int(*v, 1, 12, "--homes"));
+  if (auto v = a.last("--replicas")) o.replicas = static_cast<std::size_t>(parse_int(*v, 1, 16, "--replicas"));
   return o;
 }
 
@@ -208,7 +216,7 @@ int run_client(const std::string& what, const Args& a) {
 }  // namespace
 
 int cmd_dht(const std::vector<std::string>& argv) {
-  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--groups", "--homes", "--lifetime",
+  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--groups", "--homes", "--replicas", "--lifetime",
                    "--timeout"},
                   {"--help", "-h"}};
   try {

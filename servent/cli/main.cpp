@@ -65,7 +65,7 @@ constexpr const char* kRunHelp = R"(usage: servent run [--share DIR]... [--liste
                    [--min-peers N] [--max-per-ip N] [--query-rate N] [--route-table N] [--no-deflate]
                    [--napster-server HOST:PORT] [--napster HOST:PORT] [--napster-nick NICK]
                    [--napster-password PW] [--napster-data-port N] [--torrent-dir DIR]
-                   [--dht chord|kelips] [--dht-join HOST:PORT] [--dht-groups K]
+                   [--dht chord|kelips|pastry] [--dht-join HOST:PORT] [--dht-groups K]
 
 Shares the given folders (default ~/Shared, created if missing) over Gnutella,
 accepts connections on --listen (default 0.0.0.0:6346), keeps connections to
@@ -120,8 +120,9 @@ options:
                         or fetched into, DIR (the data next to its metainfo
                         file, under the torrent's name); udp:// trackers are
                         announced to from a UDP socket on the listening host
-  --dht chord|kelips    also run a DHT node (as `servent dht run --overlay`)
-                        on UDP, on the same port number as --listen
+  --dht OVERLAY         also run a DHT node, chord, kelips or pastry (as
+                        `servent dht run --overlay`) on UDP, on the same
+                        port number as --listen
   --dht-join HOST:PORT  the DHT node to join through (without it, the first
                         node of an overlay that others may join)
   --dht-groups K        Kelips: affinity groups, the same at every node
@@ -235,7 +236,7 @@ int cmd_run(const std::vector<std::string>& argv) {
     if (auto v = a.last("--dht")) {
       const auto names = dht::overlay_names();
       if (std::find(names.begin(), names.end(), *v) == names.end()) {
-        throw UsageError("--dht: '" + *v + "' is not available (chord and kelips are)");
+        throw UsageError("--dht: '" + *v + "' is not available (chord, kelips and pastry are)");
       }
     }
     if (auto v = a.last("--dht-groups")) dht_options.groups = static_cast<std::uint32_t>(parse_int(*v, 1, 65536, "--dht-groups"));

@@ -43,7 +43,7 @@ struct KelipsConfig {
   int bits = 160;
   std::uint32_t groups = 8;             // k: about √N, the same at every node
   std::size_t contacts = 2;             // c per foreign group
-  std::size_t homes = 6;                // members that store each value (all of a small group; at most 6)
+  std::size_t homes = 6;                // members that store each value (all of a small group; at most 12)
   Duration gossip_every = 1s;
   std::size_t fanout = 1;               // members gossiped to per round (and one contact)
   std::size_t gossip_entries = 16;
@@ -147,7 +147,7 @@ class KelipsCore : public DhtCore {
   };
   // A tuple's homes, by member handle: 4 bytes each, not a node's 26 (the
   // tuples are most of a node's memory: files / k of them).
-  static constexpr std::size_t kMaxHomes = 6;
+  static constexpr std::size_t kMaxHomes = 12;
   struct Homes {
     std::array<std::uint32_t, kMaxHomes> at{};
     std::uint8_t n = 0;

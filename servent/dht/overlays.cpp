@@ -5,6 +5,7 @@
 
 #include "servent/dht/chord_core.hpp"
 #include "servent/dht/kelips_core.hpp"
+#include "servent/dht/pastry_core.hpp"
 
 namespace sv::dht {
 
@@ -28,6 +29,13 @@ const std::vector<std::pair<std::string_view, Make>>& registry() {
          if (o.groups) c.groups = *o.groups;
          if (o.homes) c.homes = *o.homes;
          return std::make_unique<KelipsCore>(self, socket, c, seed);
+       }},
+      {"pastry",
+       [](const DhtOptions& o, std::uint64_t seed, Endpoint self, SocketId socket) -> std::unique_ptr<DhtCore> {
+         PastryConfig c;
+         if (o.bits) c.bits = *o.bits;
+         if (o.replicas) c.replicas = *o.replicas;
+         return std::make_unique<PastryCore>(self, socket, c, seed);
        }},
   };
   return table;

@@ -19,6 +19,7 @@ struct DhtOptions {
   std::optional<std::size_t> successors;   // --successors (chord)
   std::optional<std::uint32_t> groups;     // --groups (kelips: the same at every node)
   std::optional<std::size_t> homes;        // --homes (kelips)
+  std::optional<std::size_t> replicas;     // --replicas (pastry)
 };
 
 // The names, in the order help lists them.

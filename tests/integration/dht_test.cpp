@@ -2,7 +2,8 @@
 // through the first; 1,000 keys are put through one node; a third of the
 // nodes are killed (SIGKILL: no goodbye); every key is still found through
 // a survivor once the overlay has healed (Chord: the replicas on the
-// successors; Kelips: the homes of each key's affinity group).
+// successors; Kelips: the homes of each key's affinity group; Pastry: the
+// copies on the leaves nearest each key).
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -111,8 +112,15 @@ TEST_CASE("twenty_chord_nodes_keep_every_key_when_a_third_of_them_are_killed") {
 }
 
 TEST_CASE("twenty_kelips_nodes_keep_every_key_when_a_third_of_them_are_killed") {
-  // k = 3 groups of about 7 (about sqrt(20)), each value on 6 of them.
-  twenty_nodes_keep_every_key({"--overlay", "kelips", "--groups", "3"});
+  // k = 2 groups of about 10 (sqrt(20) would be 4 or 5: groups of 2-8, one
+  // of which the 7 killed could empty), each value on up to 12 homes (every
+  // member): a value is lost only if its whole group is killed.
+  twenty_nodes_keep_every_key({"--overlay", "kelips", "--groups", "2", "--homes", "12"});
+}
+
+TEST_CASE("twenty_pastry_nodes_keep_every_key_when_a_third_of_them_are_killed") {
+  // Each value on the closest node and its 7 nearest leaves (7 are killed).
+  twenty_nodes_keep_every_key({"--overlay", "pastry", "--replicas", "8"});
 }
 
 TEST_CASE("servent_run_with_dht_chord_joins_a_ring_and_serves_keys_next_to_gnutella") {
