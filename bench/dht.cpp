@@ -5,6 +5,7 @@
 //
 //   dht chord [NODES] [LOOKUPS]           (default 4096 and 1000)
 //   dht kelips [NODES] [FILES] [LOOKUPS]  (default 10000, 10000 and 1000)
+//   dht pastry [NODES] [LOOKUPS]          (default 10000 and 1000)
 //
 // Chord: NODES nodes join one after another (every 5 ms) through a random
 // earlier node, then the ring settles for 60 s; then
@@ -34,10 +35,20 @@
 //  - upkeep: datagrams per node per second over 10 quiet seconds;
 //  - half the nodes fail at once; 60 s later, lookups of keys that kept a
 //    live home.
+//
+// Pastry: NODES nodes join one after another (every 5 ms) through a random
+// earlier node, 30 s pass; then the share of right leaf sets, LOOKUPS
+// lookups for random keys (the share reaching the numerically closest node,
+// mean hops next to log16 N and its ceiling), the route stretch (the
+// latency of the route taken over the latency straight to the owner), the
+// upkeep, and lookups after half the nodes fail. The whole run is made
+// twice, with proximity-aware tables and without, and the stretch gained
+// is printed.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -45,6 +56,7 @@
 
 #include "servent/dht/chord_core.hpp"
 #include "servent/dht/kelips_core.hpp"
+#include "servent/dht/pastry_core.hpp"
 #include "sim/dgram_net.hpp"
 
 using namespace sv;
@@ -439,6 +451,161 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
   return 0;
 }
 
+struct PastryRun {
+  double right = 0, ok = 0, hops = 0, stretch = 0, upkeep = 0, after_ok = 0, after_hops = 0, table = 0;
+};
+
+PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
+  const auto wall0 = Clock::now();
+  sim::DgramNet net(19);
+  PastryConfig cfg;
+  cfg.proximity = proximity;
+  std::vector<PastryCore*> nodes;
+  std::unordered_map<Endpoint, std::size_t, EndpointHash> index;
+  Rng rng(5);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+    auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
+    nodes.push_back(core.get());
+    index[at] = i;
+    const std::size_t idx = net.add(std::move(core), at);
+    std::optional<Endpoint> via;
+    if (i > 0) via = net.address(rng.below(i));
+    net.with(idx, [&](Core&) { nodes[idx]->join(via, net.now()); });
+    net.run_for(5ms);
+  }
+  net.run_for(30s);
+  auto distance = [&](const NodeId& a, const NodeId& b) {
+    const Ring& r = nodes.front()->ring();
+    return std::min(r.distance(a, b), r.distance(b, a));
+  };
+  auto closest = [&](const NodeId& key) {
+    std::size_t best = SIZE_MAX;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (net.alive(i) && (best == SIZE_MAX || distance(nodes[i]->self().id, key) < distance(nodes[best]->self().id, key))) best = i;
+    }
+    return best;
+  };
+  auto right_leaf_sets = [&] {
+    std::vector<std::size_t> order;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (net.alive(i)) order.push_back(i);
+    }
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return nodes[a]->self().id < nodes[b]->self().id; });
+    const std::size_t m = order.size(), half = cfg.leaf_set / 2;
+    std::size_t right = 0;
+    for (std::size_t k = 0; k < m; ++k) {
+      std::vector<NodeId> want, have;
+      for (std::size_t j = 1; j <= half && j < m; ++j) {
+        want.push_back(nodes[order[(k + j) % m]]->self().id);
+        want.push_back(nodes[order[(k + m - j) % m]]->self().id);
+      }
+      for (const auto& l : nodes[order[k]]->leaves()) have.push_back(l.id);
+      std::sort(want.begin(), want.end());
+      want.erase(std::unique(want.begin(), want.end()), want.end());
+      std::sort(have.begin(), have.end());
+      right += want == have;
+    }
+    return static_cast<double>(right) / static_cast<double>(m);
+  };
+  // LOOKUPS lookups from random live nodes, one per millisecond.
+  auto measure = [&](std::uint64_t seed, double& ok_share, double& mean_hops, double* stretch) {
+    Rng q(seed);
+    struct Asked {
+      std::size_t from;
+      std::uint64_t op;
+      NodeId key;
+    };
+    std::vector<Asked> asked;
+    for (std::size_t k = 0; k < lookups; ++k) {
+      std::size_t from = q.below(n);
+      while (!net.alive(from)) from = q.below(n);
+      NodeId key;
+      q.fill(key.data(), key.size());
+      std::uint64_t op = 0;
+      net.with(from, [&](Core&) { op = nodes[from]->lookup(key, net.now()); });
+      asked.push_back({from, op, key});
+      net.run_for(1ms);
+    }
+    net.run_for(10s);
+    std::map<std::pair<std::size_t, std::uint64_t>, OpResult> results;  // (node, op)
+    for (std::size_t i = 0; i < n; ++i) {
+      while (auto r = nodes[i]->poll_result()) results[{i, r->op}] = std::move(*r);
+    }
+    std::size_t ok = 0;
+    double hops = 0, route_ms = 0, direct_ms = 0;
+    for (auto& a : asked) {
+      for (auto it = results.find({a.from, a.op}); it != results.end();) {
+        const OpResult* r = &it->second;
+        const std::size_t owner = closest(a.key);
+        if (!r->ok || !(r->owner == nodes[owner]->self())) {
+          if (std::getenv("DHT_COUNTERS")) {
+            std::printf("  lookup from %zu: %s%s; route %zu\n", a.from, r->ok ? "wrong owner" : "failed: ",
+                        r->error.c_str(), r->route.size());
+          }
+          break;
+        }
+        ++ok;
+        hops += static_cast<double>(r->route.size());
+        // The route's latency, hop by hop, against straight to the owner.
+        std::size_t at = a.from;
+        double ms = 0;
+        for (const auto& h : r->route) {
+          const std::size_t next = index.at(Endpoint{h.ip, h.port});
+          ms += std::chrono::duration<double, std::milli>(net.latency(at, next)).count();
+          at = next;
+        }
+        route_ms += ms;
+        direct_ms += std::chrono::duration<double, std::milli>(net.latency(a.from, owner)).count();
+        break;
+      }
+    }
+    ok_share = static_cast<double>(ok) / static_cast<double>(std::max<std::size_t>(1, asked.size()));
+    mean_hops = ok ? hops / static_cast<double>(ok) : 0;
+    if (stretch) *stretch = direct_ms > 0 ? route_ms / direct_ms : 0;
+  };
+  PastryRun run;
+  run.right = right_leaf_sets();
+  for (auto* c : nodes) run.table += static_cast<double>(c->table_entries());
+  run.table /= static_cast<double>(n);
+  measure(21, run.ok, run.hops, &run.stretch);
+  const auto sent0 = net.sent();
+  net.run_for(10s);
+  run.upkeep = static_cast<double>(net.sent() - sent0) / static_cast<double>(n) / 10.0;
+  Rng kill(9);
+  std::size_t killed = 0;
+  while (killed < n / 2) {
+    const std::size_t i = kill.below(n);
+    if (!net.alive(i)) continue;
+    net.kill(i);
+    ++killed;
+  }
+  net.run_for(60s);
+  measure(33, run.after_ok, run.after_hops, nullptr);
+  std::printf("pastry %s: %zu nodes joined and settled, measured in %.0f s wall\n",
+              proximity ? "with proximity" : "without proximity", n,
+              std::chrono::duration<double>(Clock::now() - wall0).count());
+  std::fflush(stdout);
+  return run;
+}
+
+int pastry(std::size_t n, std::size_t lookups) {
+  const auto with = pastry_once(n, lookups, true);
+  const auto without = pastry_once(n, lookups, false);
+  const double log16 = std::log(static_cast<double>(n)) / std::log(16.0);
+  for (const auto* r : {&with, &without}) {
+    std::printf("pastry %s: leaf sets right %.2f%%, %.1f table entries per node; lookups %.2f%% reach the closest "
+                "node, mean hops %.2f (log16 N = %.2f, ceiling %.0f); route stretch %.2f; upkeep %.2f datagrams "
+                "per node per second; after half failed, 60 s later: %.2f%% reach the live closest node, mean hops "
+                "%.2f\n",
+                r == &with ? "with proximity" : "without proximity", 100 * r->right, r->table, 100 * r->ok, r->hops,
+                log16, std::ceil(log16), r->stretch, r->upkeep, 100 * r->after_ok, r->after_hops);
+  }
+  std::printf("pastry proximity-aware tables: route stretch %.2f against %.2f without (%.2fx shorter routes by latency)\n",
+              with.stretch, without.stretch, with.stretch > 0 ? without.stretch / with.stretch : 0.0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -454,6 +621,11 @@ int main(int argc, char** argv) {
     const std::size_t lookups = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 1000;
     return kelips(n, files, lookups);
   }
-  std::fprintf(stderr, "usage: dht chord [NODES] [LOOKUPS] | dht kelips [NODES] [FILES] [LOOKUPS]   (pastry is not there yet)\n");
+  if (what == "pastry") {
+    const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 10000;
+    const std::size_t lookups = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1000;
+    return pastry(n, lookups);
+  }
+  std::fprintf(stderr, "usage: dht chord [NODES] [LOOKUPS] | dht kelips [NODES] [FILES] [LOOKUPS] | dht pastry [NODES] [LOOKUPS]\n");
   return 2;
 }

@@ -23,6 +23,7 @@ constexpr std::array<std::string_view, PastryCore::kStatCount> kStatNames = {
 constexpr Duration kDeadFor = 5min;
 constexpr std::size_t kMaxProbing = 64;     // pings in flight at once
 constexpr std::size_t kMaxRtts = 8192;      // round trips remembered
+constexpr std::size_t kCandidates = 5;      // next hops a node names (the best, then fallbacks)
 
 bool same(const NodeRef& a, const NodeRef& b) { return a.id == b.id; }
 
@@ -288,8 +289,9 @@ bool PastryCore::route(const NodeId& key, std::vector<NodeRef>& out) const {
   std::sort(others.begin(), others.end(), [](const auto& a, const auto& b) {
     return a.first.first != b.first.first ? a.first.first > b.first.first : a.first.second < b.first.second;
   });
-  for (const auto& [rank, n] : others) {
-    if (out.size() >= 3) break;
+  for (const auto& other : others) {
+    if (out.size() >= kCandidates) break;
+    const NodeRef& n = other.second;  // (not a structured binding: clang 14 cannot capture one)
     if (std::none_of(out.begin(), out.end(), [&](const NodeRef& x) { return same(x, n); })) out.push_back(n);
   }
   if (out.empty()) {
@@ -475,13 +477,27 @@ void PastryCore::op_step(std::uint64_t id, Instant now) {
     op_done(id, false, "too many hops");
     return;
   }
-  while (!o.next.empty() && same(o.next.front(), self_)) o.next.erase(o.next.begin());
+  auto tried = [&](const NodeRef& n) { return std::find(o.tried.begin(), o.tried.end(), n.id) != o.tried.end(); };
+  while (!o.next.empty() && (same(o.next.front(), self_) || tried(o.next.front()))) o.next.erase(o.next.begin());
+  if (o.next.empty() && joined_ && !o.join) {
+    // Every node named so far failed: what we know ourselves (the dead ones
+    // forgotten by now) may route around them.
+    std::vector<NodeRef> hops;
+    if (route(o.key, hops) && o.route.empty()) {
+      op_owner(id, std::move(hops), now);
+      return;
+    }
+    for (const auto& h : hops) {
+      if (!same(h, self_) && !tried(h)) o.next.push_back(h);
+    }
+  }
   if (o.next.empty()) {
     op_done(id, false, "no node answered");
     return;
   }
   const NodeRef to = o.next.front();
   o.next.erase(o.next.begin());
+  if (!(to.id == NodeId{})) o.tried.push_back(to.id);
   Message m = request(Type::FindNode);
   m.key = o.key;
   send_rpc(Purpose::Find, to, m, now, id);

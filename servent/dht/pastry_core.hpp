@@ -151,6 +151,7 @@ class PastryCore : public DhtCore {
     OpStage stage = OpStage::Finding;
     std::vector<NodeRef> route;
     std::vector<NodeRef> next;
+    std::vector<NodeId> tried;       // asked (answered or not)
     std::vector<NodeRef> owners;     // closest first (for Get fallbacks)
     std::size_t owner_at = 0;
   };
