@@ -17,7 +17,7 @@ using dht::NodeRef;
 
 constexpr const char* kDhtHelp = R"(usage: servent dht run [--overlay chord|kelips|pastry] [--listen HOST:PORT]
                        [--join HOST:PORT] [--id-bits N] [--successors R]
-                       [--groups K] [--homes H] [--replicas R]
+                       [--groups K] [--homes H] [--replicas R] [--virtual V]
        servent dht put KEY VALUE --join HOST:PORT [--overlay O] [--lifetime DURATION]
        servent dht put - --join HOST:PORT        (KEY VALUE lines from stdin)
        servent dht get KEY|- --join HOST:PORT
@@ -54,6 +54,8 @@ options:
                         at most 12)
   --replicas R          Pastry: nodes that keep each value, the closest and
                         its nearest leaves (default 4)
+  --virtual V           run V nodes of the overlay in this process (virtual
+                        nodes, Chord section 6), on consecutive UDP ports
   --lifetime DURATION   how long a put value is kept (default 1h)
   --timeout DURATION    give up a client operation after this (default 10s)
 )";
@@ -85,24 +87,38 @@ int run_node(const Args& a) {
   std::optional<Endpoint> join;
   if (auto v = a.last("--join")) join = parse_endpoint(*v, "--join");
   const std::string overlay = overlay_of(a);
+  std::size_t virtual_nodes = 1;
+  if (auto v = a.last("--virtual")) virtual_nodes = static_cast<std::size_t>(parse_int(*v, 1, 64, "--virtual"));
   DriverConfig dc;
   Driver driver(dc);
-  auto core = dht::make_overlay(overlay, options_from(a), random_seed());
-  try {
-    const auto sock = driver.listen_udp(listen.host, listen.port, *core);
-    core->bind(sock.id, sock.bound);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "servent dht: {}\n", e.what());
-    return 1;
+  // Virtual nodes (Chord §6): one process, several identities, each on its
+  // own UDP port (the next ones after --listen's, or any free one with 0);
+  // the first joins through --join, the others through the first.
+  std::vector<std::unique_ptr<dht::DhtCore>> cores;
+  for (std::size_t i = 0; i < virtual_nodes; ++i) {
+    auto core = dht::make_overlay(overlay, options_from(a), random_seed());
+    try {
+      const auto port = listen.port == 0 ? std::uint16_t{0} : static_cast<std::uint16_t>(listen.port + i);
+      const auto sock = driver.listen_udp(listen.host, port, *core);
+      core->bind(sock.id, sock.bound);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent dht: {}\n", e.what());
+      return 1;
+    }
+    std::optional<Endpoint> via = join;
+    if (i > 0) via = Endpoint{cores.front()->self().ip == 0 ? 0x7f000001u : cores.front()->self().ip, cores.front()->self().port};
+    core->join(via, driver.now());
+    driver.pump();
+    fmt::print(stderr, "servent dht: {} node {} listening {} (udp){}\n", overlay, dht::short_id(core->self().id),
+               Endpoint{core->self().ip, core->self().port}.to_string(),
+               via ? ", joining through " + via->to_string() : ", the first node");
+    cores.push_back(std::move(core));
   }
-  core->join(join, driver.now());
-  driver.pump();
-  fmt::print(stderr, "servent dht: {} node {} listening {} (udp){}\n", overlay, dht::short_id(core->self().id),
-             Endpoint{core->self().ip, core->self().port}.to_string(),
-             join ? ", joining through " + join->to_string() : ", the first node");
   driver.run();
-  fmt::print(stderr, "servent dht: {}\n", core->describe());
-  print_counters("dht", core->counters());
+  for (const auto& core : cores) {
+    fmt::print(stderr, "servent dht: {}\n", core->describe());
+    print_counters("dht", core->counters());
+  }
   return 0;
 }
 
@@ -216,7 +232,7 @@ int run_client(const std::string& what, const Args& a) {
 }  // namespace
 
 int cmd_dht(const std::vector<std::string>& argv) {
-  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--groups", "--homes", "--replicas", "--lifetime",
+  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--groups", "--homes", "--replicas", "--virtual", "--lifetime",
                    "--timeout"},
                   {"--help", "-h"}};
   try {

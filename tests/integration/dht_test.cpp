@@ -123,6 +123,39 @@ TEST_CASE("twenty_pastry_nodes_keep_every_key_when_a_third_of_them_are_killed") 
   twenty_nodes_keep_every_key({"--overlay", "pastry", "--replicas", "8"});
 }
 
+TEST_CASE("one_process_runs_four_virtual_chord_nodes_that_each_own_part_of_the_ring") {
+  // Chord §6: a host runs several virtual nodes, each its own place on the ring.
+  const std::regex listening("listening (127\\.0\\.0\\.1:([0-9]+)) \\(udp\\)");
+  Process first({SERVENT_BIN, "dht", "run", "--listen", "127.0.0.1:0"}, "-");
+  auto m0 = first.wait_for(listening, 10s);
+  REQUIRE(m0);
+  const std::string via = (*m0)[1];
+  const auto base = free_port();
+  Process host({SERVENT_BIN, "dht", "run", "--listen", "127.0.0.1:" + std::to_string(base), "--virtual", "4", "--join", via},
+               "-");
+  std::set<std::string> virtual_ports;
+  for (int i = 0; i < 4; ++i) {
+    auto m = host.wait_for(listening, 10s);
+    REQUIRE(m);
+    virtual_ports.insert((*m)[2]);
+  }
+  CHECK(virtual_ports.size() == 4);
+  CHECK(virtual_ports.count(std::to_string(base + 3)) == 1);  // consecutive ports
+  // Lookups through the other node: owners among the virtual nodes (once the ring has formed).
+  std::set<std::string> owners;
+  const std::regex owner_line("owner [0-9a-f]{8} 127\\.0\\.0\\.1:([0-9]+)");
+  const auto give_up = std::chrono::steady_clock::now() + 20s;  // (the ring forms in a few stabilize rounds)
+  for (int attempt = 0; std::chrono::steady_clock::now() < give_up && owners.size() < 3; ++attempt) {
+    auto r = run({SERVENT_BIN, "dht", "lookup", "key" + std::to_string(attempt), "--join", via}, 10s);
+    std::smatch m;
+    if (r.status == 0 && std::regex_search(r.out, m, owner_line) && virtual_ports.count(m[1])) owners.insert(m[1]);
+  }
+  MESSAGE(owners.size() << " of the 4 virtual nodes own looked-up keys");
+  CHECK(owners.size() >= 3);
+  CHECK(host.terminate() == 0);
+  CHECK(first.terminate() == 0);
+}
+
 TEST_CASE("servent_run_with_dht_chord_joins_a_ring_and_serves_keys_next_to_gnutella") {
   TempDir d("servent-dht");
   fs::create_directories(d.path / "share1");
