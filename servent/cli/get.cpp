@@ -12,6 +12,7 @@
 #include "http/text.hpp"
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
+#include "servent/cli/dht_glue.hpp"
 #include "servent/cli/node_client.hpp"
 #include "servent/control/control_core.hpp"
 #include "servent/download/download_core.hpp"
@@ -27,7 +28,8 @@ namespace sv::cli {
 namespace {
 
 constexpr const char* kGetHelp = R"(usage: servent get URL|MAGNET|RESULT [-o DIR] [--state-dir DIR] [--connect HOST:PORT]...
-                   [--node STATE_DIR] [--timeout SECONDS] [--json]
+                   [--dht HOST:PORT [--dht-overlay NAME]] [--node STATE_DIR]
+                   [--timeout SECONDS] [--json]
 
 Downloads a file and puts it in DIR (default: the current folder) once it is
 complete and, when its urn:sha1 is known, verified. Partial data lives in the
@@ -38,7 +40,8 @@ download is handed to it and followed from here; with --connect or
 
   URL      http://HOST:PORT/get/INDEX/NAME or http://HOST:PORT/uri-res/N2R?urn:sha1:...
   MAGNET   magnet:?xt=urn:sha1:...&dn=NAME&xl=SIZE&xs=URL (xs/as sources used;
-           with --connect, also searched for on the network by its urn)
+           with --connect, also searched for on the network by its urn;
+           with --dht, looked up in the DHT by its urn)
   RESULT   a line printed by 'servent search --json'
 
 options:
@@ -49,6 +52,10 @@ options:
   --listen HOST:PORT    where firewalled sources connect back (with --connect;
                         default 0.0.0.0:0, a free port)
   --node STATE_DIR      hand the download to the node running there
+  --dht HOST:PORT       look sources of the urn:sha1 up in a DHT through this
+                        node (nodes of `servent run --dht` publish theirs)
+  --dht-overlay NAME    that DHT's overlay: chord (default), kelips, pastry
+  --dht-groups K        Kelips: its number of affinity groups
   --timeout SECONDS     give up after this long (default: never)
   --json                one JSON object per line: progress, source-dropped, done, failed
 )";
@@ -192,12 +199,14 @@ int get_via_node(NodeClient& node, const std::string& what, const std::string& o
 }  // namespace
 
 int cmd_get(const std::vector<std::string>& argv) {
-  OptionSpec spec_opts{{"-o", "--output", "--state-dir", "--connect", "--timeout", "--listen", "--node"},
+  OptionSpec spec_opts{{"-o", "--output", "--state-dir", "--connect", "--timeout", "--listen", "--node", "--dht", "--dht-overlay",
+                        "--dht-groups"},
                        {"--json", "--help", "-h"}};
   Args a;
   DownloadSpec spec;
   std::vector<Endpoint> peers;
   std::optional<Duration> timeout;
+  DhtLookupOptions dht_lookup;
   try {
     a = parse_args(argv, spec_opts);
     if (a.has("--help") || a.has("-h")) {
@@ -228,14 +237,17 @@ int cmd_get(const std::vector<std::string>& argv) {
       }
     }
     for (const auto& c : a.all("--connect")) peers.push_back(parse_endpoint(c, "--connect"));
+    dht_lookup = dht_lookup_options(a);
+    if (dht_lookup.via && !spec.sha1) throw UsageError("--dht looks sources up by urn:sha1: this download has none");
     if (auto t = a.last("--timeout")) timeout = parse_duration(*t, "--timeout");
   } catch (const UsageError& e) {
     usage_error("get", e.what());
   }
   spec.out_dir = a.last("--output").value_or(a.last("-o").value_or("."));
+  spec.await_sources = (!peers.empty() || dht_lookup.via) && spec.sha1;  // (a search or the DHT may name some)
   const bool json = a.has("--json");
   const bool tty = !json && isatty(STDOUT_FILENO);
-  if (a.has("--node") || (peers.empty() && !a.has("--state-dir"))) {
+  if (a.has("--node") || (peers.empty() && !a.has("--state-dir") && !dht_lookup.via)) {
     NodeClient node(a.last("--node").value_or(default_state_dir()));
     if (node.ok()) return get_via_node(node, a.positional.front(), spec.out_dir, json, tty, timeout);
     if (a.has("--node")) {
@@ -269,6 +281,21 @@ int cmd_get(const std::vector<std::string>& argv) {
     return 1;
   }
   for (const auto& p : peers) gnutella.add_peer(p, driver.now());
+  // Sources from the DHT: nodes that published this urn:sha1.
+  std::optional<DhtSourceLookup> dht_sources;
+  if (dht_lookup.via) {
+    try {
+      dht_sources.emplace(driver, dht_lookup.overlay, dht_lookup.options, *dht_lookup.via);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent get: --dht: {}\n", e.what());
+      return 1;
+    }
+    const std::string urn = share::sha1_urn(*spec.sha1);
+    dht_sources->find(urn, "gnutella", [&, urn](Endpoint ep) {
+      if (!json) fmt::print(stderr, "source from the DHT: {}\n", ep.to_string());
+      downloads.add_source(id, DownloadSource{ep, "/uri-res/N2R?" + urn, {}}, driver.now());
+    });
+  }
   // Firewalled sources connect back to us with GIV: listen while on the network.
   Endpoint listening{};
   if (!peers.empty()) {

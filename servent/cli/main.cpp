@@ -24,6 +24,9 @@
 #include "servent/napster/napster_server.hpp"
 #include "servent/upload/upload_core.hpp"
 #include "servent/cli/torrent_dir.hpp"
+#include "servent/cli/dht_glue.hpp"
+#include "share/sha1.hpp"
+#include "wire/bt/tracker.hpp"
 #include "servent/dht/overlays.hpp"
 #include "servent/uv/driver.hpp"
 #include "wire/gnutella/huge.hpp"
@@ -492,6 +495,28 @@ int cmd_run(const std::vector<std::string>& argv) {
       return 1;
     }
   }
+  // Where our files can be had, published in the DHT by their identity.
+  std::optional<DhtPublisher> publisher;
+  if (dht_node) {
+    const Endpoint at = core.config().advertised;
+    if (at.ip == 0 || firewalled) {
+      fmt::print("dht: not publishing sources ({}: give --advertise HOST:PORT)\n",
+                 firewalled ? "firewalled" : "listening on every address, none to name");
+    } else {
+      publisher.emplace(driver, *dht_node, [&library, &torrents, at] {
+        std::vector<std::pair<std::string, std::string>> out;
+        for (const auto* f : library.all()) {
+          if (f->sha1) out.emplace_back(share::sha1_urn(*f->sha1), dht_source_value("gnutella", at));
+        }
+        if (torrents) {
+          for (const auto& t : torrents->torrents()) {
+            if (t.metadata) out.emplace_back("urn:btih:" + wire::bt::to_hex(t.info_hash), dht_source_value("bt", at));
+          }
+        }
+        return out;
+      });
+    }
+  }
   const auto hosts_file = fs::path(state_dir) / "hosts";
   {
     std::ifstream in(hosts_file);
@@ -581,7 +606,10 @@ int cmd_run(const std::vector<std::string>& argv) {
   print_counters("control", control.counters());
   if (napster_server) print_counters("napster-server", napster_server->counters());
   if (napster) print_counters("napster", napster->counters());
-  if (dht_node) print_counters("dht", dht_node->counters());
+  if (dht_node) {
+    print_counters("dht", dht_node->counters());
+    if (publisher) fmt::print("dht: {} sources published, {} failed\n", publisher->published(), publisher->failed());
+  }
   fmt::print("servent: stopped{}\n", rc == 0 ? "" : " (loop not fully closed)");
   return rc == 0 ? 0 : 1;
 }

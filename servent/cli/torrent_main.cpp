@@ -10,6 +10,7 @@
 
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
+#include "servent/cli/dht_glue.hpp"
 #include "servent/cli/node_client.hpp"
 #include "servent/cli/torrent_dir.hpp"
 #include "servent/torrent/torrent_core.hpp"
@@ -28,7 +29,8 @@ namespace {
 
 constexpr const char* kTorrentHelp = R"(usage: servent torrent create PATH [--piece-size N] [--tracker URL]... [--private] [-o FILE]
        servent torrent seed FILE.torrent --data PATH [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]...
-       servent torrent get FILE.torrent|MAGNET [-o DIR] [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--json]
+       servent torrent get FILE.torrent|MAGNET [-o DIR] [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]...
+                           [--dht HOST:PORT [--dht-overlay NAME]] [--json]
        servent torrent list [--node STATE_DIR] [--json]
        servent tracker [--listen HOST:PORT] [--interval SECONDS]
 
@@ -57,7 +59,9 @@ tracker  an HTTP (/announce, /scrape) and UDP (BEP 15) tracker on one port,
         for any info-hash; runs until interrupted.
 
 Peers come from the torrent's trackers (http:// with an IPv4 address or
-localhost), the --tracker URLs and the --peer addresses.
+localhost), the --tracker URLs, the --peer addresses and, with --dht, our
+DHT (nodes of `servent run --torrent-dir D --dht O` publish the torrents
+they seed under urn:btih:HEX).
 
 options:
   --listen HOST:PORT  where peers may connect (default 0.0.0.0:6881, for the
@@ -65,6 +69,9 @@ options:
                       address is printed)
   --peer HOST:PORT    a peer to dial (repeatable)
   --tracker URL       another tracker to announce to (repeatable)
+  --dht HOST:PORT     get: look peers up in a DHT through this node
+  --dht-overlay NAME  that DHT's overlay: chord (default), kelips, pastry
+  --dht-groups K      Kelips: its number of affinity groups
 )";
 
 std::uint64_t file_size_of(const fs::path& p) { return fs::file_size(p); }
@@ -214,6 +221,20 @@ int run_torrent(const Args& a, bool seed) {
   fmt::print(stderr, "servent torrent: {} {} listening {}\n", seed ? "seeding" : "getting", bt::to_hex(l.info_hash),
              bound.to_string());
   for (const auto& p : peers) core.add_peer(t, p, driver.now());
+  // Peers from the DHT: nodes that published this info-hash.
+  std::optional<DhtSourceLookup> dht_peers;
+  if (const auto dl = dht_lookup_options(a); dl.via && !seed) {
+    try {
+      dht_peers.emplace(driver, dl.overlay, dl.options, *dl.via);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "servent torrent: --dht: {}\n", e.what());
+      return 1;
+    }
+    dht_peers->find("urn:btih:" + bt::to_hex(l.info_hash), "bt", [&](Endpoint ep) {
+      if (!json) fmt::print(stderr, "servent torrent: peer from the DHT: {}\n", ep.to_string());
+      core.add_peer(t, ep, driver.now());
+    });
+  }
   bool checked = false, had_metadata = !magnet;
   Instant give_up{};
   std::function<void()> leave = [&] {
@@ -433,7 +454,8 @@ int cmd_tracker(const std::vector<std::string>& argv) {
 }
 
 int cmd_torrent(const std::vector<std::string>& argv) {
-  OptionSpec spec{{"--piece-size", "--tracker", "-o", "--data", "--listen", "--peer", "--node"},
+  OptionSpec spec{{"--piece-size", "--tracker", "-o", "--data", "--listen", "--peer", "--node", "--dht", "--dht-overlay",
+                   "--dht-groups"},
                   {"--private", "--json", "--help", "-h"}};
 
   Args a;

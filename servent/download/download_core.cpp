@@ -129,6 +129,7 @@ struct DownloadCore::Download {
   std::uint64_t id = 0;
   std::unique_ptr<share::PartialFile> file;
   std::string out_dir;
+  bool await_sources = false;
   std::vector<Source> sources;
   std::map<std::uint64_t, ConnId> assigned;  // first offset of an in-flight range -> conn
   // Who supplied which bytes; -1 for bytes from before a restart.
@@ -184,6 +185,7 @@ std::uint64_t DownloadCore::start(const DownloadSpec& spec, Instant now, std::st
   auto d = std::make_unique<Download>();
   d->id = next_id_++;
   d->out_dir = spec.out_dir;
+  d->await_sources = spec.await_sources;
   d->next_save = now + config_.save_interval;
   // Sources: those remembered in the metadata (resume) and the given ones.
   for (const auto& url : file->meta().sources) {
@@ -307,7 +309,7 @@ void DownloadCore::schedule(Download& d, Instant now) {
   for (const auto& s : d.sources) {
     usable = usable || s.state == Source::State::Idle || s.state == Source::State::Busy;
   }
-  if (!usable) {
+  if (!usable && !(d.sources.empty() && d.await_sources)) {
     fail(d, d.sources.empty() ? "no sources" : "every source failed or was dropped");
   }
 }

@@ -59,6 +59,9 @@ struct DownloadSpec {
   std::optional<share::Sha1> sha1;
   std::vector<DownloadSource> sources;
   std::string out_dir;
+  // Sources are on their way (a search, a DHT lookup): no source yet is
+  // not a failure (a timeout, the caller's, ends the wait).
+  bool await_sources = false;
 };
 
 struct DownloadConfig {
