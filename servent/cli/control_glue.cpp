@@ -225,6 +225,7 @@ void ControlGlue::on_request(const ControlRequest& r) {
     return control_.reply(r.conn, r.id, {{"peers", list}, {"role", to_string(gnutella_.role())}});
   }
   if (r.cmd == "stats") return control_.reply(r.conn, r.id, {{"stats", stats()}});
+  if (r.cmd == "dht" || r.cmd == "dht-put" || r.cmd == "dht-get" || r.cmd == "dht-lookup") return dht_request(r);
   if (r.cmd == "rescan") {
     // The scan here; the hashing on the thread pool, so a large new file
     // stalls no connection. The reply comes at once; stats show the progress.
@@ -488,6 +489,52 @@ json ControlGlue::stats() const {
           {"torrent", torrents_ ? group(torrents_->counters()) : json::object()},
           {"peers", gnutella_.established()},
           {"role", to_string(gnutella_.role())}};
+}
+
+void ControlGlue::dht_request(const ControlRequest& r) {
+  if (!dht_) return control_.error(r.conn, r.id, "no DHT here (servent run --dht chord|kelips|pastry)");
+  dht::DhtCore& node = dht_->node();
+  auto node_json = [](const dht::NodeRef& n) {
+    return json{{"id", dht::short_id(n.id)}, {"address", Endpoint{n.ip, n.port}.to_string()}};
+  };
+  if (r.cmd == "dht") {
+    const auto v = node.view();
+    json nodes = json::array();
+    for (const auto& [role, n] : v.nodes) {
+      json j = node_json(n);
+      j["role"] = role;
+      nodes.push_back(std::move(j));
+    }
+    return control_.reply(r.conn, r.id,
+                          {{"overlay", std::string(node.overlay())},
+                           {"node_id", dht::short_id(node.self().id)},  // ("id" is the request's)
+                           {"address", Endpoint{node.self().ip, node.self().port}.to_string()},
+                           {"joined", node.joined()},
+                           {"summary", v.summary},
+                           {"nodes", nodes}});
+  }
+  if (!r.args.contains("key") || !r.args["key"].is_string()) return control_.error(r.conn, r.id, "\"key\" (a string) is needed");
+  const dht::NodeId key = dht::key_id(r.args["key"].get<std::string>(), node.ring());
+  std::uint64_t op = 0;
+  if (r.cmd == "dht-put") {
+    if (!r.args.contains("value") || !r.args["value"].is_string()) return control_.error(r.conn, r.id, "\"value\" (a string) is needed");
+    const std::string value = r.args["value"].get<std::string>();
+    if (value.size() > wire::dht::kMaxValue) return control_.error(r.conn, r.id, "a value is at most 512 bytes");
+    op = node.put(key, wire::Bytes(value.begin(), value.end()), driver_.now());
+  } else if (r.cmd == "dht-get") {
+    op = node.get(key, driver_.now());
+  } else {
+    op = node.lookup(key, driver_.now());
+  }
+  // The answer when the operation ends (the connection may be gone by then: reply() drops it).
+  dht_->on(op, [this, conn = r.conn, id = r.id, node_json](const dht::OpResult& res) {
+    json route = json::array();
+    for (const auto& n : res.route) route.push_back(node_json(n));
+    json values = json::array();
+    for (const auto& v : res.values) values.push_back(std::string(v.begin(), v.end()));
+    if (!res.ok) return control_.error(conn, id, res.error.empty() ? "failed" : res.error);
+    control_.reply(conn, id, {{"owner", node_json(res.owner)}, {"route", route}, {"values", values}});
+  });
 }
 
 }  // namespace sv::cli

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "servent/cli/dht_glue.hpp"
 #include "servent/control/control_core.hpp"
 #include "servent/download/download_core.hpp"
 #include "servent/gnutella/gnutella_core.hpp"
@@ -32,6 +33,9 @@ class ControlGlue {
   // The BitTorrent core (servent run --torrent-dir): "torrents" lists its
   // torrents and their peers; "stats" gains its counters.
   void set_torrents(const TorrentCore* torrents) { torrents_ = torrents; }
+  // The DHT node (servent run --dht): "dht" shows its place in the overlay,
+  // "dht-put", "dht-get" and "dht-lookup" go through it.
+  void set_dht(DhtOps* dht) { dht_ = dht; }
   void on_request(const ControlRequest& r);
   // Hashes files on the driver's thread pool (one job per file), applies the
   // results on the loop, saves the cache when the batch is done, then calls
@@ -72,6 +76,8 @@ class ControlGlue {
   NapsterClient* napster_ = nullptr;
   const NapsterServer* napster_server_ = nullptr;
   const TorrentCore* torrents_ = nullptr;
+  DhtOps* dht_ = nullptr;
+  void dht_request(const ControlRequest& r);
   std::map<std::uint64_t, std::string> napster_searches_;  // Napster search id -> our search id
   std::map<std::string, std::set<ConnId>> browses_;        // nick -> who asked
   std::uint64_t hashing_done_ = 0, hashing_total_ = 0;

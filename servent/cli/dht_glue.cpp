@@ -25,28 +25,31 @@ constexpr Duration kRepublish = 20min;  // (values live an hour)
 constexpr Duration kTick = 5s;
 }  // namespace
 
-DhtPublisher::DhtPublisher(Driver& driver, dht::DhtCore& node, What what)
-    : driver_(driver), node_(node), what_(std::move(what)) {
-  driver_.forward([this] { return node_.poll_result(); },
-                  [this](const dht::OpResult& r) {
-                    auto it = mine_.find(r.op);
-                    if (it == mine_.end()) return;
-                    mine_.erase(it);
-                    ++(r.ok ? published_ : failed_);
-                  });
+DhtOps::DhtOps(Driver& driver, dht::DhtCore& node) : node_(node) {
+  driver.forward([this] { return node_.poll_result(); },
+                 [this](const dht::OpResult& r) {
+                   auto it = waiting_.find(r.op);
+                   if (it == waiting_.end()) return;
+                   auto done = std::move(it->second);
+                   waiting_.erase(it);
+                   done(r);
+                 });
+}
+
+DhtPublisher::DhtPublisher(Driver& driver, DhtOps& ops, What what) : driver_(driver), ops_(ops), what_(std::move(what)) {
   driver_.after(kTick, [this] { tick(); });
 }
 
 void DhtPublisher::tick() {
   const Instant now = driver_.now();
-  if (node_.joined()) {
+  dht::DhtCore& node = ops_.node();
+  if (node.joined()) {
     for (auto& pair : what_()) {
       auto it = last_.find(pair);
       if (it != last_.end() && now - it->second < kRepublish) continue;
       const auto& [key, value] = pair;
-      const std::uint64_t op =
-          node_.put(dht::key_id(key, node_.ring()), wire::Bytes(value.begin(), value.end()), now, 1h);
-      mine_[op] = true;
+      const std::uint64_t op = node.put(dht::key_id(key, node.ring()), wire::Bytes(value.begin(), value.end()), now, 1h);
+      ops_.on(op, [this](const dht::OpResult& r) { ++(r.ok ? published_ : failed_); });
       last_[pair] = now;
     }
   }

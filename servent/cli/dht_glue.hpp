@@ -23,23 +23,36 @@ std::string dht_source_value(std::string_view network, Endpoint at);
 // The endpoint in a value of that network (nullopt: another network's, or not one).
 std::optional<Endpoint> parse_dht_source(std::string_view value, std::string_view network);
 
+// Hands each result of a DHT node's operations to whoever started it (the
+// publisher, control-socket requests): one consumer of poll_result().
+class DhtOps {
+ public:
+  DhtOps(Driver& driver, dht::DhtCore& node);
+  // `done` gets the result of operation `op` (as the core numbered it).
+  void on(std::uint64_t op, std::function<void(const dht::OpResult&)> done) { waiting_[op] = std::move(done); }
+  dht::DhtCore& node() { return node_; }
+
+ private:
+  dht::DhtCore& node_;
+  std::map<std::uint64_t, std::function<void(const dht::OpResult&)>> waiting_;
+};
+
 // Publishes what `what()` names ((key text, value text) pairs) through a
 // DHT node on the loop: new pairs within a few seconds, each again before
 // its lifetime (1 h) runs out.
 class DhtPublisher {
  public:
   using What = std::function<std::vector<std::pair<std::string, std::string>>()>;
-  DhtPublisher(Driver& driver, dht::DhtCore& node, What what);
+  DhtPublisher(Driver& driver, DhtOps& ops, What what);
   std::uint64_t published() const { return published_; }
   std::uint64_t failed() const { return failed_; }
 
  private:
   void tick();
   Driver& driver_;
-  dht::DhtCore& node_;
+  DhtOps& ops_;
   What what_;
   std::map<std::pair<std::string, std::string>, Instant> last_;  // when each pair was put
-  std::map<std::uint64_t, bool> mine_;                           // our operations in flight
   std::uint64_t published_ = 0, failed_ = 0;
 };
 

@@ -6,6 +6,7 @@
 
 #include "servent/cli/args.hpp"
 #include "servent/cli/common.hpp"
+#include "servent/cli/node_client.hpp"
 #include "servent/dht/overlays.hpp"
 #include "servent/uv/driver.hpp"
 
@@ -18,10 +19,11 @@ using dht::NodeRef;
 constexpr const char* kDhtHelp = R"(usage: servent dht run [--overlay chord|kelips|pastry] [--listen HOST:PORT]
                        [--join HOST:PORT] [--id-bits N] [--successors R]
                        [--groups K] [--homes H] [--replicas R] [--virtual V]
-       servent dht put KEY VALUE --join HOST:PORT [--overlay O] [--lifetime DURATION]
-       servent dht put - --join HOST:PORT        (KEY VALUE lines from stdin)
-       servent dht get KEY|- --join HOST:PORT
-       servent dht lookup KEY --join HOST:PORT
+       servent dht put KEY VALUE [--join HOST:PORT [--overlay O]] [--lifetime DURATION]
+       servent dht put - [--join HOST:PORT]      (KEY VALUE lines from stdin)
+       servent dht get KEY|- [--join HOST:PORT]
+       servent dht lookup KEY [--join HOST:PORT]
+       servent dht status [--node STATE_DIR]
 
 run: a node of the overlay on a UDP socket (--listen, default 0.0.0.0:4000),
 joining through --join (without it, the first node). Chord keeps its ring
@@ -33,7 +35,12 @@ measured round trip and a neighbourhood set, and stores the keys it is
 numerically closest to with copies on its nearest leaves. Its state and
 counters are printed on SIGINT.
 
-put / get / lookup: a short-lived client that does not join: it walks the
+Without --join, put / get / lookup go through the DHT node of the running
+`servent run --dht` (its control socket in the default state directory, or
+--node STATE_DIR), and status prints that node's place in the overlay: its
+summary, then every node it keeps with its role (successor, member, leaf...).
+
+put / get / lookup with --join: a short-lived client that does not join: it walks the
 route from the --join node to the key (SHA-1 of KEY): to its owner (Chord),
 to a member of its affinity group (Kelips) or to the numerically closest
 node (Pastry), then stores or fetches there. lookup prints the route, one node per hop. get prints one value per
@@ -58,6 +65,8 @@ options:
                         nodes, Chord section 6), on consecutive UDP ports
   --lifetime DURATION   how long a put value is kept (default 1h)
   --timeout DURATION    give up a client operation after this (default 10s)
+  --node STATE_DIR      the running node to ask (default: the default state
+                        directory)
 )";
 
 std::string overlay_of(const Args& a) {
@@ -122,10 +131,65 @@ int run_node(const Args& a) {
   return 0;
 }
 
+// put / get / lookup / status through the DHT node of a running
+// `servent run --dht` (its control socket), one request per key.
+int via_node(const std::string& what, const Args& a, const std::vector<std::pair<std::string, std::string>>& work, bool batch) {
+  NodeClient node(a.last("--node").value_or(default_state_dir()));
+  if (!node.ok()) {
+    fmt::print(stderr, "servent dht: no --join HOST:PORT, and no running node answers at {}\n", node.path());
+    return 1;
+  }
+  const Duration timeout = parse_duration(a.last("--timeout").value_or("10s"), "--timeout");
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout) + 1s;
+  if (what == "status") {
+    auto r = node.call({{"cmd", "dht"}}, ms);
+    if (!r || !r->value("ok", false)) {
+      fmt::print(stderr, "servent dht: {}\n", r ? r->value("error", "failed") : "no answer");
+      return 1;
+    }
+    fmt::print("{}\n", r->value("summary", ""));
+    for (const auto& n : (*r)["nodes"]) {
+      fmt::print("{:<14} {} {}\n", n.value("role", ""), n.value("id", ""), n.value("address", ""));
+    }
+    return 0;
+  }
+  std::size_t failed = 0;
+  for (const auto& [key, value] : work) {
+    nlohmann::json req{{"cmd", "dht-" + what}, {"key", key}};
+    if (what == "put") req["value"] = value;
+    auto r = node.call(req, ms);
+    if (!r || !r->value("ok", false)) {
+      ++failed;
+      fmt::print(stderr, "servent dht: {} {}: {}\n", what, key, r ? r->value("error", "failed") : "no answer");
+      continue;
+    }
+    const auto& owner = (*r)["owner"];
+    if (what == "lookup") {
+      std::size_t hop = 0;
+      for (const auto& n : (*r)["route"]) fmt::print("hop {} {} {}\n", ++hop, n.value("id", ""), n.value("address", ""));
+      fmt::print("owner {} {} ({} hops)\n", owner.value("id", ""), owner.value("address", ""), hop);
+    } else if (what == "get") {
+      if ((*r)["values"].empty()) {
+        ++failed;
+        fmt::print(stderr, "servent dht: get {}: no value\n", key);
+      }
+      for (const auto& v : (*r)["values"]) {
+        if (batch) {
+          fmt::print("{}\t{}\n", key, v.get<std::string>());
+        } else {
+          fmt::print("{}\n", v.get<std::string>());
+        }
+      }
+    } else if (!batch) {
+      fmt::print("stored at {} {}\n", owner.value("id", ""), owner.value("address", ""));
+    }
+  }
+  if (batch && what == "put") fmt::print("{} stored, {} failed\n", work.size() - failed, failed);
+  return failed ? 1 : 0;
+}
+
 // put / get / lookup as a client that does not join.
 int run_client(const std::string& what, const Args& a) {
-  if (!a.last("--join")) throw UsageError("--join HOST:PORT is needed (any node of the ring)");
-  const Endpoint via = parse_endpoint(*a.last("--join"), "--join");
   const Duration timeout = parse_duration(a.last("--timeout").value_or("10s"), "--timeout");
   Duration lifetime = Duration::zero();
   if (auto v = a.last("--lifetime")) lifetime = parse_duration(*v, "--lifetime");
@@ -153,6 +217,8 @@ int run_client(const std::string& what, const Args& a) {
   }
   if (what == "lookup" && work.size() != 1) throw UsageError("lookup takes one KEY");
   const bool batch = pos.size() >= 2 && pos[1] == "-";
+  if (!a.last("--join")) return via_node(what, a, work, batch);  // (a running node's DHT)
+  const Endpoint via = parse_endpoint(*a.last("--join"), "--join");
 
   DriverConfig dc;
   Driver driver(dc);
@@ -232,7 +298,7 @@ int run_client(const std::string& what, const Args& a) {
 }  // namespace
 
 int cmd_dht(const std::vector<std::string>& argv) {
-  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--groups", "--homes", "--replicas", "--virtual", "--lifetime",
+  OptionSpec spec{{"--overlay", "--listen", "--join", "--id-bits", "--successors", "--groups", "--homes", "--replicas", "--virtual", "--lifetime", "--node",
                    "--timeout"},
                   {"--help", "-h"}};
   try {
@@ -244,7 +310,8 @@ int cmd_dht(const std::vector<std::string>& argv) {
     const std::string& what = a.positional.front();
     if (what == "run") return run_node(a);
     if (what == "put" || what == "get" || what == "lookup") return run_client(what, a);
-    throw UsageError("unknown dht command '" + what + "' (run, put, get, lookup)");
+    if (what == "status") return via_node(what, a, {}, false);
+    throw UsageError("unknown dht command '" + what + "' (run, put, get, lookup, status)");
   } catch (const UsageError& e) {
     usage_error("dht", e.what());
   }

@@ -496,14 +496,17 @@ int cmd_run(const std::vector<std::string>& argv) {
     }
   }
   // Where our files can be had, published in the DHT by their identity.
+  std::optional<DhtOps> dht_ops;
   std::optional<DhtPublisher> publisher;
   if (dht_node) {
+    dht_ops.emplace(driver, *dht_node);
+    glue.set_dht(&*dht_ops);
     const Endpoint at = core.config().advertised;
     if (at.ip == 0 || firewalled) {
       fmt::print("dht: not publishing sources ({}: give --advertise HOST:PORT)\n",
                  firewalled ? "firewalled" : "listening on every address, none to name");
     } else {
-      publisher.emplace(driver, *dht_node, [&library, &torrents, at] {
+      publisher.emplace(driver, *dht_ops, [&library, &torrents, at] {
         std::vector<std::pair<std::string, std::string>> out;
         for (const auto* f : library.all()) {
           if (f->sha1) out.emplace_back(share::sha1_urn(*f->sha1), dht_source_value("gnutella", at));

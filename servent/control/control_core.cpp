@@ -12,7 +12,8 @@ constexpr std::array<std::string_view, ControlCore::kStatCount> kStatNames = {
 const std::vector<std::string>& ControlCore::commands() {
   static const std::vector<std::string> kCommands = {"search", "results", "stop-search", "download", "downloads",
                                                      "cancel", "pause",   "resume",      "uploads",  "peers",       "torrents",
-                                                     "stats",  "rescan",  "connect",     "quit",     "browse"};
+                                                     "stats",  "rescan",  "connect",     "quit",     "browse",
+                                                     "dht",    "dht-put", "dht-get",     "dht-lookup"};
   return kCommands;
 }
 

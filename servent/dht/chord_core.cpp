@@ -58,6 +58,20 @@ std::vector<Counter> ChordCore::counters() const {
   return out;
 }
 
+OverlayView ChordCore::view() const {
+  OverlayView v{describe(), {}};
+  if (pred_) v.nodes.emplace_back("predecessor", *pred_);
+  for (const auto& n : succ_) v.nodes.emplace_back("successor", n);
+  const NodeRef* last = nullptr;
+  for (std::size_t i = 0; i < fingers_.size(); ++i) {
+    const auto& f = fingers_[i];
+    if (!f || (last && *last == *f)) continue;
+    last = &*f;
+    v.nodes.emplace_back(fmt::format("finger {}", i), *f);
+  }
+  return v;
+}
+
 std::string ChordCore::describe() const {
   return fmt::format("chord node {} on {}: predecessor {}, successor {} ({} in the list), {} fingers set, {} keys",
                      short_id(self_.id), Endpoint{self_.ip, self_.port}.to_string(), pred_ ? short_id(pred_->id) : "-",

@@ -84,6 +84,7 @@ class ChordCore : public DhtCore {
   std::optional<OpResult> poll_result() override;
   std::string_view overlay() const override { return "chord"; }
   std::string describe() const override;
+  OverlayView view() const override;
 
   const NodeRef& self() const override { return self_; }
   const std::optional<NodeRef>& predecessor() const { return pred_; }

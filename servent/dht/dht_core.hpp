@@ -30,6 +30,13 @@ struct OpResult {
   std::string error;
 };
 
+// A node's place in its overlay, for people (the TUI's Network screen, the
+// control socket's "dht"): the nodes it keeps, each with its role there.
+struct OverlayView {
+  std::string summary;
+  std::vector<std::pair<std::string, NodeRef>> nodes;  // ("successor", n), ("member", n), ("leaf", n)...
+};
+
 class DhtCore : public Core {
  public:
   // The socket is bound (a core made before its socket): where it listens
@@ -54,6 +61,7 @@ class DhtCore : public Core {
   virtual std::vector<Counter> counters() const = 0;
   // One line for people: the node's place in the overlay.
   virtual std::string describe() const = 0;
+  virtual OverlayView view() const = 0;
 };
 
 // SHA-1 of "a.b.c.d:port", reduced to the ring: a node's id.

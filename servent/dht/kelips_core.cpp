@@ -79,6 +79,15 @@ std::size_t KelipsCore::groups_with_contacts() const {
   return static_cast<std::size_t>(std::count_if(contacts_.begin(), contacts_.end(), [](const auto& g) { return !g.empty(); }));
 }
 
+OverlayView KelipsCore::view() const {
+  OverlayView v{describe(), {}};
+  for (const auto& m : members_) v.nodes.emplace_back("member", m.node);
+  for (std::size_t g = 0; g < contacts_.size(); ++g) {
+    for (const auto& c : contacts_[g]) v.nodes.emplace_back(fmt::format("contact g{}", g), c.node);
+  }
+  return v;
+}
+
 std::string KelipsCore::describe() const {
   return fmt::format("kelips node {} on {}: group {} of {}, {} members in view, contacts in {} of {} other groups, {} tuples, "
                      "home of {} keys",

@@ -77,6 +77,7 @@ class KelipsCore : public DhtCore {
   bool joined() const override { return joined_; }
   std::vector<Counter> counters() const override;
   std::string describe() const override;
+  OverlayView view() const override;
 
   // Soft state, for tests and the simulator.
   std::uint32_t group() const { return group_of(self_.id); }

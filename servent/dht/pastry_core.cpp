@@ -67,6 +67,18 @@ std::vector<Counter> PastryCore::counters() const {
   return out;
 }
 
+OverlayView PastryCore::view() const {
+  OverlayView v{describe(), {}};
+  for (const auto& n : lo_) v.nodes.emplace_back("leaf -", n);
+  for (const auto& n : hi_) v.nodes.emplace_back("leaf +", n);
+  for (std::size_t r = 0; r < rows_; ++r) {
+    for (std::size_t c = 0; c < 16; ++c) {
+      if (table_[r][c]) v.nodes.emplace_back(fmt::format("row {} col {:x}", r, c), table_[r][c]->node);
+    }
+  }
+  return v;
+}
+
 std::string PastryCore::describe() const {
   std::size_t rows_used = 0;
   for (std::size_t r = 0; r < rows_; ++r) {

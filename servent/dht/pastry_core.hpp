@@ -75,6 +75,7 @@ class PastryCore : public DhtCore {
   bool joined() const override { return joined_; }
   std::vector<Counter> counters() const override;
   std::string describe() const override;
+  OverlayView view() const override;
 
   // State, for tests and the simulator.
   std::size_t rows() const { return rows_; }

@@ -182,6 +182,7 @@ void App::tick(Clock::time_point now) {
   };
   if (!asked("downloads")) send({{"cmd", "downloads"}}, "downloads");
   if (!asked("peers")) send({{"cmd", "peers"}}, "peers");
+  if (view_ == View::Network && dht_available_ && !asked("dht")) send({{"cmd", "dht"}}, "dht");
   if (view_ == View::Uploads && !asked("uploads")) send({{"cmd", "uploads"}}, "uploads");
   if (view_ == View::Stats && !asked("stats")) send({{"cmd", "stats"}}, "stats");
   if ((view_ == View::Downloads || view_ == View::Uploads) && !asked("torrents")) send({{"cmd", "torrents"}}, "torrents");
@@ -213,8 +214,17 @@ void App::message(const json& j, Clock::time_point now) {
   if (it == pending_.end()) return;
   const std::string purpose = it->second;
   pending_.erase(it);
+  if (purpose == "dht" && !j.value("ok", false)) {
+    dht_available_ = false;  // no DHT on this node
+    dht_ = nullptr;
+    return;
+  }
   if (!j.value("ok", false)) {
     status(purpose + ": " + str(j, "error"), now, true);
+    return;
+  }
+  if (purpose == "dht") {
+    dht_ = j;
     return;
   }
   if (purpose == "search") {
@@ -479,7 +489,8 @@ void App::key(std::int32_t k, Clock::time_point now) {
     }
     case View::Network: {
       std::size_t sel = net_top_;
-      if (delta != 0) move(sel, net_top_, peers_.size(), delta, rows);
+      const std::size_t dht_lines = dht_.is_object() ? 1 + dht_.value("nodes", json::array()).size() : 0;
+      if (delta != 0) move(sel, net_top_, peers_.size() + dht_lines, delta, rows);
       return;
     }
     case View::Stats: {
@@ -908,10 +919,31 @@ void App::draw_network(Screen& s) const {
     }
     x += c.w + 1;
   }
-  if (peers_.empty()) s.put(0, 2, "No peers yet.", Attr::Dim);
+  if (peers_.empty() && !dht_.is_object()) s.put(0, 2, "No peers yet.", Attr::Dim);
+  // The Gnutella peers, then the DHT: a line with the node's place in the
+  // overlay, then the nodes it keeps (role, id) in the same columns.
+  std::vector<json> lines(peers_.begin(), peers_.end());
+  if (dht_.is_object()) {
+    lines.push_back(json{{"heading", "DHT " + str(dht_, "summary")}});
+    for (const auto& n : dht_.value("nodes", json::array())) {
+      lines.push_back(json{{"address", str(n, "address")}, {"role", str(n, "role")}, {"user_agent", "node " + str(n, "id")},
+                           {"dht", true}});
+    }
+  }
   const std::size_t rows = static_cast<std::size_t>(std::max(1, s.height() - 3));
-  for (std::size_t r = 0; r < rows && net_top_ + r < peers_.size(); ++r) {
-    const json& p = peers_[net_top_ + r];
+  for (std::size_t r = 0; r < rows && net_top_ + r < lines.size(); ++r) {
+    const json& p = lines[net_top_ + r];
+    if (p.contains("heading")) {
+      s.put(0, 2 + static_cast<int>(r), str(p, "heading"), Attr::Header, s.width());
+      continue;
+    }
+    if (p.contains("dht")) {
+      const int y = 2 + static_cast<int>(r);
+      s.put(0, y, str(p, "address"), Attr::Normal, cols[0].w);
+      s.put(cols[0].w + 1 + cols[1].w + 1, y, str(p, "role"), Attr::Normal, cols[2].w + 1 + cols[3].w);
+      s.put(cols[0].w + 1 + cols[1].w + 1 + cols[2].w + 1 + cols[3].w + 1, y, str(p, "user_agent"), Attr::Dim, cols[4].w);
+      continue;
+    }
     const int y = 2 + static_cast<int>(r);
     const std::string cells[] = {str(p, "address"),
                                  str(p, "direction"),

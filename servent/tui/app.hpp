@@ -146,6 +146,8 @@ class App {
   std::size_t dl_selected_ = 0, dl_top_ = 0;
   std::set<std::uint64_t> paused_;
   nlohmann::json peers_ = nlohmann::json::array();
+  nlohmann::json dht_;              // the node's DHT ("dht": its place in the overlay), when it runs one
+  bool dht_available_ = true;       // (a node without one says so once: not asked again)
   std::string role_;  // the node's own ("leaf" / "ultrapeer"), from the peers reply
   nlohmann::json uploads_ = nlohmann::json::object();
   // Per upload (peer, file, first byte): the last bytes sent and when, and the rate.

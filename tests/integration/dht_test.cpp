@@ -183,6 +183,18 @@ TEST_CASE("servent_run_with_dht_chord_joins_a_ring_and_serves_keys_next_to_gnute
   auto got = run({SERVENT_BIN, "dht", "get", "song", "--join", first}, 15s);
   CHECK(got.status == 0);
   CHECK(got.out == "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB\n");
+  // Without --join: through the running node's control socket.
+  auto via_node = run({SERVENT_BIN, "dht", "get", "song", "--node", (d.path / "st2").string()}, 15s);
+  CHECK(via_node.status == 0);
+  CHECK(via_node.out == "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB\n");
+  auto put2 = run({SERVENT_BIN, "dht", "put", "other", "value2", "--node", (d.path / "st1").string()}, 15s);
+  CHECK(put2.status == 0);
+  auto got2 = run({SERVENT_BIN, "dht", "get", "other", "--join", std::string((*mb)[1])}, 15s);
+  CHECK(got2.out == "value2\n");
+  auto status = run({SERVENT_BIN, "dht", "status", "--node", (d.path / "st1").string()}, 15s);
+  CHECK(status.status == 0);
+  CHECK(status.out.find("chord node") == 0);
+  CHECK(status.out.find("successor") != std::string::npos);
   CHECK(a.terminate() == 0);
   CHECK(b.terminate() == 0);
 }

@@ -505,3 +505,60 @@ TEST_CASE("torrents_show_in_downloads_and_their_peers_with_choke_state_in_upload
   CHECK(unchoked.find("Transmission 3.00") != std::string::npos);
   CHECK(choked.find(" u ") != std::string::npos);  // it wants our pieces, we choke it
 }
+
+TEST_CASE("the_network_screen_shows_the_dht_node_and_the_nodes_it_keeps") {
+  App app;
+  const json dht = {{"overlay", "chord"},
+                    {"node_id", "d58cd0a0"},
+                    {"summary", "chord node d58cd0a0 on 10.0.0.1:6346: predecessor 358863a9, successor 9a0b1c2d"},
+                    {"nodes",
+                     {{{"role", "predecessor"}, {"id", "358863a9"}, {"address", "10.0.0.2:6346"}},
+                      {{"role", "successor"}, {"id", "9a0b1c2d"}, {"address", "10.0.0.3:6346"}},
+                      {{"role", "\x1b[2Jevil"}, {"id", "00000000"}, {"address", "10.0.0.4:6346"}}}}};
+  auto answer = [&](bool with_dht) {
+    app.tick(kT0 + std::chrono::seconds(5));
+    bool asked = false;
+    for (const auto& r : app.take_requests()) {
+      if (r["cmd"] != "dht") continue;
+      asked = true;
+      if (with_dht) {
+        json reply = dht;
+        reply["id"] = r["id"];
+        reply["ok"] = true;
+        app.message(reply, kT0);
+      } else {
+        app.message({{"id", r["id"]}, {"ok", false}, {"error", "no DHT here"}}, kT0);
+      }
+    }
+    return asked;
+  };
+  CHECK_FALSE(answer(true));  // only the Network screen asks
+  app.key('4', kT0);
+  REQUIRE(app.view() == View::Network);
+  REQUIRE(answer(true));
+  Screen s(100, 24);
+  app.draw(s);
+  check_safe(s);
+  const std::string text = screen_text(s);
+  CHECK(text.find("DHT chord node d58cd0a0") != std::string::npos);
+  std::string succ;
+  for (int y = 0; y < s.height(); ++y) {
+    if (s.row_text(y).find("successor") != std::string::npos) succ = s.row_text(y);
+  }
+  CHECK(succ.find("10.0.0.3:6346") != std::string::npos);
+  CHECK(succ.find("node 9a0b1c2d") != std::string::npos);
+  // A node without a DHT says so once; it is not asked again, nothing shows.
+  App plain;
+  plain.key('4', kT0);
+  plain.tick(kT0 + std::chrono::seconds(5));
+  for (const auto& r : plain.take_requests()) {
+    if (r["cmd"] == "dht") plain.message({{"id", r["id"]}, {"ok", false}, {"error", "no DHT here"}}, kT0);
+  }
+  plain.tick(kT0 + std::chrono::seconds(10));
+  bool again = false;
+  for (const auto& r : plain.take_requests()) again = again || r["cmd"] == "dht";
+  CHECK_FALSE(again);
+  Screen p(100, 24);
+  plain.draw(p);
+  CHECK(screen_text(p).find("DHT") == std::string::npos);
+}
