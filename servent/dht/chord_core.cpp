@@ -30,26 +30,8 @@ std::vector<NodeRef> start_at(std::optional<Endpoint> via) {
 }  // namespace
 
 ChordCore::ChordCore(Endpoint self, SocketId socket, ChordConfig config, std::uint64_t seed, std::optional<NodeId> id)
-    : ring_(config.bits), config_(config), socket_(socket), rng_(seed) {
-  self_.id = id ? ring_.reduce(*id) : node_id_for(self, ring_);
-  self_.ip = self.ip;
-  self_.port = self.port;
-  id_given_ = id.has_value();
+    : NodeBase(Ring(config.bits), wire::dht::Overlay::Chord, self, socket, seed, id, kStatCount), config_(config) {
   fingers_.resize(static_cast<std::size_t>(ring_.bits()));
-}
-
-void ChordCore::bind(SocketId socket, Endpoint at) {
-  socket_ = socket;
-  self_.ip = at.ip;
-  self_.port = at.port;
-  if (id_given_) return;
-  if (at.ip == 0) {
-    NodeId r;
-    rng_.fill(r.data(), r.size());
-    self_.id = ring_.reduce(r);
-  } else {
-    self_.id = node_id_for(at, ring_);
-  }
 }
 
 std::vector<Counter> ChordCore::counters() const {
@@ -84,27 +66,8 @@ std::size_t ChordCore::fingers_set() const {
 
 // ---- sending ----
 
-ChordCore::Message ChordCore::request(Type t) const {
-  Message m;
-  m.type = t;
-  m.overlay = dw::Overlay::Chord;
-  m.sender = self_;
-  return m;
-}
-
 std::uint64_t ChordCore::send_rpc(Purpose purpose, const NodeRef& to, const Message& msg, Instant now, std::uint64_t op) {
-  Message m = msg;
-  m.request = rpcs_.next_id(rng_);
-  auto bytes = dw::encode_message(m);
-  actions_.push_back(action::SendTo{socket_, Endpoint{to.ip, to.port}, std::make_shared<const Buffer>(bytes)});
-  ++stats_[kDatagramsOut];
-  rpcs_.add(Rpc{Pending{purpose, to, op}, std::move(bytes), now + config_.rpc_timeout, 0, m.request});
-  return m.request;
-}
-
-void ChordCore::send_reply(Endpoint to, const Message& m) {
-  actions_.push_back(action::SendTo{socket_, to, std::make_shared<const Buffer>(dw::encode_message(m))});
-  ++stats_[kDatagramsOut];
+  return send_request(Pending{purpose, to, op}, msg, now, config_.rpc_timeout);
 }
 
 // ---- joining and leaving ----
@@ -164,8 +127,7 @@ std::uint64_t ChordCore::put(const NodeId& key, wire::Bytes value, Instant now, 
   op.kind = OpKind::Put;
   op.key = ring_.reduce(key);
   op.value = std::move(value);
-  const Duration life = lifetime > Duration::zero() ? lifetime : config_.default_lifetime;
-  op.lifetime = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(life).count());
+  op.lifetime = lifetime_seconds(lifetime, config_.default_lifetime);
   op.next = start_at(via);
   return start_op(std::move(op), now);
 }
@@ -177,8 +139,6 @@ std::uint64_t ChordCore::get(const NodeId& key, Instant now, std::optional<Endpo
   op.next = start_at(via);
   return start_op(std::move(op), now);
 }
-
-std::optional<OpResult> ChordCore::poll_result() { return take_front(results_); }
 
 std::uint64_t ChordCore::start_op(Op op, Instant now) {
   const std::uint64_t id = next_op_++;
@@ -531,40 +491,6 @@ void ChordCore::expire(Instant now) {
 
 // ---- datagrams ----
 
-void ChordCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, Instant now) {
-  now_ = now;
-  ++stats_[kDatagramsIn];
-  auto m = dw::decode_message(bytes);
-  if (!m) {
-    ++stats_[kMalformed];
-    return;
-  }
-  if (m->overlay != dw::Overlay::Chord) {
-    ++stats_[kWrongOverlay];
-    return;
-  }
-  // Where it listens: as it says, else where it sent from; a node it lists
-  // without an address (one bound to 0.0.0.0) is on the sender's host.
-  if (m->sender.ip == 0) m->sender.ip = from.ip;
-  if (m->sender.port == 0) m->sender.port = from.port;
-  for (auto& n : m->nodes) {
-    if (n.ip == 0) n.ip = from.ip;
-  }
-  if (m->predecessor && m->predecessor->ip == 0) m->predecessor->ip = from.ip;
-  if (!m->response) {
-    answer(*m, from, now);
-    return;
-  }
-  auto* asked = rpcs_.find(m->request);
-  if (!asked || !(asked->info.to.ip == m->sender.ip && asked->info.to.port == m->sender.port)) {
-    ++stats_[kUnexpected];
-    return;
-  }
-  Rpc p = rpcs_.take(m->request);
-  p.info.to.id = m->sender.id;  // (an introducer's id was unknown)
-  on_response(*m, std::move(p), now);
-}
-
 void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
   Message r = dw::response_to(m, self_);
   switch (m.type) {
@@ -742,10 +668,8 @@ void ChordCore::on_timeout(Rpc p, Instant now) {
   if (maintenance && p.tries < config_.retries && p.info.purpose != Purpose::Leave) {
     // Once more, waiting twice as long.
     ++p.tries;
-    p.deadline = now + config_.rpc_timeout * (1 << p.tries);
-    actions_.push_back(action::SendTo{socket_, Endpoint{p.info.to.ip, p.info.to.port}, std::make_shared<const Buffer>(p.datagram)});
-    ++stats_[kDatagramsOut];
-    rpcs_.add(std::move(p));
+    const Instant deadline = now + config_.rpc_timeout * (1 << p.tries);
+    resend(std::move(p), deadline);
     return;
   }
   if (p.info.to.port != 0 && !(p.info.to.id == NodeId{})) forget(p.info.to, now);
@@ -857,8 +781,6 @@ void ChordCore::handle_timeout(Instant now) {
     expire(now);
   }
 }
-
-std::optional<Action> ChordCore::poll_action() { return take_front(actions_); }
 
 std::optional<Instant> ChordCore::poll_timeout() const {
   std::optional<Instant> t;

@@ -38,8 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "servent/dht/dht_core.hpp"
-#include "servent/dht/rpc_table.hpp"
+#include "servent/dht/node_base.hpp"
 
 namespace sv::dht {
 
@@ -63,13 +62,25 @@ struct ChordConfig {
   Duration default_lifetime = 1h;
 };
 
-class ChordCore : public DhtCore {
+namespace chord_rpc {
+enum class Purpose : std::uint8_t {
+  Find, Store, Get, Stabilize, Notify, CheckPredecessor, Replicate, Handover, Rehome, Leave
+};
+struct Pending {
+  Purpose purpose;
+  NodeRef to;
+  std::uint64_t op = 0;  // Find / Store / Get: the operation
+  NodeId key{};          // Rehome: the key sent on
+  bool drop = false;     // Rehome: our copy goes once the owner has it
+};
+}  // namespace chord_rpc
+
+class ChordCore : public NodeBase<chord_rpc::Pending> {
  public:
   // `self` is where this node listens (its id is SHA-1 of "ip:port" unless
   // given); `socket` is the UDP socket it sends from.
   ChordCore(Endpoint self, SocketId socket, ChordConfig config, std::uint64_t seed, std::optional<NodeId> id = {});
 
-  void bind(SocketId socket, Endpoint at) override;
   // A ring of one, or joining through any node of a ring.
   void join(std::optional<Endpoint> introducer, Instant now) override;
   // Graceful leave: keys to the successor, both neighbours told.
@@ -81,19 +92,16 @@ class ChordCore : public DhtCore {
   std::uint64_t put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime = Duration::zero(),
                     std::optional<Endpoint> via = {}) override;
   std::uint64_t get(const NodeId& key, Instant now, std::optional<Endpoint> via = {}) override;
-  std::optional<OpResult> poll_result() override;
   std::string_view overlay() const override { return "chord"; }
   std::string describe() const override;
   OverlayView view() const override;
 
-  const NodeRef& self() const override { return self_; }
   const std::optional<NodeRef>& predecessor() const { return pred_; }
   const std::vector<NodeRef>& successors() const { return succ_; }
   std::size_t fingers_set() const;
   std::size_t keys() const { return store_.size(); }
   bool holds(const NodeId& key) const { return store_.count(key) != 0; }
   bool joined() const override { return joined_; }
-  const Ring& ring() const override { return ring_; }
 
   enum Stat : std::size_t {
     kDatagramsIn,
@@ -116,31 +124,12 @@ class ChordCore : public DhtCore {
   std::uint64_t stat(Stat s) const { return stats_[s]; }
   std::vector<Counter> counters() const override;
 
-  void handle_connected(ConnId, Endpoint, Direction, Instant) override {}
-  void handle_bytes(ConnId, wire::ByteView, Instant) override {}
-  void handle_closed(ConnId, CloseReason, Instant) override {}
-  void handle_datagram(SocketId socket, Endpoint from, wire::ByteView bytes, Instant now) override;
   void handle_timeout(Instant now) override;
-  // (SIGINT / SIGTERM: a graceful leave, when we are a member)
-  void handle_shutdown(Instant now) override {
-    if (joined_) leave(now);
-  }
-  std::optional<Action> poll_action() override;
   std::optional<Instant> poll_timeout() const override;
 
  private:
-  using Message = wire::dht::Message;
-  enum class Purpose : std::uint8_t {
-    Find, Store, Get, Stabilize, Notify, CheckPredecessor, Replicate, Handover, Rehome, Leave
-  };
-  struct Pending {
-    Purpose purpose;
-    NodeRef to;
-    std::uint64_t op = 0;  // Find / Store / Get: the operation
-    NodeId key{};          // Rehome: the key sent on
-    bool drop = false;     // Rehome: our copy goes once the owner has it
-  };
-  using Rpc = RpcTable<Pending>::Entry;
+  using Purpose = chord_rpc::Purpose;
+  using Pending = chord_rpc::Pending;
   enum class OpStage : std::uint8_t { Finding, Storing, Getting };
   struct Op {
     OpKind kind;
@@ -164,14 +153,12 @@ class ChordCore : public DhtCore {
     Instant refreshed;  // last stored here by its owner (or by us as the owner)
   };
 
-  Message request(wire::dht::Type t) const;
   // (by id: others may list us under another address than our own idea of it)
   bool is_self(const NodeRef& n) const { return n.id == self_.id; }
   // (returns the request id, the key of its entry in rpcs_)
   std::uint64_t send_rpc(Purpose purpose, const NodeRef& to, const Message& m, Instant now, std::uint64_t op = 0);
-  void send_reply(Endpoint to, const Message& m);
-  void answer(const Message& m, Endpoint from, Instant now);
-  void on_response(const Message& m, Rpc p, Instant now);
+  void answer(const Message& m, Endpoint from, Instant now) override;
+  void on_response(const Message& m, Rpc p, Instant now) override;
   void on_timeout(Rpc p, Instant now);
   // Lookups.
   std::uint64_t start_op(Op op, Instant now);
@@ -197,33 +184,23 @@ class ChordCore : public DhtCore {
   void fix_next_finger(Instant now);
   void expire(Instant now);
 
-  Ring ring_;
   ChordConfig config_;
-  SocketId socket_;
-  NodeRef self_;
-  bool id_given_ = false;
-  Rng rng_;
   bool joined_ = false;
   std::optional<NodeRef> pred_;
   std::vector<NodeRef> succ_;                 // successor list, nearest first (never self)
   std::vector<std::optional<NodeRef>> fingers_;
   int next_finger_ = 0;
   std::map<NodeId, std::vector<Value>> store_;
-  RpcTable<Pending> rpcs_;
   std::unordered_map<std::uint64_t, Op> ops_;
   std::set<NodeId> orphans_;                  // keys to send on, their owners not yet looked up
   std::size_t rehoming_ = 0;                  // owner lookups in flight for them
   std::map<NodeId, Instant> dead_;            // recently failed: not taken back from others' lists for a while
-  std::deque<OpResult> results_;
-  std::deque<Action> actions_;
   std::uint64_t next_op_ = 1;
   Instant next_stabilize_{}, next_fix_{}, next_check_{}, next_replicate_{}, next_expire_{};
   bool stabilizing_ = false, checking_ = false;
   std::optional<Endpoint> introducer_;
   std::optional<Instant> next_join_;
   Instant next_ring_check_{};
-  Instant now_{};
-  std::uint64_t stats_[kStatCount] = {};
 };
 
 }  // namespace sv::dht

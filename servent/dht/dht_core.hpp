@@ -20,6 +20,16 @@ using wire::dht::NodeRef;
 
 enum class OpKind : std::uint8_t { Lookup, Put, Get };
 
+// Ids are SHA-1 (or reduced to fewer bits, the low ones kept): their low 8
+// bytes hash well.
+struct NodeIdHash {
+  std::size_t operator()(const NodeId& id) const {
+    std::uint64_t h = 0;
+    for (std::size_t i = 12; i < 20; ++i) h = h << 8 | id[i];
+    return static_cast<std::size_t>(h * 0x9E3779B97F4A7C15ull);
+  }
+};
+
 struct OpResult {
   std::uint64_t op = 0;
   OpKind kind = OpKind::Lookup;

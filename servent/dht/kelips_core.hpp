@@ -34,8 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "servent/dht/dht_core.hpp"
-#include "servent/dht/rpc_table.hpp"
+#include "servent/dht/node_base.hpp"
 
 namespace sv::dht {
 
@@ -59,21 +58,27 @@ struct KelipsConfig {
   Duration default_lifetime = 1h;
 };
 
-class KelipsCore : public DhtCore {
+namespace kelips_rpc {
+enum class Purpose : std::uint8_t { Join, Fill, Gossip, Find, Store, Get, Copy, Leave };
+struct Pending {
+  Purpose purpose;
+  NodeRef to;
+  std::uint64_t op = 0;
+  Instant sent{};
+};
+}  // namespace kelips_rpc
+
+class KelipsCore : public NodeBase<kelips_rpc::Pending> {
  public:
   KelipsCore(Endpoint self, SocketId socket, KelipsConfig config, std::uint64_t seed, std::optional<NodeId> id = {});
 
-  void bind(SocketId socket, Endpoint at) override;
   void join(std::optional<Endpoint> introducer, Instant now) override;
   void leave(Instant now) override;
   std::uint64_t lookup(const NodeId& key, Instant now, std::optional<Endpoint> via = {}) override;
   std::uint64_t put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime = Duration::zero(),
                     std::optional<Endpoint> via = {}) override;
   std::uint64_t get(const NodeId& key, Instant now, std::optional<Endpoint> via = {}) override;
-  std::optional<OpResult> poll_result() override;
   std::string_view overlay() const override { return "kelips"; }
-  const NodeRef& self() const override { return self_; }
-  const Ring& ring() const override { return ring_; }
   bool joined() const override { return joined_; }
   std::vector<Counter> counters() const override;
   std::string describe() const override;
@@ -123,22 +128,13 @@ class KelipsCore : public DhtCore {
   };
   std::uint64_t stat(Stat s) const { return stats_[s]; }
 
-  void handle_connected(ConnId, Endpoint, Direction, Instant) override {}
-  void handle_bytes(ConnId, wire::ByteView, Instant) override {}
-  void handle_closed(ConnId, CloseReason, Instant) override {}
-  void handle_datagram(SocketId socket, Endpoint from, wire::ByteView bytes, Instant now) override;
   void handle_timeout(Instant now) override;
-  void handle_shutdown(Instant now) override {
-    if (joined_) leave(now);
-  }
-  std::optional<Action> poll_action() override;
   std::optional<Instant> poll_timeout() const override;
 
  private:
-  using Message = wire::dht::Message;
-  struct IdHash {
-    std::size_t operator()(const NodeId& id) const;
-  };
+  using Purpose = kelips_rpc::Purpose;
+  using Pending = kelips_rpc::Pending;
+  using IdHash = NodeIdHash;
   struct Member {
     NodeRef node;
     std::uint32_t heartbeat = 0;
@@ -157,14 +153,6 @@ class KelipsCore : public DhtCore {
     wire::Bytes bytes;
     Instant expires;
   };
-  enum class Purpose : std::uint8_t { Join, Fill, Gossip, Find, Store, Get, Copy, Leave };
-  struct Pending {
-    Purpose purpose;
-    NodeRef to;
-    std::uint64_t op = 0;
-    Instant sent{};
-  };
-  using Rpc = RpcTable<Pending>::Entry;
   struct Op {
     OpKind kind;
     NodeId key{};
@@ -177,11 +165,9 @@ class KelipsCore : public DhtCore {
     bool reached_group = false;      // a member of the key's group answered
   };
 
-  Message request(wire::dht::Type t) const;
   std::uint64_t send_rpc(Purpose purpose, const NodeRef& to, const Message& m, Instant now, std::uint64_t op = 0);
-  void send_reply(Endpoint to, const Message& m);
-  void answer(const Message& m, Endpoint from, Instant now);
-  void on_response(const Message& m, Rpc p, Instant now);
+  void answer(const Message& m, Endpoint from, Instant now) override;
+  void on_response(const Message& m, Rpc p, Instant now) override;
   void on_timeout(Rpc p, Instant now);
 
   // Membership.
@@ -213,12 +199,7 @@ class KelipsCore : public DhtCore {
   void op_done(std::uint64_t id, bool ok, std::string error = {}, NodeRef owner = {}, std::vector<wire::Bytes> values = {});
   void add_candidates(Op& o, const std::vector<NodeRef>& nodes, bool front);
 
-  Ring ring_;
   KelipsConfig config_;
-  SocketId socket_;
-  NodeRef self_;
-  bool id_given_ = false;
-  Rng rng_;
   bool joined_ = false;
   std::uint32_t heartbeat_ = 0;
   std::vector<Member> members_;                          // our group, without us
@@ -232,16 +213,11 @@ class KelipsCore : public DhtCore {
   std::deque<NodeId> recent_members_;                    // heard of lately: gossiped first
   std::deque<wire::dht::Tuple> recent_tuples_;
   std::unordered_map<NodeId, std::pair<std::uint32_t, Instant>, IdHash> dead_;  // heartbeat at death, until
-  RpcTable<Pending> rpcs_;
   std::unordered_map<std::uint64_t, Op> ops_;
-  std::deque<OpResult> results_;
-  std::deque<Action> actions_;
   std::uint64_t next_op_ = 1;
   std::optional<Endpoint> introducer_;
   std::optional<Instant> next_join_;
   Instant next_gossip_{}, next_repair_{}, next_expire_{};
-  Instant now_{};
-  std::uint64_t stats_[kStatCount] = {};
 };
 
 }  // namespace sv::dht

@@ -29,36 +29,12 @@ bool same(const NodeRef& a, const NodeRef& b) { return a.id == b.id; }
 
 }  // namespace
 
-std::size_t PastryCore::IdHash::operator()(const NodeId& id) const {
-  std::uint64_t h;
-  std::memcpy(&h, id.data() + 12, sizeof h);
-  return static_cast<std::size_t>(h * 0x9E3779B97F4A7C15ull);
-}
-
 PastryCore::PastryCore(Endpoint self, SocketId socket, PastryConfig config, std::uint64_t seed, std::optional<NodeId> id)
-    : ring_(config.bits / 4 * 4 < 8 ? 8 : config.bits / 4 * 4), config_(config), socket_(socket), rng_(seed) {
+    : NodeBase(Ring(config.bits / 4 * 4 < 8 ? 8 : config.bits / 4 * 4), wire::dht::Overlay::Pastry, self, socket, seed, id, kStatCount), config_(config) {
   rows_ = static_cast<std::size_t>(ring_.bits() / 4);
   if (config_.leaf_set < 2) config_.leaf_set = 2;
   if (config_.replicas == 0) config_.replicas = 1;
-  self_.id = id ? ring_.reduce(*id) : node_id_for(self, ring_);
-  self_.ip = self.ip;
-  self_.port = self.port;
-  id_given_ = id.has_value();
   table_.resize(rows_);
-}
-
-void PastryCore::bind(SocketId socket, Endpoint at) {
-  socket_ = socket;
-  self_.ip = at.ip;
-  self_.port = at.port;
-  if (id_given_) return;
-  if (at.ip == 0) {
-    NodeId r;
-    rng_.fill(r.data(), r.size());
-    self_.id = ring_.reduce(r);
-  } else {
-    self_.id = node_id_for(at, ring_);
-  }
 }
 
 std::vector<Counter> PastryCore::counters() const {
@@ -135,27 +111,8 @@ std::optional<NodeRef> PastryCore::entry(std::size_t row, int column) const {
 
 // ---- sending ----
 
-PastryCore::Message PastryCore::request(Type t) const {
-  Message m;
-  m.type = t;
-  m.overlay = dw::Overlay::Pastry;
-  m.sender = self_;
-  return m;
-}
-
 std::uint64_t PastryCore::send_rpc(Purpose purpose, const NodeRef& to, const Message& msg, Instant now, std::uint64_t op) {
-  Message m = msg;
-  m.request = rpcs_.next_id(rng_);
-  auto bytes = dw::encode_message(m);
-  actions_.push_back(action::SendTo{socket_, Endpoint{to.ip, to.port}, std::make_shared<const Buffer>(bytes)});
-  ++stats_[kDatagramsOut];
-  rpcs_.add(Rpc{Pending{purpose, to, op, now}, std::move(bytes), now + config_.rpc_timeout, 0, m.request});
-  return m.request;
-}
-
-void PastryCore::send_reply(Endpoint to, const Message& m) {
-  actions_.push_back(action::SendTo{socket_, to, std::make_shared<const Buffer>(dw::encode_message(m))});
-  ++stats_[kDatagramsOut];
+  return send_request(Pending{purpose, to, op, now}, msg, now, config_.rpc_timeout);
 }
 
 // ---- state ----
@@ -448,8 +405,7 @@ std::uint64_t PastryCore::put(const NodeId& key, wire::Bytes value, Instant now,
   op.kind = OpKind::Put;
   op.key = ring_.reduce(key);
   op.value = std::move(value);
-  const Duration life = lifetime > Duration::zero() ? lifetime : config_.default_lifetime;
-  op.lifetime = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(life).count());
+  op.lifetime = lifetime_seconds(lifetime, config_.default_lifetime);
   return start_op(std::move(op), via, now);
 }
 
@@ -459,8 +415,6 @@ std::uint64_t PastryCore::get(const NodeId& key, Instant now, std::optional<Endp
   op.key = ring_.reduce(key);
   return start_op(std::move(op), via, now);
 }
-
-std::optional<OpResult> PastryCore::poll_result() { return take_front(results_); }
 
 std::uint64_t PastryCore::start_op(Op op, std::optional<Endpoint> via, Instant now) {
   const std::uint64_t id = next_op_++;
@@ -620,37 +574,6 @@ void PastryCore::op_done(std::uint64_t id, bool ok, std::string error, std::vect
 }
 
 // ---- datagrams ----
-
-void PastryCore::handle_datagram(SocketId, Endpoint from, wire::ByteView bytes, Instant now) {
-  now_ = now;
-  ++stats_[kDatagramsIn];
-  auto m = dw::decode_message(bytes);
-  if (!m) {
-    ++stats_[kMalformed];
-    return;
-  }
-  if (m->overlay != dw::Overlay::Pastry) {
-    ++stats_[kWrongOverlay];
-    return;
-  }
-  if (m->sender.ip == 0) m->sender.ip = from.ip;
-  if (m->sender.port == 0) m->sender.port = from.port;
-  for (auto& n : m->nodes) {
-    if (n.ip == 0) n.ip = from.ip;
-  }
-  if (!m->response) {
-    answer(*m, from, now);
-    return;
-  }
-  auto* asked = rpcs_.find(m->request);
-  if (!asked || !(asked->info.to.ip == m->sender.ip && asked->info.to.port == m->sender.port)) {
-    ++stats_[kUnexpected];
-    return;
-  }
-  Rpc p = rpcs_.take(m->request);
-  p.info.to.id = m->sender.id;
-  on_response(*m, std::move(p), now);
-}
 
 void PastryCore::answer(const Message& m, Endpoint from, Instant now) {
   Message r = dw::response_to(m, self_);
@@ -861,8 +784,6 @@ void PastryCore::handle_timeout(Instant now) {
     for (auto it = dead_.begin(); it != dead_.end();) it = it->second <= now ? dead_.erase(it) : std::next(it);
   }
 }
-
-std::optional<Action> PastryCore::poll_action() { return take_front(actions_); }
 
 std::optional<Instant> PastryCore::poll_timeout() const {
   std::optional<Instant> t = rpcs_.next_deadline();

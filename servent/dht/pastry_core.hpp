@@ -35,8 +35,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "servent/dht/dht_core.hpp"
-#include "servent/dht/rpc_table.hpp"
+#include "servent/dht/node_base.hpp"
 
 namespace sv::dht {
 
@@ -57,21 +56,29 @@ struct PastryConfig {
   Duration default_lifetime = 1h;
 };
 
-class PastryCore : public DhtCore {
+namespace pastry_rpc {
+enum class Purpose : std::uint8_t { Find, Store, Get, State, Probe, Replicate, Handover, Announce, Leave };
+struct Pending {
+  Purpose purpose;
+  NodeRef to;
+  std::uint64_t op = 0;
+  Instant sent{};
+  NodeId key{};          // Handover: the key sent on
+  bool drop = false;     // Handover: our copy goes once it has it
+};
+}  // namespace pastry_rpc
+
+class PastryCore : public NodeBase<pastry_rpc::Pending> {
  public:
   PastryCore(Endpoint self, SocketId socket, PastryConfig config, std::uint64_t seed, std::optional<NodeId> id = {});
 
-  void bind(SocketId socket, Endpoint at) override;
   void join(std::optional<Endpoint> introducer, Instant now) override;
   void leave(Instant now) override;
   std::uint64_t lookup(const NodeId& key, Instant now, std::optional<Endpoint> via = {}) override;
   std::uint64_t put(const NodeId& key, wire::Bytes value, Instant now, Duration lifetime = Duration::zero(),
                     std::optional<Endpoint> via = {}) override;
   std::uint64_t get(const NodeId& key, Instant now, std::optional<Endpoint> via = {}) override;
-  std::optional<OpResult> poll_result() override;
   std::string_view overlay() const override { return "pastry"; }
-  const NodeRef& self() const override { return self_; }
-  const Ring& ring() const override { return ring_; }
   bool joined() const override { return joined_; }
   std::vector<Counter> counters() const override;
   std::string describe() const override;
@@ -112,32 +119,13 @@ class PastryCore : public DhtCore {
   };
   std::uint64_t stat(Stat s) const { return stats_[s]; }
 
-  void handle_connected(ConnId, Endpoint, Direction, Instant) override {}
-  void handle_bytes(ConnId, wire::ByteView, Instant) override {}
-  void handle_closed(ConnId, CloseReason, Instant) override {}
-  void handle_datagram(SocketId socket, Endpoint from, wire::ByteView bytes, Instant now) override;
   void handle_timeout(Instant now) override;
-  void handle_shutdown(Instant now) override {
-    if (joined_) leave(now);
-  }
-  std::optional<Action> poll_action() override;
   std::optional<Instant> poll_timeout() const override;
 
  private:
-  using Message = wire::dht::Message;
-  struct IdHash {
-    std::size_t operator()(const NodeId& id) const;
-  };
-  enum class Purpose : std::uint8_t { Find, Store, Get, State, Probe, Replicate, Handover, Announce, Leave };
-  struct Pending {
-    Purpose purpose;
-    NodeRef to;
-    std::uint64_t op = 0;
-    Instant sent{};
-    NodeId key{};          // Handover: the key sent on
-    bool drop = false;     // Handover: our copy goes once it has it
-  };
-  using Rpc = RpcTable<Pending>::Entry;
+  using Purpose = pastry_rpc::Purpose;
+  using Pending = pastry_rpc::Pending;
+  using IdHash = NodeIdHash;
   struct Slot {
     NodeRef node;
     std::uint32_t rtt_us = UINT32_MAX;  // (unknown: the largest)
@@ -161,11 +149,9 @@ class PastryCore : public DhtCore {
     Instant expires;
   };
 
-  Message request(wire::dht::Type t) const;
   std::uint64_t send_rpc(Purpose purpose, const NodeRef& to, const Message& m, Instant now, std::uint64_t op = 0);
-  void send_reply(Endpoint to, const Message& m);
-  void answer(const Message& m, Endpoint from, Instant now);
-  void on_response(const Message& m, Rpc p, Instant now);
+  void answer(const Message& m, Endpoint from, Instant now) override;
+  void on_response(const Message& m, Rpc p, Instant now) override;
   void on_timeout(Rpc p, Instant now);
 
   // Ids.
@@ -195,13 +181,8 @@ class PastryCore : public DhtCore {
   void ask_holder(std::uint64_t id, Instant now);
   void op_done(std::uint64_t id, bool ok, std::string error = {}, std::vector<wire::Bytes> values = {});
 
-  Ring ring_;
   PastryConfig config_;
   std::size_t rows_;
-  SocketId socket_;
-  NodeRef self_;
-  bool id_given_ = false;
-  Rng rng_;
   bool joined_ = false;
   std::vector<std::array<std::optional<Slot>, 16>> table_;
   std::vector<NodeRef> lo_, hi_;             // leaf set halves, nearest first
@@ -213,16 +194,11 @@ class PastryCore : public DhtCore {
   std::map<NodeId, std::vector<Value>> store_;
   std::set<NodeId> primary_;                 // keys we hold as their closest node (we copy them on)
   bool rebalance_due_ = false;               // the leaf set changed: keys may move
-  RpcTable<Pending> rpcs_;
   std::unordered_map<std::uint64_t, Op> ops_;
-  std::deque<OpResult> results_;
-  std::deque<Action> actions_;
   std::uint64_t next_op_ = 1;
   std::optional<Endpoint> introducer_;
   std::optional<Instant> next_join_;
   Instant next_maintain_{}, next_repair_{}, next_replicate_{}, next_expire_{};
-  Instant now_{};
-  std::uint64_t stats_[kStatCount] = {};
 };
 
 }  // namespace sv::dht
