@@ -15,6 +15,8 @@
 //    next to 1/2 log2 N (the ideal measured here: 6.83 at 4,096 nodes and
 //    7.86 at 16,384, counting the last hop);
 //  - ring upkeep: datagrams per node per second over 10 quiet seconds;
+//  - churn (DHT_CHURN seconds, default 60): 0.2 % of the nodes replaced a
+//    second; the upkeep under it and lookups right after;
 //  - half the nodes fail at once; 60 s later (stabilised), LOOKUPS more:
 //    the share reaching the true live owner (goal >= 99.9 % with
 //    r = 2 log2 N successors).
@@ -230,10 +232,48 @@ int chord(std::size_t n, std::size_t lookups) {
               "one finger per 250 ms, each with its answer)\n",
               static_cast<double>(net.sent() - sent0) / static_cast<double>(n) / 10.0);
   std::fflush(stdout);
-  // Half fail at once.
+  // Churn (DHT_CHURN seconds, default 60): every second 0.2 % of the nodes
+  // (12 % a minute) fail and as many new ones join through random live
+  // nodes; the upkeep over it, then lookups at once after.
+  const int churn_seconds = std::getenv("DHT_CHURN") ? std::atoi(std::getenv("DHT_CHURN")) : 60;
+  if (churn_seconds > 0) {
+    const std::size_t per_second = std::max<std::size_t>(1, n / 500);
+    const auto churn0 = net.sent();
+    std::size_t live_sum = 0;
+    for (int sec = 0; sec < churn_seconds; ++sec) {
+      for (std::size_t k = 0; k < per_second; ++k) {
+        std::size_t victim = rng.below(nodes.size());
+        while (!net.alive(victim)) victim = rng.below(nodes.size());
+        net.kill(victim);
+        std::size_t via = rng.below(nodes.size());
+        while (!net.alive(via)) via = rng.below(nodes.size());
+        const std::size_t i = nodes.size();
+        const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+        auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
+        nodes.push_back(core.get());
+        const std::size_t idx = net.add(std::move(core), at);
+        const Endpoint intro = net.address(via);
+        net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
+      }
+      net.run_for(1s);
+      std::size_t live = 0;
+      for (std::size_t i = 0; i < nodes.size(); ++i) live += net.alive(i);
+      live_sum += live;
+    }
+    n = nodes.size();  // (lookups and owners over every node made, the dead skipped)
+    const double upkeep = static_cast<double>(net.sent() - churn0) / (static_cast<double>(live_sum));
+    const Result during = measure(27);
+    std::printf("chord under churn (%zu nodes replaced a second, %d s): %.2f datagrams per node per second; "
+                "lookups right after: %zu/%zu reach the live owner, mean hops %.2f\n",
+                per_second, churn_seconds, upkeep, during.ok, during.asked,
+                during.ok ? during.hops / static_cast<double>(during.ok) : 0.0);
+    std::fflush(stdout);
+  }
+  // Half (of the live nodes) fail at once.
   Rng kill(9);
-  std::size_t killed = 0;
-  while (killed < n / 2) {
+  std::size_t killed = 0, live_now = 0;
+  for (std::size_t i = 0; i < n; ++i) live_now += net.alive(i);
+  while (killed < live_now / 2) {
     const std::size_t i = kill.below(n);
     if (!net.alive(i)) continue;
     net.kill(i);
@@ -244,7 +284,7 @@ int chord(std::size_t n, std::size_t lookups) {
   const Result after = measure(33);
   std::printf("chord after %zu of %zu nodes failed at once, 60 s later: ring right at %zu of %zu; lookups %zu/%zu "
               "= %.2f%% reach the live owner (goal >= 99.9%%); mean hops %.2f\n",
-              killed, n, right2, alive2, after.ok, after.asked,
+              killed, live_now, right2, alive2, after.ok, after.asked,
               100.0 * static_cast<double>(after.ok) / static_cast<double>(std::max<std::size_t>(after.asked, 1)),
               after.ok ? after.hops / static_cast<double>(after.ok) : 0.0);
   std::printf("chord total: %.0f s wall, %llu datagrams delivered\n",
@@ -417,10 +457,54 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
                 static_cast<double>(net.sent() - sent0) / static_cast<double>(n) / 10.0);
     std::fflush(stdout);
   }
-  // Half fail at once.
+  // Churn (DHT_CHURN seconds, default 60): 0.2 % of the nodes replaced a
+  // second, new ones joining through a random live node (a real join).
+  const int churn_seconds = std::getenv("DHT_CHURN") ? std::atoi(std::getenv("DHT_CHURN")) : 60;
+  if (churn_seconds > 0) {
+    const std::size_t per_second = std::max<std::size_t>(1, n / 500);
+    const auto churn0 = net.sent();
+    std::size_t live_sum = 0;
+    for (int sec = 0; sec < churn_seconds; ++sec) {
+      for (std::size_t k = 0; k < per_second; ++k) {
+        std::size_t victim = rng.below(nodes.size());
+        while (!net.alive(victim)) victim = rng.below(nodes.size());
+        net.kill(victim);
+        std::size_t via = rng.below(nodes.size());
+        while (!net.alive(via)) via = rng.below(nodes.size());
+        const std::size_t i = nodes.size();
+        const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+        auto core = std::make_unique<KelipsCore>(at, SocketId{1}, cfg, 1000 + i);
+        nodes.push_back(core.get());
+        by_group[core->group()].push_back(i);
+        const std::size_t idx = net.add(std::move(core), at);
+        const Endpoint intro = net.address(via);
+        net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
+      }
+      net.run_for(1s);
+      for (std::size_t i = 0; i < nodes.size(); ++i) live_sum += net.alive(i);
+    }
+    n = nodes.size();
+    std::vector<NodeId> live_keys;
+    for (const auto& key : keys) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (net.alive(i) && nodes[i]->holds(key)) {
+          live_keys.push_back(key);
+          break;
+        }
+      }
+    }
+    const auto [ok, one, hops, asked] = measure(27, live_keys);
+    std::printf("kelips under churn (%zu nodes replaced a second, %d s): %.2f datagrams per node per second; lookups "
+                "right after: %zu/%zu answered by a live home, %.2f%% in one hop\n",
+                per_second, churn_seconds, static_cast<double>(net.sent() - churn0) / static_cast<double>(live_sum), ok,
+                asked, 100.0 * static_cast<double>(one) / static_cast<double>(std::max<std::size_t>(asked, 1)));
+    std::fflush(stdout);
+  }
+  // Half (of the live nodes) fail at once.
   Rng kill(9);
-  std::size_t killed = 0;
-  while (killed < n / 2) {
+  std::size_t killed = 0, live_now = 0;
+  for (std::size_t i = 0; i < n; ++i) live_now += net.alive(i);
+  while (killed < live_now / 2) {
     const std::size_t i = kill.below(n);
     if (!net.alive(i)) continue;
     net.kill(i);
@@ -440,7 +524,7 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     const auto [ok, one, hops, asked] = measure(33, kept);
     std::printf("kelips after %zu of %zu nodes failed at once (%zu of %zu keys kept a live home), 60 s later: "
                 "%zu/%zu = %.2f%% answered by a live home; %.2f%% in one hop; mean hops %.2f\n",
-                killed, n, kept.size(), keys.size(), ok, asked,
+                killed, live_now, kept.size(), keys.size(), ok, asked,
                 100.0 * static_cast<double>(ok) / static_cast<double>(std::max<std::size_t>(asked, 1)),
                 100.0 * static_cast<double>(one) / static_cast<double>(std::max<std::size_t>(asked, 1)),
                 ok ? hops / static_cast<double>(ok) : 0.0);
@@ -453,6 +537,7 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
 
 struct PastryRun {
   double right = 0, ok = 0, hops = 0, stretch = 0, upkeep = 0, after_ok = 0, after_hops = 0, table = 0;
+  double churn_upkeep = 0, churn_ok = 0;
 };
 
 PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
@@ -572,9 +657,41 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
   const auto sent0 = net.sent();
   net.run_for(10s);
   run.upkeep = static_cast<double>(net.sent() - sent0) / static_cast<double>(n) / 10.0;
+  // Churn (DHT_CHURN seconds, default 60): 0.2 % of the nodes replaced a
+  // second, new ones joining through random live nodes.
+  const int churn_seconds = std::getenv("DHT_CHURN") ? std::atoi(std::getenv("DHT_CHURN")) : 60;
+  if (churn_seconds > 0) {
+    const std::size_t per_second = std::max<std::size_t>(1, n / 500);
+    const auto churn0 = net.sent();
+    std::size_t live_sum = 0;
+    for (int sec = 0; sec < churn_seconds; ++sec) {
+      for (std::size_t k = 0; k < per_second; ++k) {
+        std::size_t victim = rng.below(nodes.size());
+        while (!net.alive(victim)) victim = rng.below(nodes.size());
+        net.kill(victim);
+        std::size_t via = rng.below(nodes.size());
+        while (!net.alive(via)) via = rng.below(nodes.size());
+        const std::size_t i = nodes.size();
+        const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+        auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
+        nodes.push_back(core.get());
+        index[at] = i;
+        const std::size_t idx = net.add(std::move(core), at);
+        const Endpoint intro = net.address(via);
+        net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
+      }
+      net.run_for(1s);
+      for (std::size_t i = 0; i < nodes.size(); ++i) live_sum += net.alive(i);
+    }
+    n = nodes.size();
+    run.churn_upkeep = static_cast<double>(net.sent() - churn0) / static_cast<double>(live_sum);
+    double hops = 0;
+    measure(27, run.churn_ok, hops, nullptr);
+  }
   Rng kill(9);
-  std::size_t killed = 0;
-  while (killed < n / 2) {
+  std::size_t killed = 0, live_now = 0;
+  for (std::size_t i = 0; i < n; ++i) live_now += net.alive(i);
+  while (killed < live_now / 2) {
     const std::size_t i = kill.below(n);
     if (!net.alive(i)) continue;
     net.kill(i);
@@ -596,10 +713,11 @@ int pastry(std::size_t n, std::size_t lookups) {
   for (const auto* r : {&with, &without}) {
     std::printf("pastry %s: leaf sets right %.2f%%, %.1f table entries per node; lookups %.2f%% reach the closest "
                 "node, mean hops %.2f (log16 N = %.2f, ceiling %.0f); route stretch %.2f; upkeep %.2f datagrams "
-                "per node per second; after half failed, 60 s later: %.2f%% reach the live closest node, mean hops "
-                "%.2f\n",
+                "per node per second, %.2f under churn (0.2 %% replaced a second; lookups right after %.2f%%); "
+                "after half failed, 60 s later: %.2f%% reach the live closest node, mean hops %.2f\n",
                 r == &with ? "with proximity" : "without proximity", 100 * r->right, r->table, 100 * r->ok, r->hops,
-                log16, std::ceil(log16), r->stretch, r->upkeep, 100 * r->after_ok, r->after_hops);
+                log16, std::ceil(log16), r->stretch, r->upkeep, r->churn_upkeep, 100 * r->churn_ok, 100 * r->after_ok,
+                r->after_hops);
   }
   std::printf("pastry proximity-aware tables: route stretch %.2f against %.2f without (%.2fx shorter routes by latency)\n",
               with.stretch, without.stretch, with.stretch > 0 ? without.stretch / with.stretch : 0.0);
