@@ -68,6 +68,19 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// This process's resident memory, MB (the simulator's whole footprint).
+double rss_mb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "VmRSS: %lf kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb / 1024;
+}
+
 struct Result {
   std::size_t ok = 0, asked = 0;
   double hops = 0;
@@ -327,8 +340,9 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     });
   }
   net.run_for(60s);
-  std::printf("kelips %zu nodes, k = %u affinity groups (about %zu members each): set up and gossiped 60 s in %.0f s wall\n",
-              n, cfg.groups, n / cfg.groups, std::chrono::duration<double>(Clock::now() - wall0).count());
+  std::printf("kelips %zu nodes, k = %u affinity groups (about %zu members each): set up and gossiped 60 s in %.0f s wall "
+              "(simulator RSS %.0f MB)\n",
+              n, cfg.groups, n / cfg.groups, std::chrono::duration<double>(Clock::now() - wall0).count(), rss_mb());
   std::fflush(stdout);
 
   // FILES values put from random nodes (one every 0.1 ms), their answers within 30 s.
@@ -369,7 +383,7 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     const auto res = wait_all(asked, 30s);
     std::size_t ok = 0;
     for (const auto& r : res) ok += r && r->ok;
-    std::printf("kelips puts: %zu/%zu stored\n", ok, files);
+    std::printf("kelips puts: %zu/%zu stored (simulator RSS %.0f MB)\n", ok, files, rss_mb());
   }
   net.run_for(30s);
 
@@ -455,6 +469,13 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     std::printf("kelips upkeep: %.2f datagrams per node per second (a gossip to a member and one to a contact "
                 "each second, each with its answer)\n",
                 static_cast<double>(net.sent() - sent0) / static_cast<double>(n) / 10.0);
+    if (std::getenv("DHT_COUNTERS")) {
+      std::printf("  simulator RSS %.0f MB\n", rss_mb());
+      std::size_t copies = 0;
+      for (auto* c : nodes) copies += c->keys();
+      std::printf("  copies per key %.2f (homes %zu)\n", static_cast<double>(copies) / static_cast<double>(std::max<std::size_t>(1, files)),
+                  cfg.homes);
+    }
     std::fflush(stdout);
   }
   // Churn (DHT_CHURN seconds, default 60): 0.2 % of the nodes replaced a
@@ -529,9 +550,9 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
                 100.0 * static_cast<double>(one) / static_cast<double>(std::max<std::size_t>(asked, 1)),
                 ok ? hops / static_cast<double>(ok) : 0.0);
   }
-  std::printf("kelips total: %.0f s wall, %llu datagrams delivered\n",
+  std::printf("kelips total: %.0f s wall, %llu datagrams delivered, simulator RSS %.0f MB\n",
               std::chrono::duration<double>(Clock::now() - wall0).count(),
-              static_cast<unsigned long long>(net.delivered()));
+              static_cast<unsigned long long>(net.delivered()), rss_mb());
   return 0;
 }
 

@@ -404,19 +404,28 @@ void KelipsCore::copy_to_homes(const NodeId& key, std::size_t wanted, Instant no
 }
 
 void KelipsCore::repair(Instant now) {
-  // Values past their lifetime go; a key with fewer than `homes` live homes
-  // is copied again by the home with the lowest id (one repairer per key).
+  // Values past their lifetime go. A key with fewer than `homes` live homes
+  // two rounds running (the tuples of a new copy take a round or two of
+  // gossip to come round) is copied again by the home with the lowest id
+  // (one repairer per key).
+  std::set<NodeId> short_now;
   for (auto it = store_.begin(); it != store_.end();) {
     std::erase_if(it->second, [&](const Value& v) { return v.expires <= now; });
     if (it->second.empty()) {
       it = store_.erase(it);
       continue;
     }
-    const auto homes = live_homes(it->first);
-    const bool lowest = std::all_of(homes.begin(), homes.end(), [&](const NodeRef& h) { return !(h.id < self_.id); });
-    if (homes.size() < config_.homes && lowest) copy_to_homes(it->first, config_.homes - homes.size(), now);
+    auto homes = live_homes(it->first);
+    std::sort(homes.begin(), homes.end(), [](const NodeRef& a, const NodeRef& b) { return a.id < b.id; });
+    const auto rank = static_cast<std::size_t>(
+        std::find_if(homes.begin(), homes.end(), [&](const NodeRef& h) { return h.id == self_.id; }) - homes.begin());
+    if (homes.size() < config_.homes && rank == 0) {
+      if (short_.count(it->first)) copy_to_homes(it->first, config_.homes - homes.size(), now);
+      short_now.insert(it->first);
+    }
     ++it;
   }
+  short_ = std::move(short_now);
   // Homes that died leave the tuples; tuples with no home left go (and
   // ours, once we no longer hold the key).
   for (auto it = tuples_.begin(); it != tuples_.end();) {

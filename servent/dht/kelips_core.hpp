@@ -31,6 +31,7 @@
 #include <array>
 #include <deque>
 #include <map>
+#include <set>
 #include <unordered_map>
 #include <vector>
 
@@ -210,6 +211,7 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
   std::unordered_map<NodeId, Homes, IdHash> tuples_;     // our group's keys -> homes
   std::size_t tuple_bucket_ = 0;                         // where the gossip of all tuples goes on
   std::map<NodeId, std::vector<Value>> store_;           // keys we are a home of
+  std::set<NodeId> short_;                               // keys short of homes at the last repair
   std::deque<NodeId> recent_members_;                    // heard of lately: gossiped first
   std::deque<wire::dht::Tuple> recent_tuples_;
   std::unordered_map<NodeId, std::pair<std::uint32_t, Instant>, IdHash> dead_;  // heartbeat at death, until
