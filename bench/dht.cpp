@@ -81,6 +81,29 @@ double rss_mb() {
   return kb / 1024;
 }
 
+// Churn: every second for `seconds`, `per_second` random live nodes fail
+// and as many new ones join, `add(via)` making one that joins through the
+// live node `via`. Returns the datagrams per live node per second.
+template <class Add>
+double churn(sim::DgramNet& net, Rng& rng, std::size_t per_second, int seconds, Add add) {
+  auto random_live = [&] {
+    std::size_t i = rng.below(net.size());
+    while (!net.alive(i)) i = rng.below(net.size());
+    return i;
+  };
+  const auto sent0 = net.sent();
+  std::size_t live_sum = 0;
+  for (int sec = 0; sec < seconds; ++sec) {
+    for (std::size_t k = 0; k < per_second; ++k) {
+      net.kill(random_live());
+      add(net.address(random_live()));
+    }
+    net.run_for(1s);
+    for (std::size_t i = 0; i < net.size(); ++i) live_sum += net.alive(i);
+  }
+  return static_cast<double>(net.sent() - sent0) / static_cast<double>(std::max<std::size_t>(1, live_sum));
+}
+
 struct Result {
   std::size_t ok = 0, asked = 0;
   double hops = 0;
@@ -251,34 +274,19 @@ int chord(std::size_t n, std::size_t lookups) {
   const int churn_seconds = std::getenv("DHT_CHURN") ? std::atoi(std::getenv("DHT_CHURN")) : 60;
   if (churn_seconds > 0) {
     const std::size_t per_second = std::max<std::size_t>(1, n / 500);
-    const auto churn0 = net.sent();
-    std::size_t live_sum = 0;
-    for (int sec = 0; sec < churn_seconds; ++sec) {
-      for (std::size_t k = 0; k < per_second; ++k) {
-        std::size_t victim = rng.below(nodes.size());
-        while (!net.alive(victim)) victim = rng.below(nodes.size());
-        net.kill(victim);
-        std::size_t via = rng.below(nodes.size());
-        while (!net.alive(via)) via = rng.below(nodes.size());
-        const std::size_t i = nodes.size();
-        const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-        auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
-        nodes.push_back(core.get());
-        const std::size_t idx = net.add(std::move(core), at);
-        const Endpoint intro = net.address(via);
-        net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
-      }
-      net.run_for(1s);
-      std::size_t live = 0;
-      for (std::size_t i = 0; i < nodes.size(); ++i) live += net.alive(i);
-      live_sum += live;
-    }
+    const double churn_upkeep = churn(net, rng, per_second, churn_seconds, [&](Endpoint intro) {
+      const std::size_t i = nodes.size();
+      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+      auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
+      nodes.push_back(core.get());
+      const std::size_t idx = net.add(std::move(core), at);
+      net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
+    });
     n = nodes.size();  // (lookups and owners over every node made, the dead skipped)
-    const double upkeep = static_cast<double>(net.sent() - churn0) / (static_cast<double>(live_sum));
     const Result during = measure(27);
     std::printf("chord under churn (%zu nodes replaced a second, %d s): %.2f datagrams per node per second; "
                 "lookups right after: %zu/%zu reach the live owner, mean hops %.2f\n",
-                per_second, churn_seconds, upkeep, during.ok, during.asked,
+                per_second, churn_seconds, churn_upkeep, during.ok, during.asked,
                 during.ok ? during.hops / static_cast<double>(during.ok) : 0.0);
     std::fflush(stdout);
   }
@@ -483,27 +491,15 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
   const int churn_seconds = std::getenv("DHT_CHURN") ? std::atoi(std::getenv("DHT_CHURN")) : 60;
   if (churn_seconds > 0) {
     const std::size_t per_second = std::max<std::size_t>(1, n / 500);
-    const auto churn0 = net.sent();
-    std::size_t live_sum = 0;
-    for (int sec = 0; sec < churn_seconds; ++sec) {
-      for (std::size_t k = 0; k < per_second; ++k) {
-        std::size_t victim = rng.below(nodes.size());
-        while (!net.alive(victim)) victim = rng.below(nodes.size());
-        net.kill(victim);
-        std::size_t via = rng.below(nodes.size());
-        while (!net.alive(via)) via = rng.below(nodes.size());
-        const std::size_t i = nodes.size();
-        const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-        auto core = std::make_unique<KelipsCore>(at, SocketId{1}, cfg, 1000 + i);
-        nodes.push_back(core.get());
-        by_group[core->group()].push_back(i);
-        const std::size_t idx = net.add(std::move(core), at);
-        const Endpoint intro = net.address(via);
-        net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
-      }
-      net.run_for(1s);
-      for (std::size_t i = 0; i < nodes.size(); ++i) live_sum += net.alive(i);
-    }
+    const double churn_upkeep = churn(net, rng, per_second, churn_seconds, [&](Endpoint intro) {
+      const std::size_t i = nodes.size();
+      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+      auto core = std::make_unique<KelipsCore>(at, SocketId{1}, cfg, 1000 + i);
+      nodes.push_back(core.get());
+      by_group[core->group()].push_back(i);
+      const std::size_t idx = net.add(std::move(core), at);
+      net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
+    });
     n = nodes.size();
     std::vector<NodeId> live_keys;
     for (const auto& key : keys) {
@@ -517,7 +513,7 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     const auto [ok, one, hops, asked] = measure(27, live_keys);
     std::printf("kelips under churn (%zu nodes replaced a second, %d s): %.2f datagrams per node per second; lookups "
                 "right after: %zu/%zu answered by a live home, %.2f%% in one hop\n",
-                per_second, churn_seconds, static_cast<double>(net.sent() - churn0) / static_cast<double>(live_sum), ok,
+                per_second, churn_seconds, churn_upkeep, ok,
                 asked, 100.0 * static_cast<double>(one) / static_cast<double>(std::max<std::size_t>(asked, 1)));
     std::fflush(stdout);
   }
@@ -683,29 +679,17 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
   const int churn_seconds = std::getenv("DHT_CHURN") ? std::atoi(std::getenv("DHT_CHURN")) : 60;
   if (churn_seconds > 0) {
     const std::size_t per_second = std::max<std::size_t>(1, n / 500);
-    const auto churn0 = net.sent();
-    std::size_t live_sum = 0;
-    for (int sec = 0; sec < churn_seconds; ++sec) {
-      for (std::size_t k = 0; k < per_second; ++k) {
-        std::size_t victim = rng.below(nodes.size());
-        while (!net.alive(victim)) victim = rng.below(nodes.size());
-        net.kill(victim);
-        std::size_t via = rng.below(nodes.size());
-        while (!net.alive(via)) via = rng.below(nodes.size());
-        const std::size_t i = nodes.size();
-        const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-        auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
-        nodes.push_back(core.get());
-        index[at] = i;
-        const std::size_t idx = net.add(std::move(core), at);
-        const Endpoint intro = net.address(via);
-        net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
-      }
-      net.run_for(1s);
-      for (std::size_t i = 0; i < nodes.size(); ++i) live_sum += net.alive(i);
-    }
+    const double churn_upkeep = churn(net, rng, per_second, churn_seconds, [&](Endpoint intro) {
+      const std::size_t i = nodes.size();
+      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+      auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
+      nodes.push_back(core.get());
+      index[at] = i;
+      const std::size_t idx = net.add(std::move(core), at);
+      net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
+    });
     n = nodes.size();
-    run.churn_upkeep = static_cast<double>(net.sent() - churn0) / static_cast<double>(live_sum);
+    run.churn_upkeep = churn_upkeep;
     double hops = 0;
     measure(27, run.churn_ok, hops, nullptr);
   }
