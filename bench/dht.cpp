@@ -104,6 +104,46 @@ double churn(sim::DgramNet& net, Rng& rng, std::size_t per_second, int seconds, 
   return static_cast<double>(net.sent() - sent0) / static_cast<double>(std::max<std::size_t>(1, live_sum));
 }
 
+// How a large overlay is set up: DHT_SETUP=join (every node joins through
+// the protocol, one every 5 ms: the default up to 20,000 nodes) or
+// stabilised (each node takes the state a completed join leaves, from the
+// true overlay, and the protocol runs from there: the default above, where
+// 100,000 joins one by one would take most of the run).
+bool setup_stabilised(std::size_t n) {
+  if (const char* s = std::getenv("DHT_SETUP")) return std::string(s) == "stabilised";
+  return n > 20'000;
+}
+
+// Upkeep: datagrams per live node per second over `seconds` quiet
+// simulated seconds; with DHT_COUNTERS, also by message type (requests and
+// answers apart), so it is seen what keeps the overlay healthy.
+double upkeep(sim::DgramNet& net, int seconds) {
+  std::size_t live = 0;
+  for (std::size_t i = 0; i < net.size(); ++i) live += net.alive(i);
+  std::map<std::uint8_t, std::uint64_t> by_type;
+  const bool detail = std::getenv("DHT_COUNTERS") != nullptr;
+  if (detail) {
+    net.on_send = [&](std::size_t, std::size_t, wire::ByteView bytes) {
+      if (bytes.size() > 3) ++by_type[bytes[3]];
+    };
+  }
+  const auto sent0 = net.sent();
+  net.run_for(std::chrono::seconds(seconds));
+  net.on_send = nullptr;
+  const double per = static_cast<double>(std::max<std::size_t>(live, 1)) * seconds;
+  if (detail) {
+    static const std::map<std::uint8_t, const char*> names = {
+        {0x01, "Ping"}, {0x02, "FindNode"}, {0x03, "Neighbours"}, {0x04, "Notify"}, {0x05, "Store"},
+        {0x06, "Get"},  {0x07, "Gossip"},   {0x08, "Leave"},      {0x7F, "Error"}};
+    for (const auto& [t, count] : by_type) {
+      const auto it = names.find(t & 0x7F);
+      std::printf("  upkeep %s %s: %.2f per node per second\n", it == names.end() ? "?" : it->second,
+                  t & 0x80 ? "answer" : "request", static_cast<double>(count) / per);
+    }
+  }
+  return static_cast<double>(net.sent() - sent0) / per;
+}
+
 struct Result {
   std::size_t ok = 0, asked = 0;
   double hops = 0;
@@ -117,17 +157,51 @@ int chord(std::size_t n, std::size_t lookups) {
   if (const char* b = std::getenv("DHT_BITS")) cfg.bits = std::atoi(b);
   std::vector<ChordCore*> nodes;
   Rng rng(5);
-  for (std::size_t i = 0; i < n; ++i) {
-    const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-    auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
-    nodes.push_back(core.get());
-    const std::size_t idx = net.add(std::move(core), at);
-    std::optional<Endpoint> via;
-    if (i > 0) via = net.address(std::getenv("DHT_RANDOM_JOIN") ? rng.below(i) : 0);
-    net.with(idx, [&](Core&) { nodes[idx]->join(via, net.now()); });
-    net.run_for(5ms);
+  const bool stabilised = setup_stabilised(n);
+  if (!stabilised) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+      auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
+      nodes.push_back(core.get());
+      const std::size_t idx = net.add(std::move(core), at);
+      std::optional<Endpoint> via;
+      if (i > 0) via = net.address(std::getenv("DHT_RANDOM_JOIN") ? rng.below(i) : 0);
+      net.with(idx, [&](Core&) { nodes[idx]->join(via, net.now()); });
+      net.run_for(5ms);
+    }
+    net.run_for(60s);
+  } else {
+    // Every node takes what a completed join and stabilisation leave: its
+    // predecessor, r successors and each finger (the successor of
+    // id + 2^i) from the true ring; their timers start over one second.
+    for (std::size_t i = 0; i < n; ++i) {
+      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+      auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
+      nodes.push_back(core.get());
+      net.add(std::move(core), at);
+    }
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return nodes[a]->self().id < nodes[b]->self().id; });
+    std::vector<NodeId> ids(n);
+    for (std::size_t k = 0; k < n; ++k) ids[k] = nodes[order[k]]->self().id;
+    auto successor_of = [&](const NodeId& id) {  // the first node at or after id, wrapping
+      const auto it = std::lower_bound(ids.begin(), ids.end(), id);
+      return nodes[order[it == ids.end() ? 0 : static_cast<std::size_t>(it - ids.begin())]]->self();
+    };
+    const Ring& ring = nodes.front()->ring();
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = order[k];
+      std::vector<NodeRef> succ;
+      for (std::size_t j = 1; j <= cfg.successors && j < n; ++j) succ.push_back(nodes[order[(k + j) % n]]->self());
+      std::vector<std::optional<NodeRef>> fingers(static_cast<std::size_t>(ring.bits()));
+      for (int b = 0; b < ring.bits(); ++b) fingers[static_cast<std::size_t>(b)] = successor_of(ring.add_pow2(ids[k], b));
+      const NodeRef pred = nodes[order[(k + n - 1) % n]]->self();
+      net.with(i, [&](Core&) { nodes[i]->assume(pred, std::move(succ), std::move(fingers), net.now()); });
+      if (i % 100 == 99) net.run_for(1ms);
+    }
+    net.run_for(10s);
   }
-  net.run_for(60s);
   const double built = std::chrono::duration<double>(Clock::now() - wall0).count();
 
   // The true ring, by id.
@@ -251,9 +325,12 @@ int chord(std::size_t n, std::size_t lookups) {
     std::printf("  fingers set per node %.1f\n", f / static_cast<double>(n));
   }
   const auto [right, alive] = ring_right();
-  std::printf("chord %zu nodes (r = %zu successors): built and settled in %.0f s wall (%.0f s simulated); "
+  std::printf("chord %zu nodes (r = %zu successors, %s): built and settled in %.0f s wall (%.0f s simulated); "
               "ring right at %zu of %zu nodes\n",
-              n, cfg.successors, built, std::chrono::duration<double>(net.now().since_epoch).count(), right, alive);
+              n, cfg.successors,
+              stabilised ? "set up stabilised from the true ring, then 10 s of the protocol"
+                         : "joined one every 5 ms, then 60 s of the protocol",
+              built, std::chrono::duration<double>(net.now().since_epoch).count(), right, alive);
   std::fflush(stdout);
   const Result before = measure(21);
   const double ideal = 0.5 * std::log2(static_cast<double>(n));
@@ -262,11 +339,9 @@ int chord(std::size_t n, std::size_t lookups) {
               before.ok, before.asked, before.ok ? before.hops / static_cast<double>(before.ok) : 0.0, ideal,
               ideal + 0.83);
   std::fflush(stdout);
-  const auto sent0 = net.sent();
-  net.run_for(10s);
   std::printf("chord upkeep: %.2f datagrams per node per second (stabilize 1/s, check_predecessor 1/2 s, "
-              "one finger per 250 ms, each with its answer)\n",
-              static_cast<double>(net.sent() - sent0) / static_cast<double>(n) / 10.0);
+              "one finger per 250 ms, down to one per 4 s while passes change nothing; each with its answer)\n",
+              upkeep(net, 10));
   std::fflush(stdout);
   // Churn (DHT_CHURN seconds, default 60): every second 0.2 % of the nodes
   // (12 % a minute) fail and as many new ones join through random live
@@ -472,11 +547,9 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     std::fflush(stdout);
   }
   {
-    const auto sent0 = net.sent();
-    net.run_for(10s);
     std::printf("kelips upkeep: %.2f datagrams per node per second (a gossip to a member and one to a contact "
                 "each second, each with its answer)\n",
-                static_cast<double>(net.sent() - sent0) / static_cast<double>(n) / 10.0);
+                upkeep(net, 10));
     if (std::getenv("DHT_COUNTERS")) {
       std::printf("  simulator RSS %.0f MB\n", rss_mb());
       std::size_t copies = 0;
@@ -555,6 +628,7 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
 struct PastryRun {
   double right = 0, ok = 0, hops = 0, stretch = 0, upkeep = 0, after_ok = 0, after_hops = 0, table = 0;
   double churn_upkeep = 0, churn_ok = 0;
+  bool churned = false;
 };
 
 PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
@@ -671,9 +745,7 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
   for (auto* c : nodes) run.table += static_cast<double>(c->table_entries());
   run.table /= static_cast<double>(n);
   measure(21, run.ok, run.hops, &run.stretch);
-  const auto sent0 = net.sent();
-  net.run_for(10s);
-  run.upkeep = static_cast<double>(net.sent() - sent0) / static_cast<double>(n) / 10.0;
+  run.upkeep = upkeep(net, 10);
   // Churn (DHT_CHURN seconds, default 60): 0.2 % of the nodes replaced a
   // second, new ones joining through random live nodes.
   const int churn_seconds = std::getenv("DHT_CHURN") ? std::atoi(std::getenv("DHT_CHURN")) : 60;
@@ -690,6 +762,7 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
     });
     n = nodes.size();
     run.churn_upkeep = churn_upkeep;
+    run.churned = true;
     double hops = 0;
     measure(27, run.churn_ok, hops, nullptr);
   }
@@ -716,13 +789,19 @@ int pastry(std::size_t n, std::size_t lookups) {
   const auto without = pastry_once(n, lookups, false);
   const double log16 = std::log(static_cast<double>(n)) / std::log(16.0);
   for (const auto* r : {&with, &without}) {
+    std::string churned = "not churned";
+    if (r->churned) {
+      char b[160];
+      std::snprintf(b, sizeof b, "%.2f under churn (0.2 %% replaced a second; lookups right after %.2f%%)", r->churn_upkeep,
+                    100 * r->churn_ok);
+      churned = b;
+    }
     std::printf("pastry %s: leaf sets right %.2f%%, %.1f table entries per node; lookups %.2f%% reach the closest "
                 "node, mean hops %.2f (log16 N = %.2f, ceiling %.0f); route stretch %.2f; upkeep %.2f datagrams "
-                "per node per second, %.2f under churn (0.2 %% replaced a second; lookups right after %.2f%%); "
-                "after half failed, 60 s later: %.2f%% reach the live closest node, mean hops %.2f\n",
+                "per node per second, %s; after half failed, 60 s later: %.2f%% reach the live closest node, mean "
+                "hops %.2f\n",
                 r == &with ? "with proximity" : "without proximity", 100 * r->right, r->table, 100 * r->ok, r->hops,
-                log16, std::ceil(log16), r->stretch, r->upkeep, r->churn_upkeep, 100 * r->churn_ok, 100 * r->after_ok,
-                r->after_hops);
+                log16, std::ceil(log16), r->stretch, r->upkeep, churned.c_str(), 100 * r->after_ok, r->after_hops);
   }
   std::printf("pastry proximity-aware tables: route stretch %.2f against %.2f without (%.2fx shorter routes by latency)\n",
               with.stretch, without.stretch, with.stretch > 0 ? without.stretch / with.stretch : 0.0);

@@ -92,6 +92,20 @@ void ChordCore::join(std::optional<Endpoint> introducer, Instant now) {
   start_op(std::move(op), now);
 }
 
+void ChordCore::assume(std::optional<NodeRef> predecessor, std::vector<NodeRef> successors,
+                       std::vector<std::optional<NodeRef>> fingers, Instant now) {
+  join(std::nullopt, now);  // (the timers, and joined)
+  pred_ = std::move(predecessor);
+  if (pred_ && is_self(*pred_)) pred_.reset();
+  set_successor_list(std::move(successors));
+  fingers.resize(fingers_.size());
+  for (auto& f : fingers) {
+    if (f && is_self(*f)) f.reset();
+  }
+  fingers_ = std::move(fingers);
+  fingers_changed_ = true;
+}
+
 void ChordCore::leave(Instant now) {
   if (!succ_.empty()) {
     // Every key to the successor (it owns them once we are gone), then the
@@ -210,7 +224,7 @@ void ChordCore::op_owner(std::uint64_t id, std::vector<NodeRef> owners, Instant 
     return;
   }
   if (o.finger >= 0) {
-    if (!is_self(owner)) fingers_[static_cast<std::size_t>(o.finger)] = owner;
+    if (!is_self(owner)) set_finger(static_cast<std::size_t>(o.finger), owner);
     op_done(id, true);
     return;
   }
@@ -330,28 +344,54 @@ bool ChordCore::owns(const NodeId& key) const {
 std::vector<NodeRef> ChordCore::preceding_candidates(const NodeId& key, std::size_t n) const {
   // Fingers and successors that lie between us and the key, nearest to the
   // key first (Fig. 5's closest_preceding_node, with runners-up to fall
-  // back on when it does not answer). Neighbouring fingers are mostly the
-  // same node: each node is measured once.
-  std::vector<std::pair<double, const NodeRef*>> all;
+  // back on when it does not answer): those farthest from us clockwise
+  // short of the key. Distances as exact ids; each node once.
+  const Ring::Gap span = ring_.gap(self_.id, key);
+  const bool whole = span.zero();  // our own id: the whole ring but us
+  std::vector<std::pair<Ring::Gap, const NodeRef*>> all;
+  all.reserve(finger_nodes_.size() + succ_.size());
   auto consider = [&](const NodeRef& c) {
-    if (!Ring::between(self_.id, c.id, key)) return;
-    for (const auto& [d, seen] : all) {
-      if (*seen == c) return;
-    }
-    all.emplace_back(ring_.distance(c.id, key), &c);
+    const Ring::Gap d = ring_.gap(self_.id, c.id);
+    if (d.zero() || (!whole && !(d < span))) return;  // (us, key) only
+    all.emplace_back(d, &c);
   };
-  const NodeRef* last = nullptr;
-  for (const auto& f : fingers_) {
-    if (!f || (last && *last == *f)) continue;
-    last = &*f;
-    consider(*f);
+  if (fingers_changed_) {
+    // Neighbouring fingers are mostly the same node: each once.
+    finger_nodes_.clear();
+    for (const auto& f : fingers_) {
+      if (f && (finger_nodes_.empty() || finger_nodes_.back().id != f->id)) finger_nodes_.push_back(*f);
+    }
+    fingers_changed_ = false;
   }
+  for (const auto& f : finger_nodes_) consider(f);
   for (const auto& s : succ_) consider(s);
-  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  // The n farthest, each strictly nearer us than the one before (the same
+  // node twice has the same distance): n passes, cheaper than a sort.
   std::vector<NodeRef> out;
-  for (std::size_t i = 0; i < all.size() && out.size() < n; ++i) out.push_back(*all[i].second);
+  const std::pair<Ring::Gap, const NodeRef*>* prev = nullptr;
+  while (out.size() < n) {
+    const std::pair<Ring::Gap, const NodeRef*>* best = nullptr;
+    for (const auto& e : all) {
+      if ((!prev || e.first < prev->first) && (!best || best->first < e.first)) best = &e;
+    }
+    if (!best) break;
+    out.push_back(*best->second);
+    prev = best;
+  }
   if (out.empty() && !succ_.empty()) out.push_back(succ_.front());
   return out;
+}
+
+void ChordCore::set_finger(std::size_t i, std::optional<NodeRef> n) {
+  if (fingers_[i] == n) return;
+  fingers_[i] = std::move(n);
+  fingers_changed_ = true;
+  pass_changed_ = true;
+  if (fix_pause_ > config_.fix_fingers_every) {
+    // Back to full pace at once.
+    fix_pause_ = config_.fix_fingers_every;
+    next_fix_ = std::min(next_fix_, now_ + fix_pause_);
+  }
 }
 
 void ChordCore::set_successor_list(std::vector<NodeRef> list) {
@@ -370,8 +410,8 @@ void ChordCore::forget(const NodeRef& dead, Instant now) {
   ++stats_[kPeersDead];
   dead_[dead.id] = now + kDeadFor;
   std::erase(succ_, dead);
-  for (auto& f : fingers_) {
-    if (f && *f == dead) f.reset();
+  for (std::size_t i = 0; i < fingers_.size(); ++i) {
+    if (fingers_[i] && *fingers_[i] == dead) set_finger(i, std::nullopt);
   }
   if (pred_ && *pred_ == dead) pred_.reset();
 }
@@ -567,8 +607,8 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
         set_successor_list(std::move(list));
       }
       std::erase(succ_, n);
-      for (auto& f : fingers_) {
-        if (f && *f == n) f.reset();
+      for (std::size_t i = 0; i < fingers_.size(); ++i) {
+        if (fingers_[i] && *fingers_[i] == n) set_finger(i, std::nullopt);
       }
       break;
     }
@@ -708,16 +748,28 @@ void ChordCore::on_timeout(Rpc p, Instant now) {
 // ---- timers ----
 
 void ChordCore::fix_next_finger(Instant now) {
-  // Fingers whose start lies before our successor are the successor itself.
+  // Fingers whose start, id + 2^i, lies within our successor list are the
+  // first successor at or past it (no lookup needed): a successor at
+  // distance d is past it when d >= 2^i, when d's top bit is >= i.
+  if (succ_.empty()) return;
+  std::vector<int> top;
+  top.reserve(succ_.size());
+  for (const auto& s : succ_) top.push_back(ring_.gap(self_.id, s.id).top_bit());
   for (int tries = 0; tries < ring_.bits(); ++tries) {
     const int i = next_finger_;
     next_finger_ = (next_finger_ + 1) % ring_.bits();
-    const NodeId start = ring_.add_pow2(self_.id, i);
-    if (succ_.empty()) return;
-    if (Ring::between_right(self_.id, start, succ_.front().id)) {
-      fingers_[static_cast<std::size_t>(i)] = succ_.front();
+    if (next_finger_ == 0) {
+      // A pass ends: slower after a quiet one, full pace after changes.
+      fix_pause_ = pass_changed_ ? config_.fix_fingers_every : std::min(fix_pause_ * 2, config_.fix_fingers_max);
+      pass_changed_ = false;
+    }
+    std::size_t at = 0;
+    while (at < succ_.size() && top[at] < i) ++at;
+    if (at < succ_.size()) {
+      set_finger(static_cast<std::size_t>(i), succ_[at]);
       continue;
     }
+    const NodeId start = ring_.add_pow2(self_.id, i);
     for (const auto& [id, o] : ops_) {
       if (o.finger == i) return;  // (still looking)
     }
@@ -755,8 +807,8 @@ void ChordCore::handle_timeout(Instant now) {
     }
   }
   if (now >= next_fix_) {
-    next_fix_ = now + config_.fix_fingers_every;
     fix_next_finger(now);
+    next_fix_ = now + fix_pause_;
   }
   if (now >= next_ring_check_) {
     next_ring_check_ = now + config_.ring_check_every;

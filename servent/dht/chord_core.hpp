@@ -12,8 +12,11 @@
 //  - stabilize / notify (§4.6, Fig. 7) every stabilize_every, with the
 //    successor list of r entries (§5.2) taken from the successor's;
 //    check_predecessor every check_predecessor_every; fix_fingers one
-//    finger per fix_fingers_every (fingers whose start falls before the
-//    successor are the successor, without a lookup);
+//    finger per fix_fingers_every (fingers whose start falls within the
+//    successor list are taken from it, without a lookup); a whole pass over
+//    the table that changed no finger doubles the pause, up to
+//    fix_fingers_max, and any finger that changes or fails brings it back
+//    (a quiet ring costs little, a changing one is fixed at full pace);
 //  - keys: put/get find the owner (successor of the key) and store there;
 //    the owner copies each value to its r successors (replicas), again every
 //    replicate_every, so the keys survive r - 1 failures in a row and the new
@@ -47,6 +50,7 @@ struct ChordConfig {
   std::size_t successors = 16;          // r (2 log2 N for the N expected)
   Duration stabilize_every = 1s;
   Duration fix_fingers_every = 250ms;
+  Duration fix_fingers_max = 4s;        // the pause after quiet passes
   Duration check_predecessor_every = 2s;
   Duration replicate_every = 30s;
   Duration rpc_timeout = 500ms;         // doubled on each retry
@@ -85,6 +89,12 @@ class ChordCore : public NodeBase<chord_rpc::Pending> {
   void join(std::optional<Endpoint> introducer, Instant now) override;
   // Graceful leave: keys to the successor, both neighbours told.
   void leave(Instant now) override;
+  // Takes the state a completed join and stabilisation leave (predecessor,
+  // successor list, fingers: `fingers[i]` the successor of id + 2^i) and
+  // runs the protocol from there: how the simulator sets up rings too
+  // large to join one node at a time (Chord §5's stabilised networks).
+  void assume(std::optional<NodeRef> predecessor, std::vector<NodeRef> successors,
+              std::vector<std::optional<NodeRef>> fingers, Instant now);
 
   using OpKind = dht::OpKind;
   using OpResult = dht::OpResult;
@@ -170,6 +180,7 @@ class ChordCore : public NodeBase<chord_rpc::Pending> {
   std::vector<NodeRef> preceding_candidates(const NodeId& key, std::size_t n) const;
   // Ring state.
   void set_successor_list(std::vector<NodeRef> list);
+  void set_finger(std::size_t i, std::optional<NodeRef> n);
   void forget(const NodeRef& dead, Instant now);
   bool owns(const NodeId& key) const;
   void store_value(const NodeId& key, wire::Bytes v, Instant expires, Instant now);
@@ -189,7 +200,11 @@ class ChordCore : public NodeBase<chord_rpc::Pending> {
   std::optional<NodeRef> pred_;
   std::vector<NodeRef> succ_;                 // successor list, nearest first (never self)
   std::vector<std::optional<NodeRef>> fingers_;
+  mutable std::vector<NodeRef> finger_nodes_;  // fingers_ without neighbouring repeats
+  mutable bool fingers_changed_ = true;
   int next_finger_ = 0;
+  Duration fix_pause_ = config_.fix_fingers_every;
+  bool pass_changed_ = false;           // a finger changed in this pass
   std::map<NodeId, std::vector<Value>> store_;
   std::unordered_map<std::uint64_t, Op> ops_;
   std::set<NodeId> orphans_;                  // keys to send on, their owners not yet looked up

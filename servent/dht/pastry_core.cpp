@@ -80,12 +80,12 @@ std::size_t PastryCore::shared_prefix(const NodeId& a, const NodeId& b) const {
   return i;
 }
 
-double PastryCore::numeric_distance(const NodeId& a, const NodeId& b) const {
-  return std::min(ring_.distance(a, b), ring_.distance(b, a));
+Ring::Gap PastryCore::numeric_distance(const NodeId& a, const NodeId& b) const {
+  return std::min(ring_.gap(a, b), ring_.gap(b, a));
 }
 
 bool PastryCore::clockwise_nearer(const NodeId& n) const {
-  return ring_.distance(self_.id, n) <= ring_.distance(n, self_.id);
+  return ring_.gap(self_.id, n) <= ring_.gap(n, self_.id);
 }
 
 std::size_t PastryCore::table_entries() const {
@@ -171,9 +171,10 @@ void PastryCore::add_leaf(const NodeRef& n, Instant now) {
   bool added = false;
   for (const bool larger : {false, true}) {
     auto& side = larger ? hi_ : lo_;
+    auto dist = [&](const NodeId& x) { return larger ? ring_.gap(self_.id, x) : ring_.gap(x, self_.id); };
+    const Ring::Gap d = dist(n.id);
+    if (side.size() >= half && !(d < dist(side.back().id))) continue;  // farther than every leaf that way (most nodes heard of)
     if (std::any_of(side.begin(), side.end(), [&](const NodeRef& x) { return same(x, n); })) continue;
-    auto dist = [&](const NodeId& x) { return larger ? ring_.distance(self_.id, x) : ring_.distance(x, self_.id); };
-    const double d = dist(n.id);
     auto at = std::find_if(side.begin(), side.end(), [&](const NodeRef& x) { return d < dist(x.id); });
     if (static_cast<std::size_t>(at - side.begin()) >= half) continue;  // farther than every leaf that way
     side.insert(at, n);
@@ -194,8 +195,8 @@ bool PastryCore::leaf_covers(const NodeId& key) const {
     if (std::any_of(hi_.begin(), hi_.end(), [&](const NodeRef& b) { return same(a, b); })) return true;
   }
   // Else the key lies between the farthest leaf each way.
-  if (!hi_.empty() && ring_.distance(self_.id, key) <= ring_.distance(self_.id, hi_.back().id)) return true;
-  if (!lo_.empty() && ring_.distance(key, self_.id) <= ring_.distance(lo_.back().id, self_.id)) return true;
+  if (!hi_.empty() && ring_.gap(self_.id, key) <= ring_.gap(self_.id, hi_.back().id)) return true;
+  if (!lo_.empty() && ring_.gap(key, self_.id) <= ring_.gap(lo_.back().id, self_.id)) return true;
   return false;
 }
 
@@ -232,11 +233,13 @@ std::vector<NodeRef> PastryCore::known_nodes() const {
 std::vector<NodeRef> PastryCore::closest(const NodeId& key, std::size_t n) const {
   std::vector<NodeRef> all = leaves();
   all.push_back(self_);
-  std::sort(all.begin(), all.end(), [&](const NodeRef& a, const NodeRef& b) {
-    return numeric_distance(a.id, key) < numeric_distance(b.id, key);
-  });
-  if (all.size() > n) all.resize(n);
-  return all;
+  std::vector<std::pair<Ring::Gap, const NodeRef*>> by;
+  by.reserve(all.size());
+  for (const auto& a : all) by.emplace_back(numeric_distance(a.id, key), &a);
+  std::stable_sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<NodeRef> out;
+  for (std::size_t i = 0; i < by.size() && out.size() < n; ++i) out.push_back(*by[i].second);
+  return out;
 }
 
 bool PastryCore::route(const NodeId& key, std::vector<NodeRef>& out) const {
@@ -248,11 +251,11 @@ bool PastryCore::route(const NodeId& key, std::vector<NodeRef>& out) const {
   const std::size_t l = shared_prefix(key, self_.id);
   if (const auto& s = table_[l][static_cast<std::size_t>(digit(key, l))]) out.push_back(s->node);
   // The rare case (§2.2): any node with as long a prefix, numerically closer.
-  const double mine = numeric_distance(self_.id, key);
-  std::vector<std::pair<std::pair<std::size_t, double>, NodeRef>> others;
+  const Ring::Gap mine = numeric_distance(self_.id, key);
+  std::vector<std::pair<std::pair<std::size_t, Ring::Gap>, NodeRef>> others;
   for (const auto& n : known_nodes()) {
     const std::size_t p = shared_prefix(n.id, key);
-    const double d = numeric_distance(n.id, key);
+    const Ring::Gap d = numeric_distance(n.id, key);
     if (p >= l && d < mine && !(!out.empty() && same(out.front(), n))) others.push_back({{p, d}, n});
   }
   std::sort(others.begin(), others.end(), [](const auto& a, const auto& b) {

@@ -155,7 +155,7 @@ class PastryCore : public NodeBase<pastry_rpc::Pending> {
   void on_timeout(Rpc p, Instant now);
 
   // Ids.
-  double numeric_distance(const NodeId& a, const NodeId& b) const;
+  Ring::Gap numeric_distance(const NodeId& a, const NodeId& b) const;  // the shorter way round
   bool clockwise_nearer(const NodeId& n) const;  // on our larger side
   // State.
   void consider(const NodeRef& n, Instant now);

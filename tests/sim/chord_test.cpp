@@ -203,3 +203,111 @@ TEST_CASE("chord_keys_put_while_the_ring_is_still_forming_survive_a_third_failin
   }
   CHECK(worst == 1000);
 }
+
+TEST_CASE("chord_fixes_fingers_slower_on_a_quiet_ring_and_at_full_pace_again_after_failures") {
+  Ring_ r;
+  const std::size_t n = 64;
+  r.build(n);
+  r.net.run_for(60s);
+  // FindNode requests per node per second (finger lookups are most of them).
+  auto find_rate = [&](Duration window) {
+    std::uint64_t finds = 0;
+    r.net.on_send = [&](std::size_t, std::size_t, wire::ByteView b) { finds += b.size() > 3 && b[3] == 0x02; };
+    r.net.run_for(window);
+    r.net.on_send = nullptr;
+    std::size_t live = 0;
+    for (std::size_t i = 0; i < n; ++i) live += r.net.alive(i);
+    return static_cast<double>(finds) / static_cast<double>(live) / std::chrono::duration<double>(window).count();
+  };
+  const double quiet = find_rate(30s);
+  // A whole pass changed nothing: one finger per fix_fingers_max (4 s), so
+  // a lookup of a hop or two every 4 s, against 4 a second at full pace.
+  MESSAGE("quiet ring: " << quiet << " FindNode requests per node per second");
+  CHECK(quiet < 1.5);
+  Rng rng(3);
+  std::set<std::size_t> killed;
+  while (killed.size() < n / 4) {
+    const std::size_t i = 1 + rng.below(n - 1);
+    if (killed.insert(i).second) r.net.kill(i);
+  }
+  r.net.run_for(30s);
+  // Every finger that named a failed node is fixed (the pace came back).
+  std::set<NodeId> dead;
+  for (std::size_t i : killed) dead.insert(r.at(i).self().id);
+  std::size_t stale = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!r.net.alive(i)) continue;
+    for (const auto& [role, node] : r.at(i).view().nodes) stale += role.starts_with("finger") && dead.count(node.id);
+  }
+  CHECK(stale == 0);
+  // Lookups reach the live owner.
+  std::size_t ok = 0;
+  for (int k = 0; k < 50; ++k) {
+    std::size_t from = rng.below(n);
+    while (!r.net.alive(from)) from = rng.below(n);
+    NodeId key;
+    rng.fill(key.data(), key.size());
+    std::uint64_t op = 0;
+    r.net.with(from, [&](Core&) { op = r.at(from).lookup(key, r.net.now()); });
+    auto res = r.wait_result(from, op);
+    ok += res && res->ok && res->owner == r.at(r.owner_of(key)).self();
+  }
+  CHECK(ok == 50);
+}
+
+TEST_CASE("chord_ring_set_up_stabilised_from_the_true_ring_routes_at_once_and_keeps_right") {
+  // How bench/dht sets up 100,000 nodes: each takes its predecessor,
+  // successors and fingers from the true ring (ChordCore::assume).
+  Ring_ r;
+  const std::size_t n = 300;
+  r.cfg.successors = 8;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Endpoint at{0x7f000001u, static_cast<std::uint16_t>(1000 + i)};
+    auto core = std::make_unique<ChordCore>(at, SocketId{1}, r.cfg, 100 + i);
+    r.nodes.push_back(core.get());
+    r.net.add(std::move(core), at);
+  }
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return r.at(a).self().id < r.at(b).self().id; });
+  const Ring& ring = r.at(0).ring();
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = order[k];
+    std::vector<NodeRef> succ;
+    for (std::size_t j = 1; j <= 8; ++j) succ.push_back(r.at(order[(k + j) % n]).self());
+    std::vector<std::optional<NodeRef>> fingers;
+    for (int b = 0; b < ring.bits(); ++b) fingers.push_back(r.at(r.owner_of(ring.add_pow2(r.at(i).self().id, b))).self());
+    const NodeRef pred = r.at(order[(k + n - 1) % n]).self();
+    r.net.with(i, [&](Core&) { r.at(i).assume(pred, succ, fingers, r.net.now()); });
+  }
+  Rng rng(5);
+  auto lookups = [&](double& mean) {
+    std::size_t ok = 0;
+    double hops = 0;
+    for (int k = 0; k < 100; ++k) {
+      const std::size_t from = rng.below(n);
+      NodeId key;
+      rng.fill(key.data(), key.size());
+      std::uint64_t op = 0;
+      r.net.with(from, [&](Core&) { op = r.at(from).lookup(key, r.net.now()); });
+      auto res = r.wait_result(from, op);
+      if (res && res->ok && res->owner == r.at(r.owner_of(key)).self()) {
+        ++ok;
+        hops += static_cast<double>(res->route.size());
+      }
+    }
+    mean = ok ? hops / static_cast<double>(ok) : 0;
+    return ok;
+  };
+  double mean = 0;
+  CHECK(lookups(mean) == 100);  // at once
+  CHECK(mean <= 0.5 * std::log2(static_cast<double>(n)) + 1.0);
+  r.net.run_for(30s);  // the protocol keeps it so
+  for (std::size_t k = 0; k < n; ++k) {
+    const auto& me = r.at(order[k]);
+    REQUIRE_FALSE(me.successors().empty());
+    CHECK(me.successors().front() == r.at(order[(k + 1) % n]).self());
+    CHECK(me.predecessor() == r.at(order[(k + n - 1) % n]).self());
+  }
+  CHECK(lookups(mean) == 100);
+}

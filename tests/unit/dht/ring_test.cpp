@@ -2,6 +2,8 @@
 // ring and on small ones (the distances must wrap at 2^bits, not 2^160).
 #include <doctest/doctest.h>
 
+#include <bit>
+
 #include "servent/dht/ring.hpp"
 
 using namespace sv::dht;
@@ -42,4 +44,32 @@ TEST_CASE("ring_intervals_fingers_and_distances_wrap_at_two_to_the_bits") {
   top.fill(0xFF);
   CHECK(r160.add_pow2(top, 0) == NodeId{});  // wraps to zero
   CHECK(r160.distance(top, NodeId{}) == 1.0);
+}
+
+TEST_CASE("ring_minus_borrows_across_words_and_masks_every_width") {
+  // Borrows carry from byte 16 into byte 15 and from byte 8 into byte 7
+  // (the three words an id is computed in).
+  const Ring r160;
+  NodeId b{}, a{};
+  b[7] = 1;  // 2^96
+  a[19] = 1;
+  NodeId want{};
+  for (std::size_t i = 8; i < 20; ++i) want[i] = 0xFF;  // 2^96 - 1
+  CHECK(r160.minus(b, a) == want);
+  CHECK(r160.distance(a, b) == 0x1p96 - 1);
+  // Wrapping below zero: 0 - 1 = 2^160 - 1 on the full ring.
+  NodeId all{};
+  all.fill(0xFF);
+  CHECK(r160.minus(NodeId{}, a) == all);
+  // On narrower rings the same difference keeps only the low bits, at
+  // widths that end inside each word and on their edges.
+  for (const int bits : {1, 7, 31, 32, 33, 64, 65, 96, 100, 128, 129, 159}) {
+    const Ring r(bits);
+    const NodeId d = r.minus(NodeId{}, a);  // 2^bits - 1
+    CHECK(d == r.reduce(all));
+    int set = 0;
+    for (auto byte : d) set += std::popcount(byte);
+    CHECK(set == bits);
+    CHECK(r.distance(d, NodeId{}) == 1.0);  // (2^bits - 1) + 1 wraps to 0
+  }
 }
