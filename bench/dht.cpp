@@ -7,6 +7,14 @@
 //   dht kelips [NODES] [FILES] [LOOKUPS]  (default 10000, 10000 and 1000)
 //   dht pastry [NODES] [LOOKUPS]          (default 10000 and 1000)
 //
+// Up to 20,000 nodes the overlays form through their joins (below); past
+// that (or with DHT_SETUP=stabilised) each node starts from the state a
+// finished join leaves, taken from the true overlay (Chord: predecessor,
+// successors, fingers; Kelips: its whole group, 2 contacts a group;
+// Pastry: leaf set, table slots offered 8 nodes of their prefix with round
+// trips, 16 neighbours), and the protocol runs from there: 100,000 joins
+// one at a time would take most of the run. DHT_SETUP=join forces joins.
+//
 // Chord: NODES nodes join one after another (every 5 ms) through a random
 // earlier node, then the ring settles for 60 s; then
 //  - the share of nodes whose successor and predecessor are right;
@@ -30,10 +38,12 @@
 //  - LOOKUPS lookups of put keys from random nodes: the share answered by a
 //    home that has the key and the share in one hop (goal: 1 hop for
 //    >= 99 % without churn);
-//  - memory per node: view, contacts and tuples measured, then the same
-//    node with the tuples of 10,000,000 files (10^7 / k each: the bytes of
-//    one tuple measured here times that) next to the lecture's 1.93 MB for
-//    100,000 nodes;
+//  - memory per node: view, contacts and tuples of the simulated nodes,
+//    then one node fed the state of a node of 100,000 nodes sharing
+//    10,000,000 files (every member of its group, 2 contacts in each of the
+//    316 groups, 31,645 tuples by Gossip datagrams) and its heap measured
+//    by the allocator, next to the lecture's 1.93 MB (alone:
+//    `dht kelips-memory [NODES] [FILES]`);
 //  - upkeep: datagrams per node per second over 10 quiet seconds;
 //  - half the nodes fail at once; 60 s later, lookups of keys that kept a
 //    live home.
@@ -46,6 +56,8 @@
 // upkeep, and lookups after half the nodes fail. The whole run is made
 // twice, with proximity-aware tables and without, and the stretch gained
 // is printed.
+#include <malloc.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -389,6 +401,77 @@ int chord(std::size_t n, std::size_t lookups) {
   return 0;
 }
 
+// Kelips memory per node, measured: one node is fed the soft state of a
+// node of a network of `nodes` nodes sharing `files` files (k = round(√nodes)
+// groups): every member of its group, c = 2 contacts in every other group
+// and files / k tuples of one home each, the tuples by Gossip datagrams
+// from members as the wire brings them. The bytes are the allocator's
+// (mallinfo2: in use in the heap and in mmapped blocks) before and after.
+struct KelipsMemory {
+  std::size_t groups = 0, members = 0, contacts = 0, tuples = 0;
+  double bytes = 0;
+  KelipsCore::Footprint parts;
+};
+
+KelipsMemory kelips_memory(std::size_t nodes, std::size_t files) {
+  auto heap = [] {
+    const struct mallinfo2 m = mallinfo2();
+    return static_cast<double>(m.uordblks + m.hblkhd);
+  };
+  KelipsConfig cfg;
+  cfg.groups = static_cast<std::uint32_t>(std::max(1.0, std::round(std::sqrt(static_cast<double>(nodes)))));
+  Rng rng(41);
+  // An id of group g (the group is the id's low 64 bits mod k).
+  auto id_in = [&](std::uint32_t g) {
+    NodeId id;
+    rng.fill(id.data(), id.size());
+    std::uint64_t v = 0;
+    for (std::size_t i = 12; i < 20; ++i) v = v << 8 | id[i];
+    v = v - v % cfg.groups + g;
+    if (v % cfg.groups != g) v -= cfg.groups;  // (wrapped past 2^64)
+    for (std::size_t i = 19; i >= 12; --i, v >>= 8) id[i] = static_cast<std::uint8_t>(v);
+    return id;
+  };
+  const double before = heap();
+  auto core = std::make_unique<KelipsCore>(Endpoint{0x0a000001u, 4000}, SocketId{1}, cfg, 1);
+  Instant now{std::chrono::seconds(10)};
+  core->join(std::nullopt, now);
+  auto drain = [&] {
+    while (core->poll_action()) {
+    }
+  };
+  const std::uint32_t mine = core->group();
+  std::vector<NodeRef> members;
+  std::uint32_t next_ip = 0x0b000000u;
+  for (std::size_t i = 0; i + 1 < nodes / cfg.groups; ++i) members.push_back(NodeRef{id_in(mine), next_ip++, 4000});
+  for (const auto& m : members) core->learn(m, now);
+  for (std::uint32_t g = 0; g < cfg.groups; ++g) {
+    if (g == mine) continue;
+    for (int c = 0; c < 2; ++c) core->learn(NodeRef{id_in(g), next_ip++, 4000}, now);
+  }
+  const std::size_t tuples = files / cfg.groups;
+  for (std::size_t t = 0; t < tuples;) {
+    const NodeRef& from = members[rng.below(members.size())];
+    wire::dht::Message m;
+    m.type = wire::dht::Type::Gossip;
+    m.overlay = wire::dht::Overlay::Kelips;
+    m.sender = from;
+    m.request = t + 1;
+    m.entries = {{from, 1, 0}};
+    for (int k = 0; k < 20 && t < tuples; ++k, ++t) m.tuples.push_back({id_in(mine), members[rng.below(members.size())]});
+    core->handle_datagram(SocketId{1}, Endpoint{from.ip, from.port}, wire::dht::encode_message(m), now);
+    drain();
+  }
+  KelipsMemory out;
+  out.groups = cfg.groups;
+  out.members = core->members();
+  out.contacts = core->contacts();
+  out.tuples = core->tuples();
+  out.parts = core->footprint();
+  out.bytes = heap() - before;
+  return out;
+}
+
 int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
   const auto wall0 = Clock::now();
   sim::DgramNet net(13);
@@ -408,24 +491,34 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     by_group[core->group()].push_back(i);
     net.add(std::move(core), at);
   }
-  // What a join through a random member would give each node.
+  // What a join through a random member would give each node (8 members
+  // of its group; stabilised: every member, as 60 s of gossip leave it),
+  // and 2 contacts in each other group.
   Rng rng(5);
+  const bool stabilised = setup_stabilised(n);
   for (std::size_t i = 0; i < n; ++i) {
     net.with(i, [&](Core&) {
       KelipsCore& c = *nodes[i];
       c.join(std::nullopt, net.now());
       const auto& mine = by_group[c.group()];
-      for (int k = 0; k < 8 && mine.size() > 1; ++k) c.learn(nodes[mine[rng.below(mine.size())]]->self(), net.now());
+      if (stabilised) {
+        for (std::size_t j : mine) c.learn(nodes[j]->self(), net.now());
+      } else {
+        for (int k = 0; k < 8 && mine.size() > 1; ++k) c.learn(nodes[mine[rng.below(mine.size())]]->self(), net.now());
+      }
       for (std::uint32_t g = 0; g < cfg.groups; ++g) {
         if (g == c.group() || by_group[g].empty()) continue;
         for (int k = 0; k < 2; ++k) c.learn(nodes[by_group[g][rng.below(by_group[g].size())]]->self(), net.now());
       }
     });
+    if (stabilised && i % 100 == 99) net.run_for(1ms);
   }
-  net.run_for(60s);
-  std::printf("kelips %zu nodes, k = %u affinity groups (about %zu members each): set up and gossiped 60 s in %.0f s wall "
+  net.run_for(stabilised ? 10s : 60s);
+  std::printf("kelips %zu nodes, k = %u affinity groups (about %zu members each): %s in %.0f s wall "
               "(simulator RSS %.0f MB)\n",
-              n, cfg.groups, n / cfg.groups, std::chrono::duration<double>(Clock::now() - wall0).count(), rss_mb());
+              n, cfg.groups, n / cfg.groups,
+              stabilised ? "set up stabilised (full group views), gossiped 10 s" : "set up and gossiped 60 s",
+              std::chrono::duration<double>(Clock::now() - wall0).count(), rss_mb());
   std::fflush(stdout);
 
   // FILES values put from random nodes (one every 0.1 ms), their answers within 30 s.
@@ -537,13 +630,15 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
       f0 = f;
     }
     const double per = 1.0 / static_cast<double>(n);
-    const double ten_m = 1e7 / cfg.groups * static_cast<double>(f0.per_tuple);
     std::printf("kelips memory per node: view %.1f KB (%zu B per member), contacts %.1f KB (%zu B each), tuples "
                 "%.1f KB (%zu B per tuple of one home)\n",
                 member * per / 1e3, f0.per_member, contact * per / 1e3, f0.per_contact, tuple * per / 1e3, f0.per_tuple);
-    std::printf("kelips memory per node with 10,000,000 files at this N: %.2f MB (%.0f tuples x %zu B + view + "
-                "contacts; lecture: 1.93 MB for 100,000 nodes)\n",
-                (member * per + contact * per + ten_m) / 1e6, 1e7 / cfg.groups, f0.per_tuple);
+    const KelipsMemory m = kelips_memory(100'000, 10'000'000);
+    std::printf("kelips memory per node at 100,000 nodes and 10,000,000 files, measured on one node fed that state "
+                "(k = %zu; %zu members, %zu contacts, %zu tuples): %.2f MB in the heap (view %.0f KB, contacts %.0f KB, "
+                "tuples %.2f MB at %zu B each); lecture: 1.93 MB\n",
+                m.groups, m.members, m.contacts, m.tuples, m.bytes / 1e6, m.parts.member_bytes / 1e3,
+                m.parts.contact_bytes / 1e3, m.parts.tuple_bytes / 1e6, m.parts.per_tuple);
     std::fflush(stdout);
   }
   {
@@ -639,18 +734,78 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
   std::vector<PastryCore*> nodes;
   std::unordered_map<Endpoint, std::size_t, EndpointHash> index;
   Rng rng(5);
-  for (std::size_t i = 0; i < n; ++i) {
-    const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-    auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
-    nodes.push_back(core.get());
-    index[at] = i;
-    const std::size_t idx = net.add(std::move(core), at);
-    std::optional<Endpoint> via;
-    if (i > 0) via = net.address(rng.below(i));
-    net.with(idx, [&](Core&) { nodes[idx]->join(via, net.now()); });
-    net.run_for(5ms);
+  if (!setup_stabilised(n)) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+      auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
+      nodes.push_back(core.get());
+      index[at] = i;
+      const std::size_t idx = net.add(std::move(core), at);
+      std::optional<Endpoint> via;
+      if (i > 0) via = net.address(rng.below(i));
+      net.with(idx, [&](Core&) { nodes[idx]->join(via, net.now()); });
+      net.run_for(5ms);
+    }
+    net.run_for(30s);
+  } else {
+    // What joins and probing leave, from the true overlay: the leaf set
+    // (L/2 nearest each way round), each table slot offered up to 8 random
+    // nodes with its prefix with their round trips (the slot keeps the
+    // nearest with proximity, the first without), 16 random nodes for the
+    // neighbourhood set (kept by round trip); then 10 s of the protocol.
+    for (std::size_t i = 0; i < n; ++i) {
+      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+      auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
+      nodes.push_back(core.get());
+      index[at] = i;
+      net.add(std::move(core), at);
+    }
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return nodes[a]->self().id < nodes[b]->self().id; });
+    std::vector<NodeId> ids(n);
+    for (std::size_t k = 0; k < n; ++k) ids[k] = nodes[order[k]]->self().id;
+    // The id with `id`'s first `row` hex digits, then `column`, then `fill`.
+    auto prefixed = [](NodeId id, std::size_t row, int column, std::uint8_t fill) {
+      for (std::size_t d = row; d < 40; ++d) {
+        const int v = d == row ? column : fill;
+        auto& byte = id[d / 2];
+        byte = d % 2 == 0 ? static_cast<std::uint8_t>((byte & 0x0F) | v << 4) : static_cast<std::uint8_t>((byte & 0xF0) | v);
+      }
+      return id;
+    };
+    const std::size_t half = cfg.leaf_set / 2;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = order[k];
+      net.with(i, [&](Core&) {
+        PastryCore& c = *nodes[i];
+        c.join(std::nullopt, net.now());
+        auto offer = [&](std::size_t j) { c.learn(nodes[j]->self(), 2 * net.latency(i, j), net.now()); };
+        for (std::size_t d = 1; d <= half && d < n; ++d) {
+          offer(order[(k + d) % n]);
+          offer(order[(k + n - d) % n]);
+        }
+        for (std::size_t row = 0; row < c.rows(); ++row) {
+          bool others = false;
+          for (int col = 0; col < 16; ++col) {
+            const auto lo = std::lower_bound(ids.begin(), ids.end(), prefixed(ids[k], row, col, 0));
+            const auto hi = std::upper_bound(ids.begin(), ids.end(), prefixed(ids[k], row, col, 15));
+            const auto span = static_cast<std::size_t>(hi - lo);
+            if (span == 0) continue;
+            if (col == c.digit(ids[k], row)) {
+              others = span > 1;  // our own column: the next row has nodes only if others share it
+              continue;
+            }
+            for (int t = 0; t < 8; ++t) offer(order[static_cast<std::size_t>(lo - ids.begin()) + rng.below(span)]);
+          }
+          if (!others) break;
+        }
+        for (int t = 0; t < 16; ++t) offer(rng.below(n));
+      });
+      if (k % 100 == 99) net.run_for(1ms);
+    }
+    net.run_for(10s);
   }
-  net.run_for(30s);
   auto distance = [&](const NodeId& a, const NodeId& b) {
     const Ring& r = nodes.front()->ring();
     return std::min(r.distance(a, b), r.distance(b, a));
@@ -777,9 +932,10 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
   }
   net.run_for(60s);
   measure(33, run.after_ok, run.after_hops, nullptr);
-  std::printf("pastry %s: %zu nodes joined and settled, measured in %.0f s wall\n",
+  std::printf("pastry %s: %zu nodes %s, measured in %.0f s wall (simulator RSS %.0f MB)\n",
               proximity ? "with proximity" : "without proximity", n,
-              std::chrono::duration<double>(Clock::now() - wall0).count());
+              setup_stabilised(n) ? "set up stabilised from the true overlay" : "joined one every 5 ms and settled",
+              std::chrono::duration<double>(Clock::now() - wall0).count(), rss_mb());
   std::fflush(stdout);
   return run;
 }
@@ -823,11 +979,23 @@ int main(int argc, char** argv) {
     const std::size_t lookups = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 1000;
     return kelips(n, files, lookups);
   }
+  if (what == "kelips-memory") {
+    const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 100'000;
+    const std::size_t files = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 10'000'000;
+    const KelipsMemory m = kelips_memory(n, files);
+    std::printf("kelips memory per node at %zu nodes and %zu files, measured on one node fed that state (k = %zu; %zu "
+                "members, %zu contacts, %zu tuples): %.2f MB in the heap (view %.0f KB, contacts %.0f KB, tuples %.2f MB "
+                "at %zu B each); lecture: 1.93 MB at 100,000 and 10,000,000\n",
+                n, files, m.groups, m.members, m.contacts, m.tuples, m.bytes / 1e6, m.parts.member_bytes / 1e3,
+                m.parts.contact_bytes / 1e3, m.parts.tuple_bytes / 1e6, m.parts.per_tuple);
+    return 0;
+  }
   if (what == "pastry") {
     const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 10000;
     const std::size_t lookups = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1000;
     return pastry(n, lookups);
   }
-  std::fprintf(stderr, "usage: dht chord [NODES] [LOOKUPS] | dht kelips [NODES] [FILES] [LOOKUPS] | dht pastry [NODES] [LOOKUPS]\n");
+  std::fprintf(stderr, "usage: dht chord [NODES] [LOOKUPS] | dht kelips [NODES] [FILES] [LOOKUPS] | dht kelips-memory [NODES] [FILES] | "
+               "dht pastry [NODES] [LOOKUPS]\n");
   return 2;
 }

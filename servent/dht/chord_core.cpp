@@ -104,6 +104,7 @@ void ChordCore::assume(std::optional<NodeRef> predecessor, std::vector<NodeRef> 
   }
   fingers_ = std::move(fingers);
   fingers_changed_ = true;
+  fix_pause_ = config_.fix_fingers_max;  // (stabilised: the quiet pace, until a finger changes)
 }
 
 void ChordCore::leave(Instant now) {

@@ -23,13 +23,19 @@ constexpr std::size_t kRecent = 64;  // members and tuples heard of lately, goss
 
 bool same_address(const NodeRef& a, const NodeRef& b) { return a.ip == b.ip && a.port == b.port; }
 
+// Orders the sorted arrays by id: the view's index (id, handle) and the tuples.
+constexpr auto kIdBefore = [](const auto& e, const NodeId& id) { return e.first < id; };
+constexpr auto kKeyBefore = [](const auto& t, const NodeId& key) { return t.key < key; };
+
 }  // namespace
 
 KelipsCore::KelipsCore(Endpoint self, SocketId socket, KelipsConfig config, std::uint64_t seed, std::optional<NodeId> id)
     : NodeBase(Ring(config.bits), wire::dht::Overlay::Kelips, self, socket, seed, id, kStatCount), config_(config) {
   if (config_.groups == 0) config_.groups = 1;
   config_.homes = std::clamp<std::size_t>(config_.homes, 1, kMaxHomes);
-  contacts_.resize(config_.groups);
+  config_.contacts = std::max<std::size_t>(config_.contacts, 1);
+  contacts_.resize(static_cast<std::size_t>(config_.groups) * config_.contacts);
+  place_.push_back(0);  // (handle 0 is ourselves)
 }
 
 std::uint32_t KelipsCore::group_of(const NodeId& id) const {
@@ -46,20 +52,20 @@ std::vector<Counter> KelipsCore::counters() const {
 }
 
 std::size_t KelipsCore::contacts() const {
-  std::size_t n = 0;
-  for (const auto& g : contacts_) n += g.size();
-  return n;
+  return static_cast<std::size_t>(std::count_if(contacts_.begin(), contacts_.end(), [](const Member& c) { return c.node.port != 0; }));
 }
 
 std::size_t KelipsCore::groups_with_contacts() const {
-  return static_cast<std::size_t>(std::count_if(contacts_.begin(), contacts_.end(), [](const auto& g) { return !g.empty(); }));
+  std::size_t n = 0;
+  for (std::uint32_t g = 0; g < config_.groups; ++g) n += !contacts_for(g).empty();
+  return n;
 }
 
 OverlayView KelipsCore::view() const {
   OverlayView v{describe(), {}};
   for (const auto& m : members_) v.nodes.emplace_back("member", m.node);
-  for (std::size_t g = 0; g < contacts_.size(); ++g) {
-    for (const auto& c : contacts_[g]) v.nodes.emplace_back(fmt::format("contact g{}", g), c.node);
+  for (std::uint32_t g = 0; g < config_.groups; ++g) {
+    for (const auto& c : contacts_for(g)) v.nodes.emplace_back(fmt::format("contact g{}", g), c);
   }
   return v;
 }
@@ -73,21 +79,15 @@ std::string KelipsCore::describe() const {
 }
 
 KelipsCore::Footprint KelipsCore::footprint() const {
-  // Each container node costs its payload and glibc's chunk header (8
-  // bytes), rounded up to 16 (32 at least); hash tables add a bucket each.
-  auto chunk = [](std::size_t payload) { return std::max<std::size_t>(32, (payload + 8 + 15) / 16 * 16); };
+  // Flat arrays (no per-entry allocation): what they hold room for.
   Footprint f;
-  // (a hash node: next link, key, value, cached hash)
-  const std::size_t index_node = chunk(sizeof(void*) + sizeof(std::pair<const NodeId, std::size_t>) + sizeof(std::size_t));
-  const std::size_t handle_node = chunk(sizeof(void*) + sizeof(std::pair<const std::uint32_t, std::size_t>));
-  f.per_member = sizeof(Member) + index_node + handle_node + 2 * sizeof(void*);
+  f.per_member = sizeof(Member) + sizeof(index_.front()) + sizeof(place_.front());
   f.per_contact = sizeof(Member);
-  const std::size_t tuple_node = chunk(sizeof(void*) + sizeof(std::pair<const NodeId, Homes>) + sizeof(std::size_t));
-  f.per_tuple = tuple_node + sizeof(void*);
-  f.member_bytes = members_.capacity() * sizeof(Member) + index_.size() * index_node + by_handle_.size() * handle_node +
-                   (index_.bucket_count() + by_handle_.bucket_count()) * sizeof(void*);
-  for (const auto& g : contacts_) f.contact_bytes += g.capacity() * sizeof(Member) + sizeof(g);
-  f.tuple_bytes = tuples_.size() * tuple_node + tuples_.bucket_count() * sizeof(void*);
+  f.per_tuple = sizeof(Tuple);
+  f.member_bytes = members_.capacity() * sizeof(Member) + index_.capacity() * sizeof(index_.front()) +
+                   (place_.capacity() + free_handles_.capacity() + released_.capacity()) * sizeof(std::uint16_t);
+  f.contact_bytes = contacts_.capacity() * sizeof(Member);
+  f.tuple_bytes = tuples_.capacity() * sizeof(Tuple);
   return f;
 }
 
@@ -153,18 +153,29 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
   }
   const std::uint32_t g = group_of(n.id);
   if (g == group()) {
-    auto it = index_.find(n.id);
-    if (it == index_.end()) {
+    const auto at = place_of(n.id);
+    if (!at) {
+      // A handle no tuple names (65,535 members at most: more are not taken).
+      std::uint16_t handle = 0;
+      if (!free_handles_.empty()) {
+        handle = free_handles_.back();
+        free_handles_.pop_back();
+      } else if (place_.size() <= 0xFFFF) {
+        handle = static_cast<std::uint16_t>(place_.size());
+        place_.push_back(0);
+      } else {
+        return;
+      }
       // Others' news may be old (a node that died, still in someone's
       // view): taken in half aged, and not passed on until its heartbeat
       // grows, so a dead node's entry dies out instead of going round.
-      index_[n.id] = members_.size();
-      by_handle_[next_handle_] = members_.size();
-      members_.push_back(Member{n, heartbeat, direct ? now : now + (-config_.member_timeout / 2), 0, next_handle_});
-      if (++next_handle_ == 0) next_handle_ = 1;  // (0 is ourselves)
+      members_.push_back(Member{n, heartbeat, direct ? now : now + (-config_.member_timeout / 2), 0, handle});
+      place_[handle] = static_cast<std::uint16_t>(members_.size());
+      const auto pos = std::lower_bound(index_.begin(), index_.end(), n.id, kIdBefore);
+      index_.insert(pos, {n.id, handle});
       if (direct) recent_members_.push_back(n.id);
     } else {
-      Member& m = members_[it->second];
+      Member& m = members_[*at];
       if (heartbeat > m.heartbeat) {
         m.heartbeat = heartbeat;
         m.seen = now;
@@ -176,9 +187,9 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
     while (recent_members_.size() > kRecent) recent_members_.pop_front();
     return;
   }
-  auto& cs = contacts_[g];
+  const auto cs = contact_slots(g);
   for (auto& c : cs) {
-    if (c.node.id == n.id) {
+    if (c.node.port != 0 && c.node.id == n.id) {
       if (heartbeat > c.heartbeat || direct) {
         c.heartbeat = std::max(c.heartbeat, heartbeat);
         c.seen = now;
@@ -187,34 +198,61 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
     }
   }
   const Instant seen = direct ? now : now + (-config_.member_timeout / 2);
-  if (cs.size() < config_.contacts) {
-    cs.push_back(Member{n, heartbeat, seen, 0});
-    return;
+  for (auto& c : cs) {
+    if (c.node.port == 0) {
+      c = Member{n, heartbeat, seen, 0, 0};
+      return;
+    }
   }
   // Full: a contact not heard of for a while makes room.
   auto stale = std::min_element(cs.begin(), cs.end(), [](const Member& a, const Member& b) { return a.seen < b.seen; });
-  if (now - stale->seen > config_.contact_stale) *stale = Member{n, heartbeat, seen, 0};
+  if (now - stale->seen > config_.contact_stale) *stale = Member{n, heartbeat, seen, 0, 0};
+}
+
+std::optional<std::size_t> KelipsCore::place_of(const NodeId& id) const {
+  const auto it = std::lower_bound(index_.begin(), index_.end(), id, kIdBefore);
+  if (it == index_.end() || it->first != id) return std::nullopt;
+  return place_[it->second] - 1u;
+}
+
+std::span<KelipsCore::Member> KelipsCore::contact_slots(std::uint32_t g) {
+  return std::span<Member>(contacts_).subspan(static_cast<std::size_t>(g) * config_.contacts, config_.contacts);
+}
+
+std::span<const KelipsCore::Member> KelipsCore::contact_slots(std::uint32_t g) const {
+  return std::span<const Member>(contacts_).subspan(static_cast<std::size_t>(g) * config_.contacts, config_.contacts);
+}
+
+const KelipsCore::Member* KelipsCore::random_contact(std::uint32_t g) {
+  const Member* pick[8];
+  std::size_t n = 0;
+  for (const auto& c : contact_slots(g)) {
+    if (c.node.port != 0 && n < 8) pick[n++] = &c;
+  }
+  return n == 0 ? nullptr : pick[rng_.below(n)];
 }
 
 void KelipsCore::drop_member(const NodeId& id, Instant now) {
-  auto it = index_.find(id);
-  if (it == index_.end()) return;
-  const std::size_t at = it->second;
+  const auto it = std::lower_bound(index_.begin(), index_.end(), id, kIdBefore);
+  if (it == index_.end() || it->first != id) return;
+  const std::uint16_t handle = it->second;
+  const std::size_t at = place_[handle] - 1u;
   dead_[id] = {members_[at].heartbeat, now + 2 * config_.member_timeout};
   index_.erase(it);
-  by_handle_.erase(members_[at].handle);
+  place_[handle] = 0;
+  released_.push_back(handle);  // (free once the tuples no longer name it)
   if (at + 1 != members_.size()) {
     members_[at] = std::move(members_.back());
-    index_[members_[at].node.id] = at;
-    by_handle_[members_[at].handle] = at;
+    place_[members_[at].handle] = static_cast<std::uint16_t>(at + 1);
   }
   members_.pop_back();
   ++stats_[kMembersDead];
 }
 
 void KelipsCore::drop_contact(const NodeId& id) {
-  auto& cs = contacts_[group_of(id)];
-  std::erase_if(cs, [&](const Member& m) { return m.node.id == id; });
+  for (auto& c : contact_slots(group_of(id))) {
+    if (c.node.port != 0 && c.node.id == id) c = Member{};
+  }
 }
 
 std::vector<NodeRef> KelipsCore::random_members(std::size_t n, const std::vector<NodeId>& except) {
@@ -231,7 +269,9 @@ std::vector<NodeRef> KelipsCore::random_members(std::size_t n, const std::vector
 
 std::vector<NodeRef> KelipsCore::contacts_for(std::uint32_t g) const {
   std::vector<NodeRef> out;
-  for (const auto& c : contacts_[g]) out.push_back(c.node);
+  for (const auto& c : contact_slots(g)) {
+    if (c.node.port != 0) out.push_back(c.node);
+  }
   return out;
 }
 
@@ -253,7 +293,7 @@ KelipsCore::Message KelipsCore::gossip_message(std::uint32_t to_group) {
   std::size_t looked = 0;
   for (auto it = recent_members_.rbegin(); it != recent_members_.rend() && m.entries.size() < want / 2 && looked < want;
        ++it, ++looked) {
-    if (auto i = index_.find(*it); i != index_.end()) add(i->second);
+    if (const auto at = place_of(*it)) add(*at);
   }
   const std::size_t contacts_wanted = in_group ? 2 : 0;
   for (std::size_t tries = 0; !members_.empty() && m.entries.size() + contacts_wanted < want && tries < want; ++tries) {
@@ -263,29 +303,24 @@ KelipsCore::Message KelipsCore::gossip_message(std::uint32_t to_group) {
   // the members of its own we know (two halves of a group that never met
   // find each other through us).
   for (std::size_t tries = 0; in_group && m.entries.size() < want && tries < 4; ++tries) {
-    const auto& cs = contacts_[rng_.below(contacts_.size())];
-    if (cs.empty()) continue;
-    const Member& c = cs[rng_.below(cs.size())];
-    if (now_ - c.seen < config_.member_timeout / 2) m.entries.push_back({c.node, c.heartbeat, c.rtt_ms});
+    const Member* c = random_contact(static_cast<std::uint32_t>(rng_.below(config_.groups)));
+    if (c && now_ - c->seen < config_.member_timeout / 2) m.entries.push_back({c->node, c->heartbeat, c->rtt_ms});
   }
   if (!in_group) {
-    for (const auto& c : contacts_[to_group]) {
-      if (now_ - c.seen < config_.member_timeout / 2) m.entries.push_back({c.node, c.heartbeat, c.rtt_ms});
+    for (const auto& c : contact_slots(to_group)) {
+      if (c.node.port != 0 && now_ - c.seen < config_.member_timeout / 2) m.entries.push_back({c.node, c.heartbeat, c.rtt_ms});
     }
   }
   if (!in_group || tuples_.empty()) return m;
   // Tuples: the newest, then the next slice of all we know.
   const std::size_t tw = config_.gossip_tuples;
   for (auto it = recent_tuples_.rbegin(); it != recent_tuples_.rend() && m.tuples.size() < tw / 2; ++it) m.tuples.push_back(*it);
-  // (bucket by bucket, from where the last message stopped)
-  const std::size_t buckets = tuples_.bucket_count();
-  for (std::size_t b = 0; b < buckets && m.tuples.size() < tw; ++b) {
-    tuple_bucket_ = (tuple_bucket_ + 1) % buckets;
-    for (auto it = tuples_.begin(tuple_bucket_); it != tuples_.end(tuple_bucket_) && m.tuples.size() < tw; ++it) {
-      const Homes& h = it->second;
-      if (h.n == 0) continue;
-      if (const NodeRef* home = home_node(h.at[rng_.below(h.n)])) m.tuples.push_back({it->first, *home});
-    }
+  // (from where the last message stopped)
+  for (std::size_t k = 0; k < tuples_.size() && m.tuples.size() < tw; ++k) {
+    tuple_cursor_ = (tuple_cursor_ + 1) % tuples_.size();
+    const Tuple& t = tuples_[tuple_cursor_];
+    if (t.n == 0) continue;
+    if (const NodeRef* home = home_node(t.at[rng_.below(t.n)])) m.tuples.push_back({t.key, *home});
   }
   return m;
 }
@@ -306,10 +341,11 @@ void KelipsCore::gossip_round(Instant now) {
   }
   // One contact of a random other group: our group's news crosses over.
   for (int tries = 0; tries < 4; ++tries) {
-    const auto g = static_cast<std::uint32_t>(rng_.below(contacts_.size()));
-    const auto& cs = contacts_[g];
-    if (cs.empty()) continue;
-    send_rpc(Purpose::Gossip, cs[rng_.below(cs.size())].node, gossip_message(g), now);
+    const auto g = static_cast<std::uint32_t>(rng_.below(config_.groups));
+    const Member* c = random_contact(g);
+    if (!c) continue;
+    const NodeRef to = c->node;
+    send_rpc(Purpose::Gossip, to, gossip_message(g), now);
     ++stats_[kGossipsSent];
     break;
   }
@@ -326,18 +362,23 @@ void KelipsCore::expire_members(Instant now) {
 
 // ---- keys ----
 
-const NodeRef* KelipsCore::home_node(std::uint32_t handle) const {
+const NodeRef* KelipsCore::home_node(std::uint16_t handle) const {
   if (handle == 0) return &self_;
-  auto it = by_handle_.find(handle);
-  return it == by_handle_.end() ? nullptr : &members_[it->second].node;
+  const std::uint16_t at = handle < place_.size() ? place_[handle] : 0;
+  return at == 0 ? nullptr : &members_[at - 1u].node;
+}
+
+const KelipsCore::Tuple* KelipsCore::find_tuple(const NodeId& key) const {
+  const auto it = std::lower_bound(tuples_.begin(), tuples_.end(), key, kKeyBefore);
+  return it == tuples_.end() || it->key != key ? nullptr : &*it;
 }
 
 std::vector<NodeRef> KelipsCore::live_homes(const NodeId& key) const {
   std::vector<NodeRef> out;
   if (store_.count(key)) out.push_back(self_);
-  auto it = tuples_.find(key);
-  if (it == tuples_.end()) return out;
-  const Homes& h = it->second;
+  const Tuple* t = find_tuple(key);
+  if (!t) return out;
+  const Tuple& h = *t;
   for (std::size_t i = 0; i < h.n; ++i) {
     if (h.at[i] == 0) continue;  // (ourselves: counted above when we hold it)
     if (const NodeRef* n = home_node(h.at[i])) out.push_back(*n);
@@ -346,13 +387,18 @@ std::vector<NodeRef> KelipsCore::live_homes(const NodeId& key) const {
 }
 
 void KelipsCore::add_home(const NodeId& key, const NodeRef& home) {
-  std::uint32_t handle = 0;
+  std::uint16_t handle = 0;
   if (home.id != self_.id) {
-    auto m = index_.find(home.id);
-    if (m == index_.end()) return;  // not a member we know alive
-    handle = members_[m->second].handle;
+    const auto at = place_of(home.id);
+    if (!at) return;  // not a member we know alive
+    handle = members_[*at].handle;
   }
-  Homes& h = tuples_[key];
+  Tuple* found = find_tuple(key);
+  if (!found) {
+    const auto pos = std::lower_bound(tuples_.begin(), tuples_.end(), key, kKeyBefore);
+    found = &*tuples_.insert(pos, Tuple{key, 0, {}});
+  }
+  Tuple& h = *found;
   for (std::size_t i = 0; i < h.n; ++i) {
     if (h.at[i] == handle) return;  // (known: most of what comes round)
   }
@@ -428,15 +474,17 @@ void KelipsCore::repair(Instant now) {
   short_ = std::move(short_now);
   // Homes that died leave the tuples; tuples with no home left go (and
   // ours, once we no longer hold the key).
-  for (auto it = tuples_.begin(); it != tuples_.end();) {
-    Homes& h = it->second;
+  for (Tuple& h : tuples_) {
     std::uint8_t kept = 0;
     for (std::size_t i = 0; i < h.n; ++i) {
-      if (h.at[i] == 0 ? store_.count(it->first) != 0 : home_node(h.at[i]) != nullptr) h.at[kept++] = h.at[i];
+      if (h.at[i] == 0 ? store_.count(h.key) != 0 : home_node(h.at[i]) != nullptr) h.at[kept++] = h.at[i];
     }
     h.n = kept;
-    it = h.n == 0 ? tuples_.erase(it) : std::next(it);
   }
+  std::erase_if(tuples_, [](const Tuple& t) { return t.n == 0; });
+  // No tuple names a dropped member's handle now: it may be given again.
+  free_handles_.insert(free_handles_.end(), released_.begin(), released_.end());
+  released_.clear();
 }
 
 // ---- operations ----
@@ -583,8 +631,8 @@ void KelipsCore::answer(const Message& m, Endpoint from, Instant now) {
       for (const auto& n : random_members(wire::dht::kMaxNodes / 2, {m.sender.id})) r.nodes.push_back(n);
       for (std::uint32_t i = 0; i < config_.groups && r.nodes.size() < wire::dht::kMaxNodes; ++i) {
         const std::uint32_t g = (group() + 1 + i) % config_.groups;
-        const auto& cs = contacts_[g];
-        if (g != asker && !cs.empty()) r.nodes.push_back(cs[rng_.below(cs.size())].node);
+        if (g == asker) continue;
+        if (const Member* c = random_contact(g)) r.nodes.push_back(c->node);
       }
       break;
     }
@@ -665,11 +713,11 @@ void KelipsCore::on_response(const Message& m, Rpc p, Instant now) {
   // Round trips, for the view and the contacts (proximity).
   const auto rtt = static_cast<std::uint16_t>(
       std::min<std::int64_t>(65535, std::chrono::duration_cast<std::chrono::milliseconds>(now - p.info.sent).count()));
-  if (auto it = index_.find(m.sender.id); it != index_.end()) {
-    members_[it->second].rtt_ms = rtt;
+  if (const auto at = place_of(m.sender.id)) {
+    members_[*at].rtt_ms = rtt;
   } else {
-    for (auto& c : contacts_[group_of(m.sender.id)]) {
-      if (c.node.id == m.sender.id) c.rtt_ms = rtt;
+    for (auto& c : contact_slots(group_of(m.sender.id))) {
+      if (c.node.port != 0 && c.node.id == m.sender.id) c.rtt_ms = rtt;
     }
   }
   switch (p.info.purpose) {

@@ -32,6 +32,8 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <span>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -94,7 +96,7 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
   std::size_t tuples() const { return tuples_.size(); }
   std::size_t keys() const { return store_.size(); }
   bool holds(const NodeId& key) const { return store_.count(key) != 0; }
-  bool knows(const NodeId& id) const { return index_.count(id) != 0; }
+  bool knows(const NodeId& id) const { return is_member(id); }
   // A node heard of without a gossip (the simulator seeds a few members
   // and contacts instead of 100,000 joins through one introducer).
   void learn(const NodeRef& n, Instant now) { hear(n, 0, now, false); }
@@ -141,14 +143,16 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
     std::uint32_t heartbeat = 0;
     Instant seen{};
     std::uint16_t rtt_ms = 0;
-    std::uint32_t handle = 0;  // what tuples call it (0 is ourselves)
+    std::uint16_t handle = 0;  // what tuples call it (0 is ourselves)
   };
-  // A tuple's homes, by member handle: 4 bytes each, not a node's 26 (the
-  // tuples are most of a node's memory: files / k of them).
+  // A tuple: a key of our group and its homes by member handle, 2 bytes
+  // each, not a node's 26 (the tuples are most of a node's memory: files / k
+  // of them, kept in one sorted array without per-entry allocations).
   static constexpr std::size_t kMaxHomes = 12;
-  struct Homes {
-    std::array<std::uint32_t, kMaxHomes> at{};
+  struct Tuple {
+    NodeId key{};
     std::uint8_t n = 0;
+    std::array<std::uint16_t, kMaxHomes> at{};
   };
   struct Value {
     wire::Bytes bytes;
@@ -176,8 +180,14 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
   void hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bool direct);
   void drop_member(const NodeId& id, Instant now);
   void drop_contact(const NodeId& id);
-  bool is_member(const NodeId& id) const { return index_.count(id) != 0; }
+  // Where a member is in members_ (none: not a member we know alive).
+  std::optional<std::size_t> place_of(const NodeId& id) const;
+  bool is_member(const NodeId& id) const { return place_of(id).has_value(); }
   std::vector<NodeRef> random_members(std::size_t n, const std::vector<NodeId>& except = {});
+  // Group g's contact slots (c of them; an empty one has port 0).
+  std::span<Member> contact_slots(std::uint32_t g);
+  std::span<const Member> contact_slots(std::uint32_t g) const;
+  const Member* random_contact(std::uint32_t g);
   std::vector<NodeRef> contacts_for(std::uint32_t g) const;
   void gossip_round(Instant now);
   // What we gossip to a node of `to_group` (ours: entries and tuples).
@@ -189,7 +199,9 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
   std::vector<NodeRef> live_homes(const NodeId& key) const;
   void add_home(const NodeId& key, const NodeRef& home);
   // The node a home handle names (nullptr: no longer a member).
-  const NodeRef* home_node(std::uint32_t handle) const;
+  const NodeRef* home_node(std::uint16_t handle) const;
+  const Tuple* find_tuple(const NodeId& key) const;  // (nullptr: none)
+  Tuple* find_tuple(const NodeId& key) { return const_cast<Tuple*>(std::as_const(*this).find_tuple(key)); }
   void store_value(const NodeId& key, wire::Bytes v, Instant expires);
   void copy_to_homes(const NodeId& key, std::size_t wanted, Instant now);
   void repair(Instant now);
@@ -204,12 +216,13 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
   bool joined_ = false;
   std::uint32_t heartbeat_ = 0;
   std::vector<Member> members_;                          // our group, without us
-  std::unordered_map<NodeId, std::size_t, IdHash> index_;  // id -> place in members_
-  std::vector<std::vector<Member>> contacts_;            // [group], up to c each
-  std::unordered_map<std::uint32_t, std::size_t> by_handle_;  // member handle -> place in members_
-  std::uint32_t next_handle_ = 1;
-  std::unordered_map<NodeId, Homes, IdHash> tuples_;     // our group's keys -> homes
-  std::size_t tuple_bucket_ = 0;                         // where the gossip of all tuples goes on
+  std::vector<std::pair<NodeId, std::uint16_t>> index_;  // member id -> handle, sorted by id
+  std::vector<std::uint16_t> place_;                     // handle -> place in members_ + 1 (0: none)
+  std::vector<std::uint16_t> free_handles_;              // handles no tuple names any more
+  std::vector<std::uint16_t> released_;                  // dropped since the tuples were last swept
+  std::vector<Member> contacts_;                         // c slots per group: [g * c + i]
+  std::vector<Tuple> tuples_;                            // our group's keys -> homes, sorted by key
+  std::size_t tuple_cursor_ = 0;                         // where the gossip of all tuples goes on
   std::map<NodeId, std::vector<Value>> store_;           // keys we are a home of
   std::set<NodeId> short_;                               // keys short of homes at the last repair
   std::deque<NodeId> recent_members_;                    // heard of lately: gossiped first

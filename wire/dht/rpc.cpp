@@ -6,21 +6,32 @@ namespace sv::wire::dht {
 
 namespace {
 
-void put_be16(Bytes& out, std::uint16_t v) {
-  out.push_back(static_cast<std::uint8_t>(v >> 8));
-  out.push_back(static_cast<std::uint8_t>(v));
+// Room for n more bytes at the end of out (the encoder reserved the whole
+// datagram: no reallocation), written through the pointer returned.
+std::uint8_t* grow(Bytes& out, std::size_t n) {
+  const std::size_t at = out.size();
+  out.resize(at + n);
+  return out.data() + at;
 }
 
-void put_be64(Bytes& out, std::uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<std::uint8_t>(v >> s));
+void write_be(std::uint8_t* p, std::uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) p[i] = static_cast<std::uint8_t>(v);
 }
 
-void put_id(Bytes& out, const NodeId& id) { out.insert(out.end(), id.begin(), id.end()); }
+void put_be16(Bytes& out, std::uint16_t v) { write_be(grow(out, 2), v, 2); }
 
+void put_be32(Bytes& out, std::uint32_t v) { write_be(grow(out, 4), v, 4); }
+
+void put_be64(Bytes& out, std::uint64_t v) { write_be(grow(out, 8), v, 8); }
+
+void put_id(Bytes& out, const NodeId& id) { std::copy(id.begin(), id.end(), grow(out, id.size())); }
+
+// Node: id (20), IPv4 (4), port (2), in one write.
 void put_node(Bytes& out, const NodeRef& n) {
-  put_id(out, n.id);
-  put_be32(out, n.ip);
-  put_be16(out, n.port);
+  std::uint8_t* p = grow(out, 26);
+  std::copy(n.id.begin(), n.id.end(), p);
+  write_be(p + 20, n.ip, 4);
+  write_be(p + 24, n.port, 2);
 }
 
 void put_nodes(Bytes& out, const std::vector<NodeRef>& nodes) {
@@ -68,6 +79,7 @@ class Reader {
     const std::size_t n = u8();
     if (n > kMaxNodes) failed_ = true;
     std::vector<NodeRef> out;
+    if (!failed_) out.reserve(n);
     for (std::size_t i = 0; i < n && !failed_; ++i) out.push_back(node());
     return out;
   }
@@ -292,6 +304,7 @@ Result<Message> decode_message(ByteView d) {
       break;
     case Type::Gossip: {
       const std::size_t e = r.u8();
+      m.entries.reserve(e);
       for (std::size_t i = 0; i < e && !r.failed(); ++i) {
         GossipEntry g;
         g.node = r.node();
@@ -300,6 +313,7 @@ Result<Message> decode_message(ByteView d) {
         m.entries.push_back(g);
       }
       const std::size_t t = r.u8();
+      m.tuples.reserve(t);
       for (std::size_t i = 0; i < t && !r.failed(); ++i) {
         Tuple tu;
         tu.key = r.id();

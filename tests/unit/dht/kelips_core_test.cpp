@@ -205,3 +205,49 @@ TEST_CASE("kelips_a_member_whose_heartbeat_stops_is_dropped_with_its_tuples") {
   h.feed(stale, Endpoint{a.ip, a.port});
   CHECK_FALSE(h.core->knows(b.id));
 }
+
+TEST_CASE("kelips_a_gone_members_handle_is_not_given_again_while_a_tuple_names_it") {
+  // Tuples name homes by 2-byte member handles; a member that goes frees
+  // its handle only once the tuples that name it are swept (repair), so a
+  // newcomer is never taken for the home of the gone member's keys.
+  Harness h;
+  const auto a = h.node_in(h.mine(), 4001), c = h.node_in(h.mine(), 4003), d = h.node_in(h.mine(), 4004);
+  const NodeId key = h.key_in(h.mine(), 1), key2 = h.key_in(h.mine(), 2);
+  dw::Message g = h.msg(dw::Type::Gossip, a);
+  g.entries = {{a, 3, 0}};
+  g.tuples = {{key, a}};
+  h.feed(g, Endpoint{a.ip, a.port});
+  REQUIRE(h.core->tuples() == 1);
+  auto homes_of = [&](const NodeId& k) {
+    dw::Message f = h.msg(dw::Type::FindNode, d);
+    f.key = k;
+    h.sent.clear();
+    h.feed(f, Endpoint{d.ip, d.port});
+    REQUIRE(h.sent.size() == 1);
+    const dw::Message r = h.sent.back().second;
+    h.sent.clear();
+    return r.owner ? r.nodes : std::vector<dw::NodeRef>{};
+  };
+  CHECK(homes_of(key) == std::vector<dw::NodeRef>{a});
+  // a leaves; c arrives before the tuples are swept.
+  dw::Message bye = h.msg(dw::Type::Leave, a);
+  bye.flags = dw::kFlagLeaving;
+  h.feed(bye, Endpoint{a.ip, a.port});
+  CHECK_FALSE(h.core->knows(a.id));
+  dw::Message gc = h.msg(dw::Type::Gossip, c);
+  gc.entries = {{c, 5, 0}};
+  h.feed(gc, Endpoint{c.ip, c.port});
+  REQUIRE(h.core->knows(c.id));
+  CHECK(homes_of(key).empty());  // not c
+  // The sweep drops the tuple; handles are given again after it, rightly.
+  h.now = h.now + h.cfg.repair_every + 1s;
+  h.core->handle_timeout(h.now);
+  h.drain();
+  CHECK(h.core->tuples() == 0);
+  dw::Message gd = h.msg(dw::Type::Gossip, d);
+  gd.entries = {{d, 5, 0}};
+  gd.tuples = {{key2, d}};
+  h.feed(gd, Endpoint{d.ip, d.port});
+  CHECK(homes_of(key2) == std::vector<dw::NodeRef>{d});
+  CHECK(homes_of(key).empty());
+}
