@@ -126,6 +126,18 @@ bool setup_stabilised(std::size_t n) {
   return n > 20'000;
 }
 
+// The nodes' places in `nodes` sorted by id (the true ring), and their ids
+// in that order (for the stabilised setups).
+template <class C>
+std::pair<std::vector<std::size_t>, std::vector<NodeId>> ring_order(const std::vector<C*>& nodes) {
+  std::vector<std::size_t> order(nodes.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return nodes[a]->self().id < nodes[b]->self().id; });
+  std::vector<NodeId> ids(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) ids[k] = nodes[order[k]]->self().id;
+  return {std::move(order), std::move(ids)};
+}
+
 // Upkeep: datagrams per live node per second over `seconds` quiet
 // simulated seconds; with DHT_COUNTERS, also by message type (requests and
 // answers apart), so it is seen what keeps the overlay healthy.
@@ -192,11 +204,9 @@ int chord(std::size_t n, std::size_t lookups) {
       nodes.push_back(core.get());
       net.add(std::move(core), at);
     }
-    std::vector<std::size_t> order(n);
-    for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return nodes[a]->self().id < nodes[b]->self().id; });
-    std::vector<NodeId> ids(n);
-    for (std::size_t k = 0; k < n; ++k) ids[k] = nodes[order[k]]->self().id;
+    const auto sorted = ring_order(nodes);  // (not a structured binding: clang 14 cannot capture one)
+    const auto& order = sorted.first;
+    const auto& ids = sorted.second;
     auto successor_of = [&](const NodeId& id) {  // the first node at or after id, wrapping
       const auto it = std::lower_bound(ids.begin(), ids.end(), id);
       return nodes[order[it == ids.end() ? 0 : static_cast<std::size_t>(it - ids.begin())]]->self();
@@ -760,11 +770,9 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
       index[at] = i;
       net.add(std::move(core), at);
     }
-    std::vector<std::size_t> order(n);
-    for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return nodes[a]->self().id < nodes[b]->self().id; });
-    std::vector<NodeId> ids(n);
-    for (std::size_t k = 0; k < n; ++k) ids[k] = nodes[order[k]]->self().id;
+    const auto sorted = ring_order(nodes);  // (not a structured binding: clang 14 cannot capture one)
+    const auto& order = sorted.first;
+    const auto& ids = sorted.second;
     // The id with `id`'s first `row` hex digits, then `column`, then `fill`.
     auto prefixed = [](NodeId id, std::size_t row, int column, std::uint8_t fill) {
       for (std::size_t d = row; d < 40; ++d) {
