@@ -434,6 +434,7 @@ void KelipsCore::copy_to_homes(const NodeId& key, std::size_t wanted, Instant no
   if (it == store_.end() || wanted == 0) return;
   std::vector<NodeId> homes;
   for (const auto& h : live_homes(key)) homes.push_back(h.id);
+  bool copied = false;
   for (const auto& to : random_members(wanted, homes)) {
     for (const auto& v : it->second) {
       Message m = request(Type::Store);
@@ -446,6 +447,18 @@ void KelipsCore::copy_to_homes(const NodeId& key, std::size_t wanted, Instant no
       ++stats_[kCopies];
     }
     add_home(key, to);
+    copied = true;
+  }
+  if (!copied) return;
+  // Every home hears of every other at once (a Gossip of the key's tuples):
+  // else each new home, knowing only itself and us until the tuples come
+  // round a large group, would find the key short and copy it again.
+  const auto all = live_homes(key);
+  Message g = request(Type::Gossip);
+  g.entries.push_back({self_, heartbeat_, 0});
+  for (const auto& h : all) g.tuples.push_back({key, h});
+  for (const auto& h : all) {
+    if (h.id != self_.id) send_rpc(Purpose::Gossip, h, g, now);
   }
 }
 

@@ -87,6 +87,19 @@ TEST_CASE("kelips_views_fill_by_gossip_lookups_take_one_hop_and_values_survive_a
     CHECK(r->ok);
   }
   s.net.run_for(30s);  // tuples spread through each group
+  // Each key on exactly `homes` members: the homes know of each other at
+  // once, so none finds the key short and copies it again.
+  // (or on every member of a smaller group)
+  std::size_t copies = 0, wanted = 0;
+  for (std::size_t i = 0; i < n; ++i) copies += s.at(i).keys();
+  for (int k = 0; k < keys; ++k) {
+    const std::uint32_t g = s.at(0).group_of(key_id("key" + std::to_string(k), s.at(0).ring()));
+    std::size_t size = 0;
+    for (std::size_t i = 0; i < n; ++i) size += s.at(i).group() == g;
+    wanted += std::min(s.cfg.homes, size);
+  }
+  MESSAGE(copies << " copies of " << keys << " keys, " << wanted << " wanted (homes " << s.cfg.homes << ")");
+  CHECK(copies == wanted);
 
   // Lookups: one hop (a contact of the key's group names a home that has it).
   std::size_t one_hop = 0, right = 0;
