@@ -455,6 +455,7 @@ void KelipsCore::copy_to_homes(const NodeId& key, std::size_t wanted, Instant no
   // round a large group, would find the key short and copy it again.
   const auto all = live_homes(key);
   Message g = request(Type::Gossip);
+  g.flags = dw::kFlagReplica;  // (a note: answered empty, no gossip of theirs)
   g.entries.push_back({self_, heartbeat_, 0});
   for (const auto& h : all) g.tuples.push_back({key, h});
   for (const auto& h : all) {
@@ -694,6 +695,7 @@ void KelipsCore::answer(const Message& m, Endpoint from, Instant now) {
     case Type::Gossip:
       merge_gossip(m, now);
       r.entries = {};
+      if (m.flags & dw::kFlagReplica) break;  // a note of a value's homes: taken in, nothing to pull
       {
         Message mine = gossip_message(group_of(m.sender.id));
         r.entries = std::move(mine.entries);

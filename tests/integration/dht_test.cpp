@@ -27,9 +27,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Runs `servent dht ARGS < input` through the shell.
+// Runs `servent dht ARGS < input` through the shell (its errors in `out` too).
 RunResult dht_with_input(const std::string& args, const fs::path& input, std::chrono::milliseconds timeout) {
-  return run({"/bin/sh", "-c", std::string(SERVENT_BIN) + " dht " + args + " < " + input.string()}, timeout);
+  return run({"/bin/sh", "-c", std::string(SERVENT_BIN) + " dht " + args + " < " + input.string() + " 2>&1"}, timeout);
 }
 
 // Twenty `servent dht run` nodes of one overlay (`overlay` is the options
@@ -75,6 +75,7 @@ void twenty_nodes_keep_every_key(const std::vector<std::string>& overlay) {
   auto put = dht_with_input("put -" + opts + " --join " + addr[1] + " --timeout 30s", puts, 60s);
   CHECK(put.status == 0);
   CHECK(put.out.find("1000 stored, 0 failed") != std::string::npos);
+  if (put.out.find("1000 stored, 0 failed") == std::string::npos) MESSAGE(put.out.substr(0, 2000));  // (which failed, and why)
 
   // A third of the nodes fail at once (7 of 20; not the two we ask through).
   const std::set<int> killed{2, 5, 8, 11, 14, 17, 19};

@@ -10,7 +10,9 @@
 //    3     1    type: a request's Type, or (0x80 | its Type) for the response
 //    4     1    overlay: 1 Chord, 2 Kelips, 3 Pastry (a node ignores the others')
 //    5     1    flags: bit 0 the sender is leaving (it will not answer again);
-//                bit 1 (Store) a replica: keep it, do not copy it on; the
+//                bit 1 (Store) a replica: keep it, do not copy it on;
+//                (Gossip, Kelips) a note of the homes of a value just
+//                copied: taken in, answered with an empty Gossip; the
 //                other bits are 0 (set: Malformed)
 //    6     8    request id, chosen by the requester, echoed by the response
 //   14    20    sender id
@@ -65,7 +67,7 @@ inline constexpr std::size_t kMaxValue = 512;  // a value (a URN's sources, a na
 inline constexpr std::uint8_t kVersion = 1;
 inline constexpr std::uint8_t kResponse = 0x80;
 inline constexpr std::uint8_t kFlagLeaving = 0x01;
-inline constexpr std::uint8_t kFlagReplica = 0x02;
+inline constexpr std::uint8_t kFlagReplica = 0x02;  // (Store: a replica; Gossip: a note of homes)
 inline constexpr std::uint8_t kFlagsKnown = kFlagLeaving | kFlagReplica;
 
 using NodeId = std::array<std::uint8_t, 20>;
