@@ -251,3 +251,32 @@ TEST_CASE("kelips_a_gone_members_handle_is_not_given_again_while_a_tuple_names_i
   CHECK(homes_of(key2) == std::vector<dw::NodeRef>{d});
   CHECK(homes_of(key).empty());
 }
+
+TEST_CASE("kelips_a_note_of_homes_is_taken_in_and_answered_empty") {
+  // A home that copies a value tells the other homes of each other with a
+  // Gossip flagged as a note: its tuples are kept, the answer carries no
+  // gossip of ours (an ordinary Gossip is answered with ours).
+  Harness h;
+  const auto a = h.node_in(h.mine(), 4001), b = h.node_in(h.mine(), 4002);
+  h.core->learn(a, h.now);
+  h.core->learn(b, h.now);
+  const NodeId key = h.key_in(h.mine(), 3);
+  dw::Message note = h.msg(dw::Type::Gossip, a);
+  note.flags = dw::kFlagReplica;
+  note.entries = {{a, 9, 0}};
+  note.tuples = {{key, a}, {key, b}};
+  h.sent.clear();
+  h.feed(note, Endpoint{a.ip, a.port});
+  CHECK(h.core->tuples() == 1);
+  REQUIRE(h.sent.size() == 1);
+  CHECK(h.sent[0].second.response);
+  CHECK(h.sent[0].second.entries.empty());
+  CHECK(h.sent[0].second.tuples.empty());
+  dw::Message plain = h.msg(dw::Type::Gossip, a);
+  plain.entries = {{a, 10, 0}};
+  h.sent.clear();
+  h.feed(plain, Endpoint{a.ip, a.port});
+  REQUIRE(h.sent.size() == 1);
+  CHECK_FALSE(h.sent[0].second.entries.empty());  // ours: at least ourselves
+  CHECK_FALSE(h.sent[0].second.tuples.empty());
+}
