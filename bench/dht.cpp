@@ -512,13 +512,13 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
       c.join(std::nullopt, net.now());
       const auto& mine = by_group[c.group()];
       if (stabilised) {
-        for (std::size_t j : mine) c.learn(nodes[j]->self(), net.now());
+        for (std::size_t j : mine) c.learn(nodes[j]->self(), net.now(), true);
       } else {
         for (int k = 0; k < 8 && mine.size() > 1; ++k) c.learn(nodes[mine[rng.below(mine.size())]]->self(), net.now());
       }
       for (std::uint32_t g = 0; g < cfg.groups; ++g) {
         if (g == c.group() || by_group[g].empty()) continue;
-        for (int k = 0; k < 2; ++k) c.learn(nodes[by_group[g][rng.below(by_group[g].size())]]->self(), net.now());
+        for (int k = 0; k < 2; ++k) c.learn(nodes[by_group[g][rng.below(by_group[g].size())]]->self(), net.now(), stabilised);
       }
     });
     if (stabilised && i % 100 == 99) net.run_for(1ms);

@@ -99,7 +99,9 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
   bool knows(const NodeId& id) const { return is_member(id); }
   // A node heard of without a gossip (the simulator seeds a few members
   // and contacts instead of 100,000 joins through one introducer).
-  void learn(const NodeRef& n, Instant now) { hear(n, 0, now, false); }
+  // `fresh`: as heard from the node itself just now (the simulator's
+  // stabilised setup); else half aged, as others' news is.
+  void learn(const NodeRef& n, Instant now, bool fresh = false) { hear(n, 0, now, fresh); }
 
   // Bytes the soft state takes (entries x their size with the allocator's
   // per-node overhead): what the lecture's 1.93 MB is about.
