@@ -126,6 +126,16 @@ bool setup_stabilised(std::size_t n) {
   return n > 20'000;
 }
 
+// Makes node i (at 10.0.0.(i + 1):4000, seeded by i) of kind C, adds it
+// to the network and to `nodes`; returns its index in the network.
+template <class C, class Config>
+std::size_t add_node(sim::DgramNet& net, std::vector<C*>& nodes, const Config& cfg, std::size_t i) {
+  const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
+  auto core = std::make_unique<C>(at, SocketId{1}, cfg, 1000 + i);
+  nodes.push_back(core.get());
+  return net.add(std::move(core), at);
+}
+
 // The nodes' places in `nodes` sorted by id (the true ring), and their ids
 // in that order (for the stabilised setups).
 template <class C>
@@ -184,10 +194,7 @@ int chord(std::size_t n, std::size_t lookups) {
   const bool stabilised = setup_stabilised(n);
   if (!stabilised) {
     for (std::size_t i = 0; i < n; ++i) {
-      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-      auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
-      nodes.push_back(core.get());
-      const std::size_t idx = net.add(std::move(core), at);
+      const std::size_t idx = add_node(net, nodes, cfg, i);
       std::optional<Endpoint> via;
       if (i > 0) via = net.address(std::getenv("DHT_RANDOM_JOIN") ? rng.below(i) : 0);
       net.with(idx, [&](Core&) { nodes[idx]->join(via, net.now()); });
@@ -199,10 +206,7 @@ int chord(std::size_t n, std::size_t lookups) {
     // predecessor, r successors and each finger (the successor of
     // id + 2^i) from the true ring; their timers start over one second.
     for (std::size_t i = 0; i < n; ++i) {
-      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-      auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
-      nodes.push_back(core.get());
-      net.add(std::move(core), at);
+      add_node(net, nodes, cfg, i);
     }
     const auto sorted = ring_order(nodes);  // (not a structured binding: clang 14 cannot capture one)
     const auto& order = sorted.first;
@@ -373,10 +377,7 @@ int chord(std::size_t n, std::size_t lookups) {
     const std::size_t per_second = std::max<std::size_t>(1, n / 500);
     const double churn_upkeep = churn(net, rng, per_second, churn_seconds, [&](Endpoint intro) {
       const std::size_t i = nodes.size();
-      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-      auto core = std::make_unique<ChordCore>(at, SocketId{1}, cfg, 1000 + i);
-      nodes.push_back(core.get());
-      const std::size_t idx = net.add(std::move(core), at);
+      const std::size_t idx = add_node(net, nodes, cfg, i);
       net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
     });
     n = nodes.size();  // (lookups and owners over every node made, the dead skipped)
@@ -495,11 +496,8 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
   std::vector<KelipsCore*> nodes;
   std::vector<std::vector<std::size_t>> by_group(cfg.groups);
   for (std::size_t i = 0; i < n; ++i) {
-    const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-    auto core = std::make_unique<KelipsCore>(at, SocketId{1}, cfg, 1000 + i);
-    nodes.push_back(core.get());
-    by_group[core->group()].push_back(i);
-    net.add(std::move(core), at);
+    add_node(net, nodes, cfg, i);
+    by_group[nodes.back()->group()].push_back(i);
   }
   // What a join through a random member would give each node (8 members
   // of its group; stabilised: every member, as 60 s of gossip leave it),
@@ -671,11 +669,8 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     const std::size_t per_second = std::max<std::size_t>(1, n / 500);
     const double churn_upkeep = churn(net, rng, per_second, churn_seconds, [&](Endpoint intro) {
       const std::size_t i = nodes.size();
-      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-      auto core = std::make_unique<KelipsCore>(at, SocketId{1}, cfg, 1000 + i);
-      nodes.push_back(core.get());
-      by_group[core->group()].push_back(i);
-      const std::size_t idx = net.add(std::move(core), at);
+      const std::size_t idx = add_node(net, nodes, cfg, i);
+      by_group[nodes.back()->group()].push_back(i);
       net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
     });
     n = nodes.size();
@@ -746,11 +741,8 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
   Rng rng(5);
   if (!setup_stabilised(n)) {
     for (std::size_t i = 0; i < n; ++i) {
-      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-      auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
-      nodes.push_back(core.get());
-      index[at] = i;
-      const std::size_t idx = net.add(std::move(core), at);
+      const std::size_t idx = add_node(net, nodes, cfg, i);
+      index[net.address(idx)] = i;
       std::optional<Endpoint> via;
       if (i > 0) via = net.address(rng.below(i));
       net.with(idx, [&](Core&) { nodes[idx]->join(via, net.now()); });
@@ -764,11 +756,7 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
     // nearest with proximity, the first without), 16 random nodes for the
     // neighbourhood set (kept by round trip); then 10 s of the protocol.
     for (std::size_t i = 0; i < n; ++i) {
-      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-      auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
-      nodes.push_back(core.get());
-      index[at] = i;
-      net.add(std::move(core), at);
+      index[net.address(add_node(net, nodes, cfg, i))] = i;
     }
     const auto sorted = ring_order(nodes);  // (not a structured binding: clang 14 cannot capture one)
     const auto& order = sorted.first;
@@ -916,11 +904,8 @@ PastryRun pastry_once(std::size_t n, std::size_t lookups, bool proximity) {
     const std::size_t per_second = std::max<std::size_t>(1, n / 500);
     const double churn_upkeep = churn(net, rng, per_second, churn_seconds, [&](Endpoint intro) {
       const std::size_t i = nodes.size();
-      const Endpoint at{0x0a000000u + static_cast<std::uint32_t>(i + 1), 4000};
-      auto core = std::make_unique<PastryCore>(at, SocketId{1}, cfg, 1000 + i);
-      nodes.push_back(core.get());
-      index[at] = i;
-      const std::size_t idx = net.add(std::move(core), at);
+      const std::size_t idx = add_node(net, nodes, cfg, i);
+      index[net.address(idx)] = i;
       net.with(idx, [&](Core&) { nodes[idx]->join(intro, net.now()); });
     });
     n = nodes.size();
