@@ -483,6 +483,16 @@ KelipsMemory kelips_memory(std::size_t nodes, std::size_t files) {
   return out;
 }
 
+// Measures and prints it, next to the lecture's figure.
+void print_kelips_memory(std::size_t nodes, std::size_t files) {
+  const KelipsMemory m = kelips_memory(nodes, files);
+  std::printf("kelips memory per node at %zu nodes and %zu files, measured on one node fed that state (k = %zu; %zu "
+              "members, %zu contacts, %zu tuples): %.2f MB in the heap (view %.0f KB, contacts %.0f KB, tuples %.2f MB "
+              "at %zu B each); lecture: 1.93 MB at 100,000 and 10,000,000\n",
+              nodes, files, m.groups, m.members, m.contacts, m.tuples, m.bytes / 1e6, m.parts.member_bytes / 1e3,
+              m.parts.contact_bytes / 1e3, m.parts.tuple_bytes / 1e6, m.parts.per_tuple);
+}
+
 int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
   const auto wall0 = Clock::now();
   sim::DgramNet net(13);
@@ -641,12 +651,7 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
     std::printf("kelips memory per node: view %.1f KB (%zu B per member), contacts %.1f KB (%zu B each), tuples "
                 "%.1f KB (%zu B per tuple of one home)\n",
                 member * per / 1e3, f0.per_member, contact * per / 1e3, f0.per_contact, tuple * per / 1e3, f0.per_tuple);
-    const KelipsMemory m = kelips_memory(100'000, 10'000'000);
-    std::printf("kelips memory per node at 100,000 nodes and 10,000,000 files, measured on one node fed that state "
-                "(k = %zu; %zu members, %zu contacts, %zu tuples): %.2f MB in the heap (view %.0f KB, contacts %.0f KB, "
-                "tuples %.2f MB at %zu B each); lecture: 1.93 MB\n",
-                m.groups, m.members, m.contacts, m.tuples, m.bytes / 1e6, m.parts.member_bytes / 1e3,
-                m.parts.contact_bytes / 1e3, m.parts.tuple_bytes / 1e6, m.parts.per_tuple);
+    print_kelips_memory(100'000, 10'000'000);
     std::fflush(stdout);
   }
   {
@@ -972,12 +977,7 @@ int main(int argc, char** argv) {
   if (what == "kelips-memory") {
     const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 100'000;
     const std::size_t files = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 10'000'000;
-    const KelipsMemory m = kelips_memory(n, files);
-    std::printf("kelips memory per node at %zu nodes and %zu files, measured on one node fed that state (k = %zu; %zu "
-                "members, %zu contacts, %zu tuples): %.2f MB in the heap (view %.0f KB, contacts %.0f KB, tuples %.2f MB "
-                "at %zu B each); lecture: 1.93 MB at 100,000 and 10,000,000\n",
-                n, files, m.groups, m.members, m.contacts, m.tuples, m.bytes / 1e6, m.parts.member_bytes / 1e3,
-                m.parts.contact_bytes / 1e3, m.parts.tuple_bytes / 1e6, m.parts.per_tuple);
+    print_kelips_memory(n, files);
     return 0;
   }
   if (what == "pastry") {

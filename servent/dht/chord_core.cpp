@@ -395,6 +395,12 @@ void ChordCore::set_finger(std::size_t i, std::optional<NodeRef> n) {
   }
 }
 
+void ChordCore::drop_fingers(const NodeRef& n) {
+  for (std::size_t i = 0; i < fingers_.size(); ++i) {
+    if (fingers_[i] && *fingers_[i] == n) set_finger(i, std::nullopt);
+  }
+}
+
 void ChordCore::set_successor_list(std::vector<NodeRef> list) {
   std::vector<NodeRef> out;
   for (auto& n : list) {
@@ -411,9 +417,7 @@ void ChordCore::forget(const NodeRef& dead, Instant now) {
   ++stats_[kPeersDead];
   dead_[dead.id] = now + kDeadFor;
   std::erase(succ_, dead);
-  for (std::size_t i = 0; i < fingers_.size(); ++i) {
-    if (fingers_[i] && *fingers_[i] == dead) set_finger(i, std::nullopt);
-  }
+  drop_fingers(dead);
   if (pred_ && *pred_ == dead) pred_.reset();
 }
 
@@ -608,9 +612,7 @@ void ChordCore::answer(const Message& m, Endpoint from, Instant now) {
         set_successor_list(std::move(list));
       }
       std::erase(succ_, n);
-      for (std::size_t i = 0; i < fingers_.size(); ++i) {
-        if (fingers_[i] && *fingers_[i] == n) set_finger(i, std::nullopt);
-      }
+      drop_fingers(n);
       break;
     }
     case Type::Error:

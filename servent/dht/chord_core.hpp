@@ -181,6 +181,7 @@ class ChordCore : public NodeBase<chord_rpc::Pending> {
   // Ring state.
   void set_successor_list(std::vector<NodeRef> list);
   void set_finger(std::size_t i, std::optional<NodeRef> n);
+  void drop_fingers(const NodeRef& n);  // every finger naming n
   void forget(const NodeRef& dead, Instant now);
   bool owns(const NodeId& key) const;
   void store_value(const NodeId& key, wire::Bytes v, Instant expires, Instant now);
