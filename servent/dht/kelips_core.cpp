@@ -797,6 +797,21 @@ void KelipsCore::on_response(const Message& m, Rpc p, Instant now) {
 
 void KelipsCore::on_timeout(Rpc p, Instant now) {
   ++stats_[kTimeouts];
+  // Once more, waiting twice as long, before the node is taken for dead: a
+  // datagram lost in a burst (a full receive buffer) must not cost a member
+  // its place in every view, a copy its home, or a put its only way in. A
+  // lookup with other candidates moves on at once instead; gossip comes
+  // round again anyway.
+  if (p.tries < config_.retries && p.info.purpose != Purpose::Gossip && p.info.purpose != Purpose::Leave) {
+    const bool op = p.info.purpose == Purpose::Find || p.info.purpose == Purpose::Get;
+    const auto it = op ? ops_.find(p.info.op) : ops_.end();
+    if (!op || (it != ops_.end() && it->second.next.empty())) {
+      ++p.tries;
+      const Instant deadline = now + config_.rpc_timeout * (1 << p.tries);
+      resend(std::move(p), deadline);
+      return;
+    }
+  }
   const NodeRef& to = p.info.to;
   if (!(to.id == NodeId{})) {
     // No answer: gone (it is back when it gossips with a newer heartbeat).

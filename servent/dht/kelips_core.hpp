@@ -54,6 +54,7 @@ struct KelipsConfig {
   Duration contact_stale = 60s;         // a contact not heard of for this long may be replaced
   Duration repair_every = 5s;           // homes check each key still has `homes` live homes
   Duration rpc_timeout = 500ms;
+  int retries = 1;                      // a request is sent again (waiting twice as long) before its node is taken for dead
   Duration join_retry = 1s;
   std::size_t max_hops = 8;
   std::size_t max_keys = 200'000;

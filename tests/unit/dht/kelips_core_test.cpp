@@ -2,7 +2,8 @@
 // (malformed, another overlay, answers to nothing, entries that claim our
 // id, stores for another group or past the cap, a join flood) are counted
 // and dropped or refused; a lookup whose nodes only name themselves ends,
-// bounded; a member whose heartbeat stops is dropped, and its tuples go.
+// bounded; a member whose heartbeat stops is dropped, and its tuples go; a
+// request whose datagram is lost is sent once more.
 #include <doctest/doctest.h>
 
 #include "servent/dht/kelips_core.hpp"
@@ -279,4 +280,71 @@ TEST_CASE("kelips_a_note_of_homes_is_taken_in_and_answered_empty") {
   REQUIRE(h.sent.size() == 1);
   CHECK_FALSE(h.sent[0].second.entries.empty());  // ours: at least ourselves
   CHECK_FALSE(h.sent[0].second.tuples.empty());
+}
+
+namespace {
+// A put through an entry node whose first answers are lost: the FindNode to
+// the entry and the Store to the member it names each go unanswered once.
+// Returns the put's result (and whether the member is still in our view).
+std::pair<bool, bool> put_with_one_loss_each(int retries) {
+  Harness h;
+  h.cfg.retries = retries;
+  h.core = std::make_unique<KelipsCore>(Endpoint{0x7f000001, 4000}, SocketId{1}, h.cfg, 1);
+  h.core->join(std::nullopt, h.now);
+  const auto member = h.node_in(h.mine(), 4001);
+  h.core->learn(member, h.now);
+  const Endpoint entry{member.ip, member.port};  // (entered through a member we know)
+  h.sent.clear();
+  const auto op = h.core->put(h.key_in(h.mine(), 5), wire::Bytes{0x76}, h.now, 60s, entry);
+  h.drain();
+  // Loses the put's datagram (the member answers our gossip meanwhile),
+  // waits out the timeout, and returns what is sent of that type next.
+  auto find_answering_gossip = [&](dw::Type type) -> std::optional<std::pair<Endpoint, dw::Message>> {
+    auto sent = std::move(h.sent);
+    h.sent.clear();
+    std::optional<std::pair<Endpoint, dw::Message>> found;
+    for (const auto& [to, m] : sent) {
+      if (m.type == type && !m.response) found = std::pair{to, m};
+      if (m.type == dw::Type::Gossip && !m.response) h.feed(dw::response_to(m, member), to);
+    }
+    return found;
+  };
+  auto lose_and_wait = [&](dw::Type type) {
+    REQUIRE(find_answering_gossip(type));
+    h.now = h.now + 600ms;
+    h.core->handle_timeout(h.now);
+    h.drain();
+    return find_answering_gossip(type);
+  };
+  auto ended = [&] {  // (the put's result, when nothing was sent again)
+    auto res = h.core->poll_result();
+    REQUIRE(res);
+    return std::pair{res->ok, h.core->knows(member.id)};
+  };
+  auto again = lose_and_wait(dw::Type::FindNode);
+  if (!again) return ended();
+  CHECK(again->first == entry);
+  dw::Message r = dw::response_to(again->second, member);
+  h.sent.clear();
+  h.feed(r, entry);  // (the entry is a member of the key's group: it is asked to store)
+  again = lose_and_wait(dw::Type::Store);
+  if (!again) return ended();
+  dw::Message stored = dw::response_to(again->second, member);
+  h.sent.clear();
+  h.feed(stored, again->first);
+  auto res = h.core->poll_result();
+  REQUIRE(res);
+  CHECK(res->op == op);
+  return {res->ok, h.core->knows(member.id)};
+}
+}  // namespace
+
+TEST_CASE("kelips_a_request_whose_datagram_is_lost_is_sent_once_more_before_the_node_counts_as_dead") {
+  // One lost datagram (a full receive buffer in a burst) costs a put nothing:
+  // the FindNode and the Store are each sent again, waiting twice as long.
+  const auto [ok, kept] = put_with_one_loss_each(1);
+  CHECK(ok);
+  CHECK(kept);
+  // Without the second try the same losses fail the put.
+  CHECK_FALSE(put_with_one_loss_each(0).first);
 }
