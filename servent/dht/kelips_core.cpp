@@ -16,7 +16,7 @@ namespace {
 constexpr std::array<std::string_view, KelipsCore::kStatCount> kStatNames = {
     "datagrams_in", "datagrams_out", "malformed", "wrong_overlay", "unexpected",     "timeouts",
     "gossips_sent", "lookups",       "lookups_failed", "lookup_hops", "one_hop_lookups", "stores",
-    "stores_refused", "copies",      "members_dead",   "spoofed",
+    "stores_refused", "copies",      "members_dead",   "spoofed",       "rejoins",
 };
 
 constexpr std::size_t kRecent = 64;  // members and tuples heard of lately, gossiped first
@@ -358,6 +358,17 @@ void KelipsCore::expire_members(Instant now) {
   }
   for (const auto& id : late) drop_member(id, now);
   for (auto it = dead_.begin(); it != dead_.end();) it = it->second.second <= now ? dead_.erase(it) : std::next(it);
+  // Alone, with an introducer: every member and contact timed out (a
+  // network outage, a host suspended or starved), and no one gossips to a
+  // node no view holds. Joined again through the introducer; our
+  // tombstones go (they are all of that outage, and would turn the
+  // introducer's answer away).
+  if (introducer_ && members_.empty() &&
+      std::none_of(contacts_.begin(), contacts_.end(), [](const Member& c) { return c.node.port != 0; })) {
+    ++stats_[kRejoins];
+    dead_.clear();
+    send_rpc(Purpose::Join, NodeRef{NodeId{}, introducer_->ip, introducer_->port}, request(Type::Neighbours), now);
+  }
 }
 
 // ---- keys ----
@@ -671,7 +682,11 @@ void KelipsCore::answer(const Message& m, Endpoint from, Instant now) {
         r.owner = !r.nodes.empty();
         if (r.nodes.empty()) r.nodes = random_members(3, {m.sender.id});
       } else {
+        // Our contacts there, then two members of our own group: if the
+        // contacts are dead (or we have none), the asker goes on through
+        // members who have contacts of their own (the paper's fallback).
         r.nodes = contacts_for(g);
+        for (const auto& n : random_members(2, {m.sender.id})) r.nodes.push_back(n);
       }
       break;
     }

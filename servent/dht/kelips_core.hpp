@@ -130,6 +130,7 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
     kCopies,           // values copied to other homes (on put and on repair)
     kMembersDead,
     kSpoofed,          // entries that claim our id with another address
+    kRejoins,          // joined again after losing every member and contact
     kStatCount
   };
   std::uint64_t stat(Stat s) const { return stats_[s]; }

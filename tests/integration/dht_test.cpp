@@ -86,14 +86,17 @@ void twenty_nodes_keep_every_key(const std::vector<std::string>& overlay) {
   // Every key is found once the overlay has healed (bounded: 120 s; Chord
   // re-homes keys the forming ring stored off their owner after 45-75 s).
   std::size_t found = 0;
+  std::string errors;  // (of the last round: why keys were not found)
   const auto give_up = std::chrono::steady_clock::now() + 120s;
   while (std::chrono::steady_clock::now() < give_up) {
     auto got = dht_with_input("get -" + opts + " --join " + addr[0] + " --timeout 20s", keys, 30s);
+    errors.clear();
     std::set<std::string> seen;
     std::istringstream lines(got.out);
     for (std::string line; std::getline(lines, line);) {
       const auto tab = line.find('\t');
       if (tab != std::string::npos && line.substr(tab + 1) == "value" + line.substr(3, tab - 3)) seen.insert(line.substr(0, tab));
+      if (line.starts_with("servent dht:") && errors.size() < 1500) errors += line + "\n";
     }
     found = seen.size();
     if (found == kKeys) break;
@@ -102,6 +105,7 @@ void twenty_nodes_keep_every_key(const std::vector<std::string>& overlay) {
   MESSAGE(opts << ": " << found << "/" << kKeys << " keys found after " << killed.size() << " of " << kNodes
                 << " nodes were killed");
   CHECK(found == kKeys);
+  if (found != kKeys) MESSAGE(errors);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     if (!killed.count(static_cast<int>(i))) CHECK(nodes[i]->terminate() == 0);
   }

@@ -6,6 +6,8 @@
 // request whose datagram is lost is sent once more.
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include "servent/dht/kelips_core.hpp"
 
 using namespace sv;
@@ -347,4 +349,59 @@ TEST_CASE("kelips_a_request_whose_datagram_is_lost_is_sent_once_more_before_the_
   CHECK(kept);
   // Without the second try the same losses fail the put.
   CHECK_FALSE(put_with_one_loss_each(0).first);
+}
+
+TEST_CASE("kelips_a_lookup_for_another_group_names_our_contacts_there_then_members_of_ours") {
+  // The contacts first; then members of our group, through whom the asker
+  // goes on when the contacts are dead (each member has contacts of its own).
+  Harness h;
+  const auto contact = h.node_in(h.other(), 5001);
+  const auto a = h.node_in(h.mine(), 4001), b = h.node_in(h.mine(), 4002);
+  h.core->learn(contact, h.now);
+  h.core->learn(a, h.now);
+  h.core->learn(b, h.now);
+  const auto asker = h.node_in(h.other(), 6001);
+  dw::Message ask = h.msg(dw::Type::FindNode, asker);
+  ask.key = h.key_in(h.other(), 7);
+  h.sent.clear();
+  h.feed(ask, Endpoint{asker.ip, asker.port});
+  REQUIRE(h.sent.size() == 1);
+  const auto& r = h.sent[0].second;
+  REQUIRE(r.nodes.size() == 3);
+  CHECK(r.nodes[0] == contact);
+  CHECK(std::count(r.nodes.begin(), r.nodes.end(), a) == 1);
+  CHECK(std::count(r.nodes.begin(), r.nodes.end(), b) == 1);
+  CHECK_FALSE(r.owner);
+}
+
+TEST_CASE("kelips_a_node_that_lost_every_member_and_contact_joins_again_through_its_introducer") {
+  Harness h;
+  const auto member = h.node_in(h.mine(), 4001);  // (the introducer, a member of our group)
+  const Endpoint introducer{member.ip, member.port};
+  h.core = std::make_unique<KelipsCore>(Endpoint{0x7f000001, 4000}, SocketId{1}, h.cfg, 1);
+  h.core->join(introducer, h.now);
+  h.sent.clear();
+  h.drain();
+  REQUIRE(h.sent.size() == 1);
+  dw::Message welcome = dw::response_to(h.sent[0].second, member);
+  h.sent.clear();
+  h.feed(welcome, introducer);
+  CHECK(h.core->knows(member.id));
+  // Nothing answers for a while (an outage): the member is dropped; then
+  // the node asks its introducer again, once per expiry round.
+  std::set<std::uint64_t> requests;  // (each asked once more on a timeout: the same request)
+  for (int s = 0; s < 40; ++s) {
+    h.now = h.now + 1s;
+    h.core->handle_timeout(h.now);
+    h.drain();
+    for (const auto& [to, m] : h.sent) {
+      if (!m.response && m.type == dw::Type::Neighbours && to == introducer) requests.insert(m.request);
+    }
+    h.sent.clear();
+  }
+  const std::size_t asked_again = requests.size();
+  CHECK_FALSE(h.core->knows(member.id));
+  CHECK(asked_again >= 1);
+  CHECK(asked_again <= 40 / 3);  // (not every second)
+  CHECK(h.core->stat(KelipsCore::kRejoins) == asked_again);
 }
