@@ -18,7 +18,12 @@
 //    heartbeat has not grown for member_timeout is dead and dropped;
 //  - lookup (§2.3): ask a contact of the key's group (one hop); it answers
 //    the homes from its tuples; a dead contact is dropped and the next one
-//    asked, then any node that can name members of the group (rerouting);
+//    asked, then any node that can name members of the group (rerouting:
+//    a node asked about another group names its contacts there and two
+//    members of its own, who have contacts of their own);
+//  - a request unanswered for rpc_timeout is sent once more (`retries`,
+//    waiting twice as long) before its node counts as dead; a node that
+//    lost every member and contact joins again through its introducer;
 //  - put: a member of the key's group stores the value and copies it to
 //    homes - 1 other members; every home gossips its tuple; a home that
 //    sees fewer than `homes` live homes of a key (failures) copies it
