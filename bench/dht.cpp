@@ -501,6 +501,10 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
   sim::DgramNet net(13);
   KelipsConfig cfg;
   cfg.groups = static_cast<std::uint32_t>(std::max(1.0, std::round(std::sqrt(static_cast<double>(n)))));
+  // (experiments: DHT_GROUPS=k gives groups of a larger network's size at
+  // less cost; DHT_GOSSIP_ENTRIES the entries a gossip carries)
+  if (const char* g = std::getenv("DHT_GROUPS")) cfg.groups = static_cast<std::uint32_t>(std::max(1, std::atoi(g)));
+  if (const char* e = std::getenv("DHT_GOSSIP_ENTRIES")) cfg.gossip_entries = static_cast<std::size_t>(std::max(2, std::atoi(e)));
   // Heartbeats reach every member of a group of G in about log G rounds of
   // rumour; a member is dead after 60 s without news (loose for the
   // largest groups, so that only failures time out).
