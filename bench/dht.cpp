@@ -688,6 +688,13 @@ int kelips(std::size_t n, std::size_t files, std::size_t lookups) {
       for (auto* c : nodes) copies += c->keys();
       std::printf("  copies per key %.2f (homes %zu)\n", static_cast<double>(copies) / static_cast<double>(std::max<std::size_t>(1, files)),
                   cfg.homes);
+      std::uint64_t dead = 0, timeouts = 0;
+      for (auto* c : nodes) {
+        dead += c->stat(KelipsCore::kMembersDead);
+        timeouts += c->stat(KelipsCore::kTimeouts);
+      }
+      std::printf("  members dropped as dead %.2f per node, timeouts %.2f per node (no node has failed yet)\n",
+                  static_cast<double>(dead) / static_cast<double>(n), static_cast<double>(timeouts) / static_cast<double>(n));
     }
     std::fflush(stdout);
   }

@@ -146,9 +146,14 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
     return;
   }
   if (auto d = dead_.empty() ? dead_.end() : dead_.find(n.id); d != dead_.end()) {
-    // Dead or gone: back only when it speaks to us itself, with a newer
-    // heartbeat (others' news of it may be older than ours).
-    if (!direct || heartbeat <= d->second.first) return;
+    // Dead or gone: back only with a heartbeat newer than the one it had
+    // when dropped (others' news of it may be older than ours). From
+    // others, that news is taken in half aged like any (below), so a node
+    // that died after it dies out again; a member dropped only because
+    // its news was slow to come round is back at once, not after the
+    // tombstone expires or it happens to gossip to us itself (in a group
+    // of 316, once in five minutes).
+    if (heartbeat <= d->second.first) return;
     dead_.erase(d);
   }
   const std::uint32_t g = group_of(n.id);
