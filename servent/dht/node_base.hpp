@@ -110,8 +110,8 @@ class NodeBase : public DhtCore {
     rpcs_.add(Rpc{std::move(info), std::move(bytes), now + timeout, 0, m.request});
     return m.request;
   }
-  // The same datagram again, waiting until `deadline`.
   void push_action(Action a) { actions_.push_back(std::move(a)); }
+  // The same datagram again, waiting until `deadline`.
   void resend(Rpc p, Instant deadline) {
     p.deadline = deadline;
     push_action(action::SendTo{socket_, Endpoint{p.info.to.ip, p.info.to.port}, p.datagram});
