@@ -98,6 +98,11 @@ namespace action {
 struct Send {
   ConnId conn;
   SharedBuffer bytes;
+  // false: written at once when the socket is free (a handshake, a reply
+  // alone in its segment); true: gathered with the connection's other bytes
+  // of this turn of the loop and written in one writev when the cores are
+  // quiet (a stream of small messages: a syscall per turn, not per message).
+  bool batch = false;
 };
 // The same bytes to several connections (a flood): one action, one buffer.
 struct Broadcast {

@@ -344,7 +344,8 @@ void TorrentCore::send_raw(Peer& p, SharedBuffer b) {
   if (p.sending_file) {
     p.held.push_back(std::move(b));
   } else {
-    actions_.push_back(action::Send{p.id, std::move(b)});
+    // Peer messages of one turn (requests, haves, blocks' acks) go out together.
+    actions_.push_back(action::Send{p.id, std::move(b), p.handshake_in});
   }
 }
 
@@ -570,6 +571,7 @@ void TorrentCore::on_message(Peer& p, const bt::PeerMessage& m, Instant now) {
       p.peer_choking = true;
       for (const auto& b : p.requested) t.picker->abort(b, p.id.value);
       p.requested.clear();
+      p.probe.reset();
       return;
     case bt::MsgType::Unchoke:
       if (p.peer_choking) p.last_block = now;  // the snub clock starts now
@@ -645,6 +647,7 @@ void TorrentCore::on_message(Peer& p, const bt::PeerMessage& m, Instant now) {
       const Block b{m.index, m.begin, m.length};
       if (std::find(p.requested.begin(), p.requested.end(), b) != p.requested.end()) {
         std::erase(p.requested, b);
+        if (p.probe == b) p.probe.reset();
         t.picker->abort(b, p.id.value);
       }
       return;
@@ -852,6 +855,12 @@ void TorrentCore::on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wi
   p.window_bytes += data.size();
   p.last_block = now;
   std::erase(p.requested, b);
+  if (p.probe == b) {
+    const Duration rtt = now - p.probe_at;
+    if (!p.min_rtt || rtt < *p.min_rtt) p.min_rtt = rtt;
+    p.probe.reset();
+  }
+  resize_pipeline(p, now);
   if (!t.picker->wanted(b)) {
     ++stats_[kBlockUnasked];  // late (after a choke or an endgame duplicate), or never asked: ignored
     fill_requests(p);
@@ -861,6 +870,7 @@ void TorrentCore::on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wi
   for (std::uint64_t other : t.picker->other_requesters(b, p.id.value)) {
     if (Peer* q = find(ConnId{other})) {
       std::erase(q->requested, b);
+      if (q->probe == b) q->probe.reset();
       send(*q, bt::msg_request(bt::MsgType::Cancel, b.piece, b.begin, b.length));
     }
   }
@@ -878,14 +888,24 @@ void TorrentCore::on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wi
   if (std::find(who.begin(), who.end(), Endpoint{p.remote.ip, 0}) == who.end()) who.push_back(Endpoint{p.remote.ip, 0});
   t.downloaded += data.size();
   if (t.picker->received(b)) piece_done(t, b.piece);
-  // About a second's worth of blocks in flight.
-  if (now - p.window_start >= 1s) {
-    p.pipeline = std::clamp<std::size_t>(p.window_bytes / bt::kBlockSize + config_.min_pipeline, config_.min_pipeline,
-                                         config_.max_pipeline);
-    p.window_start = now;
-    p.window_bytes = 0;
-  }
   fill_requests(p);
+}
+
+void TorrentCore::resize_pipeline(Peer& p, Instant now) {
+  // Twice the bandwidth-delay product: while the pipeline is what limits the
+  // rate, each window doubles it (a slow start); once the link is full it
+  // stays at twice what fills it. The delay is the shortest time a request
+  // took (the first of a batch on an idle link: no queue of ours in front of
+  // it), at least 1 ms (Instant's grain); half a second until one is timed.
+  const Duration delay = p.min_rtt ? std::max<Duration>(*p.min_rtt, 1ms) : Duration{500};
+  const Duration elapsed = now - p.window_start;
+  if (elapsed < std::max<Duration>(100ms, 2 * delay)) return;
+  const std::uint64_t rate = p.window_bytes * 1000 / static_cast<std::uint64_t>(elapsed.count());  // bytes/s
+  const std::uint64_t bdp = rate * static_cast<std::uint64_t>(delay.count()) / 1000;
+  p.pipeline = std::clamp<std::size_t>(2 * bdp / bt::kBlockSize + config_.min_pipeline, config_.min_pipeline,
+                                       config_.max_pipeline);
+  p.window_start = now;
+  p.window_bytes = 0;
 }
 
 void TorrentCore::update_interest(Peer& p) {
@@ -907,12 +927,20 @@ void TorrentCore::fill_requests(Peer& p) {
   if (!p.torrent || p.peer_choking || !p.am_interested) return;
   Torrent& t = *torrents_[*p.torrent];
   if (t.checking > 0 || !t.picker) return;
+  // Every request of this round in one buffer: one write, one segment,
+  // rather than a 17-byte write (and a segment the other side must read) each.
+  wire::Bytes out;
   while (p.requested.size() < p.pipeline) {
     auto b = t.picker->pick(p.has, p.id.value);
     if (!b) break;
     p.requested.push_back(*b);
-    send(p, bt::msg_request(bt::MsgType::Request, b->piece, b->begin, b->length));
+    if (!p.probe) {
+      p.probe = *b;
+      p.probe_at = now_;
+    }
+    bt::encode_peer_message(out, bt::msg_request(bt::MsgType::Request, b->piece, b->begin, b->length));
   }
+  if (!out.empty()) send_raw(p, shared(std::move(out)));
 }
 
 void TorrentCore::serve(Peer& p) {
@@ -956,7 +984,7 @@ void TorrentCore::handle_send_done(ConnId conn, bool ok, Instant now) {
     return;
   }
   p->sending_file = false;
-  for (auto& b : std::exchange(p->held, {})) actions_.push_back(action::Send{p->id, std::move(b)});
+  for (auto& b : std::exchange(p->held, {})) actions_.push_back(action::Send{p->id, std::move(b), true});
   serve(*p);
 }
 
@@ -1106,6 +1134,7 @@ void TorrentCore::handle_timeout(Instant now) {
         send(p, bt::msg_request(bt::MsgType::Cancel, b.piece, b.begin, b.length));
       }
       p.requested.clear();
+      p.probe.reset();
       p.pipeline = 1;
       p.last_block = now;
       refill.insert(*p.torrent);

@@ -6,8 +6,12 @@
 //
 // Per torrent: on add, every piece whose files exist is hashed (Hash jobs,
 // the resume check); then pieces we lack are requested in 16 KiB blocks,
-// a pipeline per peer sized to what it delivers (about a second's worth,
-// 4..512 blocks), kept in memory until the piece is whole, written with a
+// a pipeline per peer sized to twice its bandwidth-delay product (the rate
+// it delivers times the shortest request-to-block time seen, at least 1 ms;
+// a second's worth until the first block is timed; 4..512 blocks): enough to
+// keep the link busy, and no more, since blocks asked for ahead sit in piece
+// buffers that fall out of the cache before they are hashed. Blocks are
+// kept in memory until the piece is whole, written with a
 // Write job that checks the piece's SHA-1 first; a piece that does not hash
 // bans every peer that sent part of it. Uploads go out with SendFile (the
 // piece message's 13-byte head, then the block straight from the file), one
@@ -202,8 +206,11 @@ class TorrentCore final : public Core {
     std::vector<SharedBuffer> held;              // ... here
     std::deque<action::SendFile> file_parts;     // the rest of a block that spans files
     bool greeted = false;                        // our bitfield went out
-    Instant window_start;                        // pipeline sizing: blocks in the last second
+    Instant window_start;                        // pipeline sizing: bytes since window_start
     std::uint64_t window_bytes = 0;
+    std::optional<torrent::Block> probe;         // one request timed at a time
+    Instant probe_at;
+    std::optional<Duration> min_rtt;             // the shortest request-to-block time seen
     std::uint64_t down_bytes = 0, up_bytes = 0;  // this choke interval
     std::uint64_t down_rate = 0, up_rate = 0;    // bytes/s, last interval
     std::uint64_t total_down = 0, total_up = 0;
@@ -273,6 +280,7 @@ class TorrentCore final : public Core {
   void on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wire::ByteView data, Instant now);
   void update_interest(Peer& p);
   void fill_requests(Peer& p);
+  void resize_pipeline(Peer& p, Instant now);
   void serve(Peer& p);
   void piece_done(Torrent& t, std::uint32_t piece);
   std::vector<action::FileRange> ranges(const Torrent& t, std::uint64_t offset, std::uint64_t length) const;

@@ -948,7 +948,7 @@ void Driver::execute(const Action& a, Core& from) {
         using T = std::decay_t<decltype(act)>;
         if constexpr (std::is_same_v<T, action::Send>) {
           auto it = conns_.find(act.conn.value);
-          if (it != conns_.end()) write(it->second, act.bytes);
+          if (it != conns_.end()) write(it->second, act.bytes, act.batch);
         } else if constexpr (std::is_same_v<T, action::Broadcast>) {
           for (ConnId id : act.conns) {
             auto it = conns_.find(id.value);

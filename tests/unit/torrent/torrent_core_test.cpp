@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <set>
@@ -487,4 +488,107 @@ TEST_CASE("a_peer_that_unchokes_but_sends_nothing_is_snubbed_and_one_that_never_
   CHECK(closed.count(stingy.value) == 1);
   CHECK(closed.count(snubbing.value) == 0);  // slow, not stingy: it stays
   CHECK(leecher.torrents()[t].peers == 1);
+}
+
+// One seed played by the test over a link with a fixed delay and rate: the
+// leecher's pipeline must keep the link busy (the transfer takes about what
+// the link allows) while asking no more than twice the bandwidth-delay
+// product ahead (a second's worth would be the 512-block cap at these rates).
+TEST_CASE("the_request_pipeline_fills_the_link_and_stays_near_twice_its_bandwidth_delay_product") {
+  TempDir seed_dir;
+  constexpr std::uint64_t kPiece = 256 * 1024, kSize = 16 * 1024 * 1024;
+  std::string data(kSize, '\0');
+  Rng rng(21);
+  rng.fill(reinterpret_cast<std::uint8_t*>(data.data()), data.size());
+  bt::Metainfo meta;
+  meta.name = "big.bin";
+  meta.piece_length = kPiece;
+  meta.total_length = kSize;
+  meta.files.push_back(bt::FileEntry{{meta.name}, kSize, 0});
+  for (std::uint64_t at = 0; at < kSize; at += kPiece) {
+    share::Sha1Hasher h;
+    h.update(data.data() + at, kPiece);
+    meta.pieces.push_back(h.finish());
+  }
+  bt::Sha1 ih{};
+  ih[0] = 7;
+  struct Link {
+    int delay_ms;            // request to block, nothing queued
+    int blocks_per_10ms;     // the rate
+  };
+  for (const Link link : {Link{20, 10}, Link{100, 3}, Link{1, 40}}) {
+    CAPTURE(link.delay_ms);
+    CAPTURE(link.blocks_per_10ms);
+    TempDir get_dir;
+    TorrentCore leecher(config('P'), 3);
+    const std::size_t t = leecher.add_torrent(meta, ih, get_dir.path.string());
+    Instant now{Duration(1'000'000)};
+    const Instant start = now;
+    std::vector<ConnId> dialled;
+    std::deque<std::pair<Instant, torrent::Block>> asked;  // when each request reached the seed
+    auto drain = [&] {
+      while (auto a = leecher.poll_action()) {
+        if (auto* j = std::get_if<action::FileJob>(&*a)) {
+          leecher.handle_file_done(j->job, run_file_job(*j), now);
+        } else if (auto* c = std::get_if<action::Connect>(&*a)) {
+          dialled.push_back(c->conn);
+        } else if (auto* s = std::get_if<action::Send>(&*a)) {
+          wire::ByteView b(*s->bytes);
+          if (b.size() >= bt::kHandshakeSize && b[0] == 19) b = b.subspan(bt::kHandshakeSize);
+          while (!b.empty()) {
+            auto r = bt::decode_peer_message(b);
+            REQUIRE(static_cast<bool>(r));
+            if (r->msg.type == bt::MsgType::Request) asked.emplace_back(now, torrent::Block{r->msg.index, r->msg.begin, r->msg.length});
+            b = b.subspan(r->consumed);
+          }
+        }
+      }
+    };
+    drain();
+    leecher.add_peer(t, Endpoint{0x7f000002, 2}, now);
+    drain();
+    REQUIRE(dialled.size() == 1);
+    const ConnId seed = dialled[0];
+    wire::Bytes greeting;
+    bt::Handshake h;
+    h.reserved[7] |= 0x04;
+    h.info_hash = ih;
+    h.peer_id.fill('s');
+    bt::encode_handshake(greeting, h);
+    bt::encode_peer_message(greeting, bt::msg_simple(bt::MsgType::HaveAll));
+    bt::encode_peer_message(greeting, bt::msg_simple(bt::MsgType::Unchoke));
+    leecher.handle_connected(seed, Endpoint{0x7f000002, 2}, Direction::Outbound, now);
+    leecher.handle_bytes(seed, greeting, now);
+    drain();
+    // The seed sends a request's block `delay` after it was asked, and no
+    // more than the rate allows (a queue behind it otherwise).
+    const std::uint64_t blocks = kSize / bt::kBlockSize;
+    std::uint64_t sent = 0;
+    std::size_t most_ahead = 0;  // requests out, in the middle half of the transfer
+    int budget = 0;
+    while (leecher.torrents()[t].have < meta.piece_count() && now - start < 60s) {
+      now = now + 1ms;
+      if ((now - start).count() % 10 == 0) budget = link.blocks_per_10ms;
+      while (budget > 0 && !asked.empty() && now - asked.front().first >= Duration(link.delay_ms)) {
+        const torrent::Block b = asked.front().second;
+        asked.pop_front();
+        --budget;
+        ++sent;
+        const auto* at = reinterpret_cast<const std::uint8_t*>(data.data()) + b.piece * kPiece + b.begin;
+        leecher.handle_bytes(seed, bt::encode_peer_message(bt::msg_piece(b.piece, b.begin, wire::Bytes(at, at + b.length))), now);
+      }
+      if ((now - start).count() % 100 == 0) leecher.handle_timeout(now);
+      drain();
+      if (sent > blocks / 4 && sent < blocks * 3 / 4) most_ahead = std::max(most_ahead, asked.size());
+    }
+    REQUIRE(leecher.torrents()[t].have == meta.piece_count());
+    CHECK(slurp(get_dir.path / "big.bin") == data);
+    // The link's own time: every block at its rate, plus one delay.
+    const double ideal_ms = static_cast<double>(blocks) * 10.0 / link.blocks_per_10ms + link.delay_ms;
+    const double took_ms = static_cast<double>((now - start).count());
+    CHECK(took_ms < ideal_ms * 1.15);
+    const double bdp_blocks = link.blocks_per_10ms / 10.0 * std::max(link.delay_ms, 1);
+    CHECK(static_cast<double>(most_ahead) >= bdp_blocks);
+    CHECK(static_cast<double>(most_ahead) <= 2 * bdp_blocks + 4 + 10);  // (+ min_pipeline, and a window's growth)
+  }
 }
