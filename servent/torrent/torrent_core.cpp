@@ -19,7 +19,7 @@ constexpr std::array<std::string_view, TorrentCore::kStatCount> kStatNames = {
     "blocks_in",       "blocks_out",    "bytes_in",        "bytes_out",       "pieces_passed",
     "pieces_failed",   "peers_banned",  "disk_errors",     "timeouts",        "announces",
     "announce_errors", "metadata_pieces_out", "metadata_pieces_in", "metadata_bad",   "extended_bad",
-    "snubbed",         "never_unchoked", "buffers_reused",
+    "snubbed",         "never_unchoked", "buffers_reused", "disk_behind",
 };
 
 SharedBuffer shared(wire::Bytes b) { return std::make_shared<const Buffer>(std::move(b)); }
@@ -927,6 +927,11 @@ void TorrentCore::fill_requests(Peer& p) {
   if (!p.torrent || p.peer_choking || !p.am_interested) return;
   Torrent& t = *torrents_[*p.torrent];
   if (t.checking > 0 || !t.picker) return;
+  if (unwritten_ >= config_.max_unwritten) {
+    if (!disk_behind_) ++stats_[kDiskBehind];
+    disk_behind_ = true;
+    return;
+  }
   // Every request of this round in one buffer: one write, one segment,
   // rather than a 17-byte write (and a segment the other side must read) each.
   wire::Bytes out;
@@ -996,6 +1001,7 @@ void TorrentCore::piece_done(Torrent& t, std::uint32_t piece) {
   const JobId id{next_job_++};
   auto data = std::make_shared<Buffer>(std::move(t.buffers[piece]));
   t.buffers.erase(piece);
+  unwritten_ += data->size();
   jobs_[id.value] = Job{index, piece, false, data};
   actions_.push_back(action::FileJob{id, action::FileJob::Op::Write,
                                      ranges(t, std::uint64_t{piece} * t.meta.piece_length, t.meta.piece_size(piece)),
@@ -1029,6 +1035,11 @@ void TorrentCore::handle_file_done(JobId job, const FileResult& r, Instant now) 
       announce(j.torrent, t.announced_started ? bt::AnnounceEvent::None : bt::AnnounceEvent::Started, now);
     }
     return;
+  }
+  unwritten_ -= t.meta.piece_size(j.piece);
+  if (disk_behind_ && unwritten_ < config_.max_unwritten) {
+    disk_behind_ = false;
+    for (auto& [id, p] : peers_) fill_requests(p);
   }
   if (r.ok) {
     t.picker->piece_passed(j.piece);

@@ -68,6 +68,9 @@ struct TorrentConfig {
   int optimistic_every = 3;                 // choke rounds (30 s)
   std::size_t min_pipeline = 4, max_pipeline = 512;
   std::size_t max_queued_requests = 2000;   // a peer's requests waiting for us
+  // Whole pieces waiting for the disk (all torrents): above this no block is
+  // asked for until writes catch up (memory stays bounded on a slow disk).
+  std::uint64_t max_unwritten = 16 * 1024 * 1024;
   std::size_t max_peers_per_torrent = 80;
   Duration keepalive = 120s;
   Duration peer_timeout = 240s;             // silent this long: dropped
@@ -106,6 +109,7 @@ class TorrentCore final : public Core {
     kSnubbed,
     kNeverUnchoked,
     kBuffersReused,  // piece buffers taken from spare_ (not allocated and zero-filled)
+    kDiskBehind,     // times requests were held back: max_unwritten bytes waiting for the disk
     kStatCount
   };
 
@@ -303,6 +307,8 @@ class TorrentCore final : public Core {
   // Piece buffers the disk is done with, reused for the next pieces (a fresh
   // 256 KiB buffer is zero-filled and page-faulted in each time).
   std::vector<Buffer> spare_;
+  std::uint64_t unwritten_ = 0;  // bytes of pieces handed to Write jobs not yet done
+  bool disk_behind_ = false;     // requests held back for it
   std::unordered_map<std::uint64_t, std::size_t> dialling_;  // our connects -> torrent
   std::unordered_map<std::uint64_t, TrackerConn> tracker_conns_;
   void announce(std::size_t torrent, wire::bt::AnnounceEvent event, Instant now);

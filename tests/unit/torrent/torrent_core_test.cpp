@@ -490,69 +490,61 @@ TEST_CASE("a_peer_that_unchokes_but_sends_nothing_is_snubbed_and_one_that_never_
   CHECK(leecher.torrents()[t].peers == 1);
 }
 
-// One seed played by the test over a link with a fixed delay and rate: the
-// leecher's pipeline must keep the link busy (the transfer takes about what
-// the link allows) while asking no more than twice the bandwidth-delay
-// product ahead (a second's worth would be the 512-block cap at these rates).
-TEST_CASE("the_request_pipeline_fills_the_link_and_stays_near_twice_its_bandwidth_delay_product") {
-  TempDir seed_dir;
-  constexpr std::uint64_t kPiece = 256 * 1024, kSize = 16 * 1024 * 1024;
-  std::string data(kSize, '\0');
-  Rng rng(21);
-  rng.fill(reinterpret_cast<std::uint8_t*>(data.data()), data.size());
+namespace {
+
+// A 16 MiB single-file torrent in 256 KiB pieces, in memory.
+struct BigTorrent {
+  static constexpr std::uint64_t kPiece = 256 * 1024, kSize = 16 * 1024 * 1024;
+  std::string data;
   bt::Metainfo meta;
-  meta.name = "big.bin";
-  meta.piece_length = kPiece;
-  meta.total_length = kSize;
-  meta.files.push_back(bt::FileEntry{{meta.name}, kSize, 0});
-  for (std::uint64_t at = 0; at < kSize; at += kPiece) {
-    share::Sha1Hasher h;
-    h.update(data.data() + at, kPiece);
-    meta.pieces.push_back(h.finish());
-  }
   bt::Sha1 ih{};
-  ih[0] = 7;
-  struct Link {
-    int delay_ms;            // request to block, nothing queued
-    int blocks_per_10ms;     // the rate
-  };
-  for (const Link link : {Link{20, 10}, Link{100, 3}, Link{1, 40}}) {
-    CAPTURE(link.delay_ms);
-    CAPTURE(link.blocks_per_10ms);
-    TempDir get_dir;
-    TorrentCore leecher(config('P'), 3);
-    const std::size_t t = leecher.add_torrent(meta, ih, get_dir.path.string());
-    Instant now{Duration(1'000'000)};
-    const Instant start = now;
-    std::vector<ConnId> dialled;
-    std::deque<std::pair<Instant, torrent::Block>> asked;  // when each request reached the seed
-    auto drain = [&] {
-      while (auto a = leecher.poll_action()) {
-        if (auto* j = std::get_if<action::FileJob>(&*a)) {
-          leecher.handle_file_done(j->job, run_file_job(*j), now);
-        } else if (auto* c = std::get_if<action::Connect>(&*a)) {
-          dialled.push_back(c->conn);
-        } else if (auto* s = std::get_if<action::Send>(&*a)) {
-          wire::ByteView b(*s->bytes);
-          if (b.size() >= bt::kHandshakeSize && b[0] == 19) b = b.subspan(bt::kHandshakeSize);
-          while (!b.empty()) {
-            auto r = bt::decode_peer_message(b);
-            REQUIRE(static_cast<bool>(r));
-            if (r->msg.type == bt::MsgType::Request) asked.emplace_back(now, torrent::Block{r->msg.index, r->msg.begin, r->msg.length});
-            b = b.subspan(r->consumed);
-          }
-        }
-      }
-    };
+  BigTorrent() : data(kSize, '\0') {
+    Rng rng(21);
+    rng.fill(reinterpret_cast<std::uint8_t*>(data.data()), data.size());
+    meta.name = "big.bin";
+    meta.piece_length = kPiece;
+    meta.total_length = kSize;
+    meta.files.push_back(bt::FileEntry{{meta.name}, kSize, 0});
+    for (std::uint64_t at = 0; at < kSize; at += kPiece) {
+      share::Sha1Hasher h;
+      h.update(data.data() + at, kPiece);
+      meta.pieces.push_back(h.finish());
+    }
+    ih[0] = 7;
+  }
+  wire::Bytes block_message(const torrent::Block& b) const {
+    const auto* at = reinterpret_cast<const std::uint8_t*>(data.data()) + b.piece * kPiece + b.begin;
+    return bt::encode_peer_message(bt::msg_piece(b.piece, b.begin, wire::Bytes(at, at + b.length)));
+  }
+};
+
+// A leecher of `big` with one seed the test plays: the requests it sends are
+// collected with the time they were sent; disk jobs run at once unless held.
+struct PlayedSeed {
+  const BigTorrent& big;
+  TempDir get_dir;
+  TorrentCore leecher;
+  std::size_t t;
+  Instant now{Duration(1'000'000)};
+  ConnId seed{};
+  std::deque<std::pair<Instant, torrent::Block>> asked;
+  bool hold_writes = false;
+  std::vector<action::FileJob> held;
+
+  PlayedSeed(const BigTorrent& b, const TorrentConfig& cfg) : big(b), leecher(cfg, 3) {
+    t = leecher.add_torrent(big.meta, big.ih, get_dir.path.string());
     drain();
     leecher.add_peer(t, Endpoint{0x7f000002, 2}, now);
-    drain();
+    std::vector<ConnId> dialled;
+    while (auto a = leecher.poll_action()) {
+      if (auto* c = std::get_if<action::Connect>(&*a)) dialled.push_back(c->conn);
+    }
     REQUIRE(dialled.size() == 1);
-    const ConnId seed = dialled[0];
+    seed = dialled[0];
     wire::Bytes greeting;
     bt::Handshake h;
     h.reserved[7] |= 0x04;
-    h.info_hash = ih;
+    h.info_hash = big.ih;
     h.peer_id.fill('s');
     bt::encode_handshake(greeting, h);
     bt::encode_peer_message(greeting, bt::msg_simple(bt::MsgType::HaveAll));
@@ -560,35 +552,110 @@ TEST_CASE("the_request_pipeline_fills_the_link_and_stays_near_twice_its_bandwidt
     leecher.handle_connected(seed, Endpoint{0x7f000002, 2}, Direction::Outbound, now);
     leecher.handle_bytes(seed, greeting, now);
     drain();
+  }
+  void drain() {
+    while (auto a = leecher.poll_action()) {
+      if (auto* j = std::get_if<action::FileJob>(&*a)) {
+        if (hold_writes && j->op == action::FileJob::Op::Write) {
+          held.push_back(std::move(*j));
+        } else {
+          leecher.handle_file_done(j->job, run_file_job(*j), now);
+        }
+      } else if (auto* s = std::get_if<action::Send>(&*a)) {
+        wire::ByteView b(*s->bytes);
+        if (b.size() >= bt::kHandshakeSize && b[0] == 19) b = b.subspan(bt::kHandshakeSize);
+        while (!b.empty()) {
+          auto r = bt::decode_peer_message(b);
+          REQUIRE(static_cast<bool>(r));
+          if (r->msg.type == bt::MsgType::Request) asked.emplace_back(now, torrent::Block{r->msg.index, r->msg.begin, r->msg.length});
+          b = b.subspan(r->consumed);
+        }
+      }
+    }
+  }
+  // Answers the oldest request.
+  void answer() {
+    const torrent::Block b = asked.front().second;
+    asked.pop_front();
+    leecher.handle_bytes(seed, big.block_message(b), now);
+  }
+  bool complete() const { return leecher.torrents()[t].have == big.meta.piece_count(); }
+};
+
+}  // namespace
+
+// One seed played by the test over a link with a fixed delay and rate: the
+// leecher's pipeline must keep the link busy (the transfer takes about what
+// the link allows) while asking no more than twice the bandwidth-delay
+// product ahead (a second's worth would be the 512-block cap at these rates).
+TEST_CASE("the_request_pipeline_fills_the_link_and_stays_near_twice_its_bandwidth_delay_product") {
+  const BigTorrent big;
+  struct Link {
+    int delay_ms;            // request to block, nothing queued
+    int blocks_per_10ms;     // the rate
+  };
+  for (const Link link : {Link{20, 10}, Link{100, 3}, Link{1, 40}}) {
+    CAPTURE(link.delay_ms);
+    CAPTURE(link.blocks_per_10ms);
+    PlayedSeed s(big, config('P'));
+    const Instant start = s.now;
     // The seed sends a request's block `delay` after it was asked, and no
     // more than the rate allows (a queue behind it otherwise).
-    const std::uint64_t blocks = kSize / bt::kBlockSize;
+    const std::uint64_t blocks = BigTorrent::kSize / bt::kBlockSize;
     std::uint64_t sent = 0;
     std::size_t most_ahead = 0;  // requests out, in the middle half of the transfer
     int budget = 0;
-    while (leecher.torrents()[t].have < meta.piece_count() && now - start < 60s) {
-      now = now + 1ms;
-      if ((now - start).count() % 10 == 0) budget = link.blocks_per_10ms;
-      while (budget > 0 && !asked.empty() && now - asked.front().first >= Duration(link.delay_ms)) {
-        const torrent::Block b = asked.front().second;
-        asked.pop_front();
+    while (!s.complete() && s.now - start < 60s) {
+      s.now = s.now + 1ms;
+      if ((s.now - start).count() % 10 == 0) budget = link.blocks_per_10ms;
+      while (budget > 0 && !s.asked.empty() && s.now - s.asked.front().first >= Duration(link.delay_ms)) {
+        s.answer();
         --budget;
         ++sent;
-        const auto* at = reinterpret_cast<const std::uint8_t*>(data.data()) + b.piece * kPiece + b.begin;
-        leecher.handle_bytes(seed, bt::encode_peer_message(bt::msg_piece(b.piece, b.begin, wire::Bytes(at, at + b.length))), now);
       }
-      if ((now - start).count() % 100 == 0) leecher.handle_timeout(now);
-      drain();
-      if (sent > blocks / 4 && sent < blocks * 3 / 4) most_ahead = std::max(most_ahead, asked.size());
+      if ((s.now - start).count() % 100 == 0) s.leecher.handle_timeout(s.now);
+      s.drain();
+      if (sent > blocks / 4 && sent < blocks * 3 / 4) most_ahead = std::max(most_ahead, s.asked.size());
     }
-    REQUIRE(leecher.torrents()[t].have == meta.piece_count());
-    CHECK(slurp(get_dir.path / "big.bin") == data);
+    REQUIRE(s.complete());
+    CHECK(slurp(s.get_dir.path / "big.bin") == big.data);
     // The link's own time: every block at its rate, plus one delay.
     const double ideal_ms = static_cast<double>(blocks) * 10.0 / link.blocks_per_10ms + link.delay_ms;
-    const double took_ms = static_cast<double>((now - start).count());
+    const double took_ms = static_cast<double>((s.now - start).count());
     CHECK(took_ms < ideal_ms * 1.15);
     const double bdp_blocks = link.blocks_per_10ms / 10.0 * std::max(link.delay_ms, 1);
     CHECK(static_cast<double>(most_ahead) >= bdp_blocks);
     CHECK(static_cast<double>(most_ahead) <= 2 * bdp_blocks + 4 + 10);  // (+ min_pipeline, and a window's growth)
   }
+}
+
+// A disk slower than the network: whole pieces wait for their write in
+// memory; past max_unwritten bytes of them no block is asked for until the
+// disk catches up, so memory stays bounded however slow the disk is.
+TEST_CASE("requests_stop_while_the_disk_is_behind_and_resume_when_it_catches_up") {
+  const BigTorrent big;
+  TorrentConfig cfg = config('D');
+  cfg.max_unwritten = 4 * BigTorrent::kPiece;
+  PlayedSeed s(big, cfg);
+  s.hold_writes = true;
+  // The seed answers everything at once; the writes never finish.
+  for (int i = 0; i < 5000 && !s.asked.empty(); ++i) {
+    s.answer();
+    s.drain();
+  }
+  CHECK(s.asked.empty());  // nothing more asked
+  CHECK(s.held.size() == 4);  // four whole pieces wait, no more
+  CHECK(s.leecher.stat(TorrentCore::kDiskBehind) >= 1);
+  // The disk catches up: the requests go on, and the file completes.
+  for (int round = 0; round < 1000 && !s.complete(); ++round) {
+    for (auto& j : std::exchange(s.held, {})) s.leecher.handle_file_done(j.job, run_file_job(j), s.now);
+    s.drain();
+    CHECK(s.held.size() <= 4);
+    while (!s.asked.empty()) {
+      s.answer();
+      s.drain();
+    }
+  }
+  CHECK(s.complete());
+  CHECK(slurp(s.get_dir.path / "big.bin") == big.data);
 }
