@@ -7,7 +7,8 @@
 // MB/s, CPU seconds and peak RSS of the leecher process, and the ratio of the
 // fastest other client's time to ours. Then one seeder and four leechers
 // started together: ours from ours, and libtorrent from libtorrent.
-// Usage: torrent [SIZE_MB]
+// Usage: torrent [SIZE_MB]   (TORRENT_OURS_ONLY=1: our own leechers only;
+// KEEP=1: the work directory and every leecher's log are kept)
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -19,6 +20,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -212,7 +214,7 @@ int main(int argc, char** argv) {
       const std::string n = std::to_string(i);
       const fs::path out = dir / "g" / n;
       fs::create_directories(out);
-      kids.emplace_back(spawn(args(out), "", (dir / "g" / (n + ".log")).string()), out);
+      kids.emplace_back(spawn(args(out), "", (dir / (name + " " + n + ".log")).string()), out);
     }
     for (const auto& [pid, out] : kids) {
       const Usage u = reap(pid, t0, 300s);
@@ -233,10 +235,11 @@ int main(int argc, char** argv) {
   // (ctorrent before libtorrent: it gives up on the swarm when the first peer
   // the tracker names refuses the connection, as a client that left without
   // telling the tracker does; ours tells it.)
-  leech("ctorrent <- servent (exit incl.)",
+  const bool others = std::getenv("TORRENT_OURS_ONLY") == nullptr;  // (to look at our own runs alone)
+  if (others) leech("ctorrent <- servent (exit incl.)",
         {"ctorrent", "-e", "0", "-i", "127.0.0.2", "-p", std::to_string(free_port()), torrent}, dir / "o4", (dir / "o4").string());
-  leech("libtorrent <- servent", {"/usr/bin/python3", script, "get", torrent, (dir / "o2").string(), "-"}, dir / "o2");
-  leech("aria2c <- servent",
+  if (others) leech("libtorrent <- servent", {"/usr/bin/python3", script, "get", torrent, (dir / "o2").string(), "-"}, dir / "o2");
+  if (others) leech("aria2c <- servent",
         {"aria2c", "--enable-dht=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--seed-time=0",
          "--summary-interval=0", "--dir", (dir / "o3").string(), "--listen-port", std::to_string(free_port()), torrent},
         dir / "o3");
@@ -287,6 +290,6 @@ int main(int argc, char** argv) {
   }
   ::kill(tracker, SIGTERM);
   ::waitpid(tracker, nullptr, 0);
-  fs::remove_all(dir);
+  if (!std::getenv("KEEP")) fs::remove_all(dir);
   return 0;
 }

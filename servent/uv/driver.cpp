@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,8 +23,8 @@ namespace {
 constexpr std::array<std::string_view, Driver::kStatCount> kStatNames = {
     "accepted",        "refused_over_limit", "refused_per_ip",   "connects_ok",       "connects_failed",
     "sniff_unknown",   "sniff_timeout",      "write_queue_full", "flush_timeout",     "bytes_in",
-    "bytes_out",       "file_bytes_sent",    "files_sent_direct", "file_errors",    "file_swapped",
-    "unix_refused_user", "datagrams_in", "datagrams_out",      "datagrams_dropped", "conn_id_collisions", "file_jobs",
+    "bytes_out",       "file_bytes_sent",    "file_errors",      "file_swapped",      "unix_refused_user",
+    "datagrams_in",    "datagrams_out",      "datagrams_dropped", "conn_id_collisions", "file_jobs",
     "file_job_errors",
 };
 
@@ -38,7 +37,9 @@ constexpr std::size_t kFileHighWater = 1024 * 1024;  // queued bytes before read
 // the thread pool.
 constexpr std::size_t kInlineFile = 64 * 1024;
 // Descriptors of recently served files kept open, by inode (an open file
-// cache: a small file asked again and again costs no open/fstat/close).
+// cache: a small file asked again and again costs no open/fstat/close), or
+// by path for a second when the core gave no inode (a torrent's blocks: a
+// 512 MiB seed opened, checked and closed its file 32,768 times).
 constexpr std::size_t kOpenFiles = 64;
 constexpr Duration kPathFdAge = 1s;
 // Larger files go from the page cache to the socket with sendfile(2), run in
@@ -716,7 +717,7 @@ void Driver::stop() {
     });
   }
   udps_.clear();
-  for (auto& f : open_files_) forget_file(f);
+  for (const auto& f : open_files_) ::close(f.fd);
   open_files_.clear();
   close_handle(core_timer_);
   close_handle(house_timer_);
@@ -986,14 +987,13 @@ void Driver::execute(const Action& a, Core& from) {
           auto it = conns_.find(act.conn.value);
           if (it == conns_.end()) return;
           Conn* c = it->second;
-          action::SendFile rest = act;  // (what a direct send left, if it stopped part way)
-          if (act.length <= kInlineFile && !c->file && !c->done_waits && send_cached_file(c, rest)) return;
-          if (rest.head) write(c, rest.head);
+          if (act.length <= kInlineFile && !c->file && !c->done_waits && send_cached_file(c, act)) return;
+          if (act.head) write(c, act.head);
           if (c->closing) return;
           auto* f = new FileSend;
           f->conn = c;
-          f->offset = rest.offset;
-          f->remaining = rest.length;
+          f->offset = act.offset;
+          f->remaining = act.length;
           f->path = act.path;
           f->dev = act.dev;
           f->ino = act.ino;
@@ -1185,12 +1185,7 @@ void Driver::sendfile_step(Conn* c) {
   if (stopping_) f->busy = false;  // not queued
 }
 
-void Driver::forget_file(OpenFile& f) {
-  if (f.map) ::munmap(f.map, f.map_len);
-  ::close(f.fd);
-}
-
-int Driver::cached_fd(const action::SendFile& act, const OpenFile** entry) {
+int Driver::cached_fd(const action::SendFile& act) {
   const Instant now = this->now();
   for (auto it = open_files_.begin(); it != open_files_.end(); ++it) {
     if (act.ino != 0 ? (it->dev != act.dev || it->ino != act.ino || !it->path.empty())
@@ -1198,14 +1193,13 @@ int Driver::cached_fd(const action::SendFile& act, const OpenFile** entry) {
       continue;
     }
     open_files_.splice(open_files_.begin(), open_files_, it);  // most recent first
-    if (entry) *entry = &open_files_.front();
     return it->fd;
   }
   if (act.ino == 0) {
     // An old descriptor for this path goes; the file is looked at afresh.
     for (auto it = open_files_.begin(); it != open_files_.end(); ++it) {
       if (it->path != act.path) continue;
-      forget_file(*it);
+      ::close(it->fd);
       open_files_.erase(it);
       break;
     }
@@ -1228,80 +1222,18 @@ int Driver::cached_fd(const action::SendFile& act, const OpenFile** entry) {
     f.path = act.path;
     f.opened = now;
   }
-  const uid_t me = ::geteuid();
-  if ((me == 0 || st.st_uid == me) && st.st_size > 0) {
-    void* m = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_NONE, MAP_SHARED, fd, 0);
-    if (m != MAP_FAILED) {
-      f.map = m;
-      f.map_len = static_cast<std::size_t>(st.st_size);
-    }
-  }
   open_files_.push_front(f);
-  if (entry) *entry = &open_files_.front();
   if (open_files_.size() > kOpenFiles) {
-    forget_file(open_files_.back());
+    ::close(open_files_.back().fd);
     open_files_.pop_back();
   }
   return fd;
 }
 
-// A range whose pages are all in the page cache goes to a TCP socket with
-// nothing queued before it as the head (MSG_MORE) and then sendfile(2), on
-// the loop: the kernel hands the cached pages to the socket, no copy of ours
-// (and on loopback the reader copies straight from them). Whatever the socket
-// did not take is left in `act` for the usual path.
-bool Driver::send_resident_file(Conn* c, const OpenFile& f, action::SendFile& act) {
-  if (c->is_pipe || c->queued > 0 || !c->pending_out.empty() || !f.map || act.length == 0) return false;
-  if (act.offset + act.length > f.map_len) return false;
-  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  const std::uint64_t first = act.offset / page * page;
-  const std::uint64_t pages = (act.offset + act.length - first + page - 1) / page;
-  std::array<unsigned char, kInlineFile / 4096 + 2> vec{};
-  if (pages > vec.size()) return false;
-  if (::mincore(static_cast<char*>(f.map) + first, pages * page, vec.data()) != 0) return false;
-  for (std::uint64_t i = 0; i < pages; ++i) {
-    if (!(vec[i] & 1)) return false;
-  }
-  uv_os_fd_t sock = -1;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(c->stream()), &sock) != 0) return false;
-  if (act.head) {
-    const ssize_t h = ::send(sock, act.head->data(), act.head->size(), MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (h < 0) return false;  // full (or failing): the usual path sees it
-    stats_[kBytesOut] += static_cast<std::uint64_t>(h);
-    if (static_cast<std::size_t>(h) < act.head->size()) {
-      act.head = std::make_shared<const Buffer>(act.head->begin() + h, act.head->end());
-      return false;
-    }
-    act.head = nullptr;
-  }
-  off_t off = static_cast<off_t>(act.offset);
-  const ssize_t n = ::sendfile(sock, f.fd, &off, act.length);
-  if (n > 0) {
-    stats_[kFileBytesSent] += static_cast<std::uint64_t>(n);
-    stats_[kBytesOut] += static_cast<std::uint64_t>(n);
-    act.offset += static_cast<std::uint64_t>(n);
-    act.length -= static_cast<std::uint64_t>(n);
-  }
-  if (act.length > 0) return false;
-  ++stats_[kFilesSentDirect];
-  if (c->owner) {
-    c->owner->handle_send_progress(c->id, static_cast<std::uint64_t>(n), now());
-    c->owner->handle_send_done(c->id, true, now());
-  }
-  return true;
-}
-
-bool Driver::send_cached_file(Conn* c, action::SendFile& act) {
+bool Driver::send_cached_file(Conn* c, const action::SendFile& act) {
   // Anything unexpected falls back to the pool's path, which then counts it.
-  const OpenFile* entry = nullptr;
-  const int fd = cached_fd(act, &entry);
+  const int fd = cached_fd(act);
   if (fd < 0) return false;
-  if (entry) {
-    const std::uint64_t length = act.length;
-    const SharedBuffer head = act.head;
-    if (send_resident_file(c, *entry, act)) return true;
-    if (act.length != length || act.head != head) return false;  // part went out: the rest by the pool's path
-  }
   auto chunk = std::make_shared<Buffer>(act.length);
   bool ok = true;
   if (act.length > 0) {

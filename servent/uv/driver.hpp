@@ -69,7 +69,6 @@ class Driver {
     kBytesIn,
     kBytesOut,
     kFileBytesSent,
-    kFilesSentDirect,  // file ranges sent whole with sendfile on the loop (all pages cached)
     kFileErrors,
     kFileSwapped,
     kUnixRefusedUser,
@@ -186,27 +185,10 @@ class Driver {
   // The next sendfile(2) of a large file, in the pool.
   void sendfile_step(Conn* c);
   // A small SendFile served at once from the page cache; false to use the pool.
-  struct OpenFile {
-    std::uint64_t dev = 0, ino = 0;
-    int fd = -1;
-    // A SendFile without an inode (a torrent's block) finds its descriptor
-    // by path, opened at most kPathFdAge ago (a file replaced meanwhile is
-    // picked up then); empty for one found by inode.
-    std::string path;
-    Instant opened{};
-    // A PROT_NONE mapping of the file as it was opened, for mincore(2) only
-    // (never read through, so a file cut short cannot fault us); null when
-    // mincore would not tell the truth (Linux reports every page resident to
-    // a process that could not write the file) or the mapping failed.
-    void* map = nullptr;
-    std::size_t map_len = 0;
-  };
-  bool send_cached_file(Conn* c, action::SendFile& act);
-  bool send_resident_file(Conn* c, const OpenFile& f, action::SendFile& act);
-  static void forget_file(OpenFile& f);
+  bool send_cached_file(Conn* c, const action::SendFile& act);
   // The file's descriptor from the open-file cache, or opened and checked
   // (-1 when it is not the file the core validated).
-  int cached_fd(const action::SendFile& act, const OpenFile** entry = nullptr);
+  int cached_fd(const action::SendFile& act);
   void offer_local_address(Conn* c);
 
   DriverConfig config_;
@@ -231,6 +213,15 @@ class Driver {
   void* wait_timer_ = nullptr;  // run_until's deadline
   bool wait_expired_ = false;
   std::vector<Watch*> watches_;
+  struct OpenFile {
+    std::uint64_t dev = 0, ino = 0;
+    int fd = -1;
+    // A SendFile without an inode (a torrent's block) finds its descriptor
+    // by path, opened at most kPathFdAge ago (a file replaced meanwhile is
+    // picked up then); empty for one found by inode.
+    std::string path;
+    Instant opened{};
+  };
   std::list<OpenFile> open_files_;  // most recently used first
   std::mutex async_mutex_;
   void* sig_int_ = nullptr;
