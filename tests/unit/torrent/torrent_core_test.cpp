@@ -78,6 +78,33 @@ Made make_torrent(const fs::path& root, std::uint64_t seed) {
   return m;
 }
 
+// The peer messages in what a core sent (its handshake skipped).
+std::vector<bt::PeerMessage> peer_messages(const action::Send& s) {
+  std::vector<bt::PeerMessage> out;
+  wire::ByteView b(*s.bytes);
+  if (b.size() >= bt::kHandshakeSize && b[0] == 19) b = b.subspan(bt::kHandshakeSize);
+  while (!b.empty()) {
+    auto r = bt::decode_peer_message(b);
+    REQUIRE(static_cast<bool>(r));
+    out.push_back(r->msg);
+    b = b.subspan(r->consumed);
+  }
+  return out;
+}
+
+// What a seed with the fast extension (BEP 6) says first: its handshake, then
+// "have all".
+wire::Bytes seed_greeting(const bt::Sha1& info_hash, char peer_id) {
+  wire::Bytes out;
+  bt::Handshake h;
+  h.reserved[7] |= 0x04;
+  h.info_hash = info_hash;
+  h.peer_id.fill(peer_id);
+  bt::encode_handshake(out, h);
+  bt::encode_peer_message(out, bt::msg_simple(bt::MsgType::HaveAll));
+  return out;
+}
+
 TorrentConfig config(char tag) {
   TorrentConfig c;
   std::string id = std::string("-SV0100-") + tag + "0000000000x";
@@ -423,14 +450,7 @@ TEST_CASE("a_peer_that_unchokes_but_sends_nothing_is_snubbed_and_one_that_never_
       } else if (auto* c = std::get_if<action::Connect>(&*a)) {
         dialled.push_back(c->conn);
       } else if (auto* s = std::get_if<action::Send>(&*a)) {
-        wire::ByteView b(*s->bytes);
-        if (b.size() >= bt::kHandshakeSize && b[0] == 19) b = b.subspan(bt::kHandshakeSize);
-        while (!b.empty()) {
-          auto r = bt::decode_peer_message(b);
-          REQUIRE(static_cast<bool>(r));
-          sent[s->conn.value].push_back(r->msg);
-          b = b.subspan(r->consumed);
-        }
+        for (auto& msg : peer_messages(*s)) sent[s->conn.value].push_back(std::move(msg));
       } else if (auto* cl = std::get_if<action::Close>(&*a)) {
         closed.insert(cl->conn.value);
       }
@@ -447,13 +467,7 @@ TEST_CASE("a_peer_that_unchokes_but_sends_nothing_is_snubbed_and_one_that_never_
   leecher.add_peer(t, snubbing_at, now);
   drain();
   REQUIRE(dialled.size() == 2);
-  wire::Bytes greeting;
-  bt::Handshake h;
-  h.reserved[7] |= 0x04;
-  h.info_hash = m.info_hash;
-  h.peer_id.fill('z');
-  bt::encode_handshake(greeting, h);
-  bt::encode_peer_message(greeting, bt::msg_simple(bt::MsgType::HaveAll));
+  const wire::Bytes greeting = seed_greeting(m.info_hash, 'z');
   const std::map<Endpoint, ConnId> conn_of = {{stingy_at, dialled[0]}, {snubbing_at, dialled[1]}};
   const ConnId stingy = conn_of.at(stingy_at), snubbing = conn_of.at(snubbing_at);
   for (const auto& [at, c] : conn_of) {
@@ -541,13 +555,7 @@ struct PlayedSeed {
     }
     REQUIRE(dialled.size() == 1);
     seed = dialled[0];
-    wire::Bytes greeting;
-    bt::Handshake h;
-    h.reserved[7] |= 0x04;
-    h.info_hash = big.ih;
-    h.peer_id.fill('s');
-    bt::encode_handshake(greeting, h);
-    bt::encode_peer_message(greeting, bt::msg_simple(bt::MsgType::HaveAll));
+    wire::Bytes greeting = seed_greeting(big.ih, 's');
     bt::encode_peer_message(greeting, bt::msg_simple(bt::MsgType::Unchoke));
     leecher.handle_connected(seed, Endpoint{0x7f000002, 2}, Direction::Outbound, now);
     leecher.handle_bytes(seed, greeting, now);
@@ -562,13 +570,8 @@ struct PlayedSeed {
           leecher.handle_file_done(j->job, run_file_job(*j), now);
         }
       } else if (auto* s = std::get_if<action::Send>(&*a)) {
-        wire::ByteView b(*s->bytes);
-        if (b.size() >= bt::kHandshakeSize && b[0] == 19) b = b.subspan(bt::kHandshakeSize);
-        while (!b.empty()) {
-          auto r = bt::decode_peer_message(b);
-          REQUIRE(static_cast<bool>(r));
-          if (r->msg.type == bt::MsgType::Request) asked.emplace_back(now, torrent::Block{r->msg.index, r->msg.begin, r->msg.length});
-          b = b.subspan(r->consumed);
+        for (const auto& m : peer_messages(*s)) {
+          if (m.type == bt::MsgType::Request) asked.emplace_back(now, torrent::Block{m.index, m.begin, m.length});
         }
       }
     }
