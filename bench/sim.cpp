@@ -35,6 +35,10 @@ int supernode(int argc, char** argv) {
   cfg.nodes = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 10000;
   cfg.queries = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 200;
   cfg.churn_for = std::chrono::minutes(argc > 4 ? std::atoi(argv[4]) : 30);
+  // SIM_SEED: another network and query draw; SIM_PROMOTE_UPTIME (seconds):
+  // the auto mode's uptime before a leaf may become an ultrapeer.
+  if (const char* s = std::getenv("SIM_SEED")) cfg.seed = std::strtoull(s, nullptr, 10);
+  if (const char* s = std::getenv("SIM_PROMOTE_UPTIME")) cfg.promote_uptime = std::chrono::seconds(std::atoi(s));
   auto print = [&](const char* what, const sim::SupernodeSimResult& r) {
     std::printf("supernode %-10s %6zu nodes, %5zu ultrapeers: %.1f query messages per query = %.4f per node; "
                 "answered %zu/%zu (%zu answerable), %.1f results per query; %.0f s wall, %llu events\n",

@@ -60,6 +60,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   base.requery_threshold = 0s;
   base.qrp_bits = cfg.qrp_bits;
   base.max_connections = 64;
+  if (cfg.promote_uptime) base.promote_uptime = *cfg.promote_uptime;
   if (cfg.flat) {
     base.mode = NodeMode::Ultrapeer;
     base.dynamic_querying = false;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,7 @@ struct SupernodeSimConfig {
   Duration churn_for = 30min;
   int qrp_bits = 13;                  // small tables keep 10,000 nodes in memory
   std::uint64_t seed = 1;
+  std::optional<Duration> promote_uptime;  // unset: the auto mode's own (experiments change it)
 };
 
 struct SupernodeSimResult {
