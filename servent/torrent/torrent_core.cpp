@@ -646,8 +646,7 @@ void TorrentCore::on_message(Peer& p, const bt::PeerMessage& m, Instant now) {
     case bt::MsgType::Reject: {
       const Block b{m.index, m.begin, m.length};
       if (std::find(p.requested.begin(), p.requested.end(), b) != p.requested.end()) {
-        std::erase(p.requested, b);
-        if (p.probe == b) p.probe.reset();
+        unrequest(p, b);
         t.picker->abort(b, p.id.value);
       }
       return;
@@ -854,12 +853,11 @@ void TorrentCore::on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wi
   p.total_down += data.size();
   p.window_bytes += data.size();
   p.last_block = now;
-  std::erase(p.requested, b);
   if (p.probe == b) {
     const Duration rtt = now - p.probe_at;
     if (!p.min_rtt || rtt < *p.min_rtt) p.min_rtt = rtt;
-    p.probe.reset();
   }
+  unrequest(p, b);
   resize_pipeline(p, now);
   if (!t.picker->wanted(b)) {
     ++stats_[kBlockUnasked];  // late (after a choke or an endgame duplicate), or never asked: ignored
@@ -869,8 +867,7 @@ void TorrentCore::on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wi
   // Endgame duplicates of this block elsewhere are cancelled.
   for (std::uint64_t other : t.picker->other_requesters(b, p.id.value)) {
     if (Peer* q = find(ConnId{other})) {
-      std::erase(q->requested, b);
-      if (q->probe == b) q->probe.reset();
+      unrequest(*q, b);
       send(*q, bt::msg_request(bt::MsgType::Cancel, b.piece, b.begin, b.length));
     }
   }
@@ -889,6 +886,11 @@ void TorrentCore::on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wi
   t.downloaded += data.size();
   if (t.picker->received(b)) piece_done(t, b.piece);
   fill_requests(p);
+}
+
+void TorrentCore::unrequest(Peer& p, const torrent::Block& b) {
+  std::erase(p.requested, b);
+  if (p.probe == b) p.probe.reset();  // (a timing that will not come)
 }
 
 void TorrentCore::resize_pipeline(Peer& p, Instant now) {

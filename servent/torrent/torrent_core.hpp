@@ -284,6 +284,7 @@ class TorrentCore final : public Core {
   void on_piece(Peer& p, std::uint32_t index, std::uint32_t begin, wire::ByteView data, Instant now);
   void update_interest(Peer& p);
   void fill_requests(Peer& p);
+  void unrequest(Peer& p, const torrent::Block& b);  // no longer in flight (arrived, rejected, cancelled)
   void resize_pipeline(Peer& p, Instant now);
   void serve(Peer& p);
   void piece_done(Torrent& t, std::uint32_t piece);

@@ -1188,21 +1188,15 @@ void Driver::sendfile_step(Conn* c) {
 int Driver::cached_fd(const action::SendFile& act) {
   const Instant now = this->now();
   for (auto it = open_files_.begin(); it != open_files_.end(); ++it) {
-    if (act.ino != 0 ? (it->dev != act.dev || it->ino != act.ino || !it->path.empty())
-                     : (it->path != act.path || now - it->opened >= kPathFdAge)) {
-      continue;
-    }
-    open_files_.splice(open_files_.begin(), open_files_, it);  // most recent first
-    return it->fd;
-  }
-  if (act.ino == 0) {
-    // An old descriptor for this path goes; the file is looked at afresh.
-    for (auto it = open_files_.begin(); it != open_files_.end(); ++it) {
-      if (it->path != act.path) continue;
+    if (act.ino != 0 ? (it->dev != act.dev || it->ino != act.ino || !it->path.empty()) : it->path != act.path) continue;
+    if (act.ino == 0 && now - it->opened >= kPathFdAge) {
+      // Too old: it goes, and the file is looked at afresh.
       ::close(it->fd);
       open_files_.erase(it);
       break;
     }
+    open_files_.splice(open_files_.begin(), open_files_, it);  // most recent first
+    return it->fd;
   }
   // The same checks as the pool's path (on_file_open): no symlink, no FIFO,
   // the scanned inode.
