@@ -36,9 +36,11 @@ int supernode(int argc, char** argv) {
   cfg.queries = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 200;
   cfg.churn_for = std::chrono::minutes(argc > 4 ? std::atoi(argv[4]) : 30);
   // SIM_SEED: another network and query draw; SIM_PROMOTE_UPTIME (seconds):
-  // the auto mode's uptime before a leaf may become an ultrapeer.
+  // the auto mode's uptime before a leaf may become an ultrapeer; SIM_TRACE:
+  // leaves by ultrapeers held, ultrapeers by leaves held, as it goes.
   if (const char* s = std::getenv("SIM_SEED")) cfg.seed = std::strtoull(s, nullptr, 10);
   if (const char* s = std::getenv("SIM_PROMOTE_UPTIME")) cfg.promote_uptime = std::chrono::seconds(std::atoi(s));
+  cfg.trace = std::getenv("SIM_TRACE") != nullptr;  // the network's shape on stderr as it goes
   auto print = [&](const char* what, const sim::SupernodeSimResult& r) {
     std::printf("supernode %-10s %6zu nodes, %5zu ultrapeers: %.1f query messages per query = %.4f per node; "
                 "answered %zu/%zu (%zu answerable), %.1f results per query; %.0f s wall, %llu events\n",

@@ -259,16 +259,24 @@ void GnutellaCore::top_up_peers(Instant now) {
   if (config_.min_peers == 0) return;
   // A leaf looks for its leaf_ultrapeers ultrapeers and no more.
   const std::size_t target = role_ == Role::Leaf ? config_.leaf_ultrapeers : config_.min_peers;
+  // (an ultrapeer's leaves are not among its min_peers, whoever dialled)
   std::size_t active = 0;
-  for (const auto& w : wanted_) active += w.conn.has_value();
-  for (const auto& [id, c] : conns_) active += c.dir == Direction::Inbound && c.phase == Phase::Established;
+  for (const auto& w : wanted_) {
+    const Conn* c = w.conn ? find(*w.conn) : nullptr;
+    active += w.conn && !(c && c->phase == Phase::Established && c->link == Link::Leaf);
+  }
+  for (const auto& [id, c] : conns_) active += c.dir == Direction::Inbound && c.phase == Phase::Established && c.link != Link::Leaf;
   if (active >= target) return;  // (the usual case: nothing to look up)
   std::vector<Endpoint> skip{config_.advertised};
+  // A leaf without any ultrapeer asks the full ones again sooner: each
+  // refusal names ultrapeers that have room (X-Try-Ultrapeers), and it has
+  // no link to hear of them otherwise.
+  const Duration busy_rest = role_ == Role::Leaf && links(Link::Parent) == 0 ? config_.busy_rest / 10 : config_.busy_rest;
   for (const auto& w : wanted_) {
     // A host given up on may be tried again when learned again, but not
     // before a while (a busy network re-announces the same hosts); one that
     // was full, after busy_rest or when it says it has room again.
-    const bool resting = w.busy ? now - w.parked_at < config_.busy_rest && !hosts_.has_leaf_room(w.ep)
+    const bool resting = w.busy ? now - w.parked_at < busy_rest && !hosts_.has_leaf_room(w.ep)
                                 : now - w.parked_at < 10 * config_.reconnect_max;
     if (!w.parked || resting) skip.push_back(w.ep);
   }
@@ -1163,8 +1171,13 @@ void GnutellaCore::shutdown(Instant) {
 
 void GnutellaCore::credit(Conn& c, Instant now) {
   const Endpoint key = c.listen.port != 0 ? c.listen : Endpoint{c.remote.ip, 0};
-  if (now > c.credited) reputation_.link_time(key, now - c.credited, now);
-  c.credited = now;
+  // Whole seconds only, the rest left for the next time (credited every
+  // election_interval: rounding each time down would lose a share of it).
+  const auto whole = std::chrono::duration_cast<std::chrono::seconds>(now - c.credited);
+  if (whole.count() > 0) {
+    reputation_.link_time(key, whole, now);
+    c.credited = c.credited + whole;
+  }
   reputation_.drops(key, c.dropped - c.drops_credited, now);
   c.drops_credited = c.dropped;
 }
@@ -1480,7 +1493,13 @@ std::optional<GnutellaCore::Refusal> GnutellaCore::accept_answer(Conn& c, std::o
     if (peer_up == true) {
       // A leaf that has an ultrapeer leaves a nearly full one's last slots
       // to leaves that have none.
-      if (links(Link::Parent) >= config_.leaf_ultrapeers || (links(Link::Parent) > 0 && c.needs_ultrapeers)) {
+      if (links(Link::Parent) >= config_.leaf_ultrapeers) return Refusal{503, "Enough ultrapeers", kCloseEnoughUltrapeers};
+      if (links(Link::Parent) > 0 && c.needs_ultrapeers) {
+        // No room for us there either: rest it as a full one, and count it
+        // as a sign that leaves need more ultrapeers.
+        c.busy_ultrapeer = true;
+        hosts_.mark_leaf_room(c.remote, false);
+        refused_full_at_ = now_;
         return Refusal{503, "Enough ultrapeers", kCloseEnoughUltrapeers};
       }
       c.link = Link::Parent;

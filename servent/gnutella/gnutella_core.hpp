@@ -82,7 +82,9 @@ struct GnutellaConfig {
   Duration reconnect_max = 60s;
   // A host from the cache that answered 503 (no room for us) rests this long
   // before we ask it again, unless a fresher word (a Pong's GGEP UP) says it
-  // has room; the next candidate is tried meanwhile.
+  // has room; the next candidate is tried meanwhile. A leaf without any
+  // ultrapeer asks again after a tenth of it (the refusals name ultrapeers
+  // with room, and it has no link to hear of them otherwise).
   Duration busy_rest = 5min;
   std::string user_agent = "servent/0.1";
   NodeMode mode = NodeMode::Auto;
@@ -103,12 +105,16 @@ struct GnutellaConfig {
   // Auto mode's election (checked every election_interval): promote when up
   // for promote_uptime, reachable (an inbound connection came), speed_kbps
   // at least promote_min_kbps, room for leaves, and leaves need ultrapeers
-  // (for two checks running: no ultrapeer found, or fewer than we want and
-  // each one we have nearly full, by its X-Ultrapeer-Needed and the free
-  // leaf slots in its Pongs), with a chance of promote_chance per check so
-  // that not every candidate jumps at once; demote after demote_idle with at
-  // most a tenth of the leaf slots used.
-  Duration election_interval = 60s;
+  // (for two checks running: no ultrapeer found, or fewer than we want, each
+  // one we have nearly full (by its X-Ultrapeer-Needed and the free leaf
+  // slots in its Pongs) and lately no room found elsewhere: a 503, or one
+  // nearly full we left to leaves that have none), with a chance of
+  // promote_chance per check so that not every candidate jumps at once;
+  // demote after demote_idle with at most a tenth of the leaf slots used.
+  // The checks are frequent: under churn (10 % of the nodes replaced a
+  // minute) a minute's delay is a tenth of the ultrapeers missing; the
+  // hysteresis is role_hold, not the interval.
+  Duration election_interval = 10s;
   Duration promote_uptime = 3min;
   std::uint32_t promote_min_kbps = 256;
   double promote_chance = 0.3;
@@ -546,7 +552,7 @@ class GnutellaCore final : public Core {
   std::optional<Instant> started_;       // first event seen
   bool inbound_seen_ = false;            // someone connected to us: reachable
   std::optional<Instant> short_since_;   // a leaf with fewer ultrapeers than it wants since
-  std::optional<Instant> refused_full_at_;  // an ultrapeer said 503 to us (a leaf) lately
+  std::optional<Instant> refused_full_at_;  // a leaf found no room at an ultrapeer lately (503, or nearly full)
   std::optional<Instant> last_leaf_;     // an ultrapeer last had a leaf
   Instant next_election_{Duration(0)};
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
@@ -96,6 +97,37 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
     }
     return false;
   };
+  // cfg.trace: the shape of the network on stderr (what the election
+  // reacts to): leaves by how many ultrapeers they have, leaf slots used,
+  // ultrapeers by how many leaves they hold (0-4, 5-9, ... 30), and the
+  // ultrapeers' mean number of ultrapeer links.
+  auto trace = [&](const char* phase) {
+    if (!cfg.trace) return;
+    std::size_t parents[4] = {}, fill[7] = {}, ups = 0, leaves = 0, used = 0, up_links = 0;
+    for (std::size_t i : live) {
+      std::size_t p = 0, l = 0, u = 0;
+      for (const auto& x : net.core(i).peers()) {
+        p += x.established && x.link == "parent";
+        l += x.established && x.link == "leaf";
+        u += x.established && x.link == "ultrapeer";
+      }
+      if (net.core(i).role() == Role::Leaf) {
+        ++leaves;
+        ++parents[std::min<std::size_t>(p, 3)];
+      } else {
+        ++ups;
+        used += l;
+        up_links += u;
+        ++fill[std::min<std::size_t>(l / 5, 6)];
+      }
+    }
+    std::fprintf(stderr,
+                 "%s %llds: %zu ultrapeers, %zu leaves (with 0/1/2/3 ultrapeers: %zu/%zu/%zu/%zu), %zu leaf slots used, "
+                 "ultrapeers by leaves/5: %zu %zu %zu %zu %zu %zu %zu, %.1f ultrapeer links each\n",
+                 phase, static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(net.now().since_epoch).count()),
+                 ups, leaves, parents[0], parents[1], parents[2], parents[3], used, fill[0], fill[1], fill[2], fill[3], fill[4],
+                 fill[5], fill[6], ups ? static_cast<double>(up_links) / static_cast<double>(ups) : 0.0);
+  };
   auto count_ultrapeers = [&] {
     std::size_t n = 0;
     for (std::size_t i : live) n += net.core(i).role() == Role::Ultrapeer;
@@ -139,6 +171,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   for (Duration t{0}; t < cfg.settle; t += 1min) {
     net.run_for(std::min<Duration>(1min, cfg.settle - t), 2'000'000'000);
     res.settle_samples.push_back(count_ultrapeers());
+    trace("settle");
   }
 
   // 3. The same queries for both networks (the draws depend on the seed
@@ -195,6 +228,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
       }
       net.run_for(1s, 2'000'000'000);
       if (s % 60 == 0) res.ultrapeer_samples.push_back(count_ultrapeers());
+      if (s % 20 == 0) trace("churn");  // (every 20 s: a minute hides the dips)
     }
   }
   for (std::size_t i = 0; i < net.size(); ++i) res.bootstrap_promotions += net.core(i).stat(GnutellaCore::kPromotionsBootstrap);

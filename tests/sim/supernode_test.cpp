@@ -1,8 +1,8 @@
 // The supernode experiment at test size (bench/sim supernode runs it at
 // larger sizes and prints the ratios): ultrapeers elected by the nodes
 // themselves carry the same queries with fewer messages than TTL-7 flooding
-// and answer at least as many; under churn ultrapeers remain and no node
-// changes role faster than the hysteresis allows.
+// and answer at least as many; under churn as many ultrapeers remain (within
+// 20 %) and no node changes role faster than the hysteresis allows.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -50,15 +50,14 @@ TEST_CASE("elected_ultrapeers_answer_as_many_queries_as_flooding_with_fewer_mess
   CHECK(before >= cfg.nodes / 30);
   CHECK(before < cfg.nodes / 2);
   // Churn (10 % of the nodes replaced per simulated minute): ultrapeers are
-  // elected as fast as they go (never under half, never over one and a half
-  // times as many as before; the goal, within 20 %, is measured at larger
-  // sizes by bench/sim supernode, where one ultrapeer is not 3 % of them),
-  // and no node changes role faster than the hysteresis allows.
+  // elected as fast as they go, within 20 % of as many as before each minute
+  // (the goal; bench/sim supernode measures it at 10,000 nodes), and no node
+  // changes role faster than the hysteresis allows.
   REQUIRE(up.ultrapeer_samples.size() >= 10);
   for (std::size_t i = 1; i < up.ultrapeer_samples.size(); ++i) {
     CAPTURE(i);
-    CHECK(up.ultrapeer_samples[i] * 2 >= before);
-    CHECK(up.ultrapeer_samples[i] * 2 <= before * 3);
+    CHECK(up.ultrapeer_samples[i] * 5 >= before * 4);
+    CHECK(up.ultrapeer_samples[i] * 5 <= before * 6);
   }
   CHECK(up.role_changes > 0);
   // Leaves find ultrapeers with room (those just replaced may still look).

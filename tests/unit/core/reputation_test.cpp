@@ -160,3 +160,49 @@ TEST_CASE("auto_never_changes_role_faster_than_the_hysteresis_and_demotes_withou
   CHECK(h.core.role() == Role::Leaf);
   CHECK(h.core.stat(GnutellaCore::kRoleChanges) == 2);
 }
+
+TEST_CASE("a_leaf_short_of_ultrapeers_that_finds_only_nearly_full_ones_counts_as_demand_and_promotes") {
+  // One parent whose leaf slots are nearly full (or not), and every other
+  // ultrapeer we dial nearly full too: we leave their last slots to leaves
+  // that have none, and that refusal is what tells us leaves need more
+  // ultrapeers. With a parent that has room, the same refusals are no demand.
+  for (const bool parent_full : {true, false}) {
+    CAPTURE(parent_full);
+    GnutellaConfig cfg = electing();
+    cfg.min_peers = 1;  // (a leaf then looks for its leaf_ultrapeers)
+    Harness h(cfg);
+    h.core.handle_timeout(h.now);
+    const std::string needed = parent_full ? "True" : "False";
+    REQUIRE(h.peer_06(ConnId{1}, "X-Ultrapeer: True\r\nX-Ultrapeer-Needed: " + needed + "\r\nListen-IP: 127.0.0.30:6346\r\n")
+                .starts_with("GNUTELLA/0.6 200"));
+    run_for(h, 6min);  // up long enough, served by one parent: no demand yet
+    REQUIRE(h.core.role() == Role::Leaf);
+    std::uint64_t declined = 0;
+    for (std::uint32_t k = 0; k < 6 && h.core.role() == Role::Leaf; ++k) {
+      // An ultrapeer we hear of (as from a Pong): dialled from the cache.
+      const Endpoint up{0x7f000040 + k, 6346};
+      h.core.host_cache().add(up, h.now);
+      h.core.host_cache().mark_ultrapeer(up, true);
+      for (const auto& cc : h.out.connects) h.core.handle_closed(cc.conn, CloseReason::ConnectFailed, h.now);
+      h.out.connects.clear();
+      h.core.handle_timeout(h.now);
+      h.drain();
+      REQUIRE(h.out.connects.size() == 1);
+      REQUIRE(h.out.connects[0].to == up);
+      const ConnId out = h.out.connects[0].conn;
+      h.core.handle_connected(out, up, Direction::Outbound, h.now);
+      h.drain();
+      h.take_text(out);
+      h.feed(out, "GNUTELLA/0.6 200 OK\r\nX-Ultrapeer: True\r\nX-Ultrapeer-Needed: True\r\n\r\n");
+      CHECK(h.closed(out));  // we leave its last slots to leaves without one
+      CHECK(h.core.stat(GnutellaCore::kCloseEnoughUltrapeers) == ++declined);
+      h.core.handle_closed(out, CloseReason::Normal, h.now);
+      h.drain();
+      run_for(h, 1min);
+    }
+    CHECK(h.core.role() == (parent_full ? Role::Ultrapeer : Role::Leaf));
+    CHECK(h.core.stat(GnutellaCore::kPromotions) == (parent_full ? 1u : 0u));
+    // (full: two checks of demand, then the chance; not all six dials needed)
+    CHECK(declined == (parent_full ? 3u : 6u));
+  }
+}

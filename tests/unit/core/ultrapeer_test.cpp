@@ -157,6 +157,9 @@ TEST_CASE("a_leaf_rests_an_ultrapeer_that_was_full_and_tries_the_next_until_busy
   GnutellaConfig cfg = config(NodeMode::Leaf);
   cfg.min_peers = 8;
   Harness h(cfg);
+  // One ultrapeer it has (a leaf with none asks the full ones again sooner:
+  // the next test).
+  REQUIRE(h.peer_06(ConnId{100}, "X-Ultrapeer: True\r\n").starts_with("GNUTELLA/0.6 200"));
   std::vector<Endpoint> ups;
   for (std::uint32_t i = 0; i < 5; ++i) {
     ups.push_back(Endpoint{0x7f000010 + i, 6346});
@@ -182,7 +185,7 @@ TEST_CASE("a_leaf_rests_an_ultrapeer_that_was_full_and_tries_the_next_until_busy
   };
   h.core.handle_timeout(h.now);
   h.drain();
-  CHECK(h.out.connects.size() == 3);  // leaf_ultrapeers at a time
+  CHECK(h.out.connects.size() == 2);  // leaf_ultrapeers at a time, with the one it has
   // Each full one is put aside and the next candidate dialled at once.
   for (int round = 0; round < 5; ++round) {
     for (const Endpoint& e : ups) {
@@ -208,11 +211,46 @@ TEST_CASE("a_leaf_rests_an_ultrapeer_that_was_full_and_tries_the_next_until_busy
   h.drain();
   CHECK(dials(ups[2]).size() == 2);
   CHECK(h.out.connects.size() == 6);
-  // ... and after busy_rest every one of them is worth asking again.
+  // ... and after busy_rest every one of them is worth asking again (one
+  // more dial: the one it has and ups[2]'s, still pending, make three).
   h.now = h.now + cfg.busy_rest;
   h.core.handle_timeout(h.now);
   h.drain();
-  CHECK(h.out.connects.size() == 8);
+  CHECK(h.out.connects.size() == 7);
+}
+
+TEST_CASE("a_leaf_without_any_ultrapeer_asks_the_full_ones_again_after_a_tenth_of_busy_rest") {
+  // It has no link to hear of other ultrapeers from, and each refusal names
+  // ultrapeers with room (X-Try-Ultrapeers).
+  GnutellaConfig cfg = config(NodeMode::Leaf);
+  cfg.min_peers = 8;
+  Harness h(cfg);
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    h.core.host_cache().add(Endpoint{0x7f000010 + i, 6346}, h.now);
+    h.core.host_cache().mark_ultrapeer(Endpoint{0x7f000010 + i, 6346}, true);
+  }
+  h.core.handle_timeout(h.now);
+  h.drain();
+  REQUIRE(h.out.connects.size() == 3);
+  for (const auto& c : std::vector(h.out.connects)) {
+    h.core.handle_connected(c.conn, c.to, Direction::Outbound, h.now);
+    h.drain();
+    h.take_text(c.conn);
+    h.feed(c.conn, "GNUTELLA/0.6 503 Too many leaves\r\nX-Ultrapeer: True\r\n\r\n");
+    h.core.handle_closed(c.conn, CloseReason::HandshakeRefused, h.now);
+    h.drain();
+  }
+  const Instant refused = h.now;
+  while (h.now - refused < cfg.busy_rest / 10 - 1s) {
+    h.now = h.now + 1s;
+    h.core.handle_timeout(h.now);
+    h.drain();
+  }
+  CHECK(h.out.connects.size() == 3);
+  h.now = refused + cfg.busy_rest / 10;
+  h.core.handle_timeout(h.now);
+  h.drain();
+  CHECK(h.out.connects.size() == 6);
 }
 
 TEST_CASE("a_leaf_sends_its_table_on_connect_and_a_patch_when_its_library_changes") {
