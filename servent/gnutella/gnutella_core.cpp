@@ -286,17 +286,25 @@ void GnutellaCore::top_up_peers(Instant now) {
   // which refuse it).
   const bool ultrapeers_only = role_ == Role::Leaf && hosts_.ultrapeers() > 0;
   auto candidates = hosts_.recent(256, skip, ultrapeers_only ? HostCache::Pick::Ultrapeers : HostCache::Pick::Any);
-  // (a leaf: those that said they have room for one first)
-  std::stable_sort(candidates.begin(), candidates.end(), [&](Endpoint a, Endpoint b) {
-    const bool ua = hosts_.is_ultrapeer(a), ub = hosts_.is_ultrapeer(b);
-    if (ua != ub) return ua;
-    if (role_ == Role::Leaf) {
-      const bool ra = hosts_.has_leaf_room(a), rb = hosts_.has_leaf_room(b);
-      if (ra != rb) return ra;
-    }
-    return reputation_.score(a) > reputation_.score(b);
+  // (a leaf: those that said they have room for one first); each key looked
+  // up once, not at every comparison (this runs whenever a link is short).
+  struct Ranked {
+    bool up, room;
+    int score;
+    Endpoint ep;
+  };
+  std::vector<Ranked> ranked;
+  ranked.reserve(candidates.size());
+  for (const Endpoint& e : candidates) {
+    ranked.push_back({hosts_.is_ultrapeer(e), role_ == Role::Leaf && hosts_.has_leaf_room(e), reputation_.score(e), e});
+  }
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+    if (a.up != b.up) return a.up;
+    if (a.room != b.room) return a.room;
+    return a.score > b.score;
   });
   candidates.resize(std::min(candidates.size(), target - active));
+  for (std::size_t i = 0; i < candidates.size(); ++i) candidates[i] = ranked[i].ep;
   for (const auto& e : candidates) {
     ++stats_[kCacheConnects];
     // Learned again since it was given up on: try it again.
@@ -1459,11 +1467,13 @@ std::optional<GnutellaCore::Refusal> GnutellaCore::admit(Conn& c, std::optional<
   // left to dial, asked by a leaf (or a flat 0.4 node) to be its ultrapeer,
   // is reachable and needed: it becomes one (how a network of auto nodes
   // starts; a node still looking for its ultrapeers waits for the answers).
-  const bool dialling = std::any_of(wanted_.begin(), wanted_.end(), [&](const Wanted& w) {
-    return !w.parked && w.ep != c.listen;  // (the peer asking may have been added from its own Listen-IP)
-  });
-  if (role_ == Role::Leaf && config_.mode == NodeMode::Auto && peer_up != true && links(Link::Parent, true) == 0 &&
-      hosts_.ultrapeers() == 0 && !dialling && role_change_allowed(now)) {
+  auto dialling = [&] {
+    return std::any_of(wanted_.begin(), wanted_.end(), [&](const Wanted& w) {
+      return !w.parked && w.ep != c.listen;  // (the peer asking may have been added from its own Listen-IP)
+    });
+  };
+  if (role_ == Role::Leaf && config_.mode == NodeMode::Auto && peer_up != true && hosts_.ultrapeers() == 0 &&
+      links(Link::Parent, true) == 0 && role_change_allowed(now) && !dialling()) {
     ++stats_[kPromotionsBootstrap];
     change_role(Role::Ultrapeer, now);
   }
