@@ -267,6 +267,12 @@ void GnutellaCore::top_up_peers(Instant now) {
   }
   for (const auto& [id, c] : conns_) active += c.dir == Direction::Inbound && c.phase == Phase::Established && c.link != Link::Leaf;
   if (active >= target) return;  // (the usual case: nothing to look up)
+  // A search that found too few a moment ago finds no more while the cache
+  // has nothing new (this runs at every timer; a node short of links that
+  // knows nobody else to dial walked its whole cache each time). Rests that
+  // end are noticed within the second.
+  if (fruitless_ && fruitless_->changes == hosts_.changes() && fruitless_->role == role_ && now - fruitless_->at < 1s) return;
+  fruitless_.reset();
   std::vector<Endpoint> skip{config_.advertised};
   // A leaf without any ultrapeer asks the full ones again sooner: each
   // refusal names ultrapeers that have room (X-Try-Ultrapeers), and it has
@@ -303,6 +309,7 @@ void GnutellaCore::top_up_peers(Instant now) {
     if (a.room != b.room) return a.room;
     return a.score > b.score;
   });
+  if (candidates.size() < target - active) fruitless_ = Fruitless{hosts_.changes(), role_, now};
   candidates.resize(std::min(candidates.size(), target - active));
   for (std::size_t i = 0; i < candidates.size(); ++i) candidates[i] = ranked[i].ep;
   for (const auto& e : candidates) {
@@ -1256,7 +1263,10 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
       if (wanted_[i].conn == id) wanted = static_cast<int>(i);
     }
   }
-  top_up_peers(now);
+  // Only a link we keep (or a dial for one) leaves a place to fill: an
+  // inbound handshake we turned away does not (a full ultrapeer turns away
+  // many).
+  if (wanted >= 0 || was_up) top_up_peers(now);
   if (wanted < 0) return;
   auto& w = wanted_[static_cast<std::size_t>(wanted)];
   w.conn.reset();

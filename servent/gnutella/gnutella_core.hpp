@@ -552,6 +552,12 @@ class GnutellaCore final : public Core {
   std::optional<Instant> started_;       // first event seen
   bool inbound_seen_ = false;            // someone connected to us: reachable
   std::optional<Instant> short_since_;   // a leaf with fewer ultrapeers than it wants since
+  struct Fruitless {  // top_up_peers last found too few candidates
+    std::uint64_t changes;
+    Role role;
+    Instant at;
+  };
+  std::optional<Fruitless> fruitless_;
   std::optional<Instant> refused_full_at_;  // a leaf found no room at an ultrapeer lately (503, or nearly full)
   std::optional<Instant> last_leaf_;     // an ultrapeer last had a leaf
   Instant next_election_{Duration(0)};

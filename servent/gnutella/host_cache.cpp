@@ -28,6 +28,7 @@ void HostCache::unindex(Entry& en) {
 void HostCache::add(Endpoint e, Instant seen) {
   if (!usable(e)) return;
   auto [it, fresh] = hosts_.try_emplace(e, Entry{seen, false, false});
+  changes_ += fresh;
   if (!fresh) {
     if (seen <= it->second.seen) return;
     unindex(it->second);
@@ -47,6 +48,7 @@ void HostCache::remove(Endpoint e) {
 void HostCache::mark_ultrapeer(Endpoint e, bool up) {
   auto it = hosts_.find(e);
   if (it == hosts_.end() || it->second.up == up) return;
+  ++changes_;
   unindex(it->second);
   it->second.up = up;
   index(e, it->second);
@@ -55,6 +57,7 @@ void HostCache::mark_ultrapeer(Endpoint e, bool up) {
 void HostCache::mark_leaf_room(Endpoint e, bool room) {
   auto it = hosts_.find(e);
   if (it == hosts_.end() || it->second.room == room) return;
+  ++changes_;
   unindex(it->second);
   it->second.room = room;
   index(e, it->second);

@@ -40,6 +40,9 @@ class HostCache {
   // skipping `except`; walks no more of the cache than it returns and skips.
   std::vector<Endpoint> recent(std::size_t n, const std::vector<Endpoint>& except = {}, Pick pick = Pick::Any) const;
   std::size_t size() const { return hosts_.size(); }
+  // Counts new hosts and changed marks (not a known host seen again): what
+  // recent() can return changed only if this did.
+  std::uint64_t changes() const { return changes_; }
   std::string to_text() const;
   // Reads what to_text() wrote; bad lines are skipped.
   void load(const std::string& text);
@@ -65,6 +68,7 @@ class HostCache {
     Index::iterator at_time{}, at_up{}, at_room{};
   };
   std::size_t capacity_;
+  std::uint64_t changes_ = 0;
   std::unordered_map<Endpoint, Entry, EndpointHash> hosts_;
   Index by_time_;       // every host, newest first
   Index by_time_up_;    // the known ultrapeers, newest first

@@ -166,6 +166,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   for (std::size_t i = 0; i < cfg.nodes; ++i) {
     net.run_for(gap, 2'000'000'000);
     add_node();
+    if ((i + 1) % std::max<std::size_t>(cfg.nodes / 10, 1) == 0) trace("join");
   }
   // 2. Settle (ultrapeers counted every minute).
   for (Duration t{0}; t < cfg.settle; t += 1min) {

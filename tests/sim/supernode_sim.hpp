@@ -34,7 +34,7 @@ struct SupernodeSimConfig {
   int qrp_bits = 13;                  // small tables keep 10,000 nodes in memory
   std::uint64_t seed = 1;
   std::optional<Duration> promote_uptime;  // unset: the auto mode's own (experiments change it)
-  bool trace = false;                      // the network's shape on stderr, each minute and every 20 s of churn
+  bool trace = false;                      // the network's shape on stderr: 10 times while joining, each minute settling, every 20 s of churn
 };
 
 struct SupernodeSimResult {
