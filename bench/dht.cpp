@@ -192,6 +192,7 @@ int chord(std::size_t n, std::size_t lookups) {
   ChordConfig cfg;
   cfg.successors = static_cast<std::size_t>(2 * std::ceil(std::log2(static_cast<double>(n))));
   if (const char* b = std::getenv("DHT_BITS")) cfg.bits = std::atoi(b);
+  cfg.finger_lookups_only = std::getenv("DHT_FINGER_LOOKUPS") != nullptr;  // (A/B: no FingerCheck)
   std::vector<ChordCore*> nodes;
   Rng rng(5);
   const bool stabilised = setup_stabilised(n);
@@ -369,8 +370,9 @@ int chord(std::size_t n, std::size_t lookups) {
               ideal + 0.83);
   std::fflush(stdout);
   std::printf("chord upkeep: %.2f datagrams per node per second (stabilize 1/s, check_predecessor 1/2 s, "
-              "one finger per 250 ms, down to one per 4 s while passes change nothing; each with its answer)\n",
-              upkeep(net, 10));
+              "one finger per 250 ms, down to one per 4 s while passes change nothing, %s; each with its answer)\n",
+              upkeep(net, 10),
+              cfg.finger_lookups_only ? "each finger looked up" : "each finger checked with its node, looked up when wrong");
   std::fflush(stdout);
   // Churn (DHT_CHURN seconds, default 60): every second 0.2 % of the nodes
   // (12 % a minute) fail and as many new ones join through random live

@@ -693,6 +693,16 @@ void ChordCore::on_response(const Message& m, Rpc p, Instant now) {
     case Purpose::CheckPredecessor:
       checking_ = false;
       return;
+    case Purpose::FingerCheck: {
+      finger_check_.reset();
+      const auto i = static_cast<std::size_t>(p.info.finger);
+      if (i >= fingers_.size() || fingers_[i] != p.info.to) return;  // changed meanwhile
+      // Right while its predecessor is before start (at a gap < 2^i from us).
+      const bool right = !m.predecessor || is_self(*m.predecessor) || dead_.count(m.predecessor->id) ||
+                         ring_.gap(self_.id, m.predecessor->id).top_bit() < p.info.finger;
+      if (!right) look_up_finger(p.info.finger, now);  // someone joined between start and it
+      return;
+    }
     case Purpose::Rehome:
       // The owner has it: our copy goes unless we hold a replica for it.
       if (p.info.drop && m.status == dw::StoreStatus::Stored) store_.erase(p.info.key);
@@ -743,6 +753,9 @@ void ChordCore::on_timeout(Rpc p, Instant now) {
     case Purpose::CheckPredecessor:
       checking_ = false;
       return;
+    case Purpose::FingerCheck:
+      finger_check_.reset();  // (forget() dropped the finger: the next pass looks it up)
+      return;
     default:
       return;
   }
@@ -772,17 +785,29 @@ void ChordCore::fix_next_finger(Instant now) {
       set_finger(static_cast<std::size_t>(i), succ_[at]);
       continue;
     }
-    const NodeId start = ring_.add_pow2(self_.id, i);
+    if (finger_check_) return;  // (still checking one)
     for (const auto& [id, o] : ops_) {
       if (o.finger == i) return;  // (still looking)
     }
-    Op op;
-    op.kind = OpKind::Lookup;
-    op.key = start;
-    op.finger = i;
-    start_op(std::move(op), now);
+    if (fingers_[static_cast<std::size_t>(i)] && !config_.finger_lookups_only) {
+      // Is it still the first node at or past start? Its predecessor says.
+      finger_check_ = i;
+      Pending info{Purpose::FingerCheck, *fingers_[static_cast<std::size_t>(i)]};
+      info.finger = i;
+      send_request(std::move(info), request(Type::Neighbours), now, config_.rpc_timeout);
+      return;
+    }
+    look_up_finger(i, now);
     return;
   }
+}
+
+void ChordCore::look_up_finger(int i, Instant now) {
+  Op op;
+  op.kind = OpKind::Lookup;
+  op.key = ring_.add_pow2(self_.id, i);
+  op.finger = i;
+  start_op(std::move(op), now);
 }
 
 void ChordCore::handle_timeout(Instant now) {

@@ -16,7 +16,11 @@
 //    successor list are taken from it, without a lookup); a whole pass over
 //    the table that changed no finger doubles the pause, up to
 //    fix_fingers_max, and any finger that changes or fails brings it back
-//    (a quiet ring costs little, a changing one is fixed at full pace);
+//    (a quiet ring costs little, a changing one is fixed at full pace); a
+//    finger we have is first checked with one Neighbours RPC to it (it is
+//    still successor(start) when its predecessor lies before start) and
+//    looked up again only when that fails: one round trip instead of a
+//    lookup's ~1/2 log2 N;
 //  - keys: put/get find the owner (successor of the key) and store there;
 //    the owner copies each value to its r successors (replicas), again every
 //    replicate_every, so the keys survive r - 1 failures in a row and the new
@@ -51,6 +55,7 @@ struct ChordConfig {
   Duration stabilize_every = 1s;
   Duration fix_fingers_every = 250ms;
   Duration fix_fingers_max = 4s;        // the pause after quiet passes
+  bool finger_lookups_only = false;     // no FingerCheck: every finger looked up (benches compare)
   Duration check_predecessor_every = 2s;
   Duration replicate_every = 30s;
   Duration rpc_timeout = 500ms;         // doubled on each retry
@@ -68,7 +73,7 @@ struct ChordConfig {
 
 namespace chord_rpc {
 enum class Purpose : std::uint8_t {
-  Find, Store, Get, Stabilize, Notify, CheckPredecessor, Replicate, Handover, Rehome, Leave
+  Find, Store, Get, Stabilize, Notify, CheckPredecessor, Replicate, Handover, Rehome, Leave, FingerCheck
 };
 struct Pending {
   Purpose purpose;
@@ -76,6 +81,7 @@ struct Pending {
   std::uint64_t op = 0;  // Find / Store / Get: the operation
   NodeId key{};          // Rehome: the key sent on
   bool drop = false;     // Rehome: our copy goes once the owner has it
+  int finger = -1;       // FingerCheck: the finger asked about
 };
 }  // namespace chord_rpc
 
@@ -194,6 +200,7 @@ class ChordCore : public NodeBase<chord_rpc::Pending> {
   // orphan in that range goes there.
   void rehome(const NodeId& after, const std::vector<NodeRef>& owners, Instant now);
   void fix_next_finger(Instant now);
+  void look_up_finger(int i, Instant now);
   void expire(Instant now);
 
   ChordConfig config_;
@@ -206,6 +213,7 @@ class ChordCore : public NodeBase<chord_rpc::Pending> {
   int next_finger_ = 0;
   Duration fix_pause_ = config_.fix_fingers_every;
   bool pass_changed_ = false;           // a finger changed in this pass
+  std::optional<int> finger_check_;     // a FingerCheck in flight
   std::map<NodeId, std::vector<Value>> store_;
   std::unordered_map<std::uint64_t, Op> ops_;
   std::set<NodeId> orphans_;                  // keys to send on, their owners not yet looked up

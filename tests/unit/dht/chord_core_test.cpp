@@ -1,6 +1,7 @@
 // ChordCore with a hand-fed inbox and hand-moved time: hostile datagrams are
 // counted and dropped, a lookup ends (bounded) whatever the nodes it asks
-// answer, and a graceful leave hands every key to the successor.
+// answer, a graceful leave hands every key to the successor, and a finger is
+// checked with one RPC and looked up again only when it is wrong.
 #include <doctest/doctest.h>
 
 #include "servent/dht/chord_core.hpp"
@@ -155,4 +156,69 @@ TEST_CASE("chord_graceful_leave_hands_every_key_to_the_successor_and_tells_both_
   CHECK(handed == 3);
   CHECK(leaves == 2);
   CHECK_FALSE(h.core->joined());
+}
+
+TEST_CASE("chord_checks_a_finger_with_one_neighbours_rpc_and_looks_it_up_again_only_when_someone_joined_before_it") {
+  // Ring of 2^8, us 0x80: fingers 0-5 (starts 0x81..0xA0) come from the
+  // successor list; finger 6 (start 0xC0) and 7 (start 0x00) need lookups.
+  Harness h;
+  h.member();
+  const dw::NodeRef f6 = ref(0xC8, 4200), f7 = ref(0x08, 4208);
+  std::optional<dw::NodeRef> f6_pred = ref(0xB0, 4176);  // before start 0xC0: still right
+  std::size_t lookups_c0 = 0, checks_f6 = 0;
+  auto step = [&] {
+    h.now = h.now + std::chrono::milliseconds(50);
+    h.core->handle_timeout(h.now);
+    h.drain();
+    while (!h.sent.empty()) {
+      auto [to, m] = h.sent.front();
+      h.sent.erase(h.sent.begin());
+      if (m.response) continue;
+      dw::Message a = dw::response_to(m, ref(0x01, to.port));
+      a.sender.id.fill(0);
+      if (to.port == 4009) a.sender = ref(0x90, 4009);
+      if (to.port == 4010) a.sender = ref(0xA0, 4010);
+      if (to.port == 4007) a.sender = ref(0x70, 4007);
+      if (to.port == f6.port) a.sender = f6;
+      if (to.port == f7.port) a.sender = f7;
+      if (m.type == dw::Type::FindNode) {
+        a.owner = true;
+        if (m.key[19] == 0xC0) {
+          ++lookups_c0;
+          a.nodes = {f6};
+        } else {
+          a.nodes = {f7};
+        }
+      } else if (m.type == dw::Type::Neighbours) {
+        if (to.port == f6.port) {
+          ++checks_f6;
+          a.predecessor = f6_pred;
+        } else if (to.port == f7.port) {
+          a.predecessor = ref(0xF0, 4240);  // before start 0x00
+        } else {
+          a.predecessor = ref(0x80, 4000);  // our successor's predecessor: us
+          a.nodes = {ref(0xA0, 4010)};
+        }
+      }
+      h.feed(a, to);
+    }
+  };
+  auto run = [&](std::chrono::seconds d) {
+    const Instant end = h.now + d;
+    while (h.now < end) step();
+  };
+  run(std::chrono::seconds(5));
+  REQUIRE(lookups_c0 == 1);  // first found by a lookup
+  REQUIRE(h.core->fingers_set() == 8);
+  // Then only checked: one Neighbours to the finger each pass, no lookup.
+  run(std::chrono::seconds(30));
+  CHECK(checks_f6 >= 3);
+  CHECK(lookups_c0 == 1);
+  // A node joins between start and the finger (its predecessor now lies
+  // past start): the next check finds out and the finger is looked up again.
+  f6_pred = ref(0xC4, 4196);
+  const std::size_t checks = checks_f6;
+  while (checks_f6 == checks && h.now < Instant{std::chrono::seconds(200)}) step();
+  run(std::chrono::seconds(1));
+  CHECK(lookups_c0 == 2);
 }
