@@ -274,15 +274,11 @@ void GnutellaCore::top_up_peers(Instant now) {
   if (fruitless_ && fruitless_->changes == hosts_.changes() && fruitless_->role == role_ && now - fruitless_->at < 1s) return;
   fruitless_.reset();
   std::vector<Endpoint> skip{config_.advertised};
-  // A leaf without any ultrapeer asks the full ones again sooner: each
-  // refusal names ultrapeers that have room (X-Try-Ultrapeers), and it has
-  // no link to hear of them otherwise.
-  const Duration busy_rest = role_ == Role::Leaf && links(Link::Parent) == 0 ? config_.busy_rest / 10 : config_.busy_rest;
   for (const auto& w : wanted_) {
     // A host given up on may be tried again when learned again, but not
     // before a while (a busy network re-announces the same hosts); one that
     // was full, after busy_rest or when it says it has room again.
-    const bool resting = w.busy ? now - w.parked_at < busy_rest && !hosts_.has_leaf_room(w.ep)
+    const bool resting = w.busy ? now - w.parked_at < config_.busy_rest && !hosts_.has_leaf_room(w.ep)
                                 : now - w.parked_at < 10 * config_.reconnect_max;
     if (!w.parked || resting) skip.push_back(w.ep);
   }
@@ -309,6 +305,7 @@ void GnutellaCore::top_up_peers(Instant now) {
     if (a.room != b.room) return a.room;
     return a.score > b.score;
   });
+  if (candidates.empty() && role_ == Role::Leaf && links(Link::Parent) == 0 && ask_full_again(now)) return;
   if (candidates.size() < target - active) fruitless_ = Fruitless{hosts_.changes(), role_, now};
   candidates.resize(std::min(candidates.size(), target - active));
   for (std::size_t i = 0; i < candidates.size(); ++i) candidates[i] = ranked[i].ep;
@@ -326,6 +323,28 @@ void GnutellaCore::top_up_peers(Instant now) {
     }
     wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0, false, false, Instant{}});
   }
+}
+
+bool GnutellaCore::ask_full_again(Instant now) {
+  // A leaf without any ultrapeer, every one it knows resting as full: it
+  // has no link to hear of others from, but a refusal names ultrapeers with
+  // room (X-Try-Ultrapeers). So every busy_rest / 10 it asks again the one
+  // that has rested longest (one: asking them all each time made thousands
+  // of such leaves dial every ultrapeer they knew while a network formed).
+  if (orphan_asked_at_ && now - *orphan_asked_at_ < config_.busy_rest / 10) return false;
+  Wanted* oldest = nullptr;
+  for (auto& w : wanted_) {
+    if (w.parked && w.busy && !w.conn && (!oldest || w.parked_at < oldest->parked_at)) oldest = &w;
+  }
+  if (!oldest || now - oldest->parked_at < config_.busy_rest / 10) return false;
+  orphan_asked_at_ = now;
+  oldest->parked = false;
+  oldest->busy = false;
+  oldest->failures = 0;
+  oldest->backoff = config_.reconnect_min;
+  oldest->next_attempt = now;
+  ++stats_[kCacheConnects];
+  return true;
 }
 
 void GnutellaCore::note_headers(Conn& c, const wire::Headers& h) {

@@ -83,8 +83,9 @@ struct GnutellaConfig {
   // A host from the cache that answered 503 (no room for us) rests this long
   // before we ask it again, unless a fresher word (a Pong's GGEP UP) says it
   // has room; the next candidate is tried meanwhile. A leaf without any
-  // ultrapeer asks again after a tenth of it (the refusals name ultrapeers
-  // with room, and it has no link to hear of them otherwise).
+  // ultrapeer, all it knows resting, asks the one rested longest again
+  // every tenth of it (a refusal names ultrapeers with room, and it has no
+  // link to hear of them otherwise).
   Duration busy_rest = 5min;
   std::string user_agent = "servent/0.1";
   NodeMode mode = NodeMode::Auto;
@@ -508,6 +509,7 @@ class GnutellaCore final : public Core {
   bool answer_from_cache(Conn& c, const gn::Header& ping, Instant now);
   void ping_one(Conn& c, Instant now);
   void top_up_peers(Instant now);
+  bool ask_full_again(Instant now);  // (top_up_peers: a leaf with no ultrapeer and no candidate)
   void forget_parked(Instant now);
   wire::Headers our_headers(const Conn& c) const;
   gn::Guid new_guid();
@@ -558,6 +560,7 @@ class GnutellaCore final : public Core {
     Instant at;
   };
   std::optional<Fruitless> fruitless_;
+  std::optional<Instant> orphan_asked_at_;  // ask_full_again last asked
   std::optional<Instant> refused_full_at_;  // a leaf found no room at an ultrapeer lately (503, or nearly full)
   std::optional<Instant> last_leaf_;     // an ultrapeer last had a leaf
   Instant next_election_{Duration(0)};

@@ -219,9 +219,9 @@ TEST_CASE("a_leaf_rests_an_ultrapeer_that_was_full_and_tries_the_next_until_busy
   CHECK(h.out.connects.size() == 7);
 }
 
-TEST_CASE("a_leaf_without_any_ultrapeer_asks_the_full_ones_again_after_a_tenth_of_busy_rest") {
-  // It has no link to hear of other ultrapeers from, and each refusal names
-  // ultrapeers with room (X-Try-Ultrapeers).
+TEST_CASE("a_leaf_without_any_ultrapeer_asks_the_full_one_rested_longest_again_every_tenth_of_busy_rest") {
+  // It has no link to hear of other ultrapeers from, and a refusal names
+  // ultrapeers with room (X-Try-Ultrapeers); one at a time, not all it knows.
   GnutellaConfig cfg = config(NodeMode::Leaf);
   cfg.min_peers = 8;
   Harness h(cfg);
@@ -232,25 +232,36 @@ TEST_CASE("a_leaf_without_any_ultrapeer_asks_the_full_ones_again_after_a_tenth_o
   h.core.handle_timeout(h.now);
   h.drain();
   REQUIRE(h.out.connects.size() == 3);
-  for (const auto& c : std::vector(h.out.connects)) {
+  auto refuse = [&](const action::Connect& c, std::string_view extra = "") {
     h.core.handle_connected(c.conn, c.to, Direction::Outbound, h.now);
     h.drain();
     h.take_text(c.conn);
-    h.feed(c.conn, "GNUTELLA/0.6 503 Too many leaves\r\nX-Ultrapeer: True\r\n\r\n");
+    h.feed(c.conn, "GNUTELLA/0.6 503 Too many leaves\r\nX-Ultrapeer: True\r\n" + std::string(extra) + "\r\n");
     h.core.handle_closed(c.conn, CloseReason::HandshakeRefused, h.now);
+    h.core.handle_timeout(h.now);  // (its poll_timeout says now when a candidate waits)
     h.drain();
+  };
+  for (const auto& c : std::vector(h.out.connects)) {
+    refuse(c);
+    h.now = h.now + 1s;  // (the first refused rests longest)
   }
   const Instant refused = h.now;
-  while (h.now - refused < cfg.busy_rest / 10 - 1s) {
-    h.now = h.now + 1s;
-    h.core.handle_timeout(h.now);
-    h.drain();
-  }
+  auto run_to = [&](Instant end) {
+    while (h.now < end) {
+      h.now = h.now + 1s;
+      h.core.handle_timeout(h.now);
+      h.drain();
+    }
+  };
+  run_to(refused + (cfg.busy_rest / 10 - 4s));
   CHECK(h.out.connects.size() == 3);
-  h.now = refused + cfg.busy_rest / 10;
-  h.core.handle_timeout(h.now);
-  h.drain();
-  CHECK(h.out.connects.size() == 6);
+  run_to(refused + cfg.busy_rest / 10);
+  REQUIRE(h.out.connects.size() == 4);
+  CHECK(h.out.connects[3].to == h.out.connects[0].to);  // the one rested longest
+  // Full still, but it names one with room: that one is dialled at once.
+  refuse(h.out.connects[3], "X-Try-Ultrapeers: 127.0.0.40:6346\r\n");
+  REQUIRE(h.out.connects.size() == 5);
+  CHECK(h.out.connects[4].to == (Endpoint{0x7f000028, 6346}));
 }
 
 TEST_CASE("a_leaf_sends_its_table_on_connect_and_a_patch_when_its_library_changes") {
