@@ -718,7 +718,18 @@ void ChordCore::on_response(const Message& m, Rpc p, Instant now) {
 void ChordCore::on_timeout(Rpc p, Instant now) {
   ++stats_[kTimeouts];
   const bool maintenance = p.info.purpose != Purpose::Find && p.info.purpose != Purpose::Get && p.info.purpose != Purpose::Store;
-  if (maintenance && p.tries < config_.retries && p.info.purpose != Purpose::Leave) {
+  // A lookup moves on to its next candidate at once; but one lost datagram
+  // to its last candidate (a short-lived node's only one: the node it
+  // entered by), or to the owner it stores at or gets from last, is worth
+  // one more try before the operation fails.
+  const auto op = ops_.find(p.info.op);
+  const bool last_chance =
+      op != ops_.end() &&
+      (p.info.purpose == Purpose::Store ||
+       (p.info.purpose == Purpose::Find &&
+        std::all_of(op->second.next.begin(), op->second.next.end(), [&](const NodeRef& n) { return is_self(n); })) ||
+       (p.info.purpose == Purpose::Get && op->second.owner_at + 1 >= op->second.owners.size()));
+  if ((maintenance || last_chance) && p.tries < config_.retries && p.info.purpose != Purpose::Leave) {
     // Once more, waiting twice as long.
     ++p.tries;
     const Instant deadline = now + config_.rpc_timeout * (1 << p.tries);

@@ -64,7 +64,7 @@ struct ChordConfig {
   // rings that formed side by side (concurrent joins; Chord §4.4's "loopy"
   // state, which stabilize cannot see) merge.
   Duration ring_check_every = 30s;
-  int retries = 1;                      // for ring maintenance (a lookup moves on at once)
+  int retries = 1;                      // ring maintenance, and an operation's last candidate (else it moves on at once)
   std::size_t max_hops = 64;
   std::size_t max_keys = 200'000;       // values beyond are refused (Store: Full)
   std::size_t max_values_per_key = 16;

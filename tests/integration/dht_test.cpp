@@ -181,6 +181,15 @@ TEST_CASE("servent_run_with_dht_chord_joins_a_ring_and_serves_keys_next_to_gnute
   REQUIRE(mb);
   // The DHT port is the Gnutella port's number, on UDP.
   CHECK(first == "127.0.0.1:" + std::to_string(port1));
+  // The line comes when b starts joining: wait (bounded) until it has a
+  // successor before entering the ring through it.
+  bool joined = false;
+  for (int i = 0; i < 100 && !joined; ++i) {
+    const auto st = run({SERVENT_BIN, "dht", "status", "--node", (d.path / "st2").string()}, 5s);
+    joined = st.status == 0 && st.out.find("successor -") == std::string::npos && st.out.find("successor ") != std::string::npos;
+    if (!joined) std::this_thread::sleep_for(100ms);  // (bounded polling on an observable state)
+  }
+  REQUIRE(joined);
   auto put = run({SERVENT_BIN, "dht", "put", "song", "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB", "--join",
                   std::string((*mb)[1])},
                  15s);

@@ -1,7 +1,8 @@
 // ChordCore with a hand-fed inbox and hand-moved time: hostile datagrams are
 // counted and dropped, a lookup ends (bounded) whatever the nodes it asks
-// answer, a graceful leave hands every key to the successor, and a finger is
-// checked with one RPC and looked up again only when it is wrong.
+// answer, a graceful leave hands every key to the successor, a finger is
+// checked with one RPC and looked up again only when it is wrong, and an
+// operation's last candidate is asked twice before it fails.
 #include <doctest/doctest.h>
 
 #include "servent/dht/chord_core.hpp"
@@ -26,9 +27,10 @@ struct Harness {
   std::unique_ptr<ChordCore> core;
   Instant now{std::chrono::seconds(100)};
   std::vector<std::pair<Endpoint, dw::Message>> sent;
-  Harness() {
+  explicit Harness(int retries = 1) {
     cfg.bits = 8;
     cfg.successors = 3;
+    cfg.retries = retries;
     NodeId id{};
     id[19] = 0x80;
     core = std::make_unique<ChordCore>(Endpoint{0x7f000001, 4000}, SocketId{1}, cfg, 1, id);
@@ -221,4 +223,46 @@ TEST_CASE("chord_checks_a_finger_with_one_neighbours_rpc_and_looks_it_up_again_o
   while (checks_f6 == checks && h.now < Instant{std::chrono::seconds(200)}) step();
   run(std::chrono::seconds(1));
   CHECK(lookups_c0 == 2);
+}
+
+TEST_CASE("chord_asks_an_operations_last_candidate_twice_before_it_fails") {
+  // A short-lived node's lookup has one candidate, the node it entered by:
+  // one lost datagram must not fail the user's put or get.
+  for (const int retries : {1, 0}) {
+    CAPTURE(retries);
+    Harness h(retries);
+    h.member();
+    NodeId key{};
+    key[19] = 0x20;
+    const Endpoint entry{0x7f000001, 4050};
+    const auto op = h.core->lookup(key, h.now, entry);
+    h.drain();
+    REQUIRE(h.sent.size() == 1);
+    CHECK(h.sent[0].first == entry);
+    const dw::Message first = h.sent[0].second;
+    h.sent.clear();  // lost
+    std::size_t asked_again = 0;
+    for (int i = 0; i < 60; ++i) {
+      h.now = h.now + std::chrono::milliseconds(50);
+      h.core->handle_timeout(h.now);
+      h.drain();
+      for (const auto& [to, m] : std::vector(h.sent)) {
+        if (to != entry || m.type != dw::Type::FindNode || m.response) continue;
+        ++asked_again;
+        CHECK(m.key == first.key);
+        dw::Message a = dw::response_to(m, ref(0x21, 4050));
+        a.owner = true;
+        a.nodes = {ref(0x21, 4050)};
+        h.feed(a, entry);
+      }
+      h.sent.clear();
+    }
+    CHECK(asked_again == (retries == 1 ? 1u : 0u));
+    std::optional<ChordCore::OpResult> r;
+    while (auto x = h.core->poll_result()) {
+      if (x->op == op) r = x;
+    }
+    REQUIRE(r);
+    CHECK(r->ok == (retries == 1));
+  }
 }
