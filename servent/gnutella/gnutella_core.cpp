@@ -266,6 +266,7 @@ void GnutellaCore::top_up_peers(Instant now) {
     active += w.conn && !(c && c->phase == Phase::Established && c->link == Link::Leaf);
   }
   for (const auto& [id, c] : conns_) active += c.dir == Direction::Inbound && c.phase == Phase::Established && c.link != Link::Leaf;
+  hosts_.wake_due(now);  // (full ultrapeers whose rest is over)
   if (active >= target) return;  // (the usual case: nothing to look up)
   // A search that found too few a moment ago finds no more while the cache
   // has nothing new (this runs at every timer; a node short of links that
@@ -283,13 +284,27 @@ void GnutellaCore::top_up_peers(Instant now) {
     if (!w.parked || resting) skip.push_back(w.ep);
   }
   for (const auto& [id, c] : conns_) skip.push_back(c.remote);
-  // Known ultrapeers first, the best reputed first, then the most recent;
-  // a leaf dials only ultrapeers when it knows some (the rest are leaves,
-  // which refuse it).
+  // Known ultrapeers first (a leaf: those that said they have room for one
+  // first), the best reputed first, then the most recent; a leaf dials only
+  // ultrapeers when it knows some (the rest are leaves, which refuse it).
+  // The best reputed of a few more than are needed in each class: the first
+  // class with enough decides, and the cache is walked no further (this runs
+  // whenever a link is short; walking a full cache each time cost more than
+  // the rest of an ultrapeer network's upkeep).
+  const std::size_t needed = target - active;
+  const std::size_t window = std::min<std::size_t>(256, std::max<std::size_t>(16, 8 * needed));
   const bool ultrapeers_only = role_ == Role::Leaf && hosts_.ultrapeers() > 0;
-  auto candidates = hosts_.recent(256, skip, ultrapeers_only ? HostCache::Pick::Ultrapeers : HostCache::Pick::Any);
-  // (a leaf: those that said they have room for one first); each key looked
-  // up once, not at every comparison (this runs whenever a link is short).
+  std::vector<Endpoint> candidates;
+  for (auto pick : {HostCache::Pick::UltrapeersWithRoom, HostCache::Pick::Ultrapeers, HostCache::Pick::Any}) {
+    if (pick == HostCache::Pick::UltrapeersWithRoom && role_ != Role::Leaf) continue;
+    if (pick == HostCache::Pick::Any && ultrapeers_only) break;
+    for (const Endpoint& e : hosts_.recent(window - candidates.size(), skip, pick)) {
+      candidates.push_back(e);
+      skip.push_back(e);
+    }
+    if (candidates.size() >= needed) break;
+  }
+  // Each key looked up once, not at every comparison.
   struct Ranked {
     bool up, room;
     int score;
@@ -306,8 +321,8 @@ void GnutellaCore::top_up_peers(Instant now) {
     return a.score > b.score;
   });
   if (candidates.empty() && role_ == Role::Leaf && links(Link::Parent) == 0 && ask_full_again(now)) return;
-  if (candidates.size() < target - active) fruitless_ = Fruitless{hosts_.changes(), role_, now};
-  candidates.resize(std::min(candidates.size(), target - active));
+  if (candidates.size() < needed) fruitless_ = Fruitless{hosts_.changes(), role_, now};
+  candidates.resize(std::min(candidates.size(), needed));
   for (std::size_t i = 0; i < candidates.size(); ++i) candidates[i] = ranked[i].ep;
   for (const auto& e : candidates) {
     ++stats_[kCacheConnects];
@@ -319,9 +334,11 @@ void GnutellaCore::top_up_peers(Instant now) {
       parked->failures = 0;
       parked->backoff = config_.reconnect_min;
       parked->next_attempt = now;
+      wake_by(now);
       continue;
     }
     wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0, false, false, Instant{}});
+    wake_by(now);
   }
 }
 
@@ -338,11 +355,13 @@ bool GnutellaCore::ask_full_again(Instant now) {
   }
   if (!oldest || now - oldest->parked_at < config_.busy_rest / 10) return false;
   orphan_asked_at_ = now;
+  hosts_.wake(oldest->ep);
   oldest->parked = false;
   oldest->busy = false;
   oldest->failures = 0;
   oldest->backoff = config_.reconnect_min;
   oldest->next_attempt = now;
+  wake_by(now);
   ++stats_[kCacheConnects];
   return true;
 }
@@ -376,6 +395,7 @@ void GnutellaCore::add_peer(Endpoint peer, Instant now) {
     if (w.ep == peer) return;
   }
   wanted_.push_back(Wanted{peer, false, config_.reconnect_min, now, std::nullopt, false, 0, false, false, Instant{}});
+  wake_by(now);
 }
 
 void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, Instant now) {
@@ -399,6 +419,7 @@ void GnutellaCore::handle_connected(ConnId id, Endpoint remote, Direction dir, I
   c.phase = dir == Direction::Inbound ? Phase::AwaitConnect : Phase::AwaitResponse;
   c.framer = gn::Framer(config_.max_payload);
   c.deadline = now + config_.handshake_timeout;
+  wake_by(c.deadline);
   if (dir == Direction::Outbound) {
     for (std::size_t i = 0; i < wanted_.size(); ++i) {
       if (wanted_[i].conn == id) c.wanted = static_cast<int>(i);
@@ -1295,7 +1316,7 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
     hosts_.remove(w.ep);
     w.parked = true;
     w.parked_at = now;
-    w.next_attempt = Instant{Duration(INT64_MAX / 2)};
+    w.next_attempt = kNever;
     return;
   }
   if (w.from_cache && busy) {
@@ -1305,7 +1326,8 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
     w.parked = true;
     w.busy = true;
     w.parked_at = now;
-    w.next_attempt = Instant{Duration(INT64_MAX / 2)};
+    w.next_attempt = kNever;
+    hosts_.rest(w.ep, now + config_.busy_rest);
     top_up_peers(now);
     return;
   }
@@ -1313,10 +1335,12 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
     w.try04 = !w.try04;
     if (w.try04) ++stats_[kConnectFallback04];
     w.next_attempt = now;
+    wake_by(now);
     return;
   }
   if (was_up) w.backoff = config_.reconnect_min;
   w.next_attempt = now + w.backoff;
+  wake_by(w.next_attempt);
   w.backoff = std::min(w.backoff * 2, config_.reconnect_max);
 }
 
@@ -1409,6 +1433,16 @@ void GnutellaCore::handle_timeout(Instant now) {
   run_dqs(now);
   routes_.expire(now);
   push_routes_.expire(now);
+  // The next handshake deadline or dial, exactly (poll_timeout runs after
+  // every input; scanning every connection and dial entry there cost a
+  // tenth of a large simulation).
+  wake_hint_ = kNever;
+  for (const auto& [id, c] : conns_) {
+    if (c.phase != Phase::Established && c.phase != Phase::Closing) wake_by(c.deadline);
+  }
+  for (const auto& w : wanted_) {
+    if (!w.conn) wake_by(w.next_attempt);
+  }
 }
 
 std::optional<Action> GnutellaCore::poll_action() { return take_front(actions_); }
@@ -1420,12 +1454,9 @@ std::optional<Instant> GnutellaCore::poll_timeout() const {
   auto consider = [&](Instant i) {
     if (!t || i < *t) t = i;
   };
-  for (const auto& [id, c] : conns_) {
-    if (c.phase != Phase::Established && c.phase != Phase::Closing) consider(c.deadline);
-  }
-  for (const auto& w : wanted_) {
-    if (!w.conn) consider(w.next_attempt);
-  }
+  // (a bound: a deadline of a handshake that has ended since, or a dial
+  // made since, wakes us once for nothing)
+  if (wake_hint_ != kNever) consider(wake_hint_);
   if (established_ > 0) {
     consider(next_ping_);
     consider(next_qrp_check_);
@@ -1567,6 +1598,7 @@ void GnutellaCore::refuse(Conn& c, const Refusal& r) {
   h.add("User-Agent", config_.user_agent);
   h.add("X-Ultrapeer", role_ == Role::Ultrapeer ? "True" : "False");
   std::vector<Endpoint> skip{c.remote, c.listen};
+  hosts_.wake_due(now_);
   std::vector<Endpoint> others = hosts_.recent(6, skip, HostCache::Pick::UltrapeersWithRoom);
   for (const Conn* l : live_) {
     if ((l->link == Link::Parent || l->link == Link::Ultrapeer) && l->listen.port != 0 && others.size() < 10 &&

@@ -540,6 +540,11 @@ class GnutellaCore final : public Core {
   Instant next_ping_{Duration(0)};
   std::deque<Action> actions_;
   std::deque<Event> events_;
+  // No handshake deadline and no dial is due before this (handle_timeout
+  // sets it exactly; whatever schedules one earlier lowers it: wake_by).
+  static constexpr Instant kNever{Duration(INT64_MAX / 2)};
+  Instant wake_hint_ = kNever;
+  void wake_by(Instant t) { wake_hint_ = std::min(wake_hint_, t); }
   std::array<std::uint64_t, kStatCount> stats_{};
   bool learned_address_ = false;  // advertised came from handle_local_address
   Role role_ = Role::Leaf;

@@ -15,14 +15,18 @@ bool HostCache::usable(Endpoint e) {
 void HostCache::index(Endpoint e, Entry& en) {
   // Newest first: a refreshed host usually goes to the front (a hint).
   en.at_time = by_time_.insert(by_time_.begin(), {en.seen, e});
-  if (en.up) en.at_up = by_time_up_.insert(by_time_up_.begin(), {en.seen, e});
-  if (en.up && en.room) en.at_room = by_time_room_.insert(by_time_room_.begin(), {en.seen, e});
+  ultrapeers_ += en.up;
+  if (!en.picked_as_up()) return;
+  en.at_up = by_time_up_.insert(by_time_up_.begin(), {en.seen, e});
+  if (en.room) en.at_room = by_time_room_.insert(by_time_room_.begin(), {en.seen, e});
 }
 
 void HostCache::unindex(Entry& en) {
   by_time_.erase(en.at_time);
-  if (en.up) by_time_up_.erase(en.at_up);
-  if (en.up && en.room) by_time_room_.erase(en.at_room);
+  ultrapeers_ -= en.up;
+  if (!en.picked_as_up()) return;
+  by_time_up_.erase(en.at_up);
+  if (en.room) by_time_room_.erase(en.at_room);
 }
 
 void HostCache::add(Endpoint e, Instant seen) {
@@ -42,7 +46,35 @@ void HostCache::remove(Endpoint e) {
   auto it = hosts_.find(e);
   if (it == hosts_.end()) return;
   unindex(it->second);
+  if (it->second.rest_until != Instant{}) resting_.erase(it->second.at_rest);
   hosts_.erase(it);
+}
+
+void HostCache::rest(Endpoint e, Instant until) {
+  auto it = hosts_.find(e);
+  if (it == hosts_.end()) return;
+  Entry& en = it->second;
+  unindex(en);
+  if (en.rest_until != Instant{}) resting_.erase(en.at_rest);
+  en.rest_until = until;
+  en.at_rest = resting_.insert({until, e}).first;
+  index(e, en);
+  ++changes_;
+}
+
+void HostCache::wake(Endpoint e) {
+  auto it = hosts_.find(e);
+  if (it == hosts_.end() || it->second.rest_until == Instant{}) return;
+  Entry& en = it->second;
+  unindex(en);
+  resting_.erase(en.at_rest);
+  en.rest_until = Instant{};
+  index(e, en);
+  ++changes_;
+}
+
+void HostCache::wake_due(Instant now) {
+  while (!resting_.empty() && resting_.begin()->first <= now) wake(resting_.begin()->second);
 }
 
 void HostCache::mark_ultrapeer(Endpoint e, bool up) {
@@ -56,7 +88,10 @@ void HostCache::mark_ultrapeer(Endpoint e, bool up) {
 
 void HostCache::mark_leaf_room(Endpoint e, bool room) {
   auto it = hosts_.find(e);
-  if (it == hosts_.end() || it->second.room == room) return;
+  if (it == hosts_.end()) return;
+  // Room again: its rest is over.
+  if (room) wake(e);
+  if (it->second.room == room) return;
   ++changes_;
   unindex(it->second);
   it->second.room = room;

@@ -5,6 +5,10 @@
 // X-Try-Ultrapeers, a Pong's GGEP "UP" or its handshake). For ultrapeers it
 // also keeps whether their last word (a Pong's GGEP "UP" free leaf slots, a
 // 503 refusal) said they had room for a leaf; not saved (it changes fast).
+// An ultrapeer found full rests: recent() leaves it out of the ultrapeer
+// picks until the rest ends or it says it has room again (a leaf short of
+// ultrapeers looks for one at every refusal; walking past every full one it
+// knew each time was a quarter of a 10,000-node network's cost).
 #pragma once
 
 #include <set>
@@ -33,7 +37,15 @@ class HostCache {
     auto it = hosts_.find(e);
     return it != hosts_.end() && it->second.room;
   }
-  std::size_t ultrapeers() const { return by_time_up_.size(); }
+  std::size_t ultrapeers() const { return ultrapeers_; }
+  // Out of the ultrapeer picks until `until` (wake_due) or mark_leaf_room(e, true).
+  void rest(Endpoint e, Instant until);
+  void wake(Endpoint e);
+  void wake_due(Instant now);
+  bool resting(Endpoint e) const {
+    auto it = hosts_.find(e);
+    return it != hosts_.end() && it->second.rest_until != Instant{};
+  }
   bool contains(Endpoint e) const { return hosts_.count(e) != 0; }
   enum class Pick : std::uint8_t { Any, Ultrapeers, UltrapeersWithRoom };
   // The `n` most recently seen (ties by address) of the hosts `pick` names,
@@ -59,13 +71,22 @@ class HostCache {
     }
   };
   using Index = std::set<Key, Newer>;
+  struct Sooner {
+    bool operator()(const Key& a, const Key& b) const {
+      return a.first != b.first ? a.first < b.first : a.second < b.second;
+    }
+  };
+  using RestIndex = std::set<Key, Sooner>;
   struct Entry {
     Instant seen;
     bool up = false;
-    bool room = false;  // (an ultrapeer) with room for a leaf
+    bool room = false;     // (an ultrapeer) with room for a leaf
+    Instant rest_until{};  // resting while not zero
     // Where it sits in each index (valid while it is in that index): removed
     // by position, not looked up again.
     Index::iterator at_time{}, at_up{}, at_room{};
+    RestIndex::iterator at_rest{};
+    bool picked_as_up() const { return up && rest_until == Instant{}; }
   };
   std::size_t capacity_;
   std::uint64_t changes_ = 0;
@@ -73,6 +94,8 @@ class HostCache {
   Index by_time_;       // every host, newest first
   Index by_time_up_;    // the known ultrapeers, newest first
   Index by_time_room_;  // those of them with room for a leaf
+  RestIndex resting_;   // by the end of their rest
+  std::size_t ultrapeers_ = 0;
   void unindex(Entry& en);
   void index(Endpoint e, Entry& en);
 };

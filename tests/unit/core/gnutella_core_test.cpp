@@ -665,6 +665,46 @@ TEST_CASE("host_cache_keeps_usable_hosts_newest_first_and_round_trips") {
   CHECK(back.contains(Endpoint{0x0607080a - 1, 10}));
 }
 
+
+TEST_CASE("a_resting_ultrapeer_is_left_out_of_the_ultrapeer_picks_until_its_rest_ends_or_it_says_it_has_room") {
+  using Pick = HostCache::Pick;
+  HostCache hc;
+  const Endpoint a{0x0a000001, 6346}, b{0x0a000002, 6346};
+  hc.add(a, Instant{Duration(2)});
+  hc.add(b, Instant{Duration(1)});
+  hc.mark_ultrapeer(a, true);
+  hc.mark_ultrapeer(b, true);
+  const auto before = hc.changes();
+  hc.rest(a, Instant{std::chrono::seconds(10)});
+  CHECK(hc.changes() > before);
+  CHECK(hc.resting(a));
+  CHECK(hc.recent(5, {}, Pick::Ultrapeers) == std::vector<Endpoint>{b});
+  CHECK(hc.recent(5) == std::vector<Endpoint>{a, b});  // still a known host
+  CHECK(hc.ultrapeers() == 2);
+  CHECK(hc.is_ultrapeer(a));
+  hc.wake_due(Instant{std::chrono::seconds(10) - Duration(1)});
+  CHECK(hc.recent(5, {}, Pick::Ultrapeers) == std::vector<Endpoint>{b});
+  hc.wake_due(Instant{std::chrono::seconds(10)});
+  CHECK_FALSE(hc.resting(a));
+  CHECK(hc.recent(5, {}, Pick::Ultrapeers) == std::vector<Endpoint>{a, b});
+  // Room again ends the rest at once.
+  hc.rest(a, Instant{std::chrono::seconds(20)});
+  CHECK(hc.recent(5, {}, Pick::UltrapeersWithRoom).empty());
+  hc.mark_leaf_room(a, true);
+  CHECK_FALSE(hc.resting(a));
+  CHECK(hc.recent(5, {}, Pick::UltrapeersWithRoom) == std::vector<Endpoint>{a});
+  // Seen again while resting, it stays out; forgotten, its rest goes with it.
+  hc.mark_leaf_room(a, false);
+  hc.rest(a, Instant{std::chrono::seconds(30)});
+  hc.add(a, Instant{Duration(5)});
+  CHECK(hc.recent(5, {}, Pick::Ultrapeers) == std::vector<Endpoint>{b});
+  hc.remove(a);
+  CHECK(hc.ultrapeers() == 1);
+  hc.wake_due(Instant{std::chrono::seconds(60)});
+  hc.add(a, Instant{Duration(6)});
+  CHECK_FALSE(hc.resting(a));
+  CHECK_FALSE(hc.is_ultrapeer(a));
+}
 TEST_CASE("pings_are_answered_from_the_pong_cache_instead_of_flooded") {
   Harness h;
   auto a = h.peer(), b = h.peer(), c = h.peer();
