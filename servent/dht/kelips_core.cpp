@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -23,8 +24,7 @@ constexpr std::size_t kRecent = 64;  // members and tuples heard of lately, goss
 
 bool same_address(const NodeRef& a, const NodeRef& b) { return a.ip == b.ip && a.port == b.port; }
 
-// Orders the sorted arrays by id: the view's index (id, handle) and the tuples.
-constexpr auto kIdBefore = [](const auto& e, const NodeId& id) { return e.first < id; };
+// Orders the tuples by key.
 constexpr auto kKeyBefore = [](const auto& t, const NodeId& key) { return t.key < key; };
 
 }  // namespace
@@ -36,6 +36,7 @@ KelipsCore::KelipsCore(Endpoint self, SocketId socket, KelipsConfig config, std:
   config_.contacts = std::max<std::size_t>(config_.contacts, 1);
   contacts_.resize(static_cast<std::size_t>(config_.groups) * config_.contacts);
   place_.push_back(0);  // (handle 0 is ourselves)
+  salt_ = Rng(seed ^ 0x6b656c697073ull).next();  // (its own draw: rng_'s sequence stays as it was)
 }
 
 std::uint32_t KelipsCore::group_of(const NodeId& id) const {
@@ -81,10 +82,10 @@ std::string KelipsCore::describe() const {
 KelipsCore::Footprint KelipsCore::footprint() const {
   // Flat arrays (no per-entry allocation): what they hold room for.
   Footprint f;
-  f.per_member = sizeof(Member) + sizeof(index_.front()) + sizeof(place_.front());
+  f.per_member = sizeof(Member) + 2 * sizeof(slots_.front()) + sizeof(place_.front());
   f.per_contact = sizeof(Member);
   f.per_tuple = sizeof(Tuple);
-  f.member_bytes = members_.capacity() * sizeof(Member) + index_.capacity() * sizeof(index_.front()) +
+  f.member_bytes = members_.capacity() * sizeof(Member) + slots_.capacity() * sizeof(slots_.front()) +
                    (place_.capacity() + free_handles_.capacity() + released_.capacity()) * sizeof(std::uint16_t);
   f.contact_bytes = contacts_.capacity() * sizeof(Member);
   f.tuple_bytes = tuples_.capacity() * sizeof(Tuple);
@@ -176,8 +177,7 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
       // grows, so a dead node's entry dies out instead of going round.
       members_.push_back(Member{n, heartbeat, direct ? now : now + (-config_.member_timeout / 2), 0, handle});
       place_[handle] = static_cast<std::uint16_t>(members_.size());
-      const auto pos = std::lower_bound(index_.begin(), index_.end(), n.id, kIdBefore);
-      index_.insert(pos, {n.id, handle});
+      index_insert(members_.size() - 1);
       if (direct) recent_members_.push_back(n.id);
     } else {
       Member& m = members_[*at];
@@ -214,10 +214,62 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
   if (now - stale->seen > config_.contact_stale) *stale = Member{n, heartbeat, seen, 0, 0};
 }
 
+std::size_t KelipsCore::slot_of(const NodeId& id) const {
+  // Every byte counts (a test ring of a few bits has ids of low bytes only).
+  std::uint64_t a = 0, b = 0, c = 0;
+  std::memcpy(&a, id.data(), 8);
+  std::memcpy(&b, id.data() + 8, 8);
+  std::memcpy(&c, id.data() + 12, 8);
+  std::uint64_t h = (a ^ std::rotl(b, 21) ^ std::rotl(c, 42) ^ salt_) * 0x9E3779B97F4A7C15ull;
+  return static_cast<std::size_t>(h >> 32) & (slots_.size() - 1);
+}
+
+std::optional<std::size_t> KelipsCore::find_slot(const NodeId& id) const {
+  if (slots_.empty()) return std::nullopt;
+  for (std::size_t i = slot_of(id);; i = (i + 1) & (slots_.size() - 1)) {
+    const std::uint16_t s = slots_[i];
+    if (s == 0) return std::nullopt;
+    if (members_[s - 1u].node.id == id) return i;
+  }
+}
+
 std::optional<std::size_t> KelipsCore::place_of(const NodeId& id) const {
-  const auto it = std::lower_bound(index_.begin(), index_.end(), id, kIdBefore);
-  if (it == index_.end() || it->first != id) return std::nullopt;
-  return place_[it->second] - 1u;
+  const auto slot = find_slot(id);
+  if (!slot) return std::nullopt;
+  return slots_[*slot] - 1u;
+}
+
+void KelipsCore::index_insert(std::size_t at) {
+  // At most half full (members_ already holds the new one).
+  if (members_.size() * 2 > slots_.size()) {
+    std::vector<std::uint16_t> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(16, old.size() * 2), 0);
+    for (std::uint16_t s : old) {
+      if (s == 0) continue;
+      std::size_t i = slot_of(members_[s - 1u].node.id);
+      while (slots_[i] != 0) i = (i + 1) & (slots_.size() - 1);
+      slots_[i] = s;
+    }
+  }
+  std::size_t i = slot_of(members_[at].node.id);
+  while (slots_[i] != 0) i = (i + 1) & (slots_.size() - 1);
+  slots_[i] = static_cast<std::uint16_t>(at + 1u);
+}
+
+void KelipsCore::index_erase(std::size_t slot) {
+  // Linear probing: the entries after it that would no longer be found
+  // move back into the gap.
+  const std::size_t mask = slots_.size() - 1;
+  slots_[slot] = 0;
+  for (std::size_t i = (slot + 1) & mask; slots_[i] != 0; i = (i + 1) & mask) {
+    const std::size_t home = slot_of(members_[slots_[i] - 1u].node.id);
+    // Moves back when its home is not in (slot, i] going round.
+    if (((i - home) & mask) >= ((i - slot) & mask)) {
+      slots_[slot] = slots_[i];
+      slots_[i] = 0;
+      slot = i;
+    }
+  }
 }
 
 std::span<KelipsCore::Member> KelipsCore::contact_slots(std::uint32_t g) {
@@ -238,15 +290,16 @@ const KelipsCore::Member* KelipsCore::random_contact(std::uint32_t g) {
 }
 
 void KelipsCore::drop_member(const NodeId& id, Instant now) {
-  const auto it = std::lower_bound(index_.begin(), index_.end(), id, kIdBefore);
-  if (it == index_.end() || it->first != id) return;
-  const std::uint16_t handle = it->second;
-  const std::size_t at = place_[handle] - 1u;
+  const auto slot = find_slot(id);
+  if (!slot) return;
+  const std::size_t at = slots_[*slot] - 1u;
+  const std::uint16_t handle = members_[at].handle;
   dead_[id] = {members_[at].heartbeat, now + 2 * config_.member_timeout};
-  index_.erase(it);
+  index_erase(*slot);  // (before the last member moves into its place: the shift reads members_)
   place_[handle] = 0;
   released_.push_back(handle);  // (free once the tuples no longer name it)
   if (at + 1 != members_.size()) {
+    slots_[*find_slot(members_.back().node.id)] = static_cast<std::uint16_t>(at + 1);
     members_[at] = std::move(members_.back());
     place_[members_[at].handle] = static_cast<std::uint16_t>(at + 1);
   }

@@ -209,6 +209,42 @@ TEST_CASE("kelips_a_member_whose_heartbeat_stops_is_dropped_with_its_tuples") {
   CHECK_FALSE(h.core->knows(b.id));
 }
 
+TEST_CASE("kelips_the_view_finds_every_member_after_hundreds_arrive_and_half_of_them_leave") {
+  // The view's index (open addressing, entries shifted back when one goes)
+  // against a plain set, over growth and removals in every order.
+  Harness h;
+  std::vector<dw::NodeRef> nodes;
+  for (std::uint16_t p = 0; p < 600; ++p) nodes.push_back(h.node_in(h.mine(), static_cast<std::uint16_t>(5000 + p)));
+  for (std::size_t i = 0; i < nodes.size(); i += 20) {
+    dw::Message g = h.msg(dw::Type::Gossip, nodes[i]);
+    for (std::size_t j = i; j < i + 20; ++j) g.entries.push_back({nodes[j], 3, 0});
+    h.feed(g, Endpoint{nodes[i].ip, nodes[i].port});
+  }
+  REQUIRE(h.core->members() == nodes.size());
+  std::set<std::size_t> gone;
+  sv::Rng rng(7);
+  while (gone.size() < nodes.size() / 2) {
+    const std::size_t i = rng.below(nodes.size());
+    if (!gone.insert(i).second) continue;
+    dw::Message bye = h.msg(dw::Type::Leave, nodes[i]);
+    bye.flags = dw::kFlagLeaving;
+    h.feed(bye, Endpoint{nodes[i].ip, nodes[i].port});
+  }
+  CHECK(h.core->members() == nodes.size() - gone.size());
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < nodes.size(); ++i) wrong += h.core->knows(nodes[i].id) == (gone.count(i) != 0);
+  CHECK(wrong == 0);
+  // Those that went come back (a newer heartbeat): found again.
+  for (std::size_t i : gone) {
+    dw::Message g = h.msg(dw::Type::Gossip, nodes[i]);
+    g.entries = {{nodes[i], 9, 0}};
+    h.feed(g, Endpoint{nodes[i].ip, nodes[i].port});
+  }
+  CHECK(h.core->members() == nodes.size());
+  for (const auto& n : nodes) wrong += !h.core->knows(n.id);
+  CHECK(wrong == 0);
+}
+
 TEST_CASE("kelips_a_gone_members_handle_is_not_given_again_while_a_tuple_names_it") {
   // Tuples name homes by 2-byte member handles; a member that goes frees
   // its handle only once the tuples that name it are swept (repair), so a
