@@ -24,7 +24,7 @@ install_packages() {
 }
 
 # What building servent needs (see README.md).
-BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libfmt-dev zlib1g-dev libpcap-dev nlohmann-json3-dev libncurses-dev)
+BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev libfmt-dev zlib1g-dev libpcap-dev nlohmann-json3-dev libncurses-dev libabsl-dev)
 # What the tests need on top: the test framework, and the real programs they
 # drive or check against (curl; tshark and dumpcap for the Wireshark cross-check;
 # libtorrent through Debian's own python3, aria2c, ctorrent and transmission-cli

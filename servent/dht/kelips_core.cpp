@@ -415,7 +415,7 @@ void KelipsCore::expire_members(Instant now) {
     if (now - m.seen > config_.member_timeout) late.push_back(m.node.id);
   }
   for (const auto& id : late) drop_member(id, now);
-  for (auto it = dead_.begin(); it != dead_.end();) it = it->second.second <= now ? dead_.erase(it) : std::next(it);
+  absl::erase_if(dead_, [&](const auto& d) { return d.second.second <= now; });
   // Alone, with an introducer: every member and contact timed out (a
   // network outage, a host suspended or starved), and no one gossips to a
   // node no view holds. Joined again through the introducer; our

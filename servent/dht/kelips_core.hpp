@@ -42,6 +42,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
+
 #include "servent/dht/node_base.hpp"
 
 namespace sv::dht {
@@ -245,7 +247,7 @@ class KelipsCore : public NodeBase<kelips_rpc::Pending> {
   std::set<NodeId> short_;                               // keys short of homes at the last repair
   std::deque<NodeId> recent_members_;                    // heard of lately: gossiped first
   std::deque<wire::dht::Tuple> recent_tuples_;
-  std::unordered_map<NodeId, std::pair<std::uint32_t, Instant>, IdHash> dead_;  // heartbeat at death, until
+  absl::flat_hash_map<NodeId, std::pair<std::uint32_t, Instant>, IdHash> dead_;  // heartbeat at death, until
   std::unordered_map<std::uint64_t, Op> ops_;
   std::uint64_t next_op_ = 1;
   std::optional<Endpoint> introducer_;

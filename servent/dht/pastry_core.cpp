@@ -784,7 +784,7 @@ void PastryCore::handle_timeout(Instant now) {
       if (it->second.empty()) primary_.erase(it->first);
       it = it->second.empty() ? store_.erase(it) : std::next(it);
     }
-    for (auto it = dead_.begin(); it != dead_.end();) it = it->second <= now ? dead_.erase(it) : std::next(it);
+    absl::erase_if(dead_, [&](const auto& d) { return d.second <= now; });
   }
 }
 

@@ -35,6 +35,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <absl/container/flat_hash_map.h>
+
 #include "servent/dht/node_base.hpp"
 
 namespace sv::dht {
@@ -187,9 +189,9 @@ class PastryCore : public NodeBase<pastry_rpc::Pending> {
   std::vector<std::array<std::optional<Slot>, 16>> table_;
   std::vector<NodeRef> lo_, hi_;             // leaf set halves, nearest first
   std::vector<Slot> neighbours_;             // nearest by round trip first
-  std::unordered_map<NodeId, std::uint32_t, IdHash> rtt_;  // measured round trips (µs)
-  std::unordered_map<NodeId, Instant, IdHash> probing_;    // pings in flight
-  std::unordered_map<NodeId, Instant, IdHash> dead_;
+  absl::flat_hash_map<NodeId, std::uint32_t, IdHash> rtt_;  // measured round trips (µs)
+  absl::flat_hash_map<NodeId, Instant, IdHash> probing_;    // pings in flight
+  absl::flat_hash_map<NodeId, Instant, IdHash> dead_;
   std::size_t leaf_turn_ = 0;
   std::map<NodeId, std::vector<Value>> store_;
   std::set<NodeId> primary_;                 // keys we hold as their closest node (we copy them on)
