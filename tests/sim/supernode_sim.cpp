@@ -9,6 +9,8 @@
 #include <string>
 #include <unordered_map>
 
+#include <fmt/format.h>
+
 #include "sim/simnet.hpp"
 #include "wire/gnutella/descriptors.hpp"
 
@@ -195,6 +197,23 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   }
   net.run_for(3min, 2'000'000'000);
   res.queries = cfg.queries;
+  if (cfg.trace) {
+    // An answerable query that found nothing: who asked, who had the file.
+    Rng again(cfg.seed * 31 + 5);
+    for (std::size_t q = 0; q < cfg.queries; ++q) {
+      const std::size_t file = again.below(10) == 0 ? cfg.catalogue + again.below(1000) : zipf.draw(again);
+      again.below(live.size());
+      std::string holders;
+      for (std::size_t i : live) {
+        if (i == asker[q] || !shares[i].count(file)) continue;
+        holders += fmt::format(" {}({})", i, net.core(i).role() == Role::Ultrapeer ? "up" : "leaf");
+      }
+      if (results[q] == 0 && !holders.empty()) {
+        std::fprintf(stderr, "query %zu for file %zu by %zu (%s) found nothing; holders:%s\n", q, file, asker[q],
+                     net.core(asker[q]).role() == Role::Ultrapeer ? "up" : "leaf", holders.c_str());
+      }
+    }
+  }
   std::size_t total = 0;
   for (std::size_t r : results) {
     res.answered += r > 0;
