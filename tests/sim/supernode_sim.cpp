@@ -141,6 +141,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   std::unordered_map<gn::Guid, std::size_t, gn::Id16Hash> query_index;
   std::vector<std::size_t> results;
   std::vector<std::size_t> asker;
+  std::map<std::size_t, std::set<std::size_t>> reached;  // (trace) the nodes each query was sent to
   std::uint64_t query_sends = 0, from_leaves = 0, to_leaves = 0;
   net.on_event = [&](std::size_t node, const Event& e, Instant at) {
     if (std::holds_alternative<event::RoleChanged>(e)) {
@@ -158,6 +159,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
     if (query_index.empty()) return;
     if (auto h = gn::decode_header(bytes); h && query_index.count(h->id)) {
       ++query_sends;
+      if (cfg.trace) reached[query_index[h->id]].insert(to);
       from_leaves += net.core(from).role() == Role::Leaf;
       to_leaves += net.core(to).role() == Role::Leaf;
     }
@@ -209,6 +211,17 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
         holders += fmt::format(" {}({})", i, net.core(i).role() == Role::Ultrapeer ? "up" : "leaf");
       }
       if (results[q] == 0 && !holders.empty()) {
+        std::size_t ups = 0, ups_reached = 0;
+        for (std::size_t i : live) {
+          if (net.core(i).role() != Role::Ultrapeer) continue;
+          ++ups;
+          ups_reached += reached[q].count(i);
+        }
+        for (std::size_t i : live) {
+          if (i == asker[q] || !shares[i].count(file)) continue;
+          std::fprintf(stderr, "  holder %zu received it: %s; ultrapeers reached %zu of %zu\n", i,
+                       reached[q].count(i) ? "yes" : "no", ups_reached, ups);
+        }
         std::fprintf(stderr, "query %zu for file %zu by %zu (%s) found nothing; holders:%s\n", q, file, asker[q],
                      net.core(asker[q]).role() == Role::Ultrapeer ? "up" : "leaf", holders.c_str());
       }
