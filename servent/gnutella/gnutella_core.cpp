@@ -329,17 +329,22 @@ void GnutellaCore::top_up_peers(Instant now) {
     // Learned again since it was given up on: try it again.
     auto parked = std::find_if(wanted_.begin(), wanted_.end(), [&](const Wanted& w) { return w.parked && w.ep == e; });
     if (parked != wanted_.end()) {
-      parked->parked = false;
-      parked->busy = false;
-      parked->failures = 0;
-      parked->backoff = config_.reconnect_min;
-      parked->next_attempt = now;
-      wake_by(now);
+      unpark(*parked, now);
       continue;
     }
     wanted_.push_back(Wanted{e, false, config_.reconnect_min, now, std::nullopt, true, 0, false, false, Instant{}});
     wake_by(now);
   }
+}
+
+void GnutellaCore::unpark(Wanted& w, Instant now) {
+  // Dialled again now, as if new.
+  w.parked = false;
+  w.busy = false;
+  w.failures = 0;
+  w.backoff = config_.reconnect_min;
+  w.next_attempt = now;
+  wake_by(now);
 }
 
 bool GnutellaCore::ask_full_again(Instant now) {
@@ -356,12 +361,7 @@ bool GnutellaCore::ask_full_again(Instant now) {
   if (!oldest || now - oldest->parked_at < config_.busy_rest / 10) return false;
   orphan_asked_at_ = now;
   hosts_.wake(oldest->ep);
-  oldest->parked = false;
-  oldest->busy = false;
-  oldest->failures = 0;
-  oldest->backoff = config_.reconnect_min;
-  oldest->next_attempt = now;
-  wake_by(now);
+  unpark(*oldest, now);
   ++stats_[kCacheConnects];
   return true;
 }

@@ -545,6 +545,7 @@ class GnutellaCore final : public Core {
   static constexpr Instant kNever{Duration(INT64_MAX / 2)};
   Instant wake_hint_ = kNever;
   void wake_by(Instant t) { wake_hint_ = std::min(wake_hint_, t); }
+  void unpark(Wanted& w, Instant now);
   std::array<std::uint64_t, kStatCount> stats_{};
   bool learned_address_ = false;  // advertised came from handle_local_address
   Role role_ = Role::Leaf;
