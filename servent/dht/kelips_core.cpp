@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -215,12 +214,9 @@ void KelipsCore::hear(const NodeRef& n, std::uint32_t heartbeat, Instant now, bo
 }
 
 std::size_t KelipsCore::slot_of(const NodeId& id) const {
-  // Every byte counts (a test ring of a few bits has ids of low bytes only).
-  std::uint64_t a = 0, b = 0, c = 0;
-  std::memcpy(&a, id.data(), 8);
-  std::memcpy(&b, id.data() + 8, 8);
-  std::memcpy(&c, id.data() + 12, 8);
-  std::uint64_t h = (a ^ std::rotl(b, 21) ^ std::rotl(c, 42) ^ salt_) * 0x9E3779B97F4A7C15ull;
+  // The ids' own hash (their low bytes, kept on every ring size), salted
+  // and mixed again so that the high bits index the table.
+  const std::uint64_t h = (static_cast<std::uint64_t>(IdHash{}(id)) ^ salt_) * 0x9E3779B97F4A7C15ull;
   return static_cast<std::size_t>(h >> 32) & (slots_.size() - 1);
 }
 
