@@ -68,10 +68,7 @@ std::vector<DynamicQuery::Send> DynamicQuery::step(std::size_t results, Instant 
   const double share = static_cast<double>(config_.wanted - results) / static_cast<double>(links_.size() + 1);
   const double hosts_needed = share / rate;
   std::uint8_t ttl = 1;
-  while (ttl < max_ttl && static_cast<double>(horizon(link.degree, ttl)) < hosts_needed &&
-         horizon(link.degree, static_cast<std::uint8_t>(ttl + 1)) <= config_.max_horizon) {
-    ++ttl;
-  }
+  while (ttl < max_ttl && static_cast<double>(horizon(link.degree, ttl)) < hosts_needed) ++ttl;
   out.push_back({link.conn, ttl});
   hosts_ += horizon(link.degree, ttl);
   next_ = now + config_.hop_wait * ttl;

@@ -9,8 +9,8 @@
 //     results still wanted and the links left, the TTL whose horizon should
 //     bring this link's share (a link of degree d reaches 1 + (d-1) + ... +
 //     (d-1)^(ttl-1) ultrapeers); no results yet: as if one had come (the
-//     rate is at most that), so each unanswered step reaches further; never
-//     past `max_horizon` ultrapeers through one link;
+//     rate is at most that), so each unanswered step reaches further, up
+//     to `max_ttl`;
 //  3. each step waits `hop_wait` per TTL for the hits to come back;
 //  4. done at `wanted` results, when every link has carried the query, after
 //     `max_time`, or when the leaf says stop (Query-Status-Response 0xFFFF).
@@ -34,13 +34,15 @@ struct DqConfig {
   std::size_t leaf_wanted = 50;
   std::size_t leaf_ultrapeers = 3;
   std::size_t probe_links = 3;
-  std::uint8_t max_ttl = 4;  // and never more than the query itself had left
-  // Nor a TTL whose horizon through one link passes this many ultrapeers
-  // (as gtk-gnutella's DQ_MAX_HORIZON bounds a whole query): with the
-  // high-degree links of today's ultrapeers (32), TTL 3 reaches 993 of them
-  // and their 30,000 leaves already, and a TTL of 4 in a dense mesh mostly
-  // carries duplicates.
-  std::size_t max_horizon = 2000;
+  // The largest TTL a step uses (never more than the query itself had
+  // left): four (gtk-gnutella's dynamic queries go up to five). A mesh of ultrapeers that joined over time is
+  // not a random graph (at 10,000 nodes, 924 ultrapeers of degree 25 lie up
+  // to 5 hops apart, most 3 or 4, where a random graph would put nearly all
+  // within 3), and a step of TTL 3 then never gets near a rare file's
+  // holders however many links it uses (each link's neighbours have mostly
+  // had the query already). The last hop costs little: an ultrapeer sends a
+  // TTL-1 query only to the neighbours whose QRP table matches.
+  std::uint8_t max_ttl = 4;
   Duration hop_wait = 2400ms;
   Duration max_time = 300s;
 };

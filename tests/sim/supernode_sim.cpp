@@ -22,7 +22,7 @@ namespace {
 
 // File k's one distinctive word: no file's word is a prefix of another's
 // (our library matches query words against the start of name words).
-std::string word_of(std::size_t k) { return "f" + std::to_string(k) + "x"; }
+std::string word_of(std::size_t k) { return fmt::format("f{}x", k); }
 
 class Zipf {
  public:
@@ -136,12 +136,33 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
     return n;
   };
 
+  // (trace) Nodes by listening address (index_listens() first, again after
+  // any churn), and an ultrapeer's ultrapeer neighbours as node numbers.
+  std::map<Endpoint, std::size_t> by_listen;
+  auto index_listens = [&] {
+    by_listen.clear();
+    for (std::size_t k : live) by_listen[net.address(k)] = k;
+  };
+  auto up_neighbours = [&](std::size_t i) {
+    std::vector<std::size_t> out;
+    for (const auto& p : net.core(i).peers()) {
+      if (!p.established || p.link != "ultrapeer") continue;
+      if (auto it = by_listen.find(p.listen); it != by_listen.end()) out.push_back(it->second);
+    }
+    return out;
+  };
+
   // Role changes, with their times, per node.
   std::unordered_map<std::size_t, Instant> last_change;
   std::unordered_map<gn::Guid, std::size_t, gn::Id16Hash> query_index;
   std::vector<std::size_t> results;
   std::vector<std::size_t> asker;
   std::map<std::size_t, std::set<std::size_t>> reached;  // (trace) the nodes each query was sent to
+  // (trace) the highest TTL each node was sent each query with, and the
+  // sends of the dynamic query steps (by an ultrapeer, hops 0 or 1).
+  std::map<std::size_t, std::unordered_map<std::size_t, unsigned>> ttl_seen;
+  std::map<std::size_t, std::string> steps;
+  std::map<std::size_t, std::unordered_map<std::size_t, unsigned>> first_seen;  // (trace) TTL of the first copy
   std::uint64_t query_sends = 0, from_leaves = 0, to_leaves = 0;
   net.on_event = [&](std::size_t node, const Event& e, Instant at) {
     if (std::holds_alternative<event::RoleChanged>(e)) {
@@ -159,7 +180,17 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
     if (query_index.empty()) return;
     if (auto h = gn::decode_header(bytes); h && query_index.count(h->id)) {
       ++query_sends;
-      if (cfg.trace) reached[query_index[h->id]].insert(to);
+      if (cfg.trace) {
+        const std::size_t q = query_index[h->id];
+        reached[q].insert(to);
+        auto [seen, fresh] = ttl_seen[q].try_emplace(to, h->ttl);
+        first_seen[q].try_emplace(to, h->ttl);
+        if (h->hops <= 1 && net.core(from).role() == Role::Ultrapeer && net.core(to).role() == Role::Ultrapeer) {
+          steps[q] += fmt::format(" {:.1f}s:{}->{}/ttl{}{}", std::chrono::duration<double>(net.now().since_epoch).count(),
+                                  from, to, h->ttl, fresh ? "" : fmt::format("(had {})", seen->second));
+        }
+        if (!fresh) seen->second = std::max<unsigned>(seen->second, h->ttl);
+      }
       from_leaves += net.core(from).role() == Role::Leaf;
       to_leaves += net.core(to).role() == Role::Leaf;
     }
@@ -177,6 +208,54 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
     net.run_for(std::min<Duration>(1min, cfg.settle - t), 2'000'000'000);
     res.settle_samples.push_back(count_ultrapeers());
     trace("settle");
+  }
+
+  if (cfg.trace) {
+    // The ultrapeer mesh: how far apart in joining order the two ends of a
+    // link are (against any two ultrapeers), and the hops between ultrapeers
+    // (from 20 of them) as a histogram. A mesh grown over time is not a
+    // random graph: links join ultrapeers promoted about the same time.
+    index_listens();
+    std::vector<std::size_t> ups;
+    for (std::size_t i : live) {
+      if (net.core(i).role() == Role::Ultrapeer) ups.push_back(i);
+    }
+    std::unordered_map<std::size_t, std::vector<std::size_t>> adj;
+    double link_gap = 0, any_gap = 0;
+    std::size_t ends = 0, pairs = 0;
+    for (std::size_t i : ups) {
+      adj[i] = up_neighbours(i);
+      for (std::size_t j : adj[i]) link_gap += std::abs(static_cast<double>(i) - static_cast<double>(j));
+      ends += adj[i].size();
+    }
+    for (std::size_t a = 0; a < ups.size(); a += 7) {
+      for (std::size_t b = 0; b < ups.size(); b += 11, ++pairs) {
+        any_gap += std::abs(static_cast<double>(ups[a]) - static_cast<double>(ups[b]));
+      }
+    }
+    std::map<int, std::size_t> hist;
+    for (std::size_t k = 0; k < ups.size() && k < 20; ++k) {
+      const std::size_t from = ups[k * ups.size() / std::min<std::size_t>(ups.size(), 20)];
+      std::unordered_map<std::size_t, int> dist{{from, 0}};
+      for (std::vector<std::size_t> frontier{from}; !frontier.empty();) {
+        std::vector<std::size_t> next;
+        for (std::size_t u : frontier) {
+          for (std::size_t v : adj[u]) {
+            if (dist.try_emplace(v, dist[u] + 1).second) next.push_back(v);
+          }
+        }
+        frontier = std::move(next);
+      }
+      for (std::size_t u : ups) {
+        auto it = dist.find(u);
+        ++hist[it == dist.end() ? -1 : it->second];
+      }
+    }
+    std::string line;
+    for (const auto& [d, n] : hist) line += fmt::format(" {}:{}", d < 0 ? std::string("none") : std::to_string(d), n);
+    std::fprintf(stderr, "ultrapeer links: %zu ends, mean joining-order gap %.0f against %.0f for any two; hops:%s\n", ends,
+                 ends ? link_gap / static_cast<double>(ends) : 0.0, pairs ? any_gap / static_cast<double>(pairs) : 0.0,
+                 line.c_str());
   }
 
   // 3. The same queries for both networks (the draws depend on the seed
@@ -201,6 +280,7 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
   res.queries = cfg.queries;
   if (cfg.trace) {
     // An answerable query that found nothing: who asked, who had the file.
+    index_listens();
     Rng again(cfg.seed * 31 + 5);
     for (std::size_t q = 0; q < cfg.queries; ++q) {
       const std::size_t file = again.below(10) == 0 ? cfg.catalogue + again.below(1000) : zipf.draw(again);
@@ -217,13 +297,31 @@ SupernodeSimResult run_supernode_sim(const SupernodeSimConfig& cfg) {
           ++ups;
           ups_reached += reached[q].count(i);
         }
+        auto first_ttl = [&](std::size_t i) {
+          auto it = first_seen[q].find(i);
+          return it == first_seen[q].end() ? 0u : it->second;
+        };
         for (std::size_t i : live) {
           if (i == asker[q] || !shares[i].count(file)) continue;
           std::fprintf(stderr, "  holder %zu received it: %s; ultrapeers reached %zu of %zu\n", i,
                        reached[q].count(i) ? "yes" : "no", ups_reached, ups);
+          // Its ultrapeers: did they get it, and how many of their ultrapeer
+          // neighbours first got it with TTL 2 or more (and so relayed it)?
+          for (const auto& p : net.core(i).peers()) {
+            if (!p.established || p.link != "parent") continue;
+            auto at = by_listen.find(p.listen);
+            if (at == by_listen.end()) continue;
+            const std::size_t up = at->second;
+            const auto neighbours = up_neighbours(up);
+            const auto relayers = std::count_if(neighbours.begin(), neighbours.end(),
+                                                [&](std::size_t n) { return first_ttl(n) >= 2; });
+            std::fprintf(stderr, "    its ultrapeer %zu: first TTL %u; %zu of its %zu ultrapeer neighbours relayed it\n", up,
+                         first_ttl(up), static_cast<std::size_t>(relayers), neighbours.size());
+          }
         }
         std::fprintf(stderr, "query %zu for file %zu by %zu (%s) found nothing; holders:%s\n", q, file, asker[q],
                      net.core(asker[q]).role() == Role::Ultrapeer ? "up" : "leaf", holders.c_str());
+        std::fprintf(stderr, "  steps:%s\n", steps[q].c_str());
       }
     }
   }

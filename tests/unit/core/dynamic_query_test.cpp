@@ -49,6 +49,18 @@ TEST_CASE("a_dynamic_query_probes_then_widens_one_link_at_a_time_until_it_has_en
   CHECK(narrow[0].ttl == 1);
   CHECK(dq2.step(100, t + 10s).empty());
   CHECK(dq2.end() == DynamicQuery::End::Satisfied);
+  // Links of today's degree (25 ultrapeers each) and nothing found: the
+  // steps still widen to the largest TTL (a mesh grown over time is several
+  // hops across, and a rare file's holders lie beyond TTL 3).
+  std::vector<DynamicQuery::Link> dense;
+  for (std::uint64_t i = 1; i <= 25; ++i) dense.push_back({ConnId{i}, 25});
+  DynamicQuery dq4(dense, cfg, t);
+  REQUIRE(dq4.step(0, t).size() == 3);
+  std::vector<std::uint8_t> ttls;
+  while (dq4.end() == DynamicQuery::End::Running && ttls.size() < 4) {
+    for (const auto& s : dq4.step(0, dq4.next_step())) ttls.push_back(s.ttl);
+  }
+  CHECK(ttls == std::vector<std::uint8_t>{2, 3, 4, 4});
   // Every link used: exhausted.
   DynamicQuery dq3({{ConnId{1}, 10}}, cfg, t);
   CHECK(dq3.step(0, t).size() == 1);
