@@ -19,7 +19,7 @@ nlohmann::ordered_json hit_json(const event::Hit& h) {
   j["size"] = wire::gnutella::result_size(h.result.size, h.result.extensions);  // GGEP LF past 4 GiB
   j["servent_id"] = h.servent_id.hex();
   j["speed"] = h.speed;
-  for (const auto& u : wire::gnutella::decode_extensions(h.result.extensions).urns) {
+  for (const auto& u : wire::gnutella::all_urns(wire::gnutella::decode_extensions(h.result.extensions))) {
     if (share::parse_sha1_urn(u)) j["urn"] = u;
   }
   if (h.push) j["push"] = true;
@@ -386,7 +386,7 @@ void ControlGlue::on_hit(const event::Hit& h) {
   if (it == searches_.end()) return;
   SearchState& st = it->second;
   if (st.feeds_download && st.sha1) {
-    for (const auto& u : wire::gnutella::decode_extensions(h.result.extensions).urns) {
+    for (const auto& u : wire::gnutella::all_urns(wire::gnutella::decode_extensions(h.result.extensions))) {
       auto sha = share::parse_sha1_urn(u);
       if (!sha || *sha != *st.sha1) continue;
       const std::string target = h.push ? "/get/" + std::to_string(h.result.index) + "/" + http::percent_encode(h.result.name)

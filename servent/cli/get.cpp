@@ -339,7 +339,7 @@ int cmd_get(const std::vector<std::string>& argv) {
       wire::put_string(s.extensions, share::sha1_urn(*spec.sha1));
       gnutella.search(s, driver.now());
     } else if (const auto* h = std::get_if<event::Hit>(&ev)) {
-      for (const auto& u : wire::gnutella::decode_extensions(h->result.extensions).urns) {
+      for (const auto& u : wire::gnutella::all_urns(wire::gnutella::decode_extensions(h->result.extensions))) {
         auto sha = share::parse_sha1_urn(u);
         if (!sha || !spec.sha1 || *sha != *spec.sha1) continue;
         if (h->push) {

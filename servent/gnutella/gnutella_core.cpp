@@ -874,10 +874,12 @@ void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q
   // the criteria say; otherwise every criteria word must match.
   std::vector<const share::SharedFile*> files;
   bool by_urn = false;
-  for (const auto& urn : gn::decode_extensions(q.extensions).urns) {
+  // (HUGE text urns, or the digest in GGEP "H", as Shareaza sends it.)
+  for (const auto& urn : gn::all_urns(gn::decode_extensions(q.extensions))) {
     if (auto sha = share::parse_sha1_urn(urn)) {
       by_urn = true;
-      if (const auto* f = library_.by_sha1(*sha)) files.push_back(f);
+      const auto* f = library_.by_sha1(*sha);
+      if (f && std::find(files.begin(), files.end(), f) == files.end()) files.push_back(f);
     }
   }
   if (!by_urn) files = library_.search(q.criteria, config_.max_results_per_query);

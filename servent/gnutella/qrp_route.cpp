@@ -116,7 +116,7 @@ bool qrp_matches(const QrpBits& t, const gn::Query& q) {
   if (t.empty()) return false;
   if (!q.extensions.empty()) {
     bool by_urn = false;
-    for (const auto& urn : gn::decode_extensions(q.extensions).urns) {
+    for (const auto& urn : gn::all_urns(gn::decode_extensions(q.extensions))) {
       if (auto sha = share::parse_sha1_urn(urn)) {
         by_urn = true;
         if (t.has_word(share::sha1_urn(*sha))) return true;

@@ -45,5 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& u : ext.urns) kept += u.size();
   for (const auto& o : ext.other) kept += o.size();
   FUZZ_CHECK(kept <= size);
+  // The urns it names: the text ones, then at most one from GGEP "H".
+  const auto urns = gn::all_urns(ext);
+  FUZZ_CHECK(urns.size() == ext.urns.size() || urns.size() == ext.urns.size() + 1);
+  if (urns.size() > ext.urns.size()) FUZZ_CHECK(urns.back().size() == 9 + 32 && urns.back().starts_with("urn:sha1:"));
   return 0;
 }

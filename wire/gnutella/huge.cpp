@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "wire/common/base32.hpp"
 #include "wire/gnutella/ggep.hpp"
 
 namespace sv::wire::gnutella {
@@ -46,6 +47,21 @@ Bytes encode_extensions(const Extensions& e) {
   if (e.ggep) {
     sep();
     put_bytes(out, *e.ggep);
+  }
+  return out;
+}
+
+std::vector<std::string> all_urns(const Extensions& e) {
+  std::vector<std::string> out = e.urns;
+  if (!e.ggep) return out;
+  auto block = decode_ggep(*e.ggep);
+  if (!block) return out;
+  if (const auto* h = block->find("H")) {
+    constexpr std::uint8_t kSha1 = 0x01, kBitprint = 0x02;
+    const auto& d = h->data;
+    if ((d.size() == 1 + 20 && d[0] == kSha1) || (d.size() == 1 + 20 + 24 && d[0] == kBitprint)) {
+      out.push_back("urn:sha1:" + base32_encode(d.data() + 1, 20));
+    }
   }
   return out;
 }

@@ -25,6 +25,15 @@ struct Extensions {
 Extensions decode_extensions(ByteView block);
 Bytes encode_extensions(const Extensions& e);
 
+// Every urn a block names: its HUGE text urns as they are, then the digest
+// in GGEP "H" (gtk-gnutella's doc/gnutella/GGEP, "The 'H' GGEP Extension": a
+// hash type byte, 0x01 SHA1 followed by its 20 bytes, or 0x02 a bitprint,
+// the SHA1 then the 24-byte Tiger tree root) as "urn:sha1:<base32>".
+// Shareaza sends a hash query's digest there only; gtk-gnutella puts it in
+// the hits for a query that says it reads it. Other hash types, other
+// lengths and a malformed GGEP block add nothing.
+std::vector<std::string> all_urns(const Extensions& e);
+
 // Files of 4 GiB and more. A QueryHit result's size field is 32 bits (0.4
 // §"QueryHit"); for a file that does not fit, it holds 0xFFFFFFFF and the
 // result's GGEP block carries "LF" (large file): the 64-bit size in

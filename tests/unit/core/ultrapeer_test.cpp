@@ -4,6 +4,8 @@
 #include "servent/gnutella/qrp_route.hpp"
 #include "unit/core/gnutella_harness.hpp"
 #include "unit/wire/vectors.hpp"
+#include "wire/gnutella/ggep.hpp"
+#include "wire/gnutella/huge.hpp"
 
 using namespace sv;
 using namespace sv::test;
@@ -349,7 +351,18 @@ TEST_CASE("an_ultrapeer_sends_a_query_only_to_the_leaves_whose_tables_match") {
   from_up("beta", 13, wire::Bytes(urn.begin(), urn.end()));
   CHECK(queries(h, alpha) == 1);
   CHECK(queries(h, beta) == 0);
-  CHECK(h.core.stat(GnutellaCore::kQueriesToLeaves) == 4);
+  // The same urn as Shareaza sends it: only in GGEP "H" (type 1, SHA1).
+  const auto sha = share::parse_sha1_urn(urn);
+  REQUIRE(sha);
+  wire::Bytes digest(1 + sha->size(), 0x01);
+  std::copy(sha->begin(), sha->end(), digest.begin() + 1);
+  gn::Extensions h_only;
+  h_only.ggep.emplace();
+  gn::encode_ggep(*h_only.ggep, {{"H", digest, false, true}});
+  from_up("", 15, gn::encode_extensions(h_only));
+  CHECK(queries(h, alpha) == 1);
+  CHECK(queries(h, beta) == 0);
+  CHECK(h.core.stat(GnutellaCore::kQueriesToLeaves) == 5);
   CHECK(h.core.stat(GnutellaCore::kQueriesQrpFiltered) > 0);
   // A leaf's own query reaches the other leaves by their tables too, and the
   // ultrapeer neighbour by flooding.

@@ -4,6 +4,7 @@
 
 #include "unit/wire/vectors.hpp"
 #include "wire/gnutella/descriptors.hpp"
+#include "wire/gnutella/ggep.hpp"
 #include "wire/gnutella/huge.hpp"
 
 using namespace sv;
@@ -40,6 +41,36 @@ TEST_CASE("extensions_keep_unknown_items_and_round_trip") {
   CHECK(back.other == e.other);
   CHECK(back.ggep == e.ggep);
   CHECK(decode_extensions({}).urns.empty());
+}
+
+TEST_CASE("a_ggep_h_digest_is_a_sha1_urn_whether_plain_sha1_or_bitprint") {
+  // urn:sha1:VGMT4NSHA2AWVOR6EVYXQUGCNSONBWE5 as 20 bytes (base32 decoded).
+  const wire::Bytes sha = test::hex("a9 99 3e 36 47 06 81 6a ba 3e 25 71 78 50 c2 6c 9c d0 d8 9d");
+  auto block = [](std::uint8_t type, wire::Bytes digest) {
+    wire::Bytes h(1 + digest.size(), type);
+    std::copy(digest.begin(), digest.end(), h.begin() + 1);
+    Extensions e;
+    e.ggep.emplace();
+    encode_ggep(*e.ggep, {{"H", h, false, true}});
+    return decode_extensions(encode_extensions(e));
+  };
+  const std::string urn = "urn:sha1:VGMT4NSHA2AWVOR6EVYXQUGCNSONBWE5";
+  CHECK(all_urns(block(0x01, sha)) == std::vector<std::string>{urn});
+  wire::Bytes bitprint = sha;
+  bitprint.resize(20 + 24, 0x5a);  // then a Tiger tree root
+  CHECK(all_urns(block(0x02, bitprint)) == std::vector<std::string>{urn});
+  // Text urns come first and are kept as they are.
+  Extensions both = block(0x01, sha);
+  both.urns = {"urn:", urn};
+  CHECK(all_urns(both) == std::vector<std::string>{"urn:", urn, urn});
+  // Not a SHA1: an MD5 (type 3), a short digest, a bitprint of SHA1 length,
+  // a GGEP block that does not decode.
+  CHECK(all_urns(block(0x03, wire::Bytes(16, 1))).empty());
+  CHECK(all_urns(block(0x01, wire::Bytes(19, 1))).empty());
+  CHECK(all_urns(block(0x02, sha)).empty());
+  Extensions bad;
+  bad.ggep = test::hex("c3 85 48");
+  CHECK(all_urns(bad).empty());
 }
 
 TEST_CASE("ggep_lf_carries_sizes_of_4_gib_and_over") {
