@@ -41,8 +41,9 @@ constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kMainHelp = R"(usage: servent COMMAND [OPTIONS]
 
-A Gnutella 0.4/0.6 servent; also a Napster (OpenNap protocol) server and
-client, a BitTorrent client and seeder, and a Chord DHT node.
+A Gnutella 0.4/0.6 servent (a leaf or an ultrapeer, by default the role
+it elects itself to); also a Napster (OpenNap protocol) server and client, a BitTorrent
+client and seeder, and a DHT node (Chord, Kelips or Pastry).
 
 commands:
   run      share folders and take part in the network (the main job)
@@ -56,7 +57,7 @@ commands:
   peers    the running node's connections: role, reputation, QRP table
   torrent  create a .torrent, seed one, or get one
   tracker  a BitTorrent tracker (HTTP and UDP)
-  dht      run a DHT node (Chord, Kelips), or put / get / look up keys through one
+  dht      run a DHT node (Chord, Kelips, Pastry), or put / get / look up keys
 
 Run 'servent COMMAND --help' for the options of a command.
 )";
