@@ -42,8 +42,8 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kMainHelp = R"(usage: servent COMMAND [OPTIONS]
 
 A Gnutella 0.4/0.6 servent (a leaf or an ultrapeer, by default the role
-it elects itself to); also a Napster (OpenNap protocol) server and client, a BitTorrent
-client and seeder, and a DHT node (Chord, Kelips or Pastry).
+it elects itself to); also a Napster (OpenNap protocol) server and client,
+a BitTorrent client and seeder, and a DHT node (Chord, Kelips or Pastry).
 
 commands:
   run      share folders and take part in the network (the main job)
