@@ -1,6 +1,7 @@
 #include "servent/gnutella/gnutella_core.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "wire/gnutella/ggep.hpp"
 #include "wire/gnutella/huge.hpp"
@@ -80,6 +81,7 @@ constexpr std::array<std::string_view, GnutellaCore::kStatCount> kStatNames = {
     "drop_vendor_malformed",
     "hsep_in",
     "drop_hsep_malformed",
+    "hsep_sent",
     "query_status_requests",
     "query_status_answers",
     "query_status_in",
@@ -178,6 +180,7 @@ wire::Headers GnutellaCore::our_headers(const Conn& c) const {
   h.add("GUID", servent_id_.hex());
   h.add("Bye-Packet", "0.1");
   h.add("GGEP", "0.5");
+  h.add("X-Features", "HSEP/0.2");
   if (config_.compress) h.add("Accept-Encoding", "deflate");
   // We compress what we send when the peer said it can read it.
   if (config_.compress && c.offered_deflate) h.add("Content-Encoding", "deflate");
@@ -376,6 +379,7 @@ void GnutellaCore::note_headers(Conn& c, const wire::Headers& h) {
   if (h.has("Bye-Packet")) c.bye_ok = true;
   if (h.has("X-Query-Routing")) c.peer_qrp = true;
   if (h.has("X-Ultrapeer-Query-Routing")) c.peer_up_qrp = true;
+  if (has_token("X-Features", "hsep/0.")) c.hsep_ok = true;
   if (auto v = h.get("X-Ultrapeer-Needed")) c.needs_ultrapeers = wire::to_lower(wire::trim(*v)) == "true";
   if (auto v = h.get("X-Degree")) {
     const std::string d(wire::trim(*v));
@@ -1432,6 +1436,7 @@ void GnutellaCore::handle_timeout(Instant now) {
     actions_.push_back(action::Connect{id, w.ep});
   }
   if (established_ > 0 && now >= next_qrp_check_) update_qrp(now);
+  if (established_ > 0 && now >= next_hsep_) send_hsep(now);
   run_dqs(now);
   routes_.expire(now);
   push_routes_.expire(now);
@@ -1462,6 +1467,7 @@ std::optional<Instant> GnutellaCore::poll_timeout() const {
   if (established_ > 0) {
     consider(next_ping_);
     consider(next_qrp_check_);
+    consider(next_hsep_);
   }
   for (const auto& [id, s] : dqs_) consider(s.dq.next_step());
   if (established_ > 0 || config_.mode == NodeMode::Auto) consider(next_election_);
@@ -1769,11 +1775,46 @@ void GnutellaCore::on_vendor(Conn& c, const gn::Header& h, wire::ByteView payloa
 void GnutellaCore::on_hsep(Conn& c, wire::ByteView payload) {
   ++stats_[kHsepIn];
   auto hops = gn::decode_hsep(payload);
-  if (!hops) {
+  // Within one hop there is the sender alone, and no hop reaches less than
+  // the one before (gtk-gnutella drops such a message the same way).
+  auto shrinks = [](const gn::HsepHop& a, const gn::HsepHop& b) {
+    return b.nodes < a.nodes || b.files < a.files || b.kib < a.kib;
+  };
+  if (!hops || hops->front().nodes != 1 || std::adjacent_find(hops->begin(), hops->end(), shrinks) != hops->end()) {
     ++stats_[kDropHsepMalformed];
     return;
   }
   c.hsep = std::move(*hops);
+}
+
+void GnutellaCore::send_hsep(Instant now) {
+  // What each peer reaches through us within 1..n hops (HSEP 0.2): hop 1 is
+  // us; hop k adds what every other HSEP peer reaches within k-1 hops (its
+  // last message, its last hop repeated; one node until it has spoken) and
+  // our other peers themselves. A leaf tells only its own hop.
+  next_hsep_ = now + config_.hsep_interval;
+  constexpr std::size_t kMaxHops = 7;  // (gtk-gnutella's HSEP_N_MAX)
+  constexpr auto kFull = std::numeric_limits<std::uint64_t>::max();
+  auto add = [&](std::uint64_t a, std::uint64_t b) { return a > kFull - b ? kFull : a + b; };  // a hostile peer's counts
+  const gn::HsepHop own{1, library_.file_count(), library_.total_bytes() >> 10};
+  for (Conn* c : live_) {
+    if (!c->hsep_ok) continue;
+    std::vector<gn::HsepHop> table(role_ == Role::Leaf ? 1 : kMaxHops, own);
+    for (std::size_t k = 1; k < table.size(); ++k) {
+      for (const Conn* d : live_) {
+        if (d == c) continue;
+        gn::HsepHop its{1, 0, 0};
+        if (d->hsep_ok && !d->hsep.empty()) its = d->hsep[std::min(k - 1, d->hsep.size() - 1)];
+        table[k] = {add(table[k].nodes, its.nodes), add(table[k].files, its.files), add(table[k].kib, its.kib)};
+      }
+    }
+    // Trailing hops that add nothing are left out (the reader repeats the last).
+    while (table.size() > 1 && table.back() == table[table.size() - 2]) table.pop_back();
+    if (table == c->hsep_sent) continue;
+    c->hsep_sent = table;
+    send(*c, encode_shared(gn::Header{new_guid(), gn::kTypeHsep, 1, 0, 0}, gn::encode_hsep(table)));
+    ++stats_[kHsepSent];
+  }
 }
 
 void GnutellaCore::start_dq(ConnId origin, const gn::Header& h, wire::ByteView payload, std::vector<Conn*> links,

@@ -98,6 +98,9 @@ struct GnutellaConfig {
   std::uint8_t qrp_infinity = 7;
   std::uint32_t qrp_max_slots = 1u << 20;
   Duration qrp_check_interval = 5s;         // library changed: send a patch
+  // HSEP 0.2 (X-Features: HSEP/0.2): our horizon to each peer that reads it,
+  // when it changed, at most this often (gtk-gnutella: every 30 s).
+  Duration hsep_interval = 30s;
   // A peer resetting its table more often than this (beyond qrp_fast_resets
   // times) is closed: each reset costs us the whole table again.
   Duration qrp_min_reset_interval = 10s;
@@ -269,7 +272,8 @@ class GnutellaCore final : public Core {
     kVendorIn,
     kDropVendorMalformed,   // too short, or a list whose length is not what its count says
     kHsepIn,
-    kDropHsepMalformed,
+    kDropHsepMalformed,     // not whole triples, a first hop of other than one node, or hops that shrink
+    kHsepSent,
     kQueryStatusRequests,   // asked a leaf how many results it has (BEAR/11)
     kQueryStatusAnswers,    // told our ultrapeer (BEAR/12)
     kQueryStatusIn,
@@ -398,7 +402,9 @@ class GnutellaCore final : public Core {
     bool busy_ultrapeer = false;   // it refused us with 503 as a full ultrapeer
     bool connect_back_done = false;  // we connected back to this leaf once
     bool query_status = false;     // its Messages-Supported lists Query-Status (BEAR/11, 12)
+    bool hsep_ok = false;          // it reads HSEP 0.2 (X-Features)
     std::vector<gn::HsepHop> hsep; // its last HSEP message
+    std::vector<gn::HsepHop> hsep_sent;  // what we last told it
     Endpoint listen;               // its listening address (outbound: remote; inbound: Listen-IP)
     Instant credited;              // link time counted in its reputation up to here
     std::uint64_t drops_credited = 0;
@@ -480,6 +486,7 @@ class GnutellaCore final : public Core {
   QrpBits merged_table();
   void send_qrp(Conn& c, const QrpBits& table);
   void update_qrp(Instant now);
+  void send_hsep(Instant now);
   // Sends a query to our leaves whose tables match it.
   void query_leaves(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q);
   void answer_query(Conn& c, const gn::Header& h, const gn::Query& q);
@@ -553,6 +560,7 @@ class GnutellaCore final : public Core {
   QrpBits own_table_;
   std::uint64_t own_table_generation_ = UINT64_MAX;
   Instant next_qrp_check_{Duration(0)};
+  Instant next_hsep_{Duration(0)};
   std::unordered_map<gn::Guid, DqState, gn::Id16Hash> dqs_;
   std::unordered_map<ConnId, Endpoint, ConnIdHash> connect_backs_;  // connects we make only to close
   ReputationBook reputation_;

@@ -75,6 +75,16 @@ Result<std::vector<HsepHop>> decode_hsep(ByteView p, std::size_t max_hops) {
   return out;
 }
 
+Bytes encode_hsep(const std::vector<HsepHop>& hops) {
+  Bytes out;
+  for (const auto& h : hops) {
+    put_le64(out, h.nodes);
+    put_le64(out, h.files);
+    put_le64(out, h.kib);
+  }
+  return out;
+}
+
 std::string_view vendor_message_name(const VendorCode& vendor, std::uint16_t id) {
   if (vendor == kVendorGeneric) {
     if (id == kVmMessagesSupported) return "Messages-Supported";

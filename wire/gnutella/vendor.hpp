@@ -71,6 +71,10 @@ struct HsepHop {
 };
 // Malformed: empty, not a multiple of 24 bytes, or more than `max_hops` hops.
 Result<std::vector<HsepHop>> decode_hsep(ByteView payload, std::size_t max_hops = 16);
+// HSEP 0.2 (gtk-gnutella's hsep.c, after Schuerger's draft): message type
+// 0xCD, TTL 1, hops 0; per hop 1..n a triple of little-endian 64-bit
+// (nodes, files, KiB) reachable within that many hops through the sender.
+Bytes encode_hsep(const std::vector<HsepHop>& hops);
 
 std::string_view vendor_message_name(const VendorCode& vendor, std::uint16_t id);
 

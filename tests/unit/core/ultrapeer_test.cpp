@@ -402,6 +402,65 @@ TEST_CASE("gtk_gnutellas_table_from_capture_09_routes_its_words_to_it_as_a_leaf"
   CHECK(from_up("hello zebra", 23) == 0);
 }
 
+TEST_CASE("hsep_goes_to_the_peers_that_announce_it_with_gtk_gnutellas_captured_horizon_counted_in") {
+  // Two files, 6 KiB between them: our own hop is (1, 2, 6).
+  Harness h(config(NodeMode::Ultrapeer));
+  h.lib.add_virtual("one.txt", 4096);
+  h.lib.add_virtual("two.txt", 2048 + 100);
+  ConnId a{1}, gtkg{2}, plain{3};
+  constexpr std::string_view kHsep = "X-Features: sflag/0.1,HSEP/0.2\r\n";  // as capture 09's probe said it
+  const std::string answer = h.peer_06(a, std::string(kAsUltrapeer) + std::string(kHsep));
+  CHECK(answer.find("X-Features: HSEP/0.2\r\n") != std::string::npos);
+  h.peer_06(gtkg, std::string(kAsUltrapeer) + std::string(kHsep));
+  h.peer_06(plain, kAsUltrapeer);  // no X-Features: no HSEP
+  auto hsep_sent = [&](ConnId c) {
+    std::vector<std::vector<gn::HsepHop>> got;
+    for (const auto& [hdr, payload] : h.take_descriptors(c)) {
+      if (hdr.type != gn::kTypeHsep) continue;
+      CHECK(hdr.ttl == 1);
+      CHECK(hdr.hops == 0);
+      auto hops = gn::decode_hsep(payload);
+      REQUIRE(hops);
+      got.push_back(*hops);
+    }
+    return got;
+  };
+  auto tick = [&] {
+    h.now = h.now + 30s;
+    h.core.handle_timeout(h.now);
+    h.drain();
+  };
+  for (ConnId c : {a, gtkg, plain}) h.take_descriptors(c);
+  tick();
+  // Within 2 hops: us and our two other peers (not heard from yet: one node
+  // each); further hops add nothing and are left out.
+  using Hops = std::vector<gn::HsepHop>;
+  CHECK(hsep_sent(a) == std::vector<Hops>{{{1, 2, 6}, {3, 2, 6}}});
+  CHECK(hsep_sent(gtkg) == std::vector<Hops>{{{1, 2, 6}, {3, 2, 6}}});
+  CHECK(hsep_sent(plain).empty());
+  // gtk-gnutella's HSEP from capture 09, byte for byte: (1, 2, 113).
+  gn::Header hdr;
+  hdr.id.bytes.fill(9);
+  hdr.type = gn::kTypeHsep;
+  hdr.ttl = 1;
+  h.feed(gtkg, gn::encode_descriptor(hdr, vec::kHsep));
+  CHECK(h.core.stat(GnutellaCore::kHsepIn) == 1);
+  tick();
+  CHECK(hsep_sent(a) == std::vector<Hops>{{{1, 2, 6}, {3, 4, 119}}});
+  CHECK(hsep_sent(gtkg).empty());  // nothing new for it: not sent again
+  CHECK(h.core.stat(GnutellaCore::kHsepSent) == 3);
+  // A first hop of other than one node, or hops that shrink: dropped.
+  wire::Bytes two = vec::kHsep;
+  two[0] = 2;
+  h.feed(gtkg, gn::encode_descriptor(hdr, two));
+  wire::Bytes shrinking = gn::encode_hsep({{1, 5, 100}, {2, 4, 200}});
+  h.feed(gtkg, gn::encode_descriptor(hdr, shrinking));
+  CHECK(h.core.stat(GnutellaCore::kDropHsepMalformed) == 2);
+  tick();
+  CHECK(hsep_sent(a).empty());  // what gtk-gnutella said before still counts
+  CHECK_FALSE(h.closed(gtkg));
+}
+
 TEST_CASE("last_hop_qrp_an_ultrapeer_neighbour_gets_ttl_1_queries_only_when_its_table_matches") {
   Harness h(config(NodeMode::Ultrapeer));
   ConnId from{1}, last_hop{2}, plain{3};
