@@ -6,7 +6,6 @@
 #include <map>
 
 #include "unit/core/gnutella_harness.hpp"
-#include "wire/gnutella/ggep.hpp"
 
 using namespace sv;
 using namespace sv::test;
@@ -466,42 +465,22 @@ TEST_CASE("query_by_urn_is_answered_with_that_file_and_hits_carry_urns") {
   gn::encode_query(p2, q2);
   h.feed(a, descriptor(gn::Type::Query, 3, 0, p2, 7));
   CHECK(h.take_descriptors(a).empty());
-}
-
-TEST_CASE("a_query_naming_its_file_in_ggep_h_only_is_answered_with_that_file_once") {
-  // Shareaza's hash query: empty criteria, the digest in GGEP "H" (type 1,
-  // SHA1; here also with the text urn, which must not double the result).
-  Harness h;
-  const auto sha = share::sha1_of("the content");
-  h.lib.add_virtual("first song.mp3", 11, sha);
-  h.lib.add_virtual("second song.mp3", 12);
-  auto a = h.peer();
-  auto ask = [&](bool with_text, std::uint8_t id) {
-    gn::Query q;
-    q.min_speed = 0x8000;
-    q.criteria = "";
-    gn::Extensions e;
-    if (with_text) e.urns = {share::sha1_urn(sha)};
-    wire::Bytes digest(1 + sha.size(), 0x01);  // type 1 (SHA1), then the digest
-    std::copy(sha.begin(), sha.end(), digest.begin() + 1);
-    e.ggep.emplace();
-    gn::encode_ggep(*e.ggep, {{"H", digest, false, true}});
-    q.extensions = gn::encode_extensions(e);
-    wire::Bytes p;
-    gn::encode_query(p, q);
-    h.feed(a, descriptor(gn::Type::Query, 3, 0, p, id));
-    auto d = h.take_descriptors(a);
-    REQUIRE(d.size() == 1);
-    auto hit = gn::decode_query_hit(d[0].second);
-    REQUIRE(hit.ok());
-    return *hit;
-  };
-  for (bool with_text : {false, true}) {
-    auto hit = ask(with_text, with_text ? 21 : 20);
-    REQUIRE(hit.results.size() == 1);
-    CHECK(hit.results[0].name == "first song.mp3");
+  // Shareaza's hash query: its SHA1 in GGEP "H" only; and with the text urn
+  // as well, still the one file.
+  for (const std::string& text : {std::string(), share::sha1_urn(sha)}) {
+    gn::Query q3 = q;
+    q3.extensions = ggep_h_extensions(sha, text);
+    wire::Bytes p3;
+    gn::encode_query(p3, q3);
+    h.feed(a, descriptor(gn::Type::Query, 3, 0, p3, text.empty() ? 8 : 9));
+    auto d3 = h.take_descriptors(a);
+    REQUIRE(d3.size() == 1);
+    auto hit3 = gn::decode_query_hit(d3[0].second);
+    REQUIRE(hit3->results.size() == 1);
+    CHECK(hit3->results[0].name == "first song.mp3");
   }
 }
+
 
 // ---- 0.6 extras: deflated links (gtk-gnutella's own zlib streams), Bye, GGEP, hit cap ----
 #include "unit/wire/vectors_deflate.hpp"

@@ -8,6 +8,7 @@
 #include "servent/gnutella/gnutella_core.hpp"
 #include "support/bytes.hpp"
 #include "wire/gnutella/framer.hpp"
+#include "wire/gnutella/ggep.hpp"
 #include "wire/gnutella/huge.hpp"
 
 namespace sv::test {
@@ -157,6 +158,18 @@ inline wire::Bytes query_payload(std::string criteria, std::uint16_t min_speed =
   wire::Bytes p;
   gn::encode_query(p, q);
   return p;
+}
+
+// A query extension block naming a file the way Shareaza does: its SHA1 in
+// GGEP "H" (type 1, then the 20 bytes), with `text_urn` also before it.
+inline wire::Bytes ggep_h_extensions(const std::array<std::uint8_t, 20>& sha, const std::string& text_urn = "") {
+  gn::Extensions e;
+  if (!text_urn.empty()) e.urns = {text_urn};
+  wire::Bytes digest(1 + sha.size(), 0x01);
+  std::copy(sha.begin(), sha.end(), digest.begin() + 1);
+  e.ggep.emplace();
+  gn::encode_ggep(*e.ggep, {{"H", digest, false, true}});
+  return gn::encode_extensions(e);
 }
 
 inline wire::Bytes hit_payload(std::uint8_t servent_byte) {

@@ -354,12 +354,7 @@ TEST_CASE("an_ultrapeer_sends_a_query_only_to_the_leaves_whose_tables_match") {
   // The same urn as Shareaza sends it: only in GGEP "H" (type 1, SHA1).
   const auto sha = share::parse_sha1_urn(urn);
   REQUIRE(sha);
-  wire::Bytes digest(1 + sha->size(), 0x01);
-  std::copy(sha->begin(), sha->end(), digest.begin() + 1);
-  gn::Extensions h_only;
-  h_only.ggep.emplace();
-  gn::encode_ggep(*h_only.ggep, {{"H", digest, false, true}});
-  from_up("", 15, gn::encode_extensions(h_only));
+  from_up("", 15, ggep_h_extensions(*sha));
   CHECK(queries(h, alpha) == 1);
   CHECK(queries(h, beta) == 0);
   CHECK(h.core.stat(GnutellaCore::kQueriesToLeaves) == 5);
