@@ -210,6 +210,12 @@ void ControlGlue::on_request(const ControlRequest& r) {
                       {"qrp_slots", p.qrp_slots},
                       {"qrp_present", p.qrp_present}});
       if (p.listen.port != 0) list.back()["listen"] = p.listen.to_string();
+      if (!p.hsep.empty()) {
+        // HSEP: [nodes, files, KiB] it reaches within 1, 2, ... hops.
+        json hops = json::array();
+        for (const auto& hop : p.hsep) hops.push_back({hop.nodes, hop.files, hop.kib});
+        list.back()["hsep"] = hops;
+      }
       if (p.since) {
         list.back()["uptime"] = std::chrono::duration_cast<std::chrono::seconds>(driver_.now() - *p.since).count();
       }

@@ -1,4 +1,6 @@
 // servent peers: the running node's connections, through its control socket.
+#include <array>
+
 #include <fmt/format.h>
 
 #include "servent/cli/args.hpp"
@@ -69,6 +71,26 @@ int cmd_peers(const std::vector<std::string>& argv) {
                p.value("role", ""), p.contains("reputation") ? std::to_string(p.value("reputation", 0)) : "-", qrp,
                p.value("messages_in", std::uint64_t{0}), p.value("messages_out", std::uint64_t{0}),
                printable(p.value("user_agent", "")), p.value("established", false) ? "" : " (handshaking)");
+  }
+  // The horizon the peers that speak HSEP tell of, summed over them (a peer's
+  // last hop counts again for the hops it did not list).
+  std::vector<std::array<std::uint64_t, 3>> horizon;
+  for (const auto& p : peers) {
+    const auto hops = p.value("hsep", nlohmann::json::array());
+    if (hops.size() > horizon.size()) horizon.resize(hops.size());
+  }
+  for (const auto& p : peers) {
+    const auto hops = p.value("hsep", nlohmann::json::array());
+    for (std::size_t k = 0; k < horizon.size() && !hops.empty(); ++k) {
+      const auto& hop = hops[std::min(k, hops.size() - 1)];
+      for (std::size_t i = 0; i < 3 && hop.is_array() && i < hop.size(); ++i) {
+        if (hop[i].is_number_unsigned()) horizon[k][i] += hop[i].get<std::uint64_t>();
+      }
+    }
+  }
+  for (std::size_t k = 0; k < horizon.size(); ++k) {
+    fmt::print("{}within {} hop{}: {} nodes, {} files, {} KiB (HSEP)\n", k == 0 ? "horizon " : "        ", k + 1,
+               k == 0 ? " " : "s", horizon[k][0], horizon[k][1], horizon[k][2]);
   }
   return 0;
 }

@@ -286,7 +286,12 @@ void GnutellaCore::top_up_peers(Instant now) {
                                 : now - w.parked_at < 10 * config_.reconnect_max;
     if (!w.parked || resting) skip.push_back(w.ep);
   }
-  for (const auto& [id, c] : conns_) skip.push_back(c.remote);
+  // Nor a peer we have a link with already, whoever dialled (an inbound
+  // peer's address is its Listen-IP, not the port it came from).
+  for (const auto& [id, c] : conns_) {
+    skip.push_back(c.remote);
+    if (c.listen.port != 0) skip.push_back(c.listen);
+  }
   // Known ultrapeers first (a leaf: those that said they have room for one
   // first), the best reputed first, then the most recent; a leaf dials only
   // ultrapeers when it knows some (the rest are leaves, which refuse it).
@@ -463,7 +468,8 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
     }
     const gn::Handshake& hs = *r;
     c.hs_buf.erase(c.hs_buf.begin(), c.hs_buf.begin() + static_cast<std::ptrdiff_t>(hs.consumed));
-    learn_hosts(c, hs.headers, now);
+    // Where an inbound peer listens, before what it names is learned (that
+    // may dial: not this peer again).
     if (c.dir == Direction::Inbound && c.listen.port == 0) {
       for (const char* name : {"Listen-IP", "X-My-Address"}) {
         auto v = hs.headers.get(name);
@@ -471,6 +477,7 @@ void GnutellaCore::on_handshake(Conn& c, Instant now) {
         if (e && e->port != 0) c.listen = Endpoint{e->ip != 0 ? e->ip : c.remote.ip, e->port};
       }
     }
+    learn_hosts(c, hs.headers, now);
     switch (c.phase) {
       case Phase::AwaitConnect: {
         if (hs.kind != gn::Handshake::Kind::Connect) {
@@ -1312,6 +1319,9 @@ void GnutellaCore::handle_closed(ConnId id, CloseReason reason, Instant now) {
   // Only a link we keep (or a dial for one) leaves a place to fill: an
   // inbound handshake we turned away does not (a full ultrapeer turns away
   // many).
+  // (a peer we were linked with may be dialled again now: what was found
+  // too few a moment ago may not be)
+  if (was_up) fruitless_.reset();
   if (wanted >= 0 || was_up) top_up_peers(now);
   if (wanted < 0) return;
   auto& w = wanted_[static_cast<std::size_t>(wanted)];
@@ -1489,7 +1499,7 @@ std::vector<GnutellaCore::PeerInfo> GnutellaCore::peers() const {
     out.push_back({id, c.remote, c.dir, c.phase == Phase::Established, c.v04 ? 4 : 6, c.user_agent, c.msgs_in,
                    c.msgs_out, c.since, c.dropped, kLinkNames[static_cast<int>(c.link)], c.qrp_bits.slots(),
                    c.qrp_bits.count(), reputation_.score(c.listen.port != 0 ? c.listen : Endpoint{c.remote.ip, 0}),
-                   c.listen});
+                   c.listen, c.hsep});
   }
   return out;
 }

@@ -361,6 +361,7 @@ class GnutellaCore final : public Core {
     std::size_t qrp_present;       // slots its table marks present
     int reputation;                // 0..1000, what we saw of it
     Endpoint listen;               // where it accepts connections (port 0: unknown)
+    std::vector<gn::HsepHop> hsep;  // what it reaches within 1..n hops, by its last HSEP (empty: none)
   };
   std::vector<PeerInfo> peers() const;
 

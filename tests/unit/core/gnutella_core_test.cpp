@@ -755,6 +755,28 @@ TEST_CASE("pings_are_answered_from_the_pong_cache_instead_of_flooded") {
   CHECK(h.take_descriptors(a).size() == 1);
 }
 
+TEST_CASE("a_peer_that_connected_to_us_is_not_dialled_again_at_its_listen_address") {
+  GnutellaConfig cfg = Harness::ultrapeer();
+  cfg.min_peers = 3;
+  Harness h(cfg);
+  ConnId a{1};
+  h.core.handle_connected(a, Endpoint{0x0a000001, 5000}, Direction::Inbound, h.now);
+  h.feed(a, "GNUTELLA CONNECT/0.6\r\nListen-IP: 10.0.0.1:6346\r\nX-Try-Ultrapeers: 10.0.0.7:6346\r\n\r\n");
+  h.feed(a, "GNUTELLA/0.6 200 OK\r\n\r\n");
+  h.core.handle_timeout(h.now);
+  h.drain();
+  // Short of min_peers, it dials what it learned, but not 10.0.0.1:6346:
+  // linked with it already (two links to one peer carry everything twice).
+  REQUIRE(h.out.connects.size() == 1);
+  CHECK(h.out.connects[0].to == Endpoint{0x0a000007, 6346});
+  // Once that link is gone, it may be dialled.
+  h.core.handle_closed(a, CloseReason::PeerClosed, h.now);
+  h.core.handle_timeout(h.now);
+  h.drain();
+  REQUIRE(h.out.connects.size() == 2);
+  CHECK(h.out.connects[1].to == Endpoint{0x0a000001, 6346});
+}
+
 TEST_CASE("refusal_offers_x_try_and_learned_hosts_are_dialled") {
   GnutellaConfig cfg = Harness::ultrapeer();
   cfg.max_connections = 1;

@@ -440,6 +440,7 @@ TEST_CASE("hsep_goes_to_the_peers_that_announce_it_with_gtk_gnutellas_captured_h
   hdr.ttl = 1;
   h.feed(gtkg, gn::encode_descriptor(hdr, vec::kHsep));
   CHECK(h.core.stat(GnutellaCore::kHsepIn) == 1);
+  for (const auto& p : h.core.peers()) CHECK(p.hsep == (p.conn == gtkg ? Hops{{1, 2, 113}} : Hops{}));
   tick();
   CHECK(hsep_sent(a) == std::vector<Hops>{{{1, 2, 6}, {3, 4, 119}}});
   CHECK(hsep_sent(gtkg).empty());  // nothing new for it: not sent again
