@@ -755,14 +755,23 @@ TEST_CASE("pings_are_answered_from_the_pong_cache_instead_of_flooded") {
   CHECK(h.take_descriptors(a).size() == 1);
 }
 
-TEST_CASE("a_peer_that_connected_to_us_is_not_dialled_again_at_its_listen_address") {
-  GnutellaConfig cfg = Harness::ultrapeer();
-  cfg.min_peers = 3;
-  Harness h(cfg);
+namespace {
+// An inbound 0.6 peer (from 10.0.0.1:5000) that listens at 10.0.0.1:6346 and
+// names another ultrapeer, 10.0.0.7:6346.
+ConnId peer_listening_at_10_0_0_1(Harness& h) {
   ConnId a{1};
   h.core.handle_connected(a, Endpoint{0x0a000001, 5000}, Direction::Inbound, h.now);
   h.feed(a, "GNUTELLA CONNECT/0.6\r\nListen-IP: 10.0.0.1:6346\r\nX-Try-Ultrapeers: 10.0.0.7:6346\r\n\r\n");
   h.feed(a, "GNUTELLA/0.6 200 OK\r\n\r\n");
+  return a;
+}
+}  // namespace
+
+TEST_CASE("a_peer_that_connected_to_us_is_not_dialled_again_at_its_listen_address") {
+  GnutellaConfig cfg = Harness::ultrapeer();
+  cfg.min_peers = 3;
+  Harness h(cfg);
+  const ConnId a = peer_listening_at_10_0_0_1(h);
   h.core.handle_timeout(h.now);
   h.drain();
   // Short of min_peers, it dials what it learned, but not 10.0.0.1:6346:
@@ -783,10 +792,7 @@ TEST_CASE("refusal_offers_x_try_and_learned_hosts_are_dialled") {
   cfg.min_peers = 2;
   Harness h(cfg);
   // A peer tells us where it listens.
-  ConnId a{1};
-  h.core.handle_connected(a, Endpoint{0x0a000001, 5000}, Direction::Inbound, h.now);
-  h.feed(a, "GNUTELLA CONNECT/0.6\r\nListen-IP: 10.0.0.1:6346\r\nX-Try-Ultrapeers: 10.0.0.7:6346\r\n\r\n");
-  h.feed(a, "GNUTELLA/0.6 200 OK\r\n\r\n");
+  const ConnId a = peer_listening_at_10_0_0_1(h);
   CHECK(h.core.host_cache().contains(Endpoint{0x0a000001, 6346}));
   CHECK(h.core.host_cache().contains(Endpoint{0x0a000007, 6346}));
   // Full: the next one is refused with somewhere else to try.
