@@ -842,8 +842,9 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
     bye(c, 400, "Malformed descriptor", CloseReason::PayloadMalformed, kClosePayloadMalformed);
     return;
   }
+  gn::Extensions ext;
   if (!q->extensions.empty()) {
-    auto ext = gn::decode_extensions(q->extensions);
+    ext = gn::decode_extensions(q->extensions);
     if (ext.ggep && !gn::decode_ggep(*ext.ggep)) {
       ++stats_[kDropBadGgep];
       return;
@@ -856,7 +857,9 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
     if (auto dq = dqs_.find(h.id); dq != dqs_.end()) dq->second.dq.drop_link(c.id);
     return;
   }
-  answer_query(c, h, *q);
+  // What the query asks for, once: answering it and every QRP table it meets use it.
+  const QueryTerms terms = query_terms(q->criteria, ext);
+  answer_query(c, h, *q, terms);
   if (role_ == Role::Leaf) return;  // a leaf relays nothing
   gn::Header fwd = h;
   fwd.ttl = static_cast<std::uint8_t>(h.ttl - 1);
@@ -865,7 +868,7 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
   // matches gets the query (with TTL 1, it goes no further).
   gn::Header to_leaf = fwd;
   to_leaf.ttl = 1;
-  query_leaves(&c, to_leaf, payload, *q);
+  query_leaves(&c, to_leaf, payload, terms);
   if (c.link == Link::Leaf && config_.dynamic_querying) {
     // A leaf's query: step by step over our ultrapeer neighbours.
     std::vector<Conn*> links;
@@ -875,25 +878,20 @@ void GnutellaCore::on_query(Conn& c, const gn::Header& h, wire::ByteView payload
     start_dq(c.id, fwd, payload, std::move(links), now);
     return;
   }
-  if (h.ttl > 1) flood_query(&c, fwd, payload, *q);
+  if (h.ttl > 1) flood_query(&c, fwd, payload, terms);
 }
 
-void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q) {
+void GnutellaCore::answer_query(Conn& c, const gn::Header& h, const gn::Query& q, const QueryTerms& terms) {
   // A plain 0.4 MinSpeed (no flag marker) is a speed floor in kb/s.
   if (!(q.min_speed & gn::kQueryFlagMarker) && q.min_speed > config_.speed_kbps) return;
   // A Query naming a urn:sha1 (HUGE 0.94 §3.1) asks for that file whatever
   // the criteria say; otherwise every criteria word must match.
-  std::vector<const share::SharedFile*> files;
-  bool by_urn = false;
   // (HUGE text urns, or the digest in GGEP "H", as Shareaza sends it.)
-  for (const auto& urn : gn::all_urns(gn::decode_extensions(q.extensions))) {
-    if (auto sha = share::parse_sha1_urn(urn)) {
-      by_urn = true;
-      const auto* f = library_.by_sha1(*sha);
-      if (f && std::find(files.begin(), files.end(), f) == files.end()) files.push_back(f);
-    }
+  std::vector<const share::SharedFile*> files;
+  for (const auto& sha : terms.sha1s) {
+    if (const auto* f = library_.by_sha1(sha)) files.push_back(f);
   }
-  if (!by_urn) files = library_.search(q.criteria, config_.max_results_per_query);
+  if (terms.sha1s.empty()) files = library_.search(q.criteria, config_.max_results_per_query);
   if (files.empty()) return;
   ++stats_[kQueriesAnswered];
   const gn::Header out{h.id, static_cast<std::uint8_t>(gn::Type::QueryHit),
@@ -1062,12 +1060,12 @@ std::uint16_t flags_speed(std::uint16_t speed) { return speed & gn::kQueryFlagMa
 std::uint16_t plain_speed(std::uint16_t speed) { return speed & gn::kQueryFlagMarker ? 0 : speed; }
 }  // namespace
 
-void GnutellaCore::query_leaves(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q) {
+void GnutellaCore::query_leaves(const Conn* from, const gn::Header& h, wire::ByteView payload, const QueryTerms& terms) {
   if (role_ != Role::Ultrapeer || payload.size() < 2) return;
   SharedBuffer bytes;
   for (Conn* c : live_) {
     if (c == from || c->link != Link::Leaf) continue;
-    if (!qrp_matches(c->qrp_bits, q)) {
+    if (!qrp_matches(c->qrp_bits, terms)) {
       ++stats_[kQueriesQrpFiltered];
       continue;
     }
@@ -1077,7 +1075,7 @@ void GnutellaCore::query_leaves(const Conn* from, const gn::Header& h, wire::Byt
   }
 }
 
-void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q) {
+void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload, const QueryTerms& terms) {
   // The MinSpeed field means flags on 0.6 links (bit 15 set; gtk-gnutella
   // drops 0.6 queries without it) and a plain speed on 0.4 links; rewrite it
   // per link kind so each side reads what it expects. The rest of the payload
@@ -1088,7 +1086,7 @@ void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, wire::Byte
   // neighbour that sent us its (merged) table goes only if the table matches.
   auto to = [&](const Conn& c) {
     if (!relays_to(c)) return false;
-    if (h.ttl == 1 && c.link == Link::Ultrapeer && !c.qrp_bits.empty() && !qrp_matches(c.qrp_bits, q)) {
+    if (h.ttl == 1 && c.link == Link::Ultrapeer && !c.qrp_bits.empty() && !qrp_matches(c.qrp_bits, terms)) {
       ++stats_[kQueriesQrpFiltered];
       return false;
     }
@@ -1101,13 +1099,8 @@ void GnutellaCore::flood_query(const Conn* from, const gn::Header& h, wire::Byte
 SearchSent GnutellaCore::search(const Search& s, Instant now) {
   // What gtk-gnutella remembers per leaf: "urn:sha1:..." when the query has
   // one, else the query text as sent.
-  std::string key = s.criteria;
-  for (const auto& urn : gn::decode_extensions(s.extensions).urns) {
-    if (auto sha = share::parse_sha1_urn(urn)) {
-      key = share::sha1_urn(*sha);
-      break;
-    }
-  }
+  const QueryTerms terms = query_terms(s.criteria, gn::decode_extensions(s.extensions));
+  const std::string key = terms.sha1s.empty() ? s.criteria : share::sha1_urn(terms.sha1s.front());
   const Duration threshold = config_.requery_threshold;
   std::erase_if(own_queries_, [&](const auto& kv) { return kv.second.last_sent + threshold <= now; });
   SearchSent out;
@@ -1140,7 +1133,7 @@ SearchSent GnutellaCore::search(const Search& s, Instant now) {
   for (Conn* c : live_) {
     // An ultrapeer's own query: its peers, and the leaves that may have it.
     if (role_ == Role::Ultrapeer && c->link == Link::Leaf) {
-      if (!qrp_matches(c->qrp_bits, query)) {
+      if (!qrp_matches(c->qrp_bits, terms)) {
         ++stats_[kQueriesQrpFiltered];
         continue;
       }

@@ -489,12 +489,12 @@ class GnutellaCore final : public Core {
   void update_qrp(Instant now);
   void send_hsep(Instant now);
   // Sends a query to our leaves whose tables match it.
-  void query_leaves(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q);
-  void answer_query(Conn& c, const gn::Header& h, const gn::Query& q);
+  void query_leaves(const Conn* from, const gn::Header& h, wire::ByteView payload, const QueryTerms& terms);
+  void answer_query(Conn& c, const gn::Header& h, const gn::Query& q, const QueryTerms& terms);
   // Forwards a reply along the route; counts `unroutable` when it has none.
   void route_reply(Conn& from, ConnId to, const gn::Header& h, wire::ByteView payload, Stat unroutable);
   void flood(const Conn* from, const gn::Header& h, wire::ByteView payload);
-  void flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload, const gn::Query& q);
+  void flood_query(const Conn* from, const gn::Header& h, wire::ByteView payload, const QueryTerms& terms);
   // One Broadcast action to every established link of one version but
   // `from` that `to` accepts.
   template <class Pred>

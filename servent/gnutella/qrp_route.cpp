@@ -112,24 +112,34 @@ std::vector<wire::Bytes> qrp_update(const QrpBits* from, const QrpBits& to, std:
   return out;
 }
 
-bool qrp_matches(const QrpBits& t, const gn::Query& q) {
-  if (t.empty()) return false;
-  if (!q.extensions.empty()) {
-    bool by_urn = false;
-    for (const auto& urn : gn::all_urns(gn::decode_extensions(q.extensions))) {
-      if (auto sha = share::parse_sha1_urn(urn)) {
-        by_urn = true;
-        if (t.has_word(share::sha1_urn(*sha))) return true;
-      }
+QueryTerms query_terms(std::string_view criteria, const gn::Extensions& ext) {
+  QueryTerms out;
+  for (const auto& urn : gn::all_urns(ext)) {
+    if (auto sha = share::parse_sha1_urn(urn)) {
+      if (std::find(out.sha1s.begin(), out.sha1s.end(), *sha) == out.sha1s.end()) out.sha1s.push_back(*sha);
     }
-    if (by_urn) return false;
   }
-  const auto words = share::keywords(q.criteria);
-  for (const auto& w : words) {
+  if (out.sha1s.empty()) out.words = share::keywords(criteria);
+  return out;
+}
+
+QueryTerms query_terms(const gn::Query& q) {
+  return query_terms(q.criteria, q.extensions.empty() ? gn::Extensions{} : gn::decode_extensions(q.extensions));
+}
+
+bool qrp_matches(const QrpBits& t, const QueryTerms& q) {
+  if (t.empty()) return false;
+  if (!q.sha1s.empty()) {
+    for (const auto& sha : q.sha1s) {
+      if (t.has_word(share::sha1_urn(sha))) return true;
+    }
+    return false;
+  }
+  for (const auto& w : q.words) {
     if (w.size() >= kQrpMinWord && !t.has_word(w)) return false;
   }
   // Every long word is there (or only short ones: nothing to decide on).
-  return !words.empty();
+  return !q.words.empty();
 }
 
 }  // namespace sv

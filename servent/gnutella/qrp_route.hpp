@@ -19,12 +19,14 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "share/library.hpp"
 #include "wire/common/bytes.hpp"
 #include "wire/gnutella/descriptors.hpp"
+#include "wire/gnutella/huge.hpp"
 #include "wire/gnutella/qrp.hpp"
 
 namespace sv {
@@ -69,7 +71,17 @@ QrpBits qrp_table_for(const share::Library& library, int bits);
 std::vector<wire::Bytes> qrp_update(const QrpBits* from, const QrpBits& to, std::uint8_t infinity,
                                     std::size_t max_chunk = 4096);
 
-// Whether `q` may find something behind a peer with table `t`.
-bool qrp_matches(const QrpBits& t, const wire::gnutella::Query& q);
+// What a query is routed on, worked out once per query rather than once per
+// table it meets: the sha1 urns it names (HUGE text urns or GGEP "H"), and
+// when it names none, its criteria's keywords.
+struct QueryTerms {
+  std::vector<share::Sha1> sha1s;
+  std::vector<std::string> words;
+};
+QueryTerms query_terms(std::string_view criteria, const wire::gnutella::Extensions& ext);
+QueryTerms query_terms(const wire::gnutella::Query& q);
+
+// Whether a query may find something behind a peer with table `t`.
+bool qrp_matches(const QrpBits& t, const QueryTerms& q);
 
 }  // namespace sv

@@ -372,6 +372,43 @@ TEST_CASE("an_ultrapeer_sends_a_query_only_to_the_leaves_whose_tables_match") {
   CHECK(queries(h, alpha) == 0);
 }
 
+TEST_CASE("a_querys_terms_are_its_urns_once_each_or_else_its_words") {
+  const std::string urn = "urn:sha1:PLSTHIPQGSSZTS5FJUPAKUZWUGYQYPFB";
+  const auto sha = share::parse_sha1_urn(urn);
+  REQUIRE(sha);
+  gn::Query q;
+  q.criteria = "Alpha  song";
+  auto terms = query_terms(q);
+  CHECK(terms.sha1s.empty());
+  CHECK(terms.words == std::vector<std::string>{"alpha", "song"});
+  // The same file as a text urn and in GGEP "H": one urn, and no words to route on.
+  q.extensions = ggep_h_extensions(*sha, urn);
+  terms = query_terms(q);
+  REQUIRE(terms.sha1s.size() == 1);
+  CHECK(terms.sha1s.front() == *sha);
+  CHECK(terms.words.empty());
+  QrpBits t(12);
+  t.add_word("alpha");
+  t.add_word("song");
+  CHECK_FALSE(qrp_matches(t, terms));
+  t.add_word(urn);
+  CHECK(qrp_matches(t, terms));
+  // Two different files: either one is a match.
+  auto other = *sha;
+  other[0] ^= 1;
+  q.extensions = ggep_h_extensions(other, urn);
+  terms = query_terms(q);
+  CHECK(terms.sha1s.size() == 2);
+  CHECK(qrp_matches(t, terms));
+  // Only words shorter than kQrpMinWord say too little to hold it back; no
+  // word at all and no urn asks for nothing.
+  q.extensions.clear();
+  q.criteria = "ab";
+  CHECK(qrp_matches(t, query_terms(q)));
+  q.criteria = " ";
+  CHECK_FALSE(qrp_matches(t, query_terms(q)));
+}
+
 TEST_CASE("gtk_gnutellas_table_from_capture_09_routes_its_words_to_it_as_a_leaf") {
   Harness h(config(NodeMode::Ultrapeer));
   ConnId gtkg{1}, up{2};
