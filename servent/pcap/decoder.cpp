@@ -820,7 +820,8 @@ void Decoder::Dir::descriptor(const gn::Header& h, wire::ByteView payload) {
         }
         if (full) {
           std::string urns = "[";
-          for (const auto& u : ext.urns) urns += (urns.size() > 1 ? "," : "") + json_quote(u);
+          // Text urns and the digests in GGEP "H" (HUGE 0.94 §3; GGEP "H" types 1 and 2).
+          for (const auto& u : gn::all_urns(ext)) urns += (urns.size() > 1 ? "," : "") + json_quote(u);
           m.fields.push_back({"urns", urns + "]"});
         }
       }

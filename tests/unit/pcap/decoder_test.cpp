@@ -10,6 +10,8 @@
 #include "servent/pcap/recent_ids.hpp"
 #include "servent/pcap/writer.hpp"
 #include "wire/gnutella/descriptors.hpp"
+#include "wire/gnutella/ggep.hpp"
+#include "wire/gnutella/huge.hpp"
 #include "wire/napster/napster.hpp"
 
 using namespace sv;
@@ -158,6 +160,31 @@ TEST_CASE("a_reply_without_its_request_is_reported") {
     CHECK(d.info.find(std::string(80, 'x') + "...\"") != std::string::npos);
   }
   CHECK(seen);
+}
+
+TEST_CASE("a_query_naming_its_file_only_in_ggep_h_lists_that_urn") {
+  // As Shareaza asks for a file: no text urn, the SHA1 in GGEP "H" (type 1).
+  wire::Bytes digest(21, 0);
+  digest[0] = 0x01;
+  for (std::size_t i = 1; i < digest.size(); ++i) digest[i] = static_cast<std::uint8_t>(i);
+  gn::Extensions e;
+  e.ggep.emplace();
+  gn::encode_ggep(*e.ggep, {{"H", digest, false, true}});
+  const auto expected = gn::all_urns(e);
+  REQUIRE(expected.size() == 1);
+  wire::Bytes p;
+  gn::encode_query(p, gn::Query{0x8000, "", gn::encode_extensions(e)});
+  Conversation c;
+  c.client_data += descriptor(0x80, guid(5), p);
+  std::string urns;
+  pcap::decode_bytes(wire::as_bytes(capture(c, 1448)), [&](pcap::Message&& m) {
+    if (m.kind != "Query") return;
+    for (const auto& f : m.fields) {
+      if (f.first == "urns") urns = f.second;
+    }
+  });
+  CHECK(urns == "[\"" + expected.front() + "\"]");
+  CHECK(expected.front().starts_with("urn:sha1:AEBAGBAFAYDQQCIKBMGA2DQPCAIREEYU"));  // base32 of bytes 1..20
 }
 
 TEST_CASE("an_out_of_band_reply_matches_a_query_seen_on_a_tcp_link") {
