@@ -61,6 +61,16 @@ TEST_CASE("a_dynamic_query_probes_then_widens_one_link_at_a_time_until_it_has_en
     for (const auto& s : dq4.step(0, dq4.next_step())) ttls.push_back(s.ttl);
   }
   CHECK(ttls == std::vector<std::uint8_t>{2, 3, 4, 4});
+  // By default they go on to TTL 5, gtk-gnutella's largest.
+  DqConfig widest = cfg;
+  widest.max_ttl = DqConfig{}.max_ttl;
+  DynamicQuery dq5(dense, widest, t);
+  REQUIRE(dq5.step(0, t).size() == 3);
+  ttls.clear();
+  while (dq5.end() == DynamicQuery::End::Running && ttls.size() < 5) {
+    for (const auto& s : dq5.step(0, dq5.next_step())) ttls.push_back(s.ttl);
+  }
+  CHECK(ttls == std::vector<std::uint8_t>{2, 3, 4, 5, 5});
   // Every link used: exhausted.
   DynamicQuery dq3({{ConnId{1}, 10}}, cfg, t);
   CHECK(dq3.step(0, t).size() == 1);
